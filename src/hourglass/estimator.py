@@ -1,0 +1,307 @@
+"""``Autoencoder``: the scikit-learn-style estimator around a registered hourglass model."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from hourglass import modelfile
+from hourglass.errors import HourglassError
+from hourglass.models import build_model
+from hourglass.runtime import INFER_THREADS, TRAIN_THREADS, resolve_device, torch_threads
+from hourglass.scaling import Scaler
+from hourglass.train import History, TrainConfig
+from hourglass.train import fit as train_model
+
+INFER_ROWS = 65_536  # rows per forward pass when encoding/scoring: big enough to be FLOP-bound
+ESTIMATORS: dict[str, type[Autoencoder]] = {}
+
+
+def register_estimator(cls: type[Autoencoder]) -> type[Autoencoder]:
+    """Make a saved model of this class loadable by ``hourglass.load``."""
+    ESTIMATORS[cls.__name__] = cls
+    return cls
+
+
+@register_estimator
+class Autoencoder(TransformerMixin, BaseEstimator):
+    """An autoencoder X -> code Z -> X_hat trained without labels by shrinking reconstruction loss.
+
+    Parameters
+    ----------
+    latent_dim : width of the code Z (the waist of the hourglass).
+    hidden : encoder widths from the input inward; the decoder mirrors them.
+    model : name of a registered model (``hourglass.models.available_models()``).
+    activation : hidden-layer activation (relu, gelu, silu, elu, tanh, leaky_relu).
+    output_activation : ``"auto"`` (sigmoid when inputs are min-max scaled to [0, 1], else
+        identity), ``"sigmoid"`` or ``"identity"``.
+    scaling : ``"auto"`` (min-max over all pixels for images, i.e. arrays of ndim > 2 or uint8;
+        per-feature standardisation for tables), ``"minmax"``, ``"standard"`` or ``"none"``.
+    loss : ``"mse"`` or ``"bce"`` (BCE needs a sigmoid output).
+    epochs, batch_size, lr, weight_decay : Adam training budget; training stops early once the
+        validation loss has not improved for ``patience`` epochs and keeps the best epoch's weights.
+    validation_fraction : share of the rows held out for the validation curve and early stop.
+    seed : fixes initialisation, the split and shuffling: the same seed gives the same weights.
+    device : ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+    verbose : show a progress bar (only on a terminal).
+    """
+
+    def __init__(
+        self,
+        latent_dim: int = 2,
+        hidden: Sequence[int] = (128, 64),
+        *,
+        model: str = "mlp",
+        activation: str = "relu",
+        output_activation: str = "auto",
+        scaling: str = "auto",
+        loss: str = "mse",
+        epochs: int = 200,
+        batch_size: int = 256,
+        lr: float = 3e-3,
+        weight_decay: float = 0.0,
+        validation_fraction: float = 0.1,
+        patience: int = 10,
+        seed: int = 0,
+        device: str = "auto",
+        verbose: bool = False,
+    ) -> None:
+        self.latent_dim = latent_dim
+        self.hidden = hidden
+        self.model = model
+        self.activation = activation
+        self.output_activation = output_activation
+        self.scaling = scaling
+        self.loss = loss
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.seed = seed
+        self.device = device
+        self.verbose = verbose
+
+    # ----------------------------------------------------------------------------------- training
+    def fit(self, X: Any, y: Any = None) -> Autoencoder:
+        """Learn the scaling and the weights from ``X`` alone; ``y`` is ignored (unsupervised)."""
+        flat = self._validate(X, reset=True)
+        scaling = self.scaling
+        if scaling == "auto":
+            scaling = "minmax" if self.kind_ == "image" else "standard"
+        self.scaler_ = Scaler.fit(flat, scaling, per_feature=self.kind_ != "image")
+        device = resolve_device(self.device)
+        with torch_threads(TRAIN_THREADS if device.type == "cpu" else None):
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.seed)
+                self.model_ = build_model(self.model, **self._model_config(scaling))
+            self.history_ = train_model(self.model_, flat, self.scaler_, self._train_config(), device)
+        return self
+
+    def _model_config(self, scaling: str) -> dict[str, Any]:
+        output = self.output_activation
+        if output == "auto":
+            output = "sigmoid" if scaling == "minmax" else "identity"
+        if self.loss == "bce" and output != "sigmoid":
+            raise HourglassError("loss='bce' needs output_activation='sigmoid' (data scaled to [0, 1])")
+        return {
+            "n_features": self.n_features_in_,
+            "latent_dim": int(self.latent_dim),
+            "hidden": [int(h) for h in self.hidden],
+            "activation": self.activation,
+            "output_activation": output,
+        }
+
+    def _train_config(self) -> TrainConfig:
+        return TrainConfig(
+            epochs=int(self.epochs),
+            batch_size=int(self.batch_size),
+            lr=float(self.lr),
+            weight_decay=float(self.weight_decay),
+            validation_fraction=float(self.validation_fraction),
+            patience=int(self.patience),
+            loss=self.loss,
+            seed=int(self.seed),
+            verbose=bool(self.verbose),
+        )
+
+    # ---------------------------------------------------------------------------------- using it
+    def transform(self, X: Any) -> np.ndarray:
+        """Encode rows (or images) to their codes Z, shape (n, latent_dim)."""
+        check_is_fitted(self)
+        flat = self._validate(X, reset=False)
+        return self._run(self.model_.encode, flat, self.model_.latent_dim, _out_dtype(flat))
+
+    def inverse_transform(self, Z: Any) -> np.ndarray:
+        """Decode codes to rows in the original units, shape (n, n_features_in_)."""
+        check_is_fitted(self)
+        Z = self._validate_codes(Z)
+        decoded = self._run(self.model_.decode, Z, self.n_features_in_, _out_dtype(Z), scale_input=False)
+        return self.scaler_.inverse_transform(decoded).astype(decoded.dtype, copy=False)
+
+    def reconstruct(self, X: Any) -> np.ndarray:
+        """Rebuild X through the waist, X_hat = G(F(X)), in X's shape and original units."""
+        check_is_fitted(self)
+        shape = np.shape(X)
+        flat = self._validate(X, reset=False)
+        rebuilt = self._run(self.model_, flat, self.n_features_in_, np.float32)
+        return self.scaler_.inverse_transform(rebuilt).reshape(shape)
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Negative mean squared reconstruction error per row, in scaled units (higher = more normal)."""
+        check_is_fitted(self)
+        flat = self._validate(X, reset=False)
+
+        def neg_error(x: torch.Tensor) -> torch.Tensor:
+            return -torch.mean((self.model_(x) - x) ** 2, dim=1, keepdim=True)
+
+        return self._run(neg_error, flat, 1, np.float64)[:, 0]
+
+    @torch.inference_mode()
+    def _run(
+        self,
+        fn: Callable[[torch.Tensor], torch.Tensor],
+        rows: np.ndarray,
+        out_width: int,
+        dtype: Any,
+        scale_input: bool = True,
+    ) -> np.ndarray:
+        """Apply ``fn`` to rows in large chunks, with no DataLoader; rows are scaled first unless codes."""
+        device = next(self.model_.parameters()).device
+        offset = torch.as_tensor(self.scaler_.offset, device=device)
+        scale = torch.as_tensor(self.scaler_.scale, device=device)
+        out = np.empty((rows.shape[0], out_width), dtype=dtype)
+        self.model_.eval()
+        with torch_threads(INFER_THREADS if device.type == "cpu" else None):
+            for start in range(0, rows.shape[0], INFER_ROWS):
+                x = torch.as_tensor(np.asarray(rows[start : start + INFER_ROWS], np.float32), device=device)
+                if scale_input:
+                    x = (x - offset) / scale
+                out[start : start + x.shape[0]] = fn(x).cpu().numpy()
+        return out
+
+    # ------------------------------------------------------------------------------- validation
+    def _validate(self, X: Any, reset: bool) -> np.ndarray:
+        """Check X at the edge and return it as 2-D rows; images (ndim > 2) are flattened."""
+        if isinstance(X, np.memmap):  # stay on disk: never copy data larger than RAM
+            flat = X.reshape(X.shape[0], -1) if X.ndim > 2 else X
+            if X.ndim < 2 or X.shape[0] == 0:
+                raise HourglassError(f"need a non-empty 2-D array; got shape {X.shape}")
+            self._check_shape(X.shape[1:], flat.shape[1], reset)
+            if reset:
+                self.n_features_in_ = flat.shape[1]
+            return flat
+        array = X
+        nd = 2 if hasattr(X, "iloc") else np.ndim(X)
+        if nd > 2:
+            array = np.asarray(array)
+            sample_shape = array.shape[1:]
+            array = array.reshape(array.shape[0], -1)
+        flat = validate_data(self, array, reset=reset, dtype=(np.float32, np.float64))
+        if nd <= 2:
+            sample_shape = (flat.shape[1],)
+        self._check_shape(sample_shape, flat.shape[1], reset, images=nd > 2)
+        return flat
+
+    def _check_shape(self, sample_shape: tuple, n_features: int, reset: bool, images: bool | None = None) -> None:
+        images = len(sample_shape) > 1 if images is None else images
+        if reset:
+            self.sample_shape_ = tuple(int(s) for s in sample_shape)
+            self.kind_ = "image" if images else "table"
+        elif images and tuple(sample_shape) != self.sample_shape_:
+            raise HourglassError(
+                f"got images of shape {tuple(sample_shape)}, but the model was trained on {self.sample_shape_}"
+            )
+
+    def _validate_codes(self, Z: Any) -> np.ndarray:
+        from sklearn.utils import check_array
+
+        Z = check_array(Z, dtype=(np.float32, np.float64))
+        if Z.shape[1] != self.model_.latent_dim:
+            raise HourglassError(f"codes have {Z.shape[1]} columns, but the model's code has {self.model_.latent_dim}")
+        return Z
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    # ------------------------------------------------------------------------------ model files
+    def save(self, path: str | os.PathLike, extra_files: dict[str, bytes] | None = None) -> Path:
+        """Write the model folder (config.json + model.safetensors) atomically; returns its path."""
+        check_is_fitted(self)
+        from hourglass import __version__
+
+        config = {
+            "hourglass_version": __version__,
+            "estimator": type(self).__name__,
+            "params": self.get_params(),
+            "model": {"name": self.model_.name, "config": self.model_.config()},
+            "data": {
+                "n_features": self.n_features_in_,
+                "sample_shape": list(self.sample_shape_),
+                "kind": self.kind_,
+                "scaling": self.scaler_.kind,
+                "feature_names": [str(f) for f in getattr(self, "feature_names_in_", [])] or None,
+            },
+            "training": self.history_.summary(),
+        }
+        arrays = {f"model.{k}": v.detach().cpu().numpy() for k, v in self.model_.state_dict().items()}
+        arrays |= {"scaler.offset": self.scaler_.offset, "scaler.scale": self.scaler_.scale}
+        return modelfile.save_folder(path, config, arrays, extra_files)
+
+    @classmethod
+    def _from_files(cls, config: dict[str, Any], arrays: dict[str, np.ndarray], source: Path) -> Autoencoder:
+        try:
+            params = dict(config["params"])
+            params["hidden"] = tuple(params["hidden"])
+            est = cls(**params)
+            data = config["data"]
+            est.n_features_in_ = int(data["n_features"])
+            est.sample_shape_ = tuple(data["sample_shape"])
+            est.kind_ = data["kind"]
+            if data.get("feature_names"):
+                est.feature_names_in_ = np.asarray(data["feature_names"], dtype=object)
+            est.scaler_ = Scaler(data["scaling"], arrays["scaler.offset"], arrays["scaler.scale"])
+            est.model_ = build_model(config["model"]["name"], **config["model"]["config"])
+            weights = {k[len("model.") :]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("model.")}
+            est.model_.load_state_dict(weights)
+            est.history_ = _history_from(config.get("training", {}))
+        except HourglassError:
+            raise
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise HourglassError(f"{source}: model files do not match ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+        est.model_.to(resolve_device(est.device)).eval()
+        return est
+
+
+def load(path: str | os.PathLike) -> Autoencoder:
+    """Load a model folder written by ``save`` (or by ``hourglass train``)."""
+    config, arrays = modelfile.load_folder(path)
+    cls = ESTIMATORS.get(config.get("estimator", ""))
+    if cls is None:
+        raise HourglassError(f"{path}: unknown estimator {config.get('estimator')!r} in config.json")
+    return cls._from_files(config, arrays, Path(path))
+
+
+def _history_from(summary: dict[str, Any]) -> History:
+    return History(
+        train=list(summary.get("train_loss", [])),
+        val=list(summary.get("val_loss", [])),
+        parts=dict(summary.get("loss_parts", {})),
+        best_epoch=int(summary.get("best_epoch", 0)),
+        stopped_early=bool(summary.get("stopped_early", False)),
+        seconds=float(summary.get("seconds", 0.0)),
+    )
+
+
+def _out_dtype(rows: np.ndarray) -> Any:
+    return np.float32 if rows.dtype == np.float32 else np.float64

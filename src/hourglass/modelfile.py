@@ -1,0 +1,88 @@
+"""A model on disk is a folder: ``config.json`` (what it is) plus ``model.safetensors`` (its numbers).
+
+Nothing is pickled, so loading a model file never runs code from it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load_file, save_file
+
+from hourglass.atomic import atomic_dir
+from hourglass.errors import HourglassError
+
+FORMAT = "hourglass-model"
+FORMAT_VERSION = 1
+CONFIG, WEIGHTS = "config.json", "model.safetensors"
+
+
+def is_model_folder(path: Path) -> bool:
+    try:
+        return json.loads((path / CONFIG).read_text()).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def save_folder(
+    path: str | os.PathLike,
+    config: dict[str, Any],
+    arrays: dict[str, np.ndarray],
+    extra_files: dict[str, bytes] | None = None,
+) -> Path:
+    """Write config, arrays and any extra files (figures) as one folder, replacing an old model atomically.
+
+    An existing folder that is not an hourglass model is never replaced.
+    """
+    target = Path(path)
+    if target.exists() and not (target.is_dir() and (not any(target.iterdir()) or is_model_folder(target))):
+        raise HourglassError(f"{target}: exists and is not an hourglass model folder; choose another path")
+    header = {"format": FORMAT, "format_version": FORMAT_VERSION, **config}
+    with atomic_dir(target) as tmp:
+        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp / WEIGHTS))
+        (tmp / CONFIG).write_text(json.dumps(header, indent=2, default=_json_default) + "\n")
+        for name, data in (extra_files or {}).items():
+            (tmp / name).write_bytes(data)
+    return target
+
+
+def load_folder(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read and check a model folder; every problem is one ``HourglassError`` line."""
+    folder = Path(path)
+    if not folder.exists():
+        raise HourglassError(f"{folder}: no such model folder")
+    if not folder.is_dir():
+        raise HourglassError(f"{folder}: is a file; a model is a folder holding {CONFIG} and {WEIGHTS}")
+    for name in (CONFIG, WEIGHTS):
+        if not (folder / name).is_file():
+            raise HourglassError(f"{folder}: not a complete model folder ({name} is missing)")
+    try:
+        config = json.loads((folder / CONFIG).read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise HourglassError(f"{folder / CONFIG}: corrupt JSON ({e})") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise HourglassError(f"{folder / CONFIG}: not an hourglass model config")
+    version = config.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise HourglassError(
+            f"{folder}: model format version {version!r} is newer than this hourglass reads "
+            f"({FORMAT_VERSION}); upgrade hourglass-ae"
+        )
+    try:
+        arrays = load_file(str(folder / WEIGHTS))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise HourglassError(f"{folder / WEIGHTS}: corrupt weights file ({e})") from None
+    return config, arrays
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (tuple, set)):
+        return list(value)
+    raise TypeError(f"cannot store {type(value).__name__} in config.json")

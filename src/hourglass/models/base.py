@@ -1,0 +1,57 @@
+"""The interface every hourglass model implements: encode F, decode G, and its own training loss."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from hourglass.errors import HourglassError
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "elu": nn.ELU,
+    "tanh": nn.Tanh,
+    "leaky_relu": nn.LeakyReLU,
+}
+OUTPUT_ACTIVATIONS: dict[str, type[nn.Module]] = {"identity": nn.Identity, "sigmoid": nn.Sigmoid}
+
+
+def make_activation(name: str, table: dict[str, type[nn.Module]] = ACTIVATIONS) -> nn.Module:
+    if name not in table:
+        raise HourglassError(f"unknown activation {name!r}; choose one of {', '.join(table)}")
+    return table[name]()
+
+
+class Hourglass(nn.Module):
+    """An autoencoder X -> Z = F(X) -> X_hat = G(Z) on flat float tensors of ``n_features``.
+
+    Subclasses build ``encoder`` and ``decoder`` and return their constructor arguments from
+    ``config()``; that dict, saved as JSON, rebuilds the same architecture.
+    """
+
+    name: ClassVar[str] = ""
+    encoder: nn.Module
+    decoder: nn.Module
+
+    def config(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+    def training_loss(
+        self, x_in: torch.Tensor, target: torch.Tensor, recon_loss: nn.Module
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Loss to minimise and its named parts; variants with extra terms (a KL, say) override this."""
+        recon = recon_loss(self(x_in), target)
+        return recon, {"recon": recon}
