@@ -195,7 +195,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             flat = X.reshape(X.shape[0], -1) if X.ndim > 2 else X
             if X.ndim < 2 or X.shape[0] == 0:
                 raise HourglassError(f"need a non-empty 2-D array; got shape {X.shape}")
-            self._check_shape(X.shape[1:], flat.shape[1], reset)
+            self._check_shape(X.shape[1:], reset)
             if reset:
                 self.n_features_in_ = flat.shape[1]
             return flat
@@ -203,15 +203,17 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         nd = 2 if hasattr(X, "iloc") else np.ndim(X)
         if nd > 2:
             array = np.asarray(array)
-            sample_shape = array.shape[1:]
+            self._check_shape(array.shape[1:], reset, images=True)
             array = array.reshape(array.shape[0], -1)
-        flat = validate_data(self, array, reset=reset, dtype=(np.float32, np.float64))
+        try:
+            flat = validate_data(self, array, reset=reset, dtype=(np.float32, np.float64))
+        except ValueError as e:  # sklearn's messages are clear; make them user errors for the CLI
+            raise HourglassError(str(e).strip().splitlines()[0]) from None
         if nd <= 2:
-            sample_shape = (flat.shape[1],)
-        self._check_shape(sample_shape, flat.shape[1], reset, images=nd > 2)
+            self._check_shape((flat.shape[1],), reset, images=False)
         return flat
 
-    def _check_shape(self, sample_shape: tuple, n_features: int, reset: bool, images: bool | None = None) -> None:
+    def _check_shape(self, sample_shape: tuple, reset: bool, images: bool | None = None) -> None:
         images = len(sample_shape) > 1 if images is None else images
         if reset:
             self.sample_shape_ = tuple(int(s) for s in sample_shape)
@@ -226,7 +228,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
 
         Z = check_array(Z, dtype=(np.float32, np.float64))
         if Z.shape[1] != self.model_.latent_dim:
-            raise HourglassError(f"codes have {Z.shape[1]} columns, but the model's code has {self.model_.latent_dim}")
+            raise HourglassError(
+                f"codes have {Z.shape[1]} columns, but the model's code has {self.model_.latent_dim}"
+            )
         return Z
 
     def __sklearn_tags__(self):
@@ -272,13 +276,17 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                 est.feature_names_in_ = np.asarray(data["feature_names"], dtype=object)
             est.scaler_ = Scaler(data["scaling"], arrays["scaler.offset"], arrays["scaler.scale"])
             est.model_ = build_model(config["model"]["name"], **config["model"]["config"])
-            weights = {k[len("model.") :]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("model.")}
+            weights = {
+                k[len("model.") :]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("model.")
+            }
             est.model_.load_state_dict(weights)
             est.history_ = _history_from(config.get("training", {}))
         except HourglassError:
             raise
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
-            raise HourglassError(f"{source}: model files do not match ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+            raise HourglassError(
+                f"{source}: model files do not match ({type(e).__name__}: {str(e).splitlines()[0]})"
+            ) from None
         est.model_.to(resolve_device(est.device)).eval()
         return est
 

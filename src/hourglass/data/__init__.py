@@ -39,12 +39,16 @@ def load_dataset(
         raise HourglassError(f"{path}: no such file or folder (built-in datasets: {known})")
     if path.is_dir():
         if label is not None:
-            raise HourglassError(f"{path}: an image folder takes its labels from sub-folder names, not --label")
+            raise HourglassError(
+                f"{path}: an image folder takes its labels from sub-folder names, not --label"
+            )
         data = read_image_folder(path, image_size, color)
     else:
         reader = _READERS.get(path.suffix.lower())
         if reader is None:
-            raise HourglassError(f"{path}: unsupported file type; use .npy, .npz, .csv, .tsv, .parquet or an image folder")
+            raise HourglassError(
+                f"{path}: unsupported file type; use .npy, .npz, .csv, .tsv, .parquet or an image folder"
+            )
         if path.stat().st_size == 0:
             raise HourglassError(f"{path}: the file is empty")
         data = reader(path, label)

@@ -33,7 +33,9 @@ def read_npz(path: Path, label: str | None) -> Dataset:
         raise HourglassError(f"{path}: not a readable .npz archive ({_first_line(e)})") from None
     label_key = label or ("y" if "y" in arrays else None)
     if label_key is not None and label_key not in arrays:
-        raise HourglassError(f"{path}: no array named {label_key!r}; it holds {', '.join(arrays) or 'nothing'}")
+        raise HourglassError(
+            f"{path}: no array named {label_key!r}; it holds {', '.join(arrays) or 'nothing'}"
+        )
     data_keys = [k for k in arrays if k != label_key]
     key = "X" if "X" in arrays else (data_keys[0] if len(data_keys) == 1 else None)
     if key is None:
@@ -55,7 +57,9 @@ def read_table(path: Path, label: str | None) -> Dataset:
     y = None
     if label is not None:
         if label not in frame.columns:
-            raise HourglassError(f"{path}: no label column {label!r}; columns are {', '.join(map(str, frame.columns))}")
+            raise HourglassError(
+                f"{path}: no label column {label!r}; columns are {', '.join(map(str, frame.columns))}"
+            )
         y = frame.pop(label).to_numpy()
     if frame.shape[0] == 0:
         raise HourglassError(f"{path}: the table has no data rows")
@@ -77,7 +81,9 @@ def _array_dataset(X: np.ndarray, y: np.ndarray | None, path: Path) -> Dataset:
     if X.ndim == 1:
         X = X.reshape(-1, 1)
     if X.ndim not in (2, 3, 4) or X.shape[0] == 0 or X.size == 0:
-        raise HourglassError(f"{path}: need a non-empty array of rows (n, features) or images (n, H, W[, C]); got shape {X.shape}")
+        raise HourglassError(
+            f"{path}: need a non-empty array of rows (n, features) or images (n, H, W[, C]); got shape {X.shape}"
+        )
     if y is not None and len(y) != len(X):
         raise HourglassError(f"{path}: {len(y)} labels for {len(X)} rows")
     kind = "table" if X.ndim == 2 else "image"

@@ -35,7 +35,9 @@ class MLP(Hourglass):
         widths = [self.n_features, *self.hidden, self.latent_dim]
         # The code is linear (no activation) so the latent space is not clipped at zero.
         self.encoder = _stack(widths, activation, nn.Identity())
-        self.decoder = _stack(widths[::-1], activation, make_activation(output_activation, OUTPUT_ACTIVATIONS))
+        self.decoder = _stack(
+            widths[::-1], activation, make_activation(output_activation, OUTPUT_ACTIVATIONS)
+        )
 
     def config(self) -> dict[str, Any]:
         return {
@@ -45,4 +47,3 @@ class MLP(Hourglass):
             "activation": self.act,
             "output_activation": self.output_act,
         }
-

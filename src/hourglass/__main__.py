@@ -1,0 +1,7 @@
+"""``python -m hourglass`` (also what ``torchrun -m hourglass`` starts)."""
+
+import sys
+
+from hourglass.cli import main
+
+sys.exit(main())

@@ -1,0 +1,104 @@
+"""Arguments and input/output shared by several sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hourglass.data import Dataset, load_dataset
+from hourglass.data.images import to_uint8_images, write_image_folder
+from hourglass.data.tables import read_table, write_array, write_table
+from hourglass.errors import HourglassError
+from hourglass.estimator import Autoencoder, load
+
+ARRAY_SUFFIXES = (".npy", ".npz")
+TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
+
+
+def add_data_args(p: argparse.ArgumentParser, data_help: str = "data") -> None:
+    p.add_argument(
+        "data",
+        metavar="DATA",
+        help=f"{data_help}: a built-in name (mnist7, digits8), "
+        ".npy/.npz, .csv/.tsv/.parquet, or a folder of images",
+    )
+    p.add_argument("--label", help="table column (or .npz array) holding labels; never used for training")
+    p.add_argument("--image-size", type=_size, metavar="HxW", help="resize a folder's images to this size")
+    p.add_argument("--color", choices=("auto", "gray", "rgb"), default="auto", help="image colour mode")
+    p.add_argument("--drop-nonfinite", action="store_true", help="drop rows with NaN/inf instead of failing")
+
+
+def read_data(args: argparse.Namespace) -> Dataset:
+    return load_dataset(
+        args.data,
+        label=args.label,
+        image_size=args.image_size,
+        color=args.color,
+        drop_nonfinite=args.drop_nonfinite,
+    )
+
+
+def read_model(path: str) -> Autoencoder:
+    return load(path)
+
+
+def read_codes(path: str, latent_dim: int) -> np.ndarray:
+    """Codes from .npy/.npz or a table (columns z1..zk when present, else every numeric column)."""
+    file = Path(path)
+    if file.suffix.lower() in TABLE_SUFFIXES and file.is_file() and file.stat().st_size:
+        try:
+            frame = pd.read_csv(file) if file.suffix.lower() != ".parquet" else pd.read_parquet(file)
+        except Exception:  # let the table reader phrase the error
+            frame = None
+        names = [f"z{i + 1}" for i in range(latent_dim)]
+        if frame is not None and set(names) <= set(frame.columns):
+            codes = frame[names].to_numpy(np.float32)
+            if not np.isfinite(codes).all():
+                raise HourglassError(f"{file}: codes hold NaN or infinite values")
+            return codes
+        return read_table(file, None).X
+    codes = load_dataset(path).X
+    return np.asarray(codes, np.float32).reshape(len(codes), -1)
+
+
+def write_rows(path: str, rows: np.ndarray, model: Autoencoder) -> None:
+    """Write decoded/reconstructed rows as an array, a table, or (for image models) a folder of PNGs."""
+    out = Path(path)
+    suffix = out.suffix.lower()
+    images = model.kind_ == "image"
+    if suffix in ARRAY_SUFFIXES:
+        write_array(out, rows.reshape(len(rows), *model.sample_shape_) if images else rows)
+    elif suffix in TABLE_SUFFIXES:
+        names = getattr(model, "feature_names_in_", None)
+        names = list(names) if names is not None else [f"x{i + 1}" for i in range(rows.shape[1])]
+        flat = rows.reshape(len(rows), -1)
+        write_table(out, {n: flat[:, i] for i, n in enumerate(names)})
+    elif suffix == "":
+        if not images:
+            raise HourglassError(
+                f"{out}: a folder of PNGs needs an image model; write .npy, .csv or .parquet"
+            )
+        lo, hi = float(model.scaler_.offset.min()), float((model.scaler_.offset + model.scaler_.scale).max())
+        write_image_folder(out, to_uint8_images(rows.reshape(len(rows), *model.sample_shape_), lo, hi))
+    else:
+        raise HourglassError(f"{out}: unsupported output; use .npy, .npz, .csv, .tsv, .parquet or a folder")
+
+
+def check_new_output(path: str) -> None:
+    """Fail before any work if an output folder would clobber something the user has."""
+    out = Path(path)
+    if out.suffix == "" and out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise HourglassError(f"{out}: exists and is not an empty folder; choose a new output path")
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+        if h <= 0 or w <= 0:
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HxW such as 28x28, got {text!r}") from None
+    return h, w

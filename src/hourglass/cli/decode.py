@@ -1,0 +1,32 @@
+"""``hourglass decode MODEL codes.csv -o out.npy|out_dir/``."""
+
+from __future__ import annotations
+
+import argparse
+
+from hourglass.cli.common import check_new_output, read_codes, read_model, write_rows
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "decode",
+        help="rebuild data from codes",
+        description="Decode codes (columns "
+        "z1..zk of a table, or an .npy/.npz array) back to data in the original units.",
+    )
+    p.add_argument("model", metavar="MODEL", help="model folder")
+    p.add_argument("codes", metavar="CODES", help="codes file (.csv, .tsv, .parquet, .npy, .npz)")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output: .npy, .npz, .csv, .parquet, or a new folder of PNGs (image models)",
+    )
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    model = read_model(args.model)
+    check_new_output(args.output)
+    write_rows(args.output, model.inverse_transform(read_codes(args.codes, model.latent_dim)), model)
+    return 0

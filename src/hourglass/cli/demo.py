@@ -1,0 +1,23 @@
+"""``hourglass demo``: the whole story on the bundled digits in well under a minute."""
+
+from __future__ import annotations
+
+import argparse
+
+from hourglass.demo import run_demo
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="train on the bundled digits and show what the code learned",
+        description="Train the 49 -> 2 -> 49 autoencoder on mnist7 and write runs/demo/.",
+    )
+    p.add_argument("--out", default="runs/demo", help="output folder (default: %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="print nothing")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    run_demo(args.out, verbose=not args.quiet)
+    return 0

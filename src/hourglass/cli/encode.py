@@ -1,0 +1,39 @@
+"""``hourglass encode MODEL DATA -o codes.csv``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from hourglass.cli.common import add_data_args, read_data, read_model
+from hourglass.data.tables import write_array, write_table
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "encode",
+        help="compress data to codes",
+        description="Encode each row or image to "
+        "its code Z. A table gets columns z1..zk, plus a label column when DATA has labels.",
+    )
+    p.add_argument("model", metavar="MODEL", help="model folder")
+    add_data_args(p)
+    p.add_argument("-o", "--output", required=True, help="codes file: .csv, .tsv, .parquet, .npy or .npz")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    model = read_model(args.model)
+    data = read_data(args)
+    codes = model.transform(data.X)
+    out = Path(args.output)
+    if out.suffix.lower() in (".npy", ".npz"):
+        write_array(out, codes)
+    else:
+        columns = {f"z{i + 1}": codes[:, i] for i in range(codes.shape[1])}
+        if data.y is not None:
+            columns["label"] = np.asarray(data.y)
+        write_table(out, columns)
+    return 0

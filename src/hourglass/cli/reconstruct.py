@@ -1,0 +1,32 @@
+"""``hourglass reconstruct MODEL DATA -o out.npy|out_dir/``."""
+
+from __future__ import annotations
+
+import argparse
+
+from hourglass.cli.common import add_data_args, check_new_output, read_data, read_model, write_rows
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "reconstruct",
+        help="pass data through the hourglass",
+        description="Rebuild DATA through the waist, X_hat = G(F(X)), in the original units.",
+    )
+    p.add_argument("model", metavar="MODEL", help="model folder")
+    add_data_args(p)
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output: .npy, .npz, .csv, .parquet, or a new folder of PNGs (image models)",
+    )
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    model = read_model(args.model)
+    check_new_output(args.output)
+    data = read_data(args)
+    write_rows(args.output, model.reconstruct(data.X).reshape(len(data), -1), model)
+    return 0

@@ -1,0 +1,86 @@
+"""``hourglass train DATA --latent 2 --out runs/NAME``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hourglass.cli.common import add_data_args, read_data
+from hourglass.estimator import Autoencoder
+from hourglass.models import available_models
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train an autoencoder on data",
+        description="Train an autoencoder (unsupervised: labels are never used) and write its model folder.",
+    )
+    add_data_args(p, "training data")
+    d = Autoencoder()
+    p.add_argument("--out", help="model folder to write (default: runs/<data name>)")
+    p.add_argument("--model", default=d.model, choices=available_models(), help="model family")
+    p.add_argument("--latent", type=int, default=d.latent_dim, help="code width (default: %(default)s)")
+    p.add_argument("--hidden", type=_widths, default=d.hidden, help="encoder widths, e.g. 128,64")
+    p.add_argument("--activation", default=d.activation, help="hidden activation (default: %(default)s)")
+    p.add_argument("--loss", default=d.loss, choices=("mse", "bce"), help="reconstruction loss")
+    p.add_argument("--scaling", default=d.scaling, choices=("auto", "minmax", "standard", "none"))
+    p.add_argument("--epochs", type=int, default=d.epochs, help="most epochs (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate (default: %(default)s)")
+    p.add_argument("--patience", type=int, default=d.patience, help="early-stop patience in epochs; 0 = off")
+    p.add_argument("--validation", type=float, default=d.validation_fraction, help="validation fraction")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--device", default=d.device, help="auto, cpu or cuda")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.set_defaults(run=run)
+
+
+def estimator_from(args: argparse.Namespace) -> Autoencoder:
+    return Autoencoder(
+        latent_dim=args.latent,
+        hidden=args.hidden,
+        model=args.model,
+        activation=args.activation,
+        loss=args.loss,
+        scaling=args.scaling,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        patience=args.patience,
+        validation_fraction=args.validation,
+        seed=args.seed,
+        device=args.device,
+        verbose=not args.quiet,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    data = read_data(args)
+    out = Path(args.out or Path("runs") / data.name)
+    model = estimator_from(args)
+    if data.feature_names:
+        import pandas as pd
+
+        model.fit(pd.DataFrame(data.X, columns=data.feature_names))
+    else:
+        model.fit(data.X)
+    model.save(out)
+    if not args.quiet:
+        h = model.history_
+        val = f", validation loss {h.val[h.best_epoch - 1]:.5f}" if h.val else ""
+        print(f"trained {len(h.train)} epochs in {h.seconds:.1f} s (best epoch {h.best_epoch}{val})")
+        print(f"model written to {out}")
+    return 0
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(w) for w in text.split(",") if w.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated widths such as 128,64, got {text!r}"
+        ) from None
+    if any(w <= 0 for w in widths):
+        raise argparse.ArgumentTypeError("widths must be positive")
+    return widths
