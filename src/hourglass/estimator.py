@@ -228,9 +228,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
 
         Z = check_array(Z, dtype=(np.float32, np.float64))
         if Z.shape[1] != self.model_.latent_dim:
-            raise HourglassError(
-                f"codes have {Z.shape[1]} columns, but the model's code has {self.model_.latent_dim}"
-            )
+            raise HourglassError(f"codes have {Z.shape[1]} columns, but the model's code has {self.model_.latent_dim}")
         return Z
 
     def __sklearn_tags__(self):
@@ -276,9 +274,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                 est.feature_names_in_ = np.asarray(data["feature_names"], dtype=object)
             est.scaler_ = Scaler(data["scaling"], arrays["scaler.offset"], arrays["scaler.scale"])
             est.model_ = build_model(config["model"]["name"], **config["model"]["config"])
-            weights = {
-                k[len("model.") :]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("model.")
-            }
+            weights = {k[len("model.") :]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("model.")}
             est.model_.load_state_dict(weights)
             est.history_ = _history_from(config.get("training", {}))
         except HourglassError:

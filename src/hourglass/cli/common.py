@@ -22,8 +22,7 @@ def add_data_args(p: argparse.ArgumentParser, data_help: str = "data") -> None:
     p.add_argument(
         "data",
         metavar="DATA",
-        help=f"{data_help}: a built-in name (mnist7, digits8), "
-        ".npy/.npz, .csv/.tsv/.parquet, or a folder of images",
+        help=f"{data_help}: a built-in name (mnist7, digits8), .npy/.npz, .csv/.tsv/.parquet, or a folder of images",
     )
     p.add_argument("--label", help="table column (or .npz array) holding labels; never used for training")
     p.add_argument("--image-size", type=_size, metavar="HxW", help="resize a folder's images to this size")
@@ -78,9 +77,7 @@ def write_rows(path: str, rows: np.ndarray, model: Autoencoder) -> None:
         write_table(out, {n: flat[:, i] for i, n in enumerate(names)})
     elif suffix == "":
         if not images:
-            raise HourglassError(
-                f"{out}: a folder of PNGs needs an image model; write .npy, .csv or .parquet"
-            )
+            raise HourglassError(f"{out}: a folder of PNGs needs an image model; write .npy, .csv or .parquet")
         lo, hi = float(model.scaler_.offset.min()), float((model.scaler_.offset + model.scaler_.scale).max())
         write_image_folder(out, to_uint8_images(rows.reshape(len(rows), *model.sample_shape_), lo, hi))
     else:

@@ -32,8 +32,7 @@ def run(args: argparse.Namespace) -> int:
     widths = [arch.get("n_features"), *arch.get("hidden", []), arch.get("latent_dim")]
     n_params = sum(p.numel() for p in model.model_.parameters())
     print(
-        f"model       {config['model']['name']} ({' -> '.join(map(str, widths))} -> mirrored), "
-        f"{n_params:,} parameters"
+        f"model       {config['model']['name']} ({' -> '.join(map(str, widths))} -> mirrored), {n_params:,} parameters"
     )
     print(f"activation  {arch.get('activation')} (output: {arch.get('output_activation')})")
     print(
@@ -46,7 +45,5 @@ def run(args: argparse.Namespace) -> int:
             f"training    {len(h.train)} epochs in {h.seconds:.1f} s, best epoch {h.best_epoch} "
             f"(train loss {h.train[h.best_epoch - 1]:.5f}{val}){' early stop' if h.stopped_early else ''}"
         )
-    print(
-        f"version     written by hourglass {config.get('hourglass_version')}, format {config['format_version']}"
-    )
+    print(f"version     written by hourglass {config.get('hourglass_version')}, format {config['format_version']}")
     return 0

@@ -78,9 +78,7 @@ def _widths(text: str) -> tuple[int, ...]:
     try:
         widths = tuple(int(w) for w in text.split(",") if w.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated widths such as 128,64, got {text!r}"
-        ) from None
+        raise argparse.ArgumentTypeError(f"expected comma-separated widths such as 128,64, got {text!r}") from None
     if any(w <= 0 for w in widths):
         raise argparse.ArgumentTypeError("widths must be positive")
     return widths

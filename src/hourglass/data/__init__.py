@@ -39,9 +39,7 @@ def load_dataset(
         raise HourglassError(f"{path}: no such file or folder (built-in datasets: {known})")
     if path.is_dir():
         if label is not None:
-            raise HourglassError(
-                f"{path}: an image folder takes its labels from sub-folder names, not --label"
-            )
+            raise HourglassError(f"{path}: an image folder takes its labels from sub-folder names, not --label")
         data = read_image_folder(path, image_size, color)
     else:
         reader = _READERS.get(path.suffix.lower())

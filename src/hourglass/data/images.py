@@ -20,9 +20,7 @@ def read_image_folder(root: Path, size: tuple[int, int] | None = None, color: st
 
     ``color`` is ``"gray"``, ``"rgb"`` or ``"auto"`` (RGB only if some image really has colour).
     """
-    files = sorted(
-        p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
-    )
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
     if not files:
         raise HourglassError(f"{root}: no PNG/JPEG images in this folder")
     images = []

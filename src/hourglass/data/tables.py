@@ -33,9 +33,7 @@ def read_npz(path: Path, label: str | None) -> Dataset:
         raise HourglassError(f"{path}: not a readable .npz archive ({_first_line(e)})") from None
     label_key = label or ("y" if "y" in arrays else None)
     if label_key is not None and label_key not in arrays:
-        raise HourglassError(
-            f"{path}: no array named {label_key!r}; it holds {', '.join(arrays) or 'nothing'}"
-        )
+        raise HourglassError(f"{path}: no array named {label_key!r}; it holds {', '.join(arrays) or 'nothing'}")
     data_keys = [k for k in arrays if k != label_key]
     key = "X" if "X" in arrays else (data_keys[0] if len(data_keys) == 1 else None)
     if key is None:
@@ -57,9 +55,7 @@ def read_table(path: Path, label: str | None) -> Dataset:
     y = None
     if label is not None:
         if label not in frame.columns:
-            raise HourglassError(
-                f"{path}: no label column {label!r}; columns are {', '.join(map(str, frame.columns))}"
-            )
+            raise HourglassError(f"{path}: no label column {label!r}; columns are {', '.join(map(str, frame.columns))}")
         y = frame.pop(label).to_numpy()
     if frame.shape[0] == 0:
         raise HourglassError(f"{path}: the table has no data rows")

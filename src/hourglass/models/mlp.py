@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,7 +14,7 @@ from hourglass.models.base import OUTPUT_ACTIVATIONS, Hourglass, make_activation
 
 def _stack(widths: Sequence[int], act: str, last: nn.Module) -> nn.Sequential:
     layers: list[nn.Module] = []
-    for i, (w_in, w_out) in enumerate(zip(widths[:-1], widths[1:])):
+    for i, (w_in, w_out) in enumerate(itertools.pairwise(widths)):
         layers.append(nn.Linear(w_in, w_out))
         layers.append(make_activation(act) if i < len(widths) - 2 else last)
     return nn.Sequential(*layers)
@@ -35,9 +36,7 @@ class MLP(Hourglass):
         widths = [self.n_features, *self.hidden, self.latent_dim]
         # The code is linear (no activation) so the latent space is not clipped at zero.
         self.encoder = _stack(widths, activation, nn.Identity())
-        self.decoder = _stack(
-            widths[::-1], activation, make_activation(output_activation, OUTPUT_ACTIVATIONS)
-        )
+        self.decoder = _stack(widths[::-1], activation, make_activation(output_activation, OUTPUT_ACTIVATIONS))
 
     def config(self) -> dict[str, Any]:
         return {
