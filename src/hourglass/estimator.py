@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from hourglass import modelfile
 from hourglass.errors import HourglassError
 from hourglass.models import build_model
+from hourglass.noise import parse_noise
 from hourglass.runtime import INFER_THREADS, TRAIN_THREADS, resolve_device, torch_threads
 from hourglass.scaling import Scaler
 from hourglass.train import History, TrainConfig
@@ -51,6 +52,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     seed : fixes initialisation, the split and shuffling: the same seed gives the same weights.
     device : ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
     verbose : show a progress bar (only on a terminal).
+    noise : ``None``, or a corruption spec such as ``"gaussian:0.3"`` or ``"gaussian:0.3+mask:0.1"``
+        (see ``hourglass.noise``) to train a denoising autoencoder: each batch's inputs get fresh
+        noise in scaled units while the target stays clean. Saved with the model.
     """
 
     def __init__(
@@ -72,6 +76,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         seed: int = 0,
         device: str = "auto",
         verbose: bool = False,
+        noise: str | None = None,
     ) -> None:
         self.latent_dim = latent_dim
         self.hidden = hidden
@@ -89,6 +94,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.seed = seed
         self.device = device
         self.verbose = verbose
+        self.noise = noise
 
     # ----------------------------------------------------------------------------------- training
     def fit(self, X: Any, y: Any = None) -> Autoencoder:
@@ -131,6 +137,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             loss=self.loss,
             seed=int(self.seed),
             verbose=bool(self.verbose),
+            corrupt=parse_noise(self.noise) if self.noise is not None else None,
         )
 
     # ---------------------------------------------------------------------------------- using it
@@ -154,6 +161,10 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         flat = self._validate(X, reset=False)
         rebuilt = self._run(self.model_, flat, self.n_features_in_, np.float32)
         return self.scaler_.inverse_transform(rebuilt).reshape(shape)
+
+    def denoise(self, X: Any) -> np.ndarray:
+        """Clean noisy X: the reconstruction of a model trained with ``noise``, in X's shape and units."""
+        return self.reconstruct(X)
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Negative mean squared reconstruction error per row, in scaled units (higher = more normal)."""
