@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from hourglass.errors import HourglassError
 
 # Order is the order ``hourglass --help`` lists them in.
-COMMANDS = ("demo", "train", "encode", "decode", "reconstruct", "info")
+COMMANDS = ("demo", "train", "encode", "decode", "reconstruct", "denoise", "evaluate-denoise", "info")
 
 
 def build_parser() -> argparse.ArgumentParser:

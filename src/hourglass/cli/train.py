@@ -8,6 +8,8 @@ from pathlib import Path
 from hourglass.cli.common import add_data_args, read_data
 from hourglass.estimator import Autoencoder
 from hourglass.models import available_models
+from hourglass.noise import HELP as NOISE_HELP
+from hourglass.noise import parse_noise
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--patience", type=int, default=d.patience, help="early-stop patience in epochs; 0 = off")
     p.add_argument("--validation", type=float, default=d.validation_fraction, help="validation fraction")
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--noise", metavar="SPEC", help=f"train a denoiser on corrupted inputs: {NOISE_HELP}")
     p.add_argument("--device", default=d.device, help="auto, cpu or cuda")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(run=run)
@@ -52,10 +55,13 @@ def estimator_from(args: argparse.Namespace) -> Autoencoder:
         seed=args.seed,
         device=args.device,
         verbose=not args.quiet,
+        noise=args.noise,
     )
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.noise is not None:
+        parse_noise(args.noise)  # a bad spec fails before any data is read
     data = read_data(args)
     out = Path(args.out or Path("runs") / data.name)
     model = estimator_from(args)

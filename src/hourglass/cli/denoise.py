@@ -1,0 +1,39 @@
+"""``hourglass denoise MODEL NOISY_DATA -o clean.npy|dir/``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hourglass.cli.common import add_data_args, check_new_output, read_data, read_model, write_rows
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "denoise",
+        help="clean noisy data with a denoising model",
+        description="Pass noisy DATA through a model trained with --noise; writes the cleaned data in "
+        "the original units.",
+    )
+    p.add_argument("model", metavar="MODEL", help="model folder (trained with hourglass train --noise)")
+    add_data_args(p, "noisy data")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output: .npy, .npz, .csv, .parquet, or a new folder of PNGs (image models)",
+    )
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    model = read_model(args.model)
+    check_new_output(args.output)
+    if model.noise is None:
+        print(
+            "hourglass: warning: this model was trained without --noise; its output is a plain reconstruction",
+            file=sys.stderr,
+        )
+    data = read_data(args)
+    write_rows(args.output, model.denoise(data.X).reshape(len(data), -1), model)
+    return 0

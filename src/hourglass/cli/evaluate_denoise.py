@@ -1,0 +1,49 @@
+"""``hourglass evaluate-denoise MODEL DATA --noise gaussian:0.3 [-o figure.png]``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hourglass.atomic import atomic_file
+from hourglass.cli.common import add_data_args, read_data, read_model
+from hourglass.denoise import denoise_figure, evaluate_denoise
+from hourglass.errors import HourglassError
+from hourglass.noise import HELP as NOISE_HELP
+from hourglass.noise import parse_noise
+
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate-denoise",
+        help="score a denoiser against classical filters",
+        description="Corrupt clean held-out DATA with a fixed seed, denoise it, and print MSE and PSNR of "
+        "the noisy input, the model and classical filters (median, Gaussian blur; images only).",
+    )
+    p.add_argument("model", metavar="MODEL", help="model folder")
+    add_data_args(p, "clean held-out data")
+    p.add_argument("--noise", metavar="SPEC", help=f"{NOISE_HELP} (default: the noise the model was trained with)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (default: %(default)s)")
+    p.add_argument("-o", "--output", metavar="FIGURE", help="write a before/after figure (.png, .pdf, .svg)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.output and Path(args.output).suffix.lower() not in FIGURE_SUFFIXES:
+        raise HourglassError(f"{args.output}: the figure must be .png, .pdf or .svg")
+    if args.noise is not None:
+        parse_noise(args.noise)  # a bad spec fails before the model or data is read
+    model = read_model(args.model)
+    noise = args.noise or model.noise
+    if noise is None:
+        raise HourglassError("this model was trained without noise; pass --noise SPEC, e.g. --noise gaussian:0.3")
+    evaluation = evaluate_denoise(model, read_data(args).X, noise, seed=args.seed)
+    print(evaluation.table())
+    if args.output:
+        out = Path(args.output)
+        with atomic_file(out) as tmp:
+            denoise_figure(evaluation).savefig(tmp, format=out.suffix.lower()[1:], dpi=120)
+        print(f"figure written to {out}")
+    return 0
