@@ -10,10 +10,9 @@ import torch
 from hourglass.errors import HourglassError
 
 # Tiny MLPs are bound by per-op overhead, not FLOPs. On a loaded 2-core box torch's default of
-# 2 OpenMP threads swung one fit from 0.5 s to 71 s while 1 thread stayed stable, so training
-# uses one thread; large inference batches are FLOP-bound enough for 2 to pay (benchmarks/).
-TRAIN_THREADS = 1
-INFER_THREADS = 2
+# 2 OpenMP threads swung one fit from 0.5 s to 71 s while 1 thread stayed stable; encoding 1M rows
+# measured 2.0M rows/s on 1 thread against 0.1-0.3M rows/s on 2 (benchmarks/train_speed.py).
+CPU_THREADS = 1
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
