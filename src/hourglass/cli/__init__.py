@@ -10,7 +10,18 @@ from collections.abc import Sequence
 from hourglass.errors import HourglassError
 
 # Order is the order ``hourglass --help`` lists them in.
-COMMANDS = ("demo", "train", "encode", "decode", "reconstruct", "denoise", "evaluate-denoise", "info")
+COMMANDS = (
+    "demo",
+    "train",
+    "encode",
+    "decode",
+    "reconstruct",
+    "denoise",
+    "evaluate-denoise",
+    "info",
+    "explore",
+    "serve",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

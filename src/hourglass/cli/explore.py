@@ -1,0 +1,72 @@
+"""``hourglass explore MODEL [DATA] -o explorer.html``: the latent map and decoder in one offline page."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from hourglass.cli.common import _size, read_model
+from hourglass.data import Dataset, load_dataset
+from hourglass.errors import HourglassError
+from hourglass.explorer.page import MAX_POINTS, write_explorer
+
+
+def add_explorer_args(p: argparse.ArgumentParser) -> None:
+    """MODEL, an optional DATA and the data options: shared with ``hourglass serve``."""
+    p.add_argument("model", metavar="MODEL", help="model folder")
+    p.add_argument(
+        "data",
+        metavar="DATA",
+        nargs="?",
+        help="data to map: a built-in name, .npy/.npz, .csv/.tsv/.parquet or an image folder "
+        "(default: the model's training data, when its folder records it)",
+    )
+    p.add_argument("--label", help="table column (or .npz array) holding labels that colour the dots")
+    p.add_argument("--image-size", type=_size, metavar="HxW", help="resize a folder's images to this size")
+    p.add_argument("--color", choices=("auto", "gray", "rgb"), default="auto", help="image colour mode")
+    p.add_argument("--drop-nonfinite", action="store_true", help="drop rows with NaN/inf instead of failing")
+    p.add_argument("--max-points", type=int, default=MAX_POINTS, help="most dots on the map; more rows are subsampled")
+    p.add_argument("--title", help="page title")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "explore",
+        help="write an interactive latent-space explorer (one HTML file)",
+        description="Write ONE self-contained HTML file holding the latent map of DATA and the decoder, "
+        "evaluated in the page: hover to decode, click to compare, walk between two dots. Works offline.",
+    )
+    add_explorer_args(p)
+    p.add_argument("-o", "--output", default="explorer.html", help="HTML file to write (default: %(default)s)")
+    p.set_defaults(run=run)
+
+
+def training_source(model_path: str) -> str | None:
+    """The training data a model folder records (``data.source`` in config.json), if any."""
+    try:
+        config = json.loads((Path(model_path) / "config.json").read_text())
+        source = config.get("data", {}).get("source")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return source if isinstance(source, str) and source else None
+
+
+def read_explorer_data(args: argparse.Namespace) -> Dataset:
+    source = args.data or training_source(args.model)
+    if source is None:
+        raise HourglassError(f"{args.model}: the model does not record its training data; pass DATA")
+    if args.max_points < 1:
+        raise HourglassError("--max-points must be at least 1")
+    return load_dataset(
+        source, label=args.label, image_size=args.image_size, color=args.color, drop_nonfinite=args.drop_nonfinite
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    model = read_model(args.model)
+    data = read_explorer_data(args)
+    title = args.title or f"hourglass explorer: {data.name}"
+    out = write_explorer(model, data.X, data.y, args.output, max_points=args.max_points, title=title)
+    print(f"explorer written to {out} (open it in a browser; it needs no network)")
+    return 0

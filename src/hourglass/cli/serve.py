@@ -1,0 +1,41 @@
+"""``hourglass serve MODEL [DATA] --port 8000``: the explorer, decoding on a local server (any model)."""
+
+from __future__ import annotations
+
+import argparse
+
+from hourglass.cli.common import read_model
+from hourglass.cli.explore import add_explorer_args, read_explorer_data
+from hourglass.explorer.server import make_server
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="serve the latent-space explorer and a decode/encode API on this machine",
+        description="Serve the explorer page with decoding on a local server (any decoder, codes of any "
+        "width: the map is a PCA projection above 2-D) and a JSON API: POST /api/decode "
+        '{"codes": [[...]]} and /api/encode {"rows": [[...]]}.',
+    )
+    add_explorer_args(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: %(default)s; 0 picks a free one)")
+    p.add_argument("--verbose", action="store_true", help="log every request")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    model = read_model(args.model)
+    data = read_explorer_data(args)
+    title = args.title or f"hourglass explorer: {data.name}"
+    server = make_server(
+        model, data.X, data.y, host=args.host, port=args.port, max_points=args.max_points, title=title,
+        quiet=not args.verbose,
+    )  # fmt: skip
+    host, port = server.server_address[:2]
+    print(f"serving the explorer on http://{host}:{port}/ (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0

@@ -1,0 +1,6 @@
+"""The latent-space explorer: a self-contained HTML page (``write_explorer``) or a local server (``serve``)."""
+
+from hourglass.explorer.export import browser_decodable, export_decoder
+from hourglass.explorer.page import render_page, write_explorer
+
+__all__ = ["browser_decodable", "export_decoder", "render_page", "write_explorer"]

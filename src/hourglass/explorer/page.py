@@ -1,0 +1,180 @@
+"""Render the explorer: ONE self-contained HTML file (inline CSS/JS/data, no network) around a model and data."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hourglass.atomic import atomic_file
+from hourglass.errors import HourglassError
+from hourglass.estimator import Autoencoder
+from hourglass.explorer.export import b64_float32, export_decoder
+
+MAX_POINTS = 20_000  # dots on the map; more data is subsampled (fixed seed) so the page stays small and fast
+MAX_CATEGORIES = 20  # more distinct labels than this are coloured as a continuous value
+
+# What each mode may reach: a file reaches nothing at all; the served page talks only to its own server.
+CSP = {
+    "file": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:",
+    "server": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; "
+    "connect-src 'self'",
+}
+
+
+def _static(name: str) -> str:
+    return resources.files("hourglass.explorer").joinpath("static", name).read_text(encoding="utf-8")
+
+
+def _b64(array: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
+
+
+def _labels(y: np.ndarray | None) -> dict[str, Any] | None:
+    """Few distinct values (or text) are categories; many numbers are a continuous colour."""
+    if y is None:
+        return None
+    numeric = y.dtype.kind in "iufb"
+    names, index = np.unique(y if numeric else y.astype(str), return_inverse=True)
+    if numeric and len(names) > MAX_CATEGORIES:
+        return {"kind": "number", "values": [float(v) for v in y]}
+    if len(names) > 256:
+        return None  # free text, nearly one value per row: colouring by it would say nothing
+    return {"kind": "category", "names": [str(v) for v in names.tolist()], "values": index.tolist()}
+
+
+def model_input(model: Autoencoder, rows: np.ndarray) -> Any:
+    """Rows in the form the model was fitted on: images reshaped, named tables as a DataFrame."""
+    if model.kind_ == "image":
+        return rows if rows.ndim > 2 else rows.reshape(len(rows), *model.sample_shape_)
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        import pandas as pd
+
+        return pd.DataFrame(rows.reshape(len(rows), -1), columns=list(names))
+    return rows
+
+
+def explorer_data(
+    model: Autoencoder,
+    X: Any,
+    y: Any = None,
+    *,
+    max_points: int = MAX_POINTS,
+    seed: int = 0,
+    title: str | None = None,
+) -> dict[str, Any]:
+    """Everything the page draws: codes (and their 2-D view), errors, originals, labels, shapes."""
+    if hasattr(X, "to_numpy"):  # a DataFrame: its columns are checked against the model's by width below
+        X = X.to_numpy(np.float32)
+    n = int(np.shape(X)[0])
+    if n == 0:
+        raise HourglassError("need at least one row to draw the latent map")
+    if y is not None and len(np.asarray(y).reshape(-1)) != n:
+        raise HourglassError(f"got {len(np.asarray(y).reshape(-1))} labels for {n} rows")
+    keep = np.arange(n)
+    if n > max_points:
+        keep = np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
+    rows = np.asarray(X[keep] if n > max_points else X)
+    labels = None if y is None else np.asarray(y).reshape(-1)[keep]
+
+    width = int(np.prod(rows.shape[1:]))
+    if model.kind_ == "table" and width != model.n_features_in_:
+        raise HourglassError(f"data has {width} features; the model takes {model.n_features_in_}")
+    codes = model.transform(model_input(model, rows)).astype(np.float32)
+    errors = -model.score_samples(model_input(model, rows))  # mean squared error per row, in scaled units
+    latent_dim = codes.shape[1]
+    projection = None
+    view = codes
+    if latent_dim > 2:
+        from sklearn.decomposition import PCA
+
+        pca = PCA(2).fit(codes)
+        view = pca.transform(codes).astype(np.float32)
+        projection = {
+            "mean": pca.mean_.astype(float).tolist(),
+            "components": pca.components_.astype(float).tolist(),
+            "explained": float(pca.explained_variance_ratio_.sum()),
+        }
+    elif latent_dim == 1:  # a 1-D code still gets a plane: spread along x, y = 0
+        view = np.column_stack([codes[:, 0], np.zeros(len(codes), np.float32)])
+
+    flat = rows.reshape(len(rows), -1)
+    uint8 = flat.dtype == np.uint8
+    lo, hi = (0.0, 255.0) if uint8 else (float(flat.min()), float(flat.max()))
+    config = model.model_.config()
+    widths = [model.n_features_in_, *config.get("hidden", []), latent_dim]
+    return {
+        "title": title or "hourglass explorer",
+        "kind": model.kind_,
+        "sample_shape": list(model.sample_shape_),
+        "n_features": int(model.n_features_in_),
+        "latent_dim": int(latent_dim),
+        "architecture": f"{model.model_.name.upper()} {'-'.join(str(w) for w in widths)}",
+        "feature_names": [str(f) for f in getattr(model, "feature_names_in_", [])] or None,
+        "scaled_offset": b64_float32(model.scaler_.offset),
+        "scaled_scale": b64_float32(model.scaler_.scale),
+        "n_total": n,
+        "n": len(rows),
+        "index": keep.tolist(),
+        "codes": b64_float32(codes),
+        "view": b64_float32(view),
+        "errors": b64_float32(errors),
+        "originals": {"dtype": "uint8" if uint8 else "float32", "data": _b64(flat if uint8 else flat.astype("<f4"))},
+        "range": [lo, hi if hi > lo else lo + 1.0],
+        "labels": _labels(labels),
+        "projection": projection,
+    }
+
+
+def render_page(
+    model: Autoencoder,
+    X: Any,
+    y: Any = None,
+    *,
+    mode: str = "file",
+    max_points: int = MAX_POINTS,
+    title: str | None = None,
+) -> str:
+    """The explorer page. ``mode="file"`` decodes in the page (MLP decoders); ``"server"`` asks /api/decode."""
+    if mode not in CSP:
+        raise HourglassError(f"unknown explorer mode {mode!r}; choose one of {', '.join(CSP)}")
+    data = explorer_data(model, X, y, max_points=max_points, title=title)
+    data["mode"] = mode
+    data["decoder"] = export_decoder(model) if mode == "file" else None
+    # "<" escaped inside JSON so no value can close the <script> element that holds it.
+    payload = json.dumps(data, separators=(",", ":")).replace("<", "\\u003c")
+    parts = {
+        "CSS": _static("explorer.css"),
+        "JS": _static("explorer.js"),
+        "CSP": CSP[mode],
+        "TITLE": html.escape(data["title"]),
+        "DATA": payload,
+    }
+    # One pass, so text inserted for one marker is never searched for another.
+    page = re.sub(r"/\*HG:(\w+)\*/", lambda m: parts[m.group(1)], _static("explorer.html"))
+    return page
+
+
+def write_explorer(
+    model: Autoencoder,
+    X: Any,
+    y: Any = None,
+    path: str | os.PathLike = "explorer.html",
+    *,
+    max_points: int = MAX_POINTS,
+    title: str | None = None,
+) -> Path:
+    """Write the self-contained explorer page for ``model`` over ``X`` (labels ``y`` colour it); returns the path."""
+    page = render_page(model, X, y, mode="file", max_points=max_points, title=title)
+    target = Path(path)
+    with atomic_file(target) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    return target

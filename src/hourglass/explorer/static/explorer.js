@@ -1,0 +1,576 @@
+/* hourglass explorer: the latent map, a decoder evaluated in plain JavaScript (or asked of the local
+   server), hover-to-decode, click-to-compare, walks between two dots, zoom and pan. No dependencies. */
+"use strict";
+
+// ---------------------------------------------------------------------------------------- decoder
+function b64Bytes(text) {
+  const bin = atob(text);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+function b64Float32(text) {
+  return new Float32Array(b64Bytes(text).buffer);
+}
+
+// erf to ~1.2e-7 (Numerical Recipes' erfc by Chebyshev fit): exact GELU without a library.
+function erf(x) {
+  const z = Math.abs(x);
+  const t = 1 / (1 + 0.5 * z);
+  const r = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
+    t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
+    t * (-0.82215223 + t * 0.17087277)))))))));
+  return x >= 0 ? 1 - r : r - 1;
+}
+
+// Element-wise layers by the names export.py writes; each builds a function of one number.
+const ACTIVATIONS = {
+  identity: () => (x) => x,
+  relu: () => (x) => (x > 0 ? x : 0),
+  tanh: () => Math.tanh,
+  sigmoid: () => (x) => 1 / (1 + Math.exp(-x)),
+  silu: () => (x) => x / (1 + Math.exp(-x)),
+  elu: (l) => (x) => (x > 0 ? x : l.alpha * Math.expm1(x)),
+  leaky_relu: (l) => (x) => (x >= 0 ? x : l.slope * x),
+  gelu: () => (x) => 0.5 * x * (1 + erf(x / Math.SQRT2)),
+  gelu_tanh: () => (x) => 0.5 * x * (1 + Math.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))),
+};
+
+// Build decode(code) -> Float64Array in original units from export.py's JSON.
+function makeDecoder(spec) {
+  const steps = spec.layers.map((l) => {
+    if (l.type === "linear") {
+      return { linear: true, n: l.in, m: l.out, w: b64Float32(l.weight), b: b64Float32(l.bias) };
+    }
+    if (!(l.type in ACTIVATIONS)) throw new Error("unknown decoder layer " + l.type);
+    return { linear: false, f: ACTIVATIONS[l.type](l) };
+  });
+  const offset = b64Float32(spec.offset);
+  const scale = b64Float32(spec.scale);
+  const widest = Math.max(spec.latent_dim, ...steps.filter((s) => s.linear).map((s) => s.m));
+  let a = new Float64Array(widest);
+  let b = new Float64Array(widest);
+  function decode(code) {
+    let width = spec.latent_dim;
+    for (let i = 0; i < width; i++) a[i] = code[i];
+    for (const s of steps) {
+      if (s.linear) {
+        const { n, m, w } = s;
+        for (let j = 0; j < m; j++) {
+          let acc = s.b[j];
+          const row = j * n;
+          for (let i = 0; i < n; i++) acc += w[row + i] * a[i];
+          b[j] = acc;
+        }
+        [a, b] = [b, a];
+        width = m;
+      } else {
+        for (let i = 0; i < width; i++) a[i] = s.f(a[i]);
+      }
+    }
+    const out = new Float64Array(width);
+    for (let i = 0; i < width; i++) out[i] = a[i] * scale[i] + offset[i];
+    return out;
+  }
+  return { latentDim: spec.latent_dim, nFeatures: spec.n_features, decode };
+}
+
+if (typeof module === "object" && module.exports) module.exports = { makeDecoder, b64Float32, erf };
+
+// ---------------------------------------------------------------------------------------- the page
+if (typeof document !== "undefined") (function () {
+  const D = JSON.parse(document.getElementById("hg-data").textContent);
+  const $ = (id) => document.getElementById(id);
+  const n = D.n, k = D.latent_dim, isImage = D.kind === "image";
+  const codes = b64Float32(D.codes), view = b64Float32(D.view), errors = b64Float32(D.errors);
+  const scOffset = b64Float32(D.scaled_offset), scScale = b64Float32(D.scaled_scale);
+  const originals = D.originals.dtype === "uint8" ? b64Bytes(D.originals.data) : b64Float32(D.originals.data);
+  const [lo, hi] = D.range;
+  const proj = D.projection;
+  const local = D.decoder ? makeDecoder(D.decoder) : null;
+  const WALK_FRAMES = 60, WALK_MS = 1600, STRIP = 9;
+
+  const codeOf = (i) => Array.from(codes.subarray(i * k, (i + 1) * k));
+  const originalOf = (i) => originals.subarray(i * D.n_features, (i + 1) * D.n_features);
+  // A point of the 2-D view back to a full code: the view itself, or PCA's inverse when k > 2.
+  function viewToCode(x, y) {
+    if (k === 1) return [x];
+    if (!proj) return [x, y];
+    const c = proj.components;
+    return proj.mean.map((m, j) => m + x * c[0][j] + y * c[1][j]);
+  }
+
+  // ------------------------------------------------------------------------------ decoding
+  async function decodeMany(list) {
+    if (local) return list.map((c) => local.decode(c));
+    const r = await fetch("api/decode", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ codes: list }),
+    });
+    const body = await r.json();
+    if (!r.ok) throw new Error(body.error || r.statusText);
+    return body.rows.map((row) => Float64Array.from(row));
+  }
+
+  // Hover: decode at once in the page; with a server keep one request in flight and send only the latest point.
+  let hoverBusy = false, hoverNext = null;
+  function requestPreview(code) {
+    if (local) return showPreview(code, local.decode(code));
+    if (hoverBusy) { hoverNext = code; return; }
+    hoverBusy = true;
+    decodeMany([code]).then(([row]) => showPreview(code, row)).catch(showError).finally(() => {
+      hoverBusy = false;
+      if (hoverNext) { const c = hoverNext; hoverNext = null; requestPreview(c); }
+    });
+  }
+
+  // ------------------------------------------------------------------------------ drawing outputs
+  const [H, W, C] = isImage ? [D.sample_shape[0], D.sample_shape[1], D.sample_shape[2] || 1] : [0, 0, 0];
+  function paintImage(canvas, values) {
+    const ctx = canvas.getContext("2d");
+    const img = ctx.createImageData(W, H);
+    for (let p = 0; p < H * W; p++) {
+      for (let ch = 0; ch < 3; ch++) {
+        const v = values[p * C + (C >= 3 ? ch : 0)];
+        img.data[p * 4 + ch] = Math.round(255 * Math.min(1, Math.max(0, (v - lo) / (hi - lo))));
+      }
+      img.data[p * 4 + 3] = 255;
+    }
+    ctx.putImageData(img, 0, 0);
+  }
+  function setupPixels(canvas) {
+    canvas.width = W; canvas.height = H; canvas.className = "pixels";
+  }
+
+  // Tables: bars in scaled units (z-scores for standard scaling), so features of any unit share one axis.
+  const scaled = (values, j) => (values[j] - scOffset[j]) / scScale[j];
+  let barRange = 1;
+  if (!isImage) {
+    for (let i = 0; i < n; i++) {
+      const row = originalOf(i);
+      for (let j = 0; j < D.n_features; j++) barRange = Math.max(barRange, Math.abs(scaled(row, j)));
+    }
+    barRange = Math.min(barRange, 6);
+  }
+  function fitCanvas(canvas) {
+    const r = canvas.getBoundingClientRect(), dpr = window.devicePixelRatio || 1;
+    canvas.width = Math.max(1, Math.round(r.width * dpr)); canvas.height = Math.max(1, Math.round(r.height * dpr));
+    const ctx = canvas.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    return [ctx, r.width, r.height];
+  }
+  function paintBars(canvas, values, ghost) {
+    const [ctx, w, h] = fitCanvas(canvas);
+    const m = D.n_features, names = D.feature_names, labelled = names && m <= 16;
+    const top = 6, bottom = labelled ? h - 26 : h - 6, mid = (top + bottom) / 2, half = (bottom - top) / 2;
+    const bw = w / m;
+    ctx.clearRect(0, 0, w, h);
+    ctx.strokeStyle = "#c9d0d8"; ctx.beginPath(); ctx.moveTo(0, mid); ctx.lineTo(w, mid); ctx.stroke();
+    for (let j = 0; j < m; j++) {
+      const v = Math.max(-1, Math.min(1, scaled(values, j) / barRange));
+      ctx.fillStyle = "#2f6fde";
+      ctx.fillRect(j * bw + bw * 0.15, Math.min(mid, mid - v * half), bw * 0.7, Math.abs(v * half));
+      if (ghost) {
+        const g = Math.max(-1, Math.min(1, scaled(ghost, j) / barRange));
+        ctx.strokeStyle = "#e0562b"; ctx.lineWidth = 1.5;
+        ctx.strokeRect(j * bw + bw * 0.1, Math.min(mid, mid - g * half), bw * 0.8, Math.abs(g * half));
+      }
+    }
+    if (labelled) {
+      ctx.fillStyle = "#5f6b78"; ctx.font = "10px system-ui, sans-serif"; ctx.textAlign = "center";
+      for (let j = 0; j < m; j++) ctx.fillText(names[j].slice(0, Math.max(3, Math.floor(bw / 6))), (j + 0.5) * bw, h - 10);
+    }
+  }
+
+  const preview = $("preview"), original = $("original"), recon = $("recon"), strip = $("strip");
+  if (isImage) { setupPixels(preview); setupPixels(original); setupPixels(recon); }
+  else { preview.className = "bars"; original.className = "bars"; $("pair").classList.add("bars"); }
+  const paint = isImage ? (canvas, values) => paintImage(canvas, values) : paintBars;
+
+  const state = { preview: null, previews: 0, selected: [], walk: null, colour: D.labels ? "label" : "error" };
+  const fmt = (v) => (Math.abs(v) >= 1000 || (Math.abs(v) < 0.01 && v !== 0) ? v.toExponential(2) : v.toFixed(3));
+
+  function showPreview(code, values) {
+    paint(preview, values);
+    state.preview = { code: Array.from(code), values: Array.from(values) };
+    state.previews += 1;
+    if (!state.walk || !state.walk.running) $("cursor-readout").innerHTML = "z = (" + code.map(fmt).join(", ") + ")";
+  }
+  function showError(e) { $("cursor-readout").textContent = "decode failed: " + e.message; }
+
+  // ------------------------------------------------------------------------------ colours
+  const TAB = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+    "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"];
+  const VIRIDIS = [[68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141], [39, 173, 129],
+    [92, 200, 99], [170, 220, 50], [253, 231, 37]];
+  function viridis(t) {
+    const x = Math.min(1, Math.max(0, t)) * (VIRIDIS.length - 1), i = Math.min(VIRIDIS.length - 2, Math.floor(x)), f = x - i;
+    const c = VIRIDIS[i].map((v, j) => Math.round(v + f * (VIRIDIS[i + 1][j] - v)));
+    return `rgb(${c[0]},${c[1]},${c[2]})`;
+  }
+  function quantile(values, q) {
+    const s = Float64Array.from(values).sort();
+    return s[Math.min(s.length - 1, Math.floor(q * (s.length - 1)))];
+  }
+  // Per dot, a colour group: categories keep their index; continuous values fall into 64 bins (cheap to draw).
+  function colouring() {
+    if (state.colour === "label" && D.labels && D.labels.kind === "category") {
+      return { groups: D.labels.values, colours: D.labels.names.map((_, i) => TAB[i % TAB.length]), legend: "category" };
+    }
+    const raw = state.colour === "label" && D.labels ? D.labels.values : Array.from(errors, (e) => Math.log10(Math.max(e, 1e-12)));
+    const a = quantile(raw, 0.02), b = quantile(raw, 0.98), span = b > a ? b - a : 1;
+    const groups = raw.map((v) => Math.max(0, Math.min(63, Math.floor(((v - a) / span) * 64))));
+    return { groups, colours: Array.from({ length: 64 }, (_, i) => viridis((i + 0.5) / 64)), legend: "continuous", a, b };
+  }
+  let scheme = null;
+  function drawLegend() {
+    const el = $("legend");
+    el.innerHTML = "";
+    if (scheme.legend === "category") {
+      D.labels.names.forEach((name, i) => {
+        const item = document.createElement("span");
+        item.innerHTML = `<span class="swatch" style="background:${scheme.colours[i]}"></span>`;
+        item.append(name);
+        el.append(item);
+      });
+      return;
+    }
+    const isError = state.colour === "error";
+    const show = (v) => fmt(isError ? Math.pow(10, v) : v);
+    const stops = Array.from({ length: 9 }, (_, i) => viridis(i / 8)).join(",");
+    el.innerHTML = `<span>${isError ? "reconstruction error (MSE, scaled units, log colour)" : "label"}</span>` +
+      `<span>${show(scheme.a)}</span><span class="bar" style="background:linear-gradient(90deg,${stops})"></span><span>${show(scheme.b)}</span>`;
+  }
+
+  // ------------------------------------------------------------------------------ the map
+  const wrap = $("map-wrap"), base = $("map-base"), map = $("map");
+  let cw = 0, ch = 0, dpr = 1;
+  const cam = { x: 0, y: 0, zoom: 1, unit: 1 };  // view point at the canvas centre; pixels per view unit = unit*zoom
+  let home = null;
+  function fitHome() {
+    let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+    for (let i = 0; i < n; i++) {
+      const x = view[2 * i], y = view[2 * i + 1];
+      x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y);
+    }
+    const sx = Math.max(x1 - x0, 1e-6), sy = Math.max(y1 - y0, 1e-6);
+    home = { x: (x0 + x1) / 2, y: (y0 + y1) / 2, sx: sx * 1.08, sy: sy * 1.08 };
+  }
+  function resetView() {
+    cam.x = home.x; cam.y = home.y; cam.zoom = 1;
+    cam.unit = Math.min(cw / home.sx, ch / home.sy);
+  }
+  const toScreen = (x, y) => [cw / 2 + (x - cam.x) * cam.unit * cam.zoom, ch / 2 - (y - cam.y) * cam.unit * cam.zoom];
+  const toView = (sx, sy) => [cam.x + (sx - cw / 2) / (cam.unit * cam.zoom), cam.y - (sy - ch / 2) / (cam.unit * cam.zoom)];
+
+  function resize() {
+    const r = wrap.getBoundingClientRect();
+    dpr = window.devicePixelRatio || 1;
+    const first = cw === 0;
+    cw = r.width; ch = r.height;
+    for (const c of [base, map]) {
+      c.width = Math.round(cw * dpr); c.height = Math.round(ch * dpr);
+      c.getContext("2d").setTransform(dpr, 0, 0, dpr, 0, 0);
+    }
+    if (first) { resetView(); } else { cam.unit = Math.min(cw / home.sx, ch / home.sy); }
+    drawBase(); drawOverlay();
+  }
+
+  function drawBase() {
+    const ctx = base.getContext("2d");
+    ctx.clearRect(0, 0, cw, ch);
+    const r = n > 8000 ? 1.6 : n > 2000 ? 2.2 : 3;
+    ctx.globalAlpha = 0.8;
+    const byGroup = new Map();
+    for (let i = 0; i < n; i++) {
+      const g = scheme.groups[i];
+      if (!byGroup.has(g)) byGroup.set(g, []);
+      byGroup.get(g).push(i);
+    }
+    for (const [g, members] of byGroup) {
+      ctx.fillStyle = scheme.colours[g];
+      ctx.beginPath();
+      for (const i of members) {
+        const [x, y] = toScreen(view[2 * i], view[2 * i + 1]);
+        if (x < -r || y < -r || x > cw + r || y > ch + r) continue;
+        ctx.moveTo(x + r, y); ctx.arc(x, y, r, 0, 2 * Math.PI);
+      }
+      ctx.fill();
+    }
+    ctx.globalAlpha = 1;
+    drawAxes(ctx);
+  }
+  function drawAxes(ctx) {
+    // A few ticks so positions read in latent (or PCA) units.
+    const pxPer = cam.unit * cam.zoom, raw = 80 / pxPer, mag = Math.pow(10, Math.floor(Math.log10(raw)));
+    const step = [1, 2, 5, 10].map((s) => s * mag).find((s) => s >= raw);
+    ctx.fillStyle = "#8b96a3"; ctx.strokeStyle = "rgba(0,0,0,0.06)"; ctx.font = "11px system-ui, sans-serif";
+    const [vx0, vy1] = toView(0, 0), [vx1, vy0] = toView(cw, ch);
+    ctx.textAlign = "center";
+    for (let v = Math.ceil(vx0 / step) * step; v <= vx1; v += step) {
+      const [x] = toScreen(v, 0);
+      ctx.beginPath(); ctx.moveTo(x, 0); ctx.lineTo(x, ch); ctx.stroke();
+      ctx.fillText(+v.toPrecision(6) + "", x, ch - 22);
+    }
+    ctx.textAlign = "left";
+    for (let v = Math.ceil(vy0 / step) * step; v <= vy1; v += step) {
+      const [, y] = toScreen(0, v);
+      ctx.beginPath(); ctx.moveTo(0, y); ctx.lineTo(cw, y); ctx.stroke();
+      ctx.fillText(+v.toPrecision(6) + "", 4, y - 3);
+    }
+  }
+
+  let probe = null;  // [viewX, viewY] of the cursor or keyboard probe
+  function ring(ctx, i, colour, label) {
+    const [x, y] = toScreen(view[2 * i], view[2 * i + 1]);
+    ctx.strokeStyle = "#fff"; ctx.lineWidth = 4; ctx.beginPath(); ctx.arc(x, y, 7, 0, 2 * Math.PI); ctx.stroke();
+    ctx.strokeStyle = colour; ctx.lineWidth = 2; ctx.beginPath(); ctx.arc(x, y, 7, 0, 2 * Math.PI); ctx.stroke();
+    if (label) {
+      ctx.font = "bold 12px system-ui, sans-serif"; ctx.fillStyle = colour; ctx.textAlign = "left";
+      ctx.fillText(label, x + 10, y - 8);
+    }
+  }
+  function drawOverlay() {
+    const ctx = map.getContext("2d");
+    ctx.clearRect(0, 0, cw, ch);
+    const sel = state.selected;
+    if (sel.length === 2) {
+      const [ax, ay] = toScreen(view[2 * sel[0]], view[2 * sel[0] + 1]), [bx, by] = toScreen(view[2 * sel[1]], view[2 * sel[1] + 1]);
+      ctx.strokeStyle = "#1d232b"; ctx.lineWidth = 1.5; ctx.setLineDash([5, 4]);
+      ctx.beginPath(); ctx.moveTo(ax, ay); ctx.lineTo(bx, by); ctx.stroke(); ctx.setLineDash([]);
+    }
+    sel.forEach((i, j) => ring(ctx, i, j === 0 ? "#e0562b" : "#2f6fde", sel.length === 2 ? "AB"[j] : ""));
+    const w = state.walk;
+    if (w && w.t !== null) {
+      const [x, y] = toScreen(w.from[0] + w.t * (w.to[0] - w.from[0]), w.from[1] + w.t * (w.to[1] - w.from[1]));
+      ctx.fillStyle = "#1d232b"; ctx.beginPath(); ctx.arc(x, y, 5, 0, 2 * Math.PI); ctx.fill();
+    }
+    if (probe) {
+      const [x, y] = toScreen(probe[0], probe[1]);
+      ctx.strokeStyle = "rgba(29,35,43,0.65)"; ctx.lineWidth = 1;
+      ctx.beginPath(); ctx.moveTo(x - 9, y); ctx.lineTo(x + 9, y); ctx.moveTo(x, y - 9); ctx.lineTo(x, y + 9); ctx.stroke();
+    }
+  }
+
+  function probeAt(vx, vy) {
+    probe = [vx, vy];
+    drawOverlay();
+    if (!state.walk || !state.walk.running) requestPreview(viewToCode(vx, vy));
+  }
+
+  function nearestDot(sx, sy, maxPx) {
+    let best = -1, bestD = maxPx * maxPx;
+    for (let i = 0; i < n; i++) {
+      const [x, y] = toScreen(view[2 * i], view[2 * i + 1]);
+      const d = (x - sx) ** 2 + (y - sy) ** 2;
+      if (d <= bestD) { bestD = d; best = i; }
+    }
+    return best;
+  }
+
+  // ------------------------------------------------------------------------------ selection and walk
+  function labelOf(i) {
+    if (!D.labels) return "";
+    const v = D.labels.values[i];
+    return D.labels.kind === "category" ? D.labels.names[v] : fmt(v);
+  }
+  let errorRank = null;
+  function percentile(i) {
+    if (!errorRank) errorRank = Float64Array.from(errors).sort();
+    let lo2 = 0, hi2 = n;
+    while (lo2 < hi2) { const m = (lo2 + hi2) >> 1; if (errorRank[m] < errors[i]) lo2 = m + 1; else hi2 = m; }
+    return Math.round((100 * lo2) / Math.max(1, n - 1));
+  }
+  function select(i) {
+    if (state.selected.length >= 2) state.selected = [];
+    state.selected.push(i);
+    const orig = originalOf(i);
+    decodeMany([codeOf(i)]).then(([rec]) => {
+      if (isImage) { paint(original, orig); paint(recon, rec); } else paintBars(original, rec, orig);
+      const label = D.labels ? ` &middot; label <b>${labelOf(i)}</b>` : "";
+      $("selection").innerHTML = `row <b>${D.index[i]}</b>${label} &middot; error <b>${fmt(errors[i])}</b> ` +
+        `(MSE, scaled; ${percentile(i)}th percentile)` + (isImage ? "" : "<br>bars: reconstruction; outline: original");
+      state.inspected = { index: i, reconstruction: Array.from(rec) };
+    }).catch(showError);
+    if (state.selected.length === 2) startWalk(); else { stopWalk(); state.walk = null; updateWalkUi(); }
+    drawOverlay();
+  }
+
+  function stopWalk() { if (state.walk) { state.walk.running = false; state.walk.t = null; } }
+  function updateWalkUi() {
+    const ready = state.selected.length === 2;
+    $("replay").disabled = !ready;
+    $("clear").disabled = state.selected.length === 0;
+    if (!ready) {
+      $("walk-status").textContent = state.selected.length === 1 ? "Now click a second dot (B)." : "Click two dots to walk between their codes.";
+      strip.getContext("2d").clearRect(0, 0, strip.width, strip.height);
+    }
+  }
+  function startWalk() {
+    stopWalk();
+    const [a, b] = state.selected, za = codeOf(a), zb = codeOf(b);
+    const at = (t) => za.map((v, j) => v + t * (zb[j] - v));
+    const ts = Array.from({ length: WALK_FRAMES }, (_, f) => f / (WALK_FRAMES - 1));
+    const walk = { a, b, from: [view[2 * a], view[2 * a + 1]], to: [view[2 * b], view[2 * b + 1]],
+      running: true, t: 0, frame: 0, frames: WALK_FRAMES, codes: ts.map(at), rows: null, done: false };
+    state.walk = walk;
+    updateWalkUi();
+    $("walk-status").textContent = "walking...";
+    decodeMany(walk.codes).then((rows) => {
+      if (state.walk !== walk) return;
+      walk.rows = rows;
+      drawStrip(rows);
+      let t0 = null;  // the first frame's own timestamp: rAF times can precede a performance.now() taken here
+      const step = (now) => {
+        if (!walk.running) return;
+        if (t0 === null) t0 = now;
+        const f = Math.max(0, Math.min(WALK_FRAMES - 1, Math.floor(((now - t0) / WALK_MS) * WALK_FRAMES)));
+        walk.frame = f; walk.t = ts[f];
+        paint(preview, rows[f]);
+        state.preview = { code: walk.codes[f], values: Array.from(rows[f]) };
+        state.previews += 1;
+        $("walk-status").textContent = `A \u2192 B: frame ${f + 1} of ${WALK_FRAMES}`;
+        drawOverlay();
+        if (f < WALK_FRAMES - 1) requestAnimationFrame(step);
+        else { walk.running = false; walk.done = true; $("walk-status").textContent = `Walked A \u2192 B in ${WALK_FRAMES} frames; W replays.`; }
+      };
+      requestAnimationFrame(step);
+    }).catch(showError);
+  }
+  function drawStrip(rows) {
+    const picks = Array.from({ length: STRIP }, (_, s) => rows[Math.round((s * (rows.length - 1)) / (STRIP - 1))]);
+    const [ctx, w, h] = fitCanvas(strip);
+    ctx.clearRect(0, 0, w, h);
+    if (isImage) {
+      const cell = Math.min(h, w / STRIP - 2), tmp = document.createElement("canvas");
+      setupPixels(tmp);
+      ctx.imageSmoothingEnabled = false;
+      picks.forEach((row, s) => { paintImage(tmp, row); ctx.drawImage(tmp, s * (w / STRIP), 0, cell, cell); });
+    } else {
+      // One column per frame, one row per feature, colour = scaled value.
+      const m = D.n_features, cellW = w / STRIP, cellH = h / m;
+      picks.forEach((row, s) => {
+        for (let j = 0; j < m; j++) {
+          ctx.fillStyle = viridis(0.5 + scaled(row, j) / (2 * barRange));
+          ctx.fillRect(s * cellW, j * cellH, cellW - 1, Math.ceil(cellH));
+        }
+      });
+    }
+  }
+  function clearSelection() {
+    stopWalk(); state.walk = null; state.selected = []; updateWalkUi();
+    $("selection").textContent = "Click a dot (or press Enter).";
+    for (const c of [original, recon]) c.getContext("2d").clearRect(0, 0, c.width, c.height);
+    drawOverlay();
+  }
+
+  // ------------------------------------------------------------------------------ input
+  function zoomAt(factor, sx, sy) {
+    const [vx, vy] = toView(sx, sy);
+    cam.zoom = Math.min(500, Math.max(0.2, cam.zoom * factor));
+    const [nx, ny] = toView(sx, sy);
+    cam.x += vx - nx; cam.y += vy - ny;
+    drawBase(); drawOverlay();
+  }
+  const local2 = (e) => { const r = map.getBoundingClientRect(); return [e.clientX - r.left, e.clientY - r.top]; };
+  let drag = null;
+  map.addEventListener("pointerdown", (e) => {
+    const [sx, sy] = local2(e);
+    drag = { sx, sy, cx: cam.x, cy: cam.y, moved: false };
+    map.setPointerCapture(e.pointerId);
+  });
+  map.addEventListener("pointermove", (e) => {
+    const [sx, sy] = local2(e);
+    if (drag && (drag.moved || Math.hypot(sx - drag.sx, sy - drag.sy) > 4)) {
+      drag.moved = true; map.classList.add("dragging");
+      const u = cam.unit * cam.zoom;
+      cam.x = drag.cx - (sx - drag.sx) / u; cam.y = drag.cy + (sy - drag.sy) / u;
+      drawBase();
+    }
+    const [vx, vy] = toView(sx, sy);
+    probeAt(vx, vy);
+  });
+  map.addEventListener("pointerup", (e) => {
+    const [sx, sy] = local2(e);
+    if (drag && !drag.moved) {
+      const i = nearestDot(sx, sy, 10);
+      if (i >= 0) select(i);
+    }
+    drag = null; map.classList.remove("dragging");
+  });
+  map.addEventListener("pointerleave", () => { if (!drag) { probe = null; drawOverlay(); } });
+  map.addEventListener("wheel", (e) => {
+    e.preventDefault();
+    const [sx, sy] = local2(e);
+    zoomAt(Math.exp(-e.deltaY * 0.0015), sx, sy);
+  }, { passive: false });
+
+  map.addEventListener("keydown", (e) => {
+    const big = e.shiftKey ? 40 : 10;
+    const moves = { ArrowLeft: [-big, 0], ArrowRight: [big, 0], ArrowUp: [0, -big], ArrowDown: [0, big] };
+    const p = probe ? toScreen(probe[0], probe[1]) : [cw / 2, ch / 2];
+    if (e.key in moves) {
+      let [sx, sy] = [p[0] + moves[e.key][0], p[1] + moves[e.key][1]];
+      // Walking off the edge pans the map instead.
+      const px = Math.min(Math.max(sx, 10), cw - 10) - sx, py = Math.min(Math.max(sy, 10), ch - 10) - sy;
+      if (px || py) {
+        const u = cam.unit * cam.zoom;
+        cam.x -= px / u; cam.y += py / u; sx += px; sy += py; drawBase();
+      }
+      const [vx, vy] = toView(sx, sy);
+      probeAt(vx, vy);
+    } else if (e.key === "Enter" || e.key === " ") {
+      const i = nearestDot(p[0], p[1], Infinity);
+      if (i >= 0) select(i);
+    } else if (e.key === "+" || e.key === "=") zoomAt(1.25, p[0], p[1]);
+    else if (e.key === "-" || e.key === "_") zoomAt(0.8, p[0], p[1]);
+    else if (e.key === "0") { resetView(); drawBase(); drawOverlay(); }
+    else if (e.key === "c" || e.key === "C") setColour(state.colour === "label" ? "error" : "label");
+    else if (e.key === "w" || e.key === "W") { if (state.selected.length === 2) startWalk(); }
+    else if (e.key === "Escape") clearSelection();
+    else return;
+    e.preventDefault();
+  });
+  map.addEventListener("focus", () => { if (!probe) probeAt(...toView(cw / 2, ch / 2)); });
+
+  function setColour(mode) {
+    if (mode === "label" && !D.labels) return;
+    state.colour = mode;
+    $("colour-" + mode).checked = true;
+    scheme = colouring(); drawLegend(); drawBase();
+  }
+  $("colour-label").disabled = !D.labels;
+  if (!D.labels) $("colour-label").parentElement.title = "the data has no labels";
+  for (const id of ["colour-label", "colour-error"]) $(id).addEventListener("change", (e) => setColour(e.target.value));
+  $("zoom-in").addEventListener("click", () => zoomAt(1.25, cw / 2, ch / 2));
+  $("zoom-out").addEventListener("click", () => zoomAt(0.8, cw / 2, ch / 2));
+  $("reset-view").addEventListener("click", () => { resetView(); drawBase(); drawOverlay(); });
+  $("replay").addEventListener("click", startWalk);
+  $("clear").addEventListener("click", clearSelection);
+
+  // ------------------------------------------------------------------------------ start
+  const shape = isImage ? D.sample_shape.join("\u00d7") + " images" : D.n_features + " features";
+  const shown = D.n < D.n_total ? `${D.n.toLocaleString()} of ${D.n_total.toLocaleString()}` : D.n.toLocaleString();
+  $("meta").textContent = `${D.architecture} \u00b7 ${shape} \u00b7 ${shown} points \u00b7 ` +
+    (local ? "decoding in this page" : "decoding on the local server");
+  $("axis-note").textContent = proj
+    ? `PCA projection of the ${k}-D code (${Math.round(100 * proj.explained)}% of its variance); hover decodes the back-projected code`
+    : k === 1 ? "1-D code on the x axis" : "latent units: z1 \u2192, z2 \u2191";
+  fitHome();
+  setColour(state.colour);
+  new ResizeObserver(resize).observe(wrap);
+  updateWalkUi();
+
+  // For tests and the curious: decode codes, find a dot on screen, time the decoder.
+  window.hourglassExplorer = {
+    state, decode: (list) => decodeMany(list).then((rows) => rows.map((r) => Array.from(r))),
+    dotScreen: (i) => { const [x, y] = toScreen(view[2 * i], view[2 * i + 1]); const r = map.getBoundingClientRect(); return [r.left + x, r.top + y]; },
+    viewToCode, range: [lo, hi], n, latentDim: k, mode: D.mode,
+    benchmark: (count) => {
+      if (!local) return null;
+      const t0 = performance.now();
+      for (let c = 0; c < count; c++) local.decode(codeOf(c % n));
+      return (performance.now() - t0) / count;
+    },
+  };
+})();
