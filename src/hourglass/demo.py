@@ -1,17 +1,27 @@
-"""The ``hourglass demo`` story on the bundled 49-pixel digits."""
+"""The ``hourglass demo`` story on the bundled 49-pixel digits: train, draw every figure, write report.html.
+
+The report is a list of sections, each built by one function in ``SECTIONS`` that draws its own
+figures (written next to the report too) and returns a ``report.Section``. A new part of the story
+(denoising, a link to the interactive explorer) is one function added with ``register_section``.
+"""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 from sklearn.model_selection import train_test_split
 
+from hourglass import viz
 from hourglass.data import load_dataset
 from hourglass.estimator import Autoencoder
+from hourglass.report import Section, figure, table, write_report
+from hourglass.viz.figure import png_bytes, save_bytes
 
 
 @dataclass
@@ -55,16 +65,205 @@ def train_demo(verbose: bool = True, seed: int = 0) -> DemoResult:
     )
 
 
+# ------------------------------------------------------------------------------------ the report
+@dataclass
+class DemoRun:
+    """What every section builder gets: the trained result, the output folder, shared codes."""
+
+    result: DemoResult
+    out: Path
+    started: float = field(default_factory=time.perf_counter)
+    files: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # Every digit's code, computed once: the latent map and the walk's path share one picture.
+        self.X_all = np.concatenate([self.result.X_train, self.result.X_test])
+        self.y_all = np.concatenate([self.result.y_train, self.result.y_test])
+        self.codes_all = self.result.model.transform(self.X_all)
+
+    def save(self, name: str, data: bytes) -> bytes:
+        """Write one output file into the demo folder (atomically) and remember it."""
+        save_bytes(data, self.out / name)
+        self.files.append(name)
+        return data
+
+    def figure(self, name: str, fig: Figure, caption: str, **kwargs: object) -> str:
+        """Save ``fig`` as ``name`` and return it as an embedded report figure."""
+        return figure(self.save(name, png_bytes(fig)), caption, **kwargs)
+
+
+SectionBuilder = Callable[[DemoRun], Section | None]
+SECTIONS: list[tuple[str, SectionBuilder]] = []
+
+
+def register_section(name: str, before: str | None = None) -> Callable[[SectionBuilder], SectionBuilder]:
+    """Add a report section, at the end or just before the section called ``before``."""
+
+    def add(builder: SectionBuilder) -> SectionBuilder:
+        names = [n for n, _ in SECTIONS]
+        at = names.index(before) if before in names else len(SECTIONS)
+        SECTIONS.insert(at, (name, builder))
+        return builder
+
+    return add
+
+
+@register_section("input")
+def _input(run: DemoRun) -> Section:
+    r = run.result
+    html = run.figure(
+        "input.png",
+        viz.inputs(r.model, r.X_test, r.y_test, n=10),
+        "Each digit is a 7x7 grid of grey levels (0-255): 49 numbers. The labels are shown here for us; "
+        "the model never sees them.",
+    )
+    intro = (
+        f"<p>The data are {len(run.X_all):,} handwritten MNIST digits shrunk to 7x7 pixels. "
+        f"{len(r.X_train):,} train the model; {len(r.X_test):,} are held out to judge it.</p>"
+    )
+    return Section("The input: 49 pixels", intro + html)
+
+
+@register_section("hourglass")
+def _hourglass(run: DemoRun) -> Section:
+    m = run.result.model
+    fig = viz.hourglass_diagram(m.n_features_in_, m.hidden, m.latent_dim)
+    text = (
+        f"<p>An encoder squeezes the {m.n_features_in_} pixels through layers of "
+        f"{' and '.join(str(h) for h in m.hidden)} units into a code Z of just {m.latent_dim} numbers; a mirrored "
+        "decoder rebuilds the 49 pixels from those alone. Training only asks that the output match the input, "
+        "so whatever the code keeps is what the model found most worth keeping.</p>"
+    )
+    return Section("The hourglass", text + run.figure("hourglass.png", fig, "Layer widths, input to output."))
+
+
+@register_section("loss")
+def _loss(run: DemoRun) -> Section:
+    m = run.result.model
+    h = m.history_
+    ended = "stopped early" if h.stopped_early else "ran its full budget"
+    caption = (
+        f"Reconstruction loss per epoch ({len(h.train)} epochs in {h.seconds:.1f} s; training {ended}). "
+        f"The weights of the best validation epoch, {h.best_epoch}, are the ones kept."
+    )
+    return Section("Training: the loss bottoms out", run.figure("loss_curve.png", viz.loss_curve(h), caption))
+
+
+@register_section("reconstructions")
+def _reconstructions(run: DemoRun) -> Section:
+    r = run.result
+    fig = viz.reconstructions(r.model, r.X_test, n=12, cols=12)
+    caption = (
+        "Held-out digits (top) and what the decoder rebuilt from their 2-number codes (bottom); under each, "
+        "the mean squared error per pixel (pixels in [0, 1]). Blurred, but mostly the right digit."
+    )
+    return Section("Reconstructions", run.figure("reconstructions.png", fig, caption))
+
+
+@register_section("latent")
+def _latent(run: DemoRun) -> Section:
+    r = run.result
+    fig = viz.latent_map(r.model, run.X_all, run.y_all, codes=run.codes_all, title="Latent map: each digit's code Z")
+    caption = (
+        f"All {len(run.X_all):,} digits placed at their 2-number code and coloured by their true label. "
+        "The labels were never used in training, yet digits of one kind gather together: the code "
+        "learned what makes a 1 a 1."
+    )
+    grid = viz.manifold(r.model, codes=run.codes_all, n=16, spacing="quantile")
+    grid_caption = (
+        "Walking the code plane: each tile is the decoder's drawing for one code, on a grid over the codes' "
+        "2%-98% range (spaced by quantiles, so crowded regions get as many tiles as the sparse tails; ticks "
+        "give each column's and row's code)."
+    )
+    html = run.figure("latent_map.png", fig, caption) + run.figure("manifold.png", grid, grid_caption)
+    return Section("The latent map: digits cluster without labels", html)
+
+
+def pick_typical(codes: np.ndarray, y: np.ndarray, label: object) -> int:
+    """Index of the example of ``label`` whose code is nearest its class's median code."""
+    mine = np.flatnonzero(y == label)
+    centre = np.median(codes[mine], axis=0)
+    return int(mine[np.argmin(np.linalg.norm(codes[mine] - centre, axis=1))])
+
+
+@register_section("walk")
+def _walk(run: DemoRun) -> Section:
+    r = run.result
+    test_codes = run.codes_all[len(r.X_train) :]
+    a, b = pick_typical(test_codes, r.y_test, 1), pick_typical(test_codes, r.y_test, 7)
+    codes, frames = viz.walk(r.model, r.X_test[a], r.X_test[b], steps=12)
+    gif = run.save("walk.gif", viz.walk_gif(r.model, frames))
+    strip = run.figure(
+        "walk.png",
+        viz.walk_strip(r.model, frames, title="From a held-out 1 (A) to a held-out 7 (B)"),
+        "12 evenly spaced codes on the straight line between the two codes, decoded.",
+    )
+    path = viz.latent_map(
+        r.model, run.X_all, run.y_all, codes=run.codes_all, path=codes, title="The walk's path through the code"
+    )
+    html = (
+        f"<p>Take held-out digit #{a} (a 1) and #{b} (a 7), encode both, and decode points on the line between "
+        "their codes: the 1 tilts and grows a bar into a 7.</p>"
+        + figure(gif, "The walk, animated.", mime="image/gif")
+        + strip
+        + run.figure("walk_map.png", path, "The same walk drawn on the latent map.")
+    )
+    return Section("Morphing a 1 into a 7", html)
+
+
+@register_section("samples")
+def _samples(run: DemoRun) -> Section:
+    r = run.result
+    samples = r.model.sample(32, seed=0)
+    fig = viz.samples_beside_nearest(r.model, samples, r.X_train, cols=16)
+    k = len(r.model.prior_.weights)
+    caption = (
+        f"New digits: codes drawn from a {k}-component Gaussian mixture fitted to the training codes, then decoded "
+        "(top). Below each, the closest training digit and the RMS pixel distance to it: the samples are new "
+        "drawings, not copies."
+    )
+    return Section("Generated digits", run.figure("samples.png", fig, caption))
+
+
+@register_section("numbers")
+def _numbers(run: DemoRun) -> Section:
+    r = run.result
+    h = r.model.history_
+    rows = [
+        ("autoencoder 49-128-64-2-64-128-49", f"{r.mse:.4f}"),
+        ("PCA, 2 components (the linear baseline)", f"{r.pca_mse:.4f}"),
+    ]
+    text = (
+        f"<p>Both compress each digit to 2 numbers. On the {len(r.X_test):,} held-out digits the autoencoder's "
+        f"reconstructions are {r.pca_mse / r.mse:.2f}x closer (in mean squared error) than PCA's: a curved "
+        f"2-D code keeps more than the best flat one. Training took {h.seconds:.1f} s for {len(h.train)} "
+        "epochs on the CPU.</p>"
+    )
+    return Section("The numbers", text + table(("model", "held-out MSE per pixel (pixels in [0, 1])"), rows))
+
+
 def run_demo(out: str | Path = "runs/demo", verbose: bool = True) -> DemoResult:
+    start = time.perf_counter()
     out = Path(out)
     if verbose:
         print("hourglass demo: 5,000 MNIST digits at 7x7 (49 pixels) squeezed through a 2-number code")
     result = train_demo(verbose)
-    result.model.save(out / "model")
+    loss_png = png_bytes(viz.loss_curve(result.model.history_))
+    result.model.save(out / "model", extra_files={"loss_curve.png": loss_png})
     if verbose:
         print(
             f"trained in {result.seconds:.1f} s; held-out MSE per pixel: autoencoder {result.mse:.4f}, "
             f"PCA-2 {result.pca_mse:.4f} ({result.pca_mse / result.mse:.2f}x worse)"
         )
         print(f"model written to {out / 'model'}")
+    run = DemoRun(result, out)
+    sections = [s for _, build in SECTIONS if (s := build(run)) is not None]
+    lead = (
+        "An autoencoder learns, with no labels, to squeeze each 49-pixel digit through a 2-number code and "
+        "rebuild it. This page shows what that code learned."
+    )
+    report = write_report(out / "report.html", "hourglass: what a 2-number code learns about digits", sections, lead)
+    if verbose:
+        print(f"figures written to {out}/: {', '.join(run.files)}")
+        print(f"report: {report.resolve()} (done in {time.perf_counter() - start:.1f} s)")
     return result

@@ -17,6 +17,7 @@ from hourglass.errors import HourglassError
 from hourglass.models import build_model
 from hourglass.noise import parse_noise
 from hourglass.runtime import INFER_THREADS, TRAIN_THREADS, resolve_device, torch_threads
+from hourglass.sampling import MAX_FIT_ROWS, Prior, fit_prior
 from hourglass.scaling import Scaler
 from hourglass.train import History, TrainConfig
 from hourglass.train import fit as train_model
@@ -110,7 +111,16 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                 torch.manual_seed(self.seed)
                 self.model_ = build_model(self.model, **self._model_config(scaling))
             self.history_ = train_model(self.model_, flat, self.scaler_, self._train_config(), device)
+        self.prior_ = self._fit_prior(flat)
         return self
+
+    def _fit_prior(self, flat: np.ndarray) -> Prior:
+        """The mixture over training codes that ``sample`` draws from (on a subsample of big data)."""
+        rows = flat
+        if len(flat) > MAX_FIT_ROWS:  # pick before encoding so a memory-mapped file is read only in part
+            rows = flat[np.sort(np.random.default_rng(self.seed).choice(len(flat), MAX_FIT_ROWS, replace=False))]
+        codes = self._run(self.model_.encode, rows, self.model_.latent_dim, np.float64)
+        return fit_prior(codes, seed=int(self.seed))
 
     def _model_config(self, scaling: str) -> dict[str, Any]:
         output = self.output_activation
@@ -165,6 +175,20 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     def denoise(self, X: Any) -> np.ndarray:
         """Clean noisy X: the reconstruction of a model trained with ``noise``, in X's shape and units."""
         return self.reconstruct(X)
+
+    def sample(self, n: int = 64, seed: int = 0) -> np.ndarray:
+        """``n`` new examples shaped like the training samples: codes drawn from the prior, decoded.
+
+        A plain autoencoder has no prior of its own, so ``fit`` fits a Gaussian mixture to the
+        training codes (saved with the model); the same seed always gives the same samples.
+        """
+        check_is_fitted(self)
+        if getattr(self, "prior_", None) is None:
+            raise HourglassError("this model was saved without a code prior; retrain it to sample")
+        if int(n) < 1:
+            raise HourglassError(f"cannot generate {n} samples; need n >= 1")
+        codes = self.prior_.sample(int(n), seed).astype(np.float32)
+        return self.inverse_transform(codes).reshape(int(n), *self.sample_shape_)
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Negative mean squared reconstruction error per row, in scaled units (higher = more normal)."""
@@ -269,6 +293,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         }
         arrays = {f"model.{k}": v.detach().cpu().numpy() for k, v in self.model_.state_dict().items()}
         arrays |= {"scaler.offset": self.scaler_.offset, "scaler.scale": self.scaler_.scale}
+        if getattr(self, "prior_", None) is not None:
+            arrays |= self.prior_.to_arrays()
         return modelfile.save_folder(path, config, arrays, extra_files)
 
     @classmethod
@@ -288,6 +314,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             weights = {k[len("model.") :]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("model.")}
             est.model_.load_state_dict(weights)
             est.history_ = _history_from(config.get("training", {}))
+            est.prior_ = Prior.from_arrays(arrays)
         except HourglassError:
             raise
         except (KeyError, TypeError, ValueError, RuntimeError) as e:

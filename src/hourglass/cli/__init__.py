@@ -19,6 +19,9 @@ COMMANDS = (
     "denoise",
     "evaluate-denoise",
     "info",
+    "interpolate",
+    "sample",
+    "plot",
     "explore",
     "serve",
 )

@@ -71,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
         model.fit(pd.DataFrame(data.X, columns=data.feature_names))
     else:
         model.fit(data.X)
-    model.save(out)
+    from hourglass.viz import loss_curve, png_bytes  # matplotlib loads only once there is a curve to draw
+
+    model.save(out, extra_files={"loss_curve.png": png_bytes(loss_curve(model.history_, loss=model.loss))})
     if not args.quiet:
         h = model.history_
         val = f", validation loss {h.val[h.best_epoch - 1]:.5f}" if h.val else ""

@@ -1,0 +1,62 @@
+"""``hourglass interpolate MODEL DATA --from I --to J --steps K -o walk.gif``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from hourglass.cli.common import add_data_args, check_new_output, read_data, read_model, write_rows
+from hourglass.errors import HourglassError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from hourglass.viz.interpolate import PATHS
+
+    p = sub.add_parser(
+        "interpolate",
+        help="morph one sample into another through the code",
+        description="Encode samples I and J of DATA, decode evenly spaced codes on the path between them.",
+    )
+    p.add_argument("model", metavar="MODEL", help="model folder")
+    add_data_args(p)
+    p.add_argument("--from", dest="start", type=int, required=True, metavar="I", help="row index of sample A")
+    p.add_argument("--to", dest="end", type=int, required=True, metavar="J", help="row index of sample B")
+    p.add_argument("--steps", type=int, default=10, help="decoded points, ends included (default: %(default)s)")
+    p.add_argument("--path", default="linear", choices=sorted(PATHS), help="straight line or great circle")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="walk.gif (animation), walk.png (strip), or .npy/.csv/a new folder for the decoded frames",
+    )
+    p.add_argument("--map", metavar="PNG", help="also draw the path on the latent map of DATA into this PNG")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hourglass import viz
+
+    model = read_model(args.model)
+    out = Path(args.output)
+    suffix = out.suffix.lower()
+    if suffix in (".gif", ".png") and model.kind_ != "image":
+        raise HourglassError(f"{out}: a {suffix} walk needs an image model; write .npy or .csv frames instead")
+    check_new_output(args.output)
+    data = read_data(args)
+    for name, index in (("--from", args.start), ("--to", args.end)):
+        if not -len(data) <= index < len(data):
+            raise HourglassError(f"{name} {index}: DATA has {len(data):,} rows (valid: 0 to {len(data) - 1})")
+    X = np.asarray(data.X)
+    codes, frames = viz.walk(model, X[args.start], X[args.end], args.steps, args.path)
+    if suffix == ".gif":
+        viz.save_bytes(viz.walk_gif(model, frames), out)
+    elif suffix == ".png":
+        viz.save_png(viz.walk_strip(model, frames, f"Walk from row {args.start} (A) to row {args.end} (B)"), out)
+    else:
+        write_rows(args.output, frames.reshape(len(frames), -1), model)
+    if args.map:
+        fig = viz.latent_map(model, X, data.y, path=codes, title=f"Walk from row {args.start} to row {args.end}")
+        viz.save_png(fig, args.map)
+    return 0

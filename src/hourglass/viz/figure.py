@@ -1,0 +1,41 @@
+"""Figures without pyplot: each is a ``matplotlib.figure.Figure`` rendered by Agg, so no global state leaks."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from hourglass.atomic import atomic_file
+
+DPI = 100  # small on purpose: the images are 7x7 digits and the demo renders a dozen figures
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A figure of ``width`` x ``height`` inches attached to an Agg canvas (never to pyplot)."""
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def png_bytes(fig: Figure, dpi: int = DPI) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
+    return buf.getvalue()
+
+
+def save_png(fig: Figure, path: str | os.PathLike, dpi: int = DPI) -> Path:
+    """Write the figure as a PNG atomically; returns the path."""
+    return save_bytes(png_bytes(fig, dpi), path)
+
+
+def save_bytes(data: bytes, path: str | os.PathLike) -> Path:
+    """Write a file atomically, readable by others like any file the user writes (mkstemp makes it 0600)."""
+    target = Path(path)
+    with atomic_file(target) as tmp:
+        tmp.write_bytes(data)
+        tmp.chmod(0o644)
+    return target

@@ -1,0 +1,41 @@
+"""The loss curve: train and validation reconstruction loss per epoch, best epoch marked."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from hourglass.errors import HourglassError
+from hourglass.train import History
+from hourglass.viz.figure import new_figure
+
+LOSS_NAMES = {"mse": "mean squared error", "bce": "binary cross-entropy"}
+
+
+def loss_curve(
+    history: History, log: bool = True, loss: str = "mse", title: str = "Training: reconstruction loss per epoch"
+) -> Figure:
+    """Plot ``history`` (``Autoencoder.history_``); ``log`` puts the loss on a log scale."""
+    if not history.train:
+        raise HourglassError("no training history to plot (the model has no recorded epochs)")
+    fig = new_figure(6.0, 3.6)
+    ax = fig.add_subplot()
+    epochs = np.arange(1, len(history.train) + 1)
+    ax.plot(epochs, history.train, color="tab:blue", label="train")
+    if history.val:
+        ax.plot(epochs[: len(history.val)], history.val, color="tab:orange", label="validation")
+    if history.best_epoch:
+        curve = history.val or history.train
+        best = curve[history.best_epoch - 1]
+        ax.axvline(history.best_epoch, color="0.4", linestyle="--", linewidth=1)
+        ax.plot([history.best_epoch], [best], "o", color="tab:red", label=f"best epoch {history.best_epoch} (kept)")
+    if history.stopped_early:
+        ax.text(0.98, 0.95, f"stopped early after epoch {len(epochs)}", transform=ax.transAxes, ha="right", va="top")
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(LOSS_NAMES.get(loss, loss) + " (scaled units)" + (", log scale" if log else ""))
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="upper right" if not history.stopped_early else "center right")
+    return fig
