@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml
 	# The CPU build of torch first, pinned: a bare `torch` would resolve to a multi-GB CUDA build.
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	# The explorer's browser tests drive Debian's Chromium (playwright cannot download browsers here).
+	command -v chromium >/dev/null || (command -v apt-get >/dev/null && apt-get update -qq && apt-get install -y -qq chromium) \
+		|| echo "chromium not installed: the explorer's browser tests will skip"
 	touch $(STAMP)
 
 demo: $(STAMP)

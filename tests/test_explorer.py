@@ -1,0 +1,231 @@
+"""The explorer: decoder export, the JS decoder against PyTorch (node, Chromium), the page, the server API, CLI."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import re
+import shutil
+import subprocess
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from test_explorer_browser import EX, browser_page
+
+from hourglass.cli import main
+from hourglass.data import load_dataset
+from hourglass.errors import HourglassError
+from hourglass.estimator import Autoencoder
+from hourglass.explorer import export_decoder, render_page, write_explorer
+from hourglass.explorer.server import MAX_BODY, MAX_ROWS, make_server
+
+JS = Path(__file__).parents[1] / "src/hourglass/explorer/static/explorer.js"
+ACTIVATIONS = ["relu", "gelu", "elu", "silu", "tanh", "leaky_relu"]
+
+
+@pytest.fixture(scope="module")
+def digits():
+    data = load_dataset("mnist7")
+    return data.X[:400], data.y[:400]
+
+
+@pytest.fixture(scope="module")
+def model(digits):
+    return Autoencoder(latent_dim=2, hidden=(32, 16), epochs=3, seed=0).fit(digits[0])
+
+
+def _fit(X, **kw):
+    return Autoencoder(hidden=(24, 12), epochs=2, seed=1, **kw).fit(X)
+
+
+def _codes(model, X, extra=20):
+    """Codes of real rows plus points well outside them (the map lets a person hover anywhere)."""
+    codes = model.transform(X[:30]).astype(np.float64)
+    rng = np.random.default_rng(0)
+    return np.vstack([codes, rng.normal(0, 3 * codes.std() + 1, size=(extra, codes.shape[1]))])
+
+
+def _scaled_gap(model, js_rows, codes):
+    """Largest |JS - PyTorch| in the decoder's own (scaled) units; original units just multiply by scale."""
+    torch_rows = model.inverse_transform(codes)
+    return float(np.max(np.abs(np.asarray(js_rows) - torch_rows) / model.scaler_.scale))
+
+
+def test_export_holds_the_decoder_weights(model):
+    spec = export_decoder(model)
+    linears = [m for m in model.model_.decoder if isinstance(m, torch.nn.Linear)]
+    exported = [layer for layer in spec["layers"] if layer["type"] == "linear"]
+    assert [(e["in"], e["out"]) for e in exported] == [(m.in_features, m.out_features) for m in linears]
+    for e, m in zip(exported, linears, strict=True):
+        weight = np.frombuffer(base64.b64decode(e["weight"]), "<f4").reshape(e["out"], e["in"])
+        assert np.array_equal(weight, m.weight.detach().numpy())
+    assert [layer["type"] for layer in spec["layers"]][-1] == "sigmoid"  # images: min-max scaled, sigmoid out
+    offset = np.frombuffer(base64.b64decode(spec["offset"]), "<f4")
+    assert np.array_equal(offset, model.scaler_.offset)
+
+
+def test_export_refuses_layers_without_a_js_twin(model):
+    odd = Autoencoder(latent_dim=2, hidden=(8,), epochs=1).fit(np.random.default_rng(0).random((50, 5)))
+    odd.model_.decoder = torch.nn.Sequential(torch.nn.Linear(2, 5), torch.nn.Softplus())
+    with pytest.raises(HourglassError, match="Softplus cannot run in the browser"):
+        export_decoder(odd)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_js_decoder_in_node_matches_pytorch(digits, activation, tmp_path):
+    X = digits[0]
+    # Tables (standard scaling, identity output) and a 3-D code exercise the other paths.
+    table = activation in ("tanh", "gelu")
+    rows = X.reshape(len(X), -1)[:, 10:30].astype(np.float64) if table else X
+    m = _fit(rows, activation=activation, latent_dim=3 if table else 2)
+    codes = _codes(m, rows)
+    (tmp_path / "spec.json").write_text(json.dumps({"spec": export_decoder(m), "codes": codes.tolist()}))
+    script = (
+        f"const {{makeDecoder}} = require({json.dumps(str(JS))});"
+        f"const d = JSON.parse(require('fs').readFileSync({json.dumps(str(tmp_path / 'spec.json'))}, 'utf8'));"
+        "const dec = makeDecoder(d.spec);"
+        "process.stdout.write(JSON.stringify(d.codes.map((c) => Array.from(dec.decode(c)))));"
+    )
+    out = subprocess.run(["node", "-e", script], capture_output=True, text=True, check=True, timeout=60).stdout
+    assert _scaled_gap(m, json.loads(out), codes) < 1e-5
+
+
+def test_page_decoder_in_chromium_matches_pytorch(model, digits, tmp_path):
+    X, y = digits
+    path = write_explorer(model, X, y, tmp_path / "explorer.html")
+    codes = _codes(model, X)
+    with browser_page(path.resolve().as_uri()) as page:
+        js_rows = page.evaluate(f"{EX}.decode({json.dumps(codes.tolist())})")
+        per_point_ms = page.evaluate(f"{EX}.benchmark(2000)")
+    assert _scaled_gap(model, js_rows, codes) < 1e-5
+    assert per_point_ms < 1.0, f"decoding one point took {per_point_ms:.3f} ms"
+
+
+def test_page_is_one_offline_file(model, digits):
+    X, y = digits
+    page = render_page(model, X, y, title="</script><b>x</b>")
+    assert re.search(r"https?://", page) is None  # nothing to fetch
+    assert re.search(r"<(link|img|iframe)\b|\bsrc=", page) is None
+    assert page.count("</script>") == 2  # a hostile title cannot close the data's <script> early
+    assert "default-src 'none'" in page
+    data = json.loads(re.search(r'<script type="application/json" id="hg-data">(.*?)</script>', page, re.S).group(1))
+    assert data["n"] == len(X) and data["mode"] == "file" and data["decoder"] is not None
+    assert data["labels"]["names"] == [str(v) for v in range(10)]
+
+
+def test_page_subsamples_and_projects_wide_codes(digits):
+    X, _ = digits
+    wide = _fit(X, latent_dim=5)
+    page = render_page(wide, X, max_points=100)
+    data = json.loads(re.search(r'id="hg-data">(.*?)</script>', page, re.S).group(1))
+    assert data["n"] == 100 and data["n_total"] == len(X) and len(set(data["index"])) == 100
+    assert data["projection"] is not None and 0 < data["projection"]["explained"] <= 1
+    view = np.frombuffer(base64.b64decode(data["view"]), "<f4").reshape(-1, 2)
+    codes = np.frombuffer(base64.b64decode(data["codes"]), "<f4").reshape(-1, 5)
+    centred = codes - np.asarray(data["projection"]["mean"])
+    assert np.allclose(view, centred @ np.asarray(data["projection"]["components"]).T, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def server(model, digits):
+    srv = make_server(model, *digits, port=0)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+def _post(url, body, content_type="application/json", headers=None):
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    request = urllib.request.Request(url, data, {"Content-Type": content_type, **(headers or {})}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_server_decodes_and_encodes(server, model, digits):
+    X = digits[0][:5]
+    status, body = _post(server + "/api/encode", {"rows": X.reshape(5, -1).tolist()})
+    assert status == 200
+    assert np.allclose(body["codes"], model.transform(X), atol=1e-5)
+    status, body = _post(server + "/api/decode", {"codes": body["codes"]})
+    assert status == 200
+    assert np.allclose(body["rows"], model.inverse_transform(model.transform(X)), atol=1e-3)
+    with urllib.request.urlopen(server + "/", timeout=30) as r:
+        page = r.read().decode()
+    assert '"mode":"server"' in page and '"decoder":null' in page
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "content_type", "status", "message"),
+    [
+        ("/api/decode", {"codes": [[0.0, 0.0]] * (MAX_ROWS + 1)}, "application/json", 413, "at most"),
+        ("/api/decode", {"codes": [[0.0, 0.0]]}, "text/plain", 415, "application/json"),
+        ("/api/decode", b"{not json", "application/json", 400, "Expecting"),
+        ("/api/decode", {"codes": [[0.0, 0.0, 0.0]]}, "application/json", 400, "list of 2 numbers"),
+        ("/api/decode", {"codes": [[0.0, "a"]]}, "application/json", 400, "only numbers"),
+        ("/api/decode", {"codes": [[0.0, 1e400]]}, "application/json", 400, "NaN or infinite"),
+        ("/api/encode", {"codes": [[0.0, 0.0]]}, "application/json", 400, '"rows"'),
+        ("/../../etc/passwd", {"codes": [[0.0, 0.0]]}, "application/json", 404, "not found"),
+    ],
+)
+def test_server_rejects_bad_requests(server, path, body, content_type, status, message):
+    got, reply = _post(server + path, body, content_type)
+    assert got == status and message in reply["error"]
+
+
+def test_server_refuses_big_bodies_unread(server):
+    # Only the headers are sent: the server must answer from Content-Length alone, never reading the body.
+    host, port = server.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    conn.putrequest("POST", "/api/decode")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Content-Length", str(MAX_BODY + 1))
+    conn.endheaders()
+    reply = conn.getresponse()
+    assert reply.status == 413 and "body over" in json.loads(reply.read())["error"]
+    conn.close()
+
+
+def test_server_rejects_foreign_host_header(server):
+    status, reply = _post(server + "/api/decode", {"codes": [[0.0, 0.0]]}, headers={"Host": "evil.example:80"})
+    assert status == 403 and "Host" in reply["error"]
+
+
+def test_cli_explore(model, digits, tmp_path, capsys):
+    model.save(tmp_path / "model")
+    np.savez(tmp_path / "data.npz", X=digits[0], y=digits[1])
+    out = tmp_path / "page.html"
+    assert main(["explore", str(tmp_path / "model"), str(tmp_path / "data.npz"), "-o", str(out)]) == 0
+    assert out.stat().st_size > 10_000 and "hourglass explorer: data" in out.read_text()
+
+    # No DATA and nothing recorded: a clear one-line error, exit 2.
+    assert main(["explore", str(tmp_path / "model"), "-o", str(out)]) == 2
+    assert "does not record its training data; pass DATA" in capsys.readouterr().err
+
+    # A model folder that records its training data (config.json data.source) needs no DATA.
+    config = json.loads((tmp_path / "model/config.json").read_text())
+    config["data"]["source"] = str(tmp_path / "data.npz")
+    (tmp_path / "model/config.json").write_text(json.dumps(config))
+    assert main(["explore", str(tmp_path / "model"), "-o", str(tmp_path / "again.html")]) == 0
+
+
+def test_table_explorer_colours_numeric_labels():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 6))
+    table = _fit(X)
+    page = render_page(table, X, rng.normal(size=300))
+    data = json.loads(re.search(r'id="hg-data">(.*?)</script>', page, re.S).group(1))
+    assert data["kind"] == "table" and data["labels"]["kind"] == "number"
+    with pytest.raises(HourglassError, match="data has 5 features; the model takes 6"):
+        render_page(table, X[:, :5])
