@@ -94,7 +94,9 @@ def fit(model: Hourglass, X: np.ndarray, scaler: Scaler, cfg: TrainConfig, devic
     scale = torch.as_tensor(scaler.scale, device=device)
 
     def to_tensor(rows: np.ndarray) -> torch.Tensor:
-        return (torch.as_tensor(np.asarray(rows, np.float32), device=device) - offset) / scale
+        chunk = np.asarray(rows, np.float32)
+        chunk = chunk if chunk.flags.writeable else chunk.copy()  # torch cannot wrap read-only memory
+        return (torch.as_tensor(chunk, device=device) - offset) / scale
 
     val = to_tensor(X[val_idx]) if n_val else None
     if X.shape[1] * len(train_idx) * 4 <= IN_MEMORY_BYTES:

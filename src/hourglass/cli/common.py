@@ -40,6 +40,13 @@ def read_data(args: argparse.Namespace) -> Dataset:
     )
 
 
+def model_input(data: Dataset) -> np.ndarray | pd.DataFrame:
+    """What to hand an estimator: a named table keeps its column names, so fit and use are checked alike."""
+    if data.feature_names:
+        return pd.DataFrame(np.asarray(data.X), columns=data.feature_names)
+    return data.X
+
+
 def read_model(path: str) -> Autoencoder:
     return load(path)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hourglass.cli.common import add_data_args, read_data, read_model
+from hourglass.cli.common import add_data_args, model_input, read_data, read_model
 from hourglass.data.tables import write_array, write_table
 
 
@@ -27,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     model = read_model(args.model)
     data = read_data(args)
-    codes = model.transform(data.X)
+    codes = model.transform(model_input(data))
     out = Path(args.output)
     if out.suffix.lower() in (".npy", ".npz"):
         write_array(out, codes)

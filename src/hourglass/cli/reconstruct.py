@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from hourglass.cli.common import add_data_args, check_new_output, read_data, read_model, write_rows
+from hourglass.cli.common import add_data_args, check_new_output, model_input, read_data, read_model, write_rows
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -28,5 +28,5 @@ def run(args: argparse.Namespace) -> int:
     model = read_model(args.model)
     check_new_output(args.output)
     data = read_data(args)
-    write_rows(args.output, model.reconstruct(data.X).reshape(len(data), -1), model)
+    write_rows(args.output, model.reconstruct(model_input(data)).reshape(len(data), -1), model)
     return 0

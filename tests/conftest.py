@@ -1,0 +1,23 @@
+import numpy as np
+import pytest
+
+import hourglass as hg
+
+
+@pytest.fixture(scope="session")
+def mnist7():
+    return hg.load_dataset("mnist7")
+
+
+@pytest.fixture(scope="session")
+def small_model(mnist7):
+    """A quickly trained 49 -> 2 model on 1,000 digits, shared by read-only tests."""
+    return hg.Autoencoder(hidden=(32,), epochs=15, seed=0).fit(mnist7.X[:1000])
+
+
+@pytest.fixture
+def table():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(200, 2))
+    X = np.column_stack([z[:, 0], z[:, 1], z[:, 0] + z[:, 1], z[:, 0] - z[:, 1], rng.normal(size=200) * 0.1])
+    return X.astype(np.float32)

@@ -1,0 +1,84 @@
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import hourglass as hg
+from hourglass.cli import COMMANDS, main
+
+
+@pytest.fixture
+def csv(tmp_path, table):
+    frame = pd.DataFrame(table, columns=list("abcde"))
+    frame["group"] = np.repeat(["p", "q"], 100)
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_train_info_encode_decode_reconstruct_on_a_table(tmp_path, csv, capsys):
+    out = tmp_path / "run"
+    assert main(["train", str(csv), "--label", "group", "--latent", "2", "--hidden", "16", "--epochs", "20",
+                 "--out", str(out)]) == 0
+    assert "model written to" in capsys.readouterr().out
+    assert main(["info", str(out)]) == 0
+    assert "5 -> 16 -> 2" in capsys.readouterr().out
+    assert main(["encode", str(out), str(csv), "--label", "group", "-o", str(tmp_path / "codes.csv")]) == 0
+    codes = pd.read_csv(tmp_path / "codes.csv")
+    assert list(codes.columns) == ["z1", "z2", "label"] and len(codes) == 200
+    assert main(["decode", str(out), str(tmp_path / "codes.csv"), "-o", str(tmp_path / "dec.csv")]) == 0
+    decoded = pd.read_csv(tmp_path / "dec.csv")
+    assert list(decoded.columns) == list("abcde")
+    model = hg.load(out)
+    np.testing.assert_allclose(decoded.to_numpy(), model.inverse_transform(codes[["z1", "z2"]].to_numpy()),
+                               rtol=1e-4, atol=1e-4)
+    assert main(["reconstruct", str(out), str(csv), "--label", "group", "-o", str(tmp_path / "rec.npy")]) == 0
+    assert np.load(tmp_path / "rec.npy").shape == (200, 5)
+
+
+def test_images_decode_to_a_folder_of_pngs(tmp_path, small_model):
+    model_dir = small_model.save(tmp_path / "m")
+    assert main(["encode", str(model_dir), "mnist7", "-o", str(tmp_path / "z.npy")]) == 0
+    np.save(tmp_path / "z10.npy", np.load(tmp_path / "z.npy")[:10])
+    assert main(["decode", str(model_dir), str(tmp_path / "z10.npy"), "-o", str(tmp_path / "pngs")]) == 0
+    assert len(list((tmp_path / "pngs").glob("*.png"))) == 10
+    assert main(["reconstruct", str(model_dir), "mnist7", "-o", str(tmp_path / "r.npy")]) == 0
+    assert np.load(tmp_path / "r.npy").shape == (5000, 7, 7)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "missing.csv"], "no such file"),
+        (["encode", "{model}", "digits8", "-o", "{tmp}/z.csv"], "images of shape (8, 8)"),
+        (["encode", "{model}", "{tmp}/nan.csv", "-o", "{tmp}/z.csv"], "NaN"),
+        (["encode", "{model}", "{tmp}/empty.csv", "-o", "{tmp}/z.csv"], "empty"),
+        (["encode", "{model}", "{tmp}/words.csv", "-o", "{tmp}/z.csv"], "non-numeric"),
+        (["encode", "{tmp}", "mnist7", "-o", "{tmp}/z.csv"], "config.json is missing"),
+        (["decode", "{model}", "{tmp}/words.csv", "-o", "{tmp}/out.npy"], "non-numeric"),
+        (["train", "mnist7", "--out", "{tmp}"], "not an hourglass model folder"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(tmp_path, small_model, capsys, args, message):
+    model = small_model.save(tmp_path / "m")
+    (tmp_path / "nan.csv").write_text("a\n" + "1\n" * 48 + "nan\n")
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "words.csv").write_text("a,b\n1,x\n")
+    (tmp_path / "keep.txt").write_text("mine")
+    filled = [a.format(model=model, tmp=tmp_path) for a in args]
+    assert main(filled) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "z.csv").exists() and (tmp_path / "keep.txt").read_text() == "mine"
+
+
+def test_help_everywhere_and_a_real_process():
+    for command in COMMANDS:
+        with pytest.raises(SystemExit) as info:
+            main([command, "--help"])
+        assert info.value.code == 0
+    done = subprocess.run([sys.executable, "-m", "hourglass", "encode", "nope", "mnist7", "-o", "x.csv"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.startswith("hourglass: error:") and "Traceback" not in done.stderr

@@ -1,0 +1,75 @@
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+import hourglass as hg
+from hourglass import HourglassError
+
+
+@pytest.fixture
+def saved(tmp_path, small_model):
+    return small_model.save(tmp_path / "model")
+
+
+def test_folder_holds_config_and_safetensors(saved):
+    assert sorted(p.name for p in saved.iterdir() if not p.name.endswith(".png")) == [
+        "config.json",
+        "model.safetensors",
+    ]
+    config = json.loads((saved / "config.json").read_text())
+    assert config["format_version"] == 1 and config["hourglass_version"] == hg.__version__
+    assert config["data"]["sample_shape"] == [7, 7] and config["data"]["scaling"] == "minmax"
+    assert config["training"]["epochs_run"] == len(config["training"]["train_loss"])
+
+
+def test_truncated_weights(saved):
+    data = (saved / "model.safetensors").read_bytes()
+    (saved / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(HourglassError, match="corrupt weights"):
+        hg.load(saved)
+
+
+def test_pickle_file_in_place_of_weights_is_refused(saved):
+    (saved / "model.safetensors").write_bytes(pickle.dumps({"x": np.zeros(3)}))
+    with pytest.raises(HourglassError, match="corrupt weights"):
+        hg.load(saved)
+
+
+def test_edited_and_future_configs(saved):
+    path = saved / "config.json"
+    config = json.loads(path.read_text())
+    path.write_text(json.dumps({**config, "format_version": 99}))
+    with pytest.raises(HourglassError, match="newer than this hourglass reads"):
+        hg.load(saved)
+    config["model"]["config"]["hidden"] = [99]
+    path.write_text(json.dumps(config))
+    with pytest.raises(HourglassError, match="model files do not match"):
+        hg.load(saved)
+    path.write_text("{not json")
+    with pytest.raises(HourglassError, match="corrupt JSON"):
+        hg.load(saved)
+
+
+def test_missing_files_and_wrong_paths(saved, tmp_path):
+    (saved / "model.safetensors").unlink()
+    with pytest.raises(HourglassError, match="model.safetensors is missing"):
+        hg.load(saved)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(HourglassError, match="is a file"):
+        hg.load(tmp_path / "file")
+    with pytest.raises(HourglassError, match="no such model folder"):
+        hg.load(tmp_path / "absent")
+
+
+def test_overwrite_is_atomic_and_never_clobbers_user_folders(tmp_path, small_model):
+    target = small_model.save(tmp_path / "m")
+    small_model.save(target)  # replacing a model folder is fine
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no temp or backup folders left
+    user = tmp_path / "photos"
+    user.mkdir()
+    (user / "holiday.jpg").write_bytes(b"precious")
+    with pytest.raises(HourglassError, match="not an hourglass model folder"):
+        small_model.save(user)
+    assert (user / "holiday.jpg").read_bytes() == b"precious"
