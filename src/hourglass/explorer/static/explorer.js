@@ -247,14 +247,16 @@ if (typeof document !== "undefined") (function () {
   let cw = 0, ch = 0, dpr = 1;
   const cam = { x: 0, y: 0, zoom: 1, unit: 1 };  // view point at the canvas centre; pixels per view unit = unit*zoom
   let home = null;
+  // Home view: the central 98% of the dots with a margin (a long thin tail would squash the rest), within the extremes.
   function fitHome() {
-    let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
-    for (let i = 0; i < n; i++) {
-      const x = view[2 * i], y = view[2 * i + 1];
-      x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y);
-    }
-    const sx = Math.max(x1 - x0, 1e-6), sy = Math.max(y1 - y0, 1e-6);
-    home = { x: (x0 + x1) / 2, y: (y0 + y1) / 2, sx: sx * 1.08, sy: sy * 1.08 };
+    const xs = [], ys = [];
+    for (let i = 0; i < n; i++) { xs.push(view[2 * i]); ys.push(view[2 * i + 1]); }
+    const span = (v) => {
+      const a = quantile(v, 0.01), b = quantile(v, 0.99), pad = 0.3 * Math.max(b - a, 1e-6);
+      return [Math.max(quantile(v, 0), a - pad), Math.min(quantile(v, 1), b + pad)];
+    };
+    const [x0, x1] = span(xs), [y0, y1] = span(ys);
+    home = { x: (x0 + x1) / 2, y: (y0 + y1) / 2, sx: Math.max(x1 - x0, 1e-6) * 1.08, sy: Math.max(y1 - y0, 1e-6) * 1.08 };
   }
   function resetView() {
     cam.x = home.x; cam.y = home.y; cam.zoom = 1;
@@ -347,8 +349,10 @@ if (typeof document !== "undefined") (function () {
     }
     if (probe) {
       const [x, y] = toScreen(probe[0], probe[1]);
-      ctx.strokeStyle = "rgba(29,35,43,0.65)"; ctx.lineWidth = 1;
-      ctx.beginPath(); ctx.moveTo(x - 9, y); ctx.lineTo(x + 9, y); ctx.moveTo(x, y - 9); ctx.lineTo(x, y + 9); ctx.stroke();
+      ctx.strokeStyle = "#1d232b"; ctx.lineWidth = 1.5;
+      ctx.beginPath(); ctx.arc(x, y, 6, 0, 2 * Math.PI);
+      ctx.moveTo(x - 12, y); ctx.lineTo(x - 6, y); ctx.moveTo(x + 6, y); ctx.lineTo(x + 12, y);
+      ctx.moveTo(x, y - 12); ctx.lineTo(x, y - 6); ctx.moveTo(x, y + 6); ctx.lineTo(x, y + 12); ctx.stroke();
     }
   }
 
