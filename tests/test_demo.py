@@ -1,0 +1,86 @@
+import base64
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hourglass import demo, report
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    seen = {}
+
+    # The hook later sections (denoising, the explorer link) use: one function, placed before "numbers".
+    @demo.register_section("extra", before="numbers")
+    def extra(ctx: demo.DemoRun) -> report.Section:
+        seen["codes"] = ctx.codes_all.shape
+        return report.Section("An extra section", "<p>added through register_section</p>")
+
+    try:
+        result = demo.run_demo(out, verbose=False)
+    finally:
+        demo.SECTIONS[:] = [s for s in demo.SECTIONS if s[0] != "extra"]
+    return out, result, seen
+
+
+def test_demo_writes_model_figures_and_report(run):
+    out, result, _ = run
+    assert (out / "model" / "model.safetensors").is_file() and (out / "model" / "loss_curve.png").is_file()
+    for name in ("input", "hourglass", "loss_curve", "reconstructions", "latent_map", "manifold", "walk", "walk_map"):
+        with Image.open(out / f"{name}.png") as im:
+            pixels = np.asarray(im.convert("L"))
+        assert min(pixels.shape) >= 100 and pixels.std() > 10, name
+    with Image.open(out / "samples.png") as im:
+        assert im.size[0] > 500
+    with Image.open(out / "walk.gif") as im:
+        assert im.n_frames == 12
+    assert result.mse < result.pca_mse  # the curved 2-number code beats the flat one
+
+
+def test_report_is_self_contained_and_tells_the_story_in_order(run):
+    out, result, seen = run
+    page = (out / "report.html").read_text()
+    titles = re.findall(r"<h2>(.*?)</h2>", page)
+    assert titles == [
+        "The input: 49 pixels",
+        "The hourglass",
+        "Training: the loss bottoms out",
+        "Reconstructions",
+        "The latent map: digits cluster without labels",
+        "Morphing a 1 into a 7",
+        "Generated digits",
+        "An extra section",
+        "The numbers",
+    ]
+    sources = re.findall(r'<img src="([^"]+)"', page)
+    assert sources and all(s.startswith(("data:image/png;base64,", "data:image/gif;base64,")) for s in sources)
+    assert sum(s.startswith("data:image/gif") for s in sources) == 1
+    # The embedded walk is the very GIF written beside the report.
+    gif = next(s for s in sources if s.startswith("data:image/gif"))
+    assert base64.b64decode(gif.split(",", 1)[1]) == (out / "walk.gif").read_bytes()
+    assert f"{result.mse:.4f}" in page and f"{result.pca_mse:.4f}" in page
+    assert "href=" not in page.replace('href="#', "")  # no links out of the page
+    assert seen["codes"] == (5000, 2)
+
+
+def test_walk_goes_from_a_heldout_one_to_a_heldout_seven(run):
+    _, result, _ = run
+    codes = result.model.transform(result.X_test)
+    a, b = demo.pick_typical(codes, result.y_test, 1), demo.pick_typical(codes, result.y_test, 7)
+    assert result.y_test[a] == 1 and result.y_test[b] == 7
+
+
+def test_run_demo_prints_where_the_report_is(tmp_path, capsys, monkeypatch):
+    # Training is the slow part and is tested above; here a tiny model keeps the printing test fast.
+    original = demo.Autoencoder
+
+    def small(**kwargs):
+        return original(**{**kwargs, "epochs": 2, "hidden": (8,)})
+
+    monkeypatch.setattr(demo, "Autoencoder", small)
+    demo.run_demo(tmp_path / "d", verbose=True)
+    printed = capsys.readouterr().out
+    assert f"report: {(tmp_path / 'd' / 'report.html').resolve()}" in printed
