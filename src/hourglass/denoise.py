@@ -89,6 +89,10 @@ class DenoiseEvaluation:
             return None
         return self.psnr["autoencoder"] - self.psnr[self.best_classical]
 
+    def rows(self) -> list[tuple[str, float, float]]:
+        """(method, MSE, PSNR dB) per method, for a report table."""
+        return [(self.labels[k], mse, self.psnr[k]) for k, mse in self.mse.items()]
+
     def table(self) -> str:
         peak = "pixels scaled to [0, 1]" if self.data_range == 1.0 else f"peak = clean range {self.data_range:.3g}"
         lines = [
@@ -96,9 +100,9 @@ class DenoiseEvaluation:
             f"PSNR = 10·log10(peak² / MSE), {peak}",
             f"{'method':<26}{'MSE':>10}{'PSNR (dB)':>11}",
         ]
-        for key, mse in self.mse.items():
+        for (label, mse, db), key in zip(self.rows(), self.mse, strict=True):
             mark = "  <- better classical" if key == self.best_classical else ""
-            lines.append(f"{self.labels[key]:<26}{mse:>10.5f}{self.psnr[key]:>11.2f}{mark}")
+            lines.append(f"{label:<26}{mse:>10.5f}{db:>11.2f}{mark}")
         if self.gain_db is not None:
             lines.append(f"autoencoder vs {self.labels[self.best_classical]}: {self.gain_db:+.2f} dB")
         if self.trained_noise is None:
