@@ -155,7 +155,8 @@ def _reconstructions(run: DemoRun) -> Section:
     fig = viz.reconstructions(r.model, r.X_test, n=12, cols=12)
     caption = (
         "Held-out digits (top) and what the decoder rebuilt from their 2-number codes (bottom); under each, "
-        "the mean squared error per pixel (pixels in [0, 1]). Blurred, but mostly the right digit."
+        "the mean squared error per pixel (pixels in [0, 1]). Two numbers cannot hold every stroke, so the "
+        "rebuilt digits are smoothed versions of the originals."
     )
     return Section("Reconstructions", run.figure("reconstructions.png", fig, caption))
 
@@ -203,7 +204,7 @@ def _walk(run: DemoRun) -> Section:
     )
     html = (
         f"<p>Take held-out digit #{a} (a 1) and #{b} (a 7), encode both, and decode points on the line between "
-        "their codes: the 1 tilts and grows a bar into a 7.</p>"
+        "their codes. Every step is a drawing the decoder makes from a code no training digit had.</p>"
         + figure(gif, "The walk, animated.", mime="image/gif")
         + strip
         + run.figure("walk_map.png", path, "The same walk drawn on the latent map.")

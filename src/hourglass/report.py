@@ -51,7 +51,7 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
 
     def cell(value: object) -> str:
-        number = isinstance(value, (int, float))
+        number = isinstance(value, (int, float)) or bool(re.fullmatch(r"[-+]?[\d,.]+(e[-+]?\d+)?x?", str(value)))
         return f'<td class="num">{html.escape(str(value))}</td>' if number else f"<td>{html.escape(str(value))}</td>"
 
     body = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in rows)
