@@ -156,13 +156,14 @@ def denoise_figure(evaluation: DenoiseEvaluation, n: int = 10) -> Figure:
         rows.append((ev.best_classical, ev.filtered[ev.best_classical]))
     n = min(n, len(ev.clean))
     lo, hi = (0.0, 1.0) if ev.data_range == 1.0 else (float(ev.clean.min()), float(ev.clean.max()))
-    fig = Figure(figsize=(1.0 * n + 1.6, 1.05 * len(rows) + 0.5), layout="constrained")
+    strips = ev.clean.ndim == 2  # table rows drawn as 1-pixel-high strips
+    fig = Figure(figsize=(1.0 * n + 1.6, (0.45 if strips else 1.05) * len(rows) + 0.5), layout="constrained")
     axes = fig.subplots(len(rows), n, squeeze=False)
     for r, (key, images) in enumerate(rows):
         for c in range(n):
             ax = axes[r, c]
-            image = images[c] if images.ndim > 2 else images[c][None, :]  # table rows as 1-pixel strips
-            ax.imshow(np.clip((image - lo) / (hi - lo), 0, 1), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            image = np.clip((images[c][None, :] if strips else images[c]) - lo, 0, hi - lo) / (hi - lo)
+            ax.imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest", aspect="auto" if strips else None)
             ax.set_xticks([])
             ax.set_yticks([])
         label = "clean" if key == "clean" else f"{ev.labels[key]}\n{ev.psnr[key]:.1f} dB"
