@@ -60,7 +60,13 @@ def show(ax: Axes, canvas: np.ndarray, **kwargs: Any) -> Any:
 
 
 def pairs_figure(
-    top: np.ndarray, bottom: np.ndarray, labels: tuple[str, str], notes: list[str], cols: int, title: str
+    top: np.ndarray,
+    bottom: np.ndarray,
+    labels: tuple[str, str],
+    notes: list[str],
+    cols: int,
+    title: str,
+    note_label: str = "",
 ) -> Figure:
     """``top`` images above ``bottom`` ones, ``cols`` pairs per row of blocks, a note under each pair.
 
@@ -81,5 +87,6 @@ def pairs_figure(
         ax.set_xticks(centers(len(idx), w), [notes[i] for i in idx], fontsize=7)
         ax.tick_params(length=0)
         ax.set_anchor("W")
+    axes[-1].set_xlabel(note_label, fontsize=8)
     fig.suptitle(title, fontsize=10)
     return fig

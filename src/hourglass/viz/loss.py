@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from hourglass.errors import HourglassError
 from hourglass.train import History
@@ -29,13 +30,17 @@ def loss_curve(
         best = curve[history.best_epoch - 1]
         ax.axvline(history.best_epoch, color="0.4", linestyle="--", linewidth=1)
         ax.plot([history.best_epoch], [best], "o", color="tab:red", label=f"best epoch {history.best_epoch} (kept)")
-    if history.stopped_early:
-        ax.text(0.98, 0.95, f"stopped early after epoch {len(epochs)}", transform=ax.transAxes, ha="right", va="top")
     if log:
         ax.set_yscale("log")
+        plain = FuncFormatter(lambda v, _: f"{v:.3g}")
+        ax.yaxis.set_major_formatter(plain)
+        values = [v for v in history.train + history.val if v > 0]
+        if values and max(values) < 20 * min(values):  # under ~a decade only minor ticks fall in range: label them
+            ax.yaxis.set_minor_formatter(plain)
     ax.set_xlabel("epoch")
     ax.set_ylabel(LOSS_NAMES.get(loss, loss) + " (scaled units)" + (", log scale" if log else ""))
-    ax.set_title(title, fontsize=10)
+    ended = f" (stopped early after epoch {len(epochs)})" if history.stopped_early else ""
+    ax.set_title(title + ended, fontsize=10)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(loc="upper right" if not history.stopped_early else "center right")
+    ax.legend(loc="upper right")
     return fig

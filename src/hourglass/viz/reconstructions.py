@@ -27,7 +27,15 @@ def reconstructions(model: Any, X: Any, n: int = 10, cols: int = 10) -> Figure:
     original, recon = to_unit(model, X), to_unit(model, rebuilt)
     errors = ((original - recon) ** 2).reshape(len(X), -1).mean(axis=1)
     title = f"Reconstructions: original above, rebuilt from a {model.model_.latent_dim}-number code below"
-    return pairs_figure(original, recon, ("original", "rebuilt"), [f"{e:.3f}" for e in errors], cols, title)
+    return pairs_figure(
+        original,
+        recon,
+        ("original", "rebuilt"),
+        [f"{e:.3f}" for e in errors],
+        cols,
+        title,
+        note_label="MSE per image (pixels in [0, 1])",
+    )
 
 
 def _table_reconstructions(model: Any, X: np.ndarray, rebuilt: np.ndarray) -> Figure:

@@ -39,6 +39,7 @@ def samples_beside_nearest(model: Any, samples: np.ndarray, X_train: Any, cols: 
         [f"{d:.2f}" for d in distance],
         cols,
         title,
+        note_label="RMS pixel distance to the nearest training image (pixels in [0, 1])",
     )
 
 
