@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/hourglass demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts

@@ -16,13 +16,13 @@ from hourglass import modelfile
 from hourglass.errors import HourglassError
 from hourglass.models import build_model
 from hourglass.noise import parse_noise
-from hourglass.runtime import INFER_THREADS, TRAIN_THREADS, resolve_device, torch_threads
+from hourglass.runtime import CPU_THREADS, resolve_device, torch_threads
 from hourglass.sampling import MAX_FIT_ROWS, Prior, fit_prior
 from hourglass.scaling import Scaler
 from hourglass.train import History, TrainConfig
 from hourglass.train import fit as train_model
 
-INFER_ROWS = 65_536  # rows per forward pass when encoding/scoring: big enough to be FLOP-bound
+INFER_ROWS = 8_192  # rows per forward pass: activations stay in cache (1.5x faster than 65k here)
 ESTIMATORS: dict[str, type[Autoencoder]] = {}
 
 
@@ -69,8 +69,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         scaling: str = "auto",
         loss: str = "mse",
         epochs: int = 200,
-        batch_size: int = 256,
-        lr: float = 3e-3,
+        batch_size: int = 128,
+        lr: float = 1e-2,
         weight_decay: float = 0.0,
         validation_fraction: float = 0.1,
         patience: int = 10,
@@ -100,13 +100,15 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     # ----------------------------------------------------------------------------------- training
     def fit(self, X: Any, y: Any = None) -> Autoencoder:
         """Learn the scaling and the weights from ``X`` alone; ``y`` is ignored (unsupervised)."""
+        pixels = getattr(X, "dtype", None) == np.uint8
         flat = self._validate(X, reset=True)
+        pixels = pixels or self.kind_ == "image"
         scaling = self.scaling
         if scaling == "auto":
-            scaling = "minmax" if self.kind_ == "image" else "standard"
-        self.scaler_ = Scaler.fit(flat, scaling, per_feature=self.kind_ != "image")
+            scaling = "minmax" if pixels else "standard"
+        self.scaler_ = Scaler.fit(flat, scaling, per_feature=not pixels)
         device = resolve_device(self.device)
-        with torch_threads(TRAIN_THREADS if device.type == "cpu" else None):
+        with torch_threads(CPU_THREADS if device.type == "cpu" else None):
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self.seed)
                 self.model_ = build_model(self.model, **self._model_config(scaling))
@@ -215,9 +217,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         scale = torch.as_tensor(self.scaler_.scale, device=device)
         out = np.empty((rows.shape[0], out_width), dtype=dtype)
         self.model_.eval()
-        with torch_threads(INFER_THREADS if device.type == "cpu" else None):
+        with torch_threads(CPU_THREADS if device.type == "cpu" else None):
             for start in range(0, rows.shape[0], INFER_ROWS):
-                x = torch.as_tensor(np.asarray(rows[start : start + INFER_ROWS], np.float32), device=device)
+                x = torch.as_tensor(_writable(rows[start : start + INFER_ROWS]), device=device)
                 if scale_input:
                     x = (x - offset) / scale
                 out[start : start + x.shape[0]] = fn(x).cpu().numpy()
@@ -233,18 +235,21 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             self._check_shape(X.shape[1:], reset)
             if reset:
                 self.n_features_in_ = flat.shape[1]
+            elif flat.shape[1] != self.n_features_in_:
+                raise HourglassError(
+                    f"X has {flat.shape[1]} features, but {type(self).__name__} is expecting "
+                    f"{self.n_features_in_} features as input."
+                )
             return flat
-        array = X
-        nd = 2 if hasattr(X, "iloc") else np.ndim(X)
-        if nd > 2:
-            array = np.asarray(array)
-            self._check_shape(array.shape[1:], reset, images=True)
-            array = array.reshape(array.shape[0], -1)
+        images = isinstance(X, np.ndarray) and X.ndim > 2
+        if images:
+            self._check_shape(X.shape[1:], reset, images=True)
+            X = X.reshape(X.shape[0], -1)
         try:
-            flat = validate_data(self, array, reset=reset, dtype=(np.float32, np.float64))
-        except ValueError as e:  # sklearn's messages are clear; make them user errors for the CLI
-            raise HourglassError(str(e).strip().splitlines()[0]) from None
-        if nd <= 2:
+            flat = validate_data(self, X, reset=reset, dtype=(np.float32, np.float64))
+        except ValueError as e:  # sklearn's messages are clear; make them one-line user errors
+            raise HourglassError(" ".join(str(e).split())) from None
+        if not images:
             self._check_shape((flat.shape[1],), reset, images=False)
         return flat
 
@@ -288,6 +293,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                 "kind": self.kind_,
                 "scaling": self.scaler_.kind,
                 "feature_names": [str(f) for f in getattr(self, "feature_names_in_", [])] or None,
+                # where the training data came from (set by the CLI), so explore/serve can default to it
+                "source": getattr(self, "data_source_", None),
             },
             "training": self.history_.summary(),
         }
@@ -307,6 +314,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             est.n_features_in_ = int(data["n_features"])
             est.sample_shape_ = tuple(data["sample_shape"])
             est.kind_ = data["kind"]
+            if data.get("source"):
+                est.data_source_ = data["source"]
             if data.get("feature_names"):
                 est.feature_names_in_ = np.asarray(data["feature_names"], dtype=object)
             est.scaler_ = Scaler(data["scaling"], arrays["scaler.offset"], arrays["scaler.scale"])
@@ -347,3 +356,9 @@ def _history_from(summary: dict[str, Any]) -> History:
 
 def _out_dtype(rows: np.ndarray) -> Any:
     return np.float32 if rows.dtype == np.float32 else np.float64
+
+
+def _writable(rows: np.ndarray) -> np.ndarray:
+    """float32 rows torch may wrap: read-only inputs (memory maps) are copied, others converted as needed."""
+    chunk = np.asarray(rows, np.float32)
+    return chunk if chunk.flags.writeable else chunk.copy()

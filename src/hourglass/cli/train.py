@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hourglass.cli.common import add_data_args, read_data
+from hourglass.cli.common import add_data_args, model_input, read_data
+from hourglass.data import BUILTINS
 from hourglass.estimator import Autoencoder
 from hourglass.models import available_models
 from hourglass.noise import HELP as NOISE_HELP
@@ -65,12 +66,8 @@ def run(args: argparse.Namespace) -> int:
     data = read_data(args)
     out = Path(args.out or Path("runs") / data.name)
     model = estimator_from(args)
-    if data.feature_names:
-        import pandas as pd
-
-        model.fit(pd.DataFrame(data.X, columns=data.feature_names))
-    else:
-        model.fit(data.X)
+    model.fit(model_input(data))
+    model.data_source_ = args.data if args.data in BUILTINS else str(Path(args.data).resolve())
     from hourglass.viz import loss_curve, png_bytes  # matplotlib loads only once there is a curve to draw
 
     model.save(out, extra_files={"loss_curve.png": png_bytes(loss_curve(model.history_, loss=model.loss))})
