@@ -50,7 +50,9 @@ def test_samples_are_deterministic_per_seed():
     assert np.array_equal(again.sample(50, seed=7), prior.sample(50, seed=7))
     assert Prior.from_arrays({}) is None
     with pytest.raises(hg.HourglassError):
-        fit_prior(np.zeros((1, 2)))
+        fit_prior(np.zeros((0, 2)))
+    single = fit_prior(np.ones((1, 2)))  # one training row still gives a (degenerate) prior
+    assert np.allclose(single.sample(3, seed=0), 1.0, atol=1e-3)
 
 
 def test_autoencoder_sample_shape_and_range(model, data):

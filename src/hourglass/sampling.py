@@ -52,8 +52,10 @@ class Prior:
 def fit_prior(codes: np.ndarray, n_components: int = MAX_COMPONENTS, seed: int = 0) -> Prior:
     """Fit a full-covariance Gaussian mixture to ``codes`` (n, d)."""
     codes = np.asarray(codes, np.float64)
-    if codes.ndim != 2 or len(codes) < 2:
-        raise HourglassError(f"need at least 2 codes to fit a prior; got shape {codes.shape}")
+    if codes.ndim != 2 or len(codes) < 1:
+        raise HourglassError(f"need a non-empty 2-D array of codes to fit a prior; got shape {codes.shape}")
+    if len(codes) == 1:  # nothing to fit: all mass on the one code (sklearn's mixture needs two)
+        return Prior(np.ones(1), codes.copy(), np.full((1, 1, 1), 1e-12) * np.eye(codes.shape[1]))
     rng = np.random.default_rng(seed)
     if len(codes) > MAX_FIT_ROWS:
         codes = codes[rng.choice(len(codes), MAX_FIT_ROWS, replace=False)]
