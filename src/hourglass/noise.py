@@ -9,6 +9,7 @@ draws it once with a fixed seed (``corrupt_array``), so a seed always gives the 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -84,7 +85,7 @@ def parse_noise(spec: str) -> Noise:
     if not isinstance(spec, str) or not spec.strip():
         raise HourglassError(f"empty noise spec; expected {HELP}")
     steps = []
-    for part in spec.split("+"):
+    for part in re.split(r"(?<![eE])\+", spec):  # not the + of an exponent such as 1e+2
         name, sep, value = part.strip().partition(":")
         name = name.strip().lower()
         if not name:
