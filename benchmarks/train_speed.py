@@ -9,6 +9,7 @@ thread so the comparison is about the training recipe, not thread contention.
 from __future__ import annotations
 
 import argparse
+import itertools
 import platform
 import statistics
 import time
@@ -26,9 +27,9 @@ def reference_fit(X_train: np.ndarray, epochs: int = 100, batch: int = 64, seed:
     torch.manual_seed(seed)
     widths = [49, 128, 64, 2]
     enc, dec = [], []
-    for a, b in zip(widths[:-1], widths[1:], strict=True):
+    for a, b in itertools.pairwise(widths):
         enc += [nn.Linear(a, b), nn.ReLU()]
-    for a, b in zip(widths[::-1][:-1], widths[::-1][1:], strict=True):
+    for a, b in itertools.pairwise(widths[::-1]):
         dec += [nn.Linear(a, b), nn.ReLU()]
     model = nn.Sequential(*enc[:-1], *dec[:-1], nn.Sigmoid())
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -65,8 +66,15 @@ def main() -> None:
         with torch.no_grad():
             mses.append(float(torch.mean((ref(torch.as_tensor(Xte)) - torch.as_tensor(Xte)) ** 2)))
     ref_time = statistics.median(times)
-    rows.append(("PyTorch reference (100 epochs, batch 64)", ref_time, 100 * len(Xtr) / ref_time,
-                 statistics.median(mses), "100"))
+    rows.append(
+        (
+            "PyTorch reference (100 epochs, batch 64)",
+            ref_time,
+            100 * len(Xtr) / ref_time,
+            statistics.median(mses),
+            "100",
+        )
+    )
 
     times, mses, epochs = [], [], []
     for r in range(args.repeats):
@@ -77,8 +85,15 @@ def main() -> None:
         epochs.append(len(model.history_.train))
     hg_time = statistics.median(times)
     n_seen = statistics.median(epochs) * len(Xtr) * (1 - model.validation_fraction)
-    rows.append(("hourglass defaults (early stop)", hg_time, n_seen / hg_time, statistics.median(mses),
-                 f"{statistics.median(epochs):.0f}"))
+    rows.append(
+        (
+            "hourglass defaults (early stop)",
+            hg_time,
+            n_seen / hg_time,
+            statistics.median(mses),
+            f"{statistics.median(epochs):.0f}",
+        )
+    )
 
     start = time.perf_counter()
     pca = PCA(2).fit(Xtr)
@@ -86,16 +101,20 @@ def main() -> None:
     pca_mse = float(np.mean((pca.inverse_transform(pca.transform(Xte)) - Xte) ** 2))
     rows.append(("PCA, 2 components", pca_time, float("nan"), pca_mse, "-"))
 
-    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread(s), "
-          f"torch {torch.__version__}, hourglass {hg.__version__}, {args.repeats} repeats (medians)\n")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread(s), "
+        f"torch {torch.__version__}, hourglass {hg.__version__}, {args.repeats} repeats (medians)\n"
+    )
     print("| method | wall time (s) | samples/s | held-out MSE per pixel | epochs |")
     print("|---|---:|---:|---:|---:|")
     for name, t, sps, mse, ep in rows:
         sps_text = "-" if np.isnan(sps) else f"{sps:,.0f}"
         print(f"| {name} | {t:.2f} | {sps_text} | {mse:.5f} | {ep} |")
     verdict = "met" if hg_time <= ref_time / 3 and rows[1][3] <= rows[0][3] else "NOT met"
-    print(f"\nspeed-up {ref_time / hg_time:.1f}x at MSE ratio {rows[1][3] / rows[0][3]:.3f} "
-          f"(target: >= 3x and ratio <= 1): {verdict}")
+    print(
+        f"\nspeed-up {ref_time / hg_time:.1f}x at MSE ratio {rows[1][3] / rows[0][3]:.3f} "
+        f"(target: >= 3x and ratio <= 1): {verdict}"
+    )
 
     big = np.random.default_rng(0).integers(0, 256, size=(args.encode_rows, 49)).astype(np.float32)
     model.transform(big[:1000])
@@ -105,8 +124,10 @@ def main() -> None:
         model.transform(big)
         times.append(time.perf_counter() - start)
     t = statistics.median(times)
-    print(f"\nencode: {args.encode_rows:,} rows x 49 features in {t:.3f} s = {args.encode_rows / t:,.0f} rows/s "
-          f"(target >= 1,000,000 rows/s)")
+    print(
+        f"\nencode: {args.encode_rows:,} rows x 49 features in {t:.3f} s = {args.encode_rows / t:,.0f} rows/s "
+        f"(target >= 1,000,000 rows/s)"
+    )
 
 
 if __name__ == "__main__":

@@ -20,8 +20,25 @@ def csv(tmp_path, table):
 
 def test_train_info_encode_decode_reconstruct_on_a_table(tmp_path, csv, capsys):
     out = tmp_path / "run"
-    assert main(["train", str(csv), "--label", "group", "--latent", "2", "--hidden", "16", "--epochs", "20",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(csv),
+                "--label",
+                "group",
+                "--latent",
+                "2",
+                "--hidden",
+                "16",
+                "--epochs",
+                "20",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "model written to" in capsys.readouterr().out
     assert main(["info", str(out)]) == 0
     assert "5 -> 16 -> 2" in capsys.readouterr().out
@@ -32,8 +49,9 @@ def test_train_info_encode_decode_reconstruct_on_a_table(tmp_path, csv, capsys):
     decoded = pd.read_csv(tmp_path / "dec.csv")
     assert list(decoded.columns) == list("abcde")
     model = hg.load(out)
-    np.testing.assert_allclose(decoded.to_numpy(), model.inverse_transform(codes[["z1", "z2"]].to_numpy()),
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        decoded.to_numpy(), model.inverse_transform(codes[["z1", "z2"]].to_numpy()), rtol=1e-4, atol=1e-4
+    )
     assert main(["reconstruct", str(out), str(csv), "--label", "group", "-o", str(tmp_path / "rec.npy")]) == 0
     assert np.load(tmp_path / "rec.npy").shape == (200, 5)
 
@@ -79,6 +97,7 @@ def test_help_everywhere_and_a_real_process():
         with pytest.raises(SystemExit) as info:
             main([command, "--help"])
         assert info.value.code == 0
-    done = subprocess.run([sys.executable, "-m", "hourglass", "encode", "nope", "mnist7", "-o", "x.csv"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "hourglass", "encode", "nope", "mnist7", "-o", "x.csv"], capture_output=True, text=True
+    )
     assert done.returncode == 2 and done.stderr.startswith("hourglass: error:") and "Traceback" not in done.stderr

@@ -98,5 +98,5 @@ def test_missing_path_and_bad_folders(tmp_path):
     with pytest.raises(HourglassError, match="no PNG/JPEG images"):
         hg.load_dataset(tmp_path)
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
-    with pytest.raises(HourglassError, match="broken.png: not a readable image"):
+    with pytest.raises(HourglassError, match=r"broken\.png: not a readable image"):
         hg.load_dataset(tmp_path)

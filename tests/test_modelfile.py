@@ -54,7 +54,7 @@ def test_edited_and_future_configs(saved):
 
 def test_missing_files_and_wrong_paths(saved, tmp_path):
     (saved / "model.safetensors").unlink()
-    with pytest.raises(HourglassError, match="model.safetensors is missing"):
+    with pytest.raises(HourglassError, match=r"model\.safetensors is missing"):
         hg.load(saved)
     (tmp_path / "file").write_text("x")
     with pytest.raises(HourglassError, match="is a file"):

@@ -266,8 +266,13 @@ def _denoise(run: DemoRun) -> Section:
 def _explorer(run: DemoRun) -> Section:
     from hourglass.explorer import write_explorer
 
-    write_explorer(run.result.model, run.X_all, run.y_all, run.out / "explorer.html",
-                   title="hourglass explorer: mnist7 digits in a 2-number code")
+    write_explorer(
+        run.result.model,
+        run.X_all,
+        run.y_all,
+        run.out / "explorer.html",
+        title="hourglass explorer: mnist7 digits in a 2-number code",
+    )
     run.files.append("explorer.html")
     text = (
         '<p><a href="explorer.html"><strong>Open the interactive explorer</strong></a> (one file, works '
