@@ -39,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
         f"input       {model.kind_} of shape {model.sample_shape_} ({model.n_features_in_} features), "
         f"scaling: {model.scaler_.kind}"
     )
+    if config["params"].get("noise"):
+        print(f"denoising   trained on inputs corrupted by {config['params']['noise']}")
     if h.train:
         val = f", validation {h.val[h.best_epoch - 1]:.5f}" if h.val else ""
         print(
