@@ -1,0 +1,73 @@
+"""``hourglass fit-detector DATA --out runs/NAME``: train an ``AnomalyDetector`` (no labels needed)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hourglass.anomaly import AnomalyDetector
+from hourglass.cli.common import add_data_args, read_data
+from hourglass.cli.train import _widths
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "fit-detector",
+        help="train an anomaly detector",
+        description="Train an anomaly detector on DATA, which may hold anomalies (labels are never used), "
+        "and write its model folder for `hourglass score` and `hourglass evaluate-anomaly`.",
+    )
+    add_data_args(p, "training data")
+    d = AnomalyDetector()
+    p.add_argument("--out", help="model folder to write (default: runs/<data name>-detector)")
+    p.add_argument(
+        "--contamination",
+        type=_contamination,
+        default=d.contamination,
+        help="expected anomaly share in DATA, or auto (flag the worst 1%% of training rows)",
+    )
+    p.add_argument("--latent", type=int, default=d.latent_dim, help="code width per member (default: %(default)s)")
+    p.add_argument("--hidden", type=_widths, default=d.hidden, help="encoder widths, e.g. 32 or 64,32")
+    p.add_argument("--members", type=int, default=d.n_members, help="ensemble size (default: %(default)s)")
+    p.add_argument("--trim", type=float, default=d.trim, help="share of worst rows ignored per batch")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="most epochs (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--device", default=d.device, help="auto, cpu or cuda")
+    p.add_argument("--quiet", action="store_true", help="no summary")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    data = read_data(args)
+    out = Path(args.out or Path("runs") / f"{data.name}-detector")
+    detector = AnomalyDetector(
+        latent_dim=args.latent,
+        hidden=args.hidden,
+        n_members=args.members,
+        trim=args.trim,
+        contamination=args.contamination,
+        epochs=args.epochs,
+        seed=args.seed,
+        device=args.device,
+    )
+    if data.feature_names:
+        import pandas as pd
+
+        detector.fit(pd.DataFrame(data.X, columns=data.feature_names))
+    else:
+        detector.fit(data.X)
+    detector.save(out)
+    if not args.quiet:
+        h = detector.history_
+        print(f"trained {len(h.train)} epochs in {h.seconds:.1f} s; threshold score {detector.offset_:.5g}")
+        print(f"detector written to {out}")
+    return 0
+
+
+def _contamination(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a fraction such as 0.05, got {text!r}") from None

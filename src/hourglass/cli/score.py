@@ -1,0 +1,175 @@
+"""``hourglass score MODEL DATA -o scores.csv``: anomaly scores, streamed in chunks of rows.
+
+``.npy`` files are memory-mapped and CSV/TSV/Parquet tables read ``CHUNK_ROWS`` rows at a time, so a
+file larger than memory is scored in constant memory; other inputs are loaded whole.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hourglass.anomaly import AnomalyDetector
+from hourglass.atomic import atomic_file
+from hourglass.data import load_dataset
+from hourglass.errors import HourglassError
+from hourglass.estimator import load
+
+CHUNK_ROWS = 65_536
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "score",
+        help="score rows with an anomaly detector",
+        description="Write one line per row of DATA: row id, score (higher = more normal), is_anomaly "
+        "(below the model's threshold) and the worst-rebuilt features. Large .npy/CSV/Parquet files "
+        "are streamed.",
+    )
+    p.add_argument("model", metavar="MODEL", help="detector folder (from `hourglass fit-detector`)")
+    p.add_argument("data", metavar="DATA", help="rows to score: .npy, .npz, .csv/.tsv/.parquet, a built-in name")
+    p.add_argument("-o", "--output", required=True, help="scores table to write (.csv, .tsv or .parquet)")
+    p.add_argument("--label", help="table column to leave out of scoring (copied to the output)")
+    p.add_argument("--top", type=int, default=3, help="worst-rebuilt features to list per row (default: 3)")
+    p.set_defaults(run=run)
+
+
+def read_detector(path: str) -> AnomalyDetector:
+    model = load(path)
+    if not isinstance(model, AnomalyDetector):
+        raise HourglassError(f"{path}: is a plain autoencoder; train a detector with `hourglass fit-detector`")
+    return model
+
+
+def iter_chunks(
+    path: str, model: AnomalyDetector, label: str | None = None, rows: int = CHUNK_ROWS
+) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """Yield (rows as float32 in the model's feature order, labels or None) one chunk at a time."""
+    file = Path(path)
+    suffix = file.suffix.lower()
+    if file.is_file() and suffix in (".csv", ".tsv", ".parquet", ".pq"):
+        yield from _table_chunks(file, model, label, rows)
+        return
+    data = load_dataset(path, label=label)  # .npy comes back memory-mapped: slicing reads only the chunk
+    if data.n_features != model.n_features_in_:
+        raise HourglassError(
+            f"{path}: rows have {data.n_features} features, but the model expects {model.n_features_in_}"
+        )
+    for start in range(0, len(data), rows):
+        chunk = np.asarray(data.X[start : start + rows], np.float32).reshape(-1, model.n_features_in_)
+        if not np.isfinite(chunk).all():
+            raise HourglassError(f"{path}: rows {start}..{start + len(chunk) - 1} hold NaN or infinite values")
+        yield chunk, None if data.y is None else np.asarray(data.y[start : start + rows])
+
+
+def as_model_input(model: AnomalyDetector, X: np.ndarray) -> np.ndarray | pd.DataFrame:
+    """Rows as the model was fitted on them: named columns for a model fitted on a table."""
+    names = getattr(model, "feature_names_in_", None)
+    return X if names is None or X.ndim != 2 else pd.DataFrame(X, columns=names, copy=False)
+
+
+def _table_chunks(file: Path, model: AnomalyDetector, label: str | None, rows: int):
+    try:
+        if file.suffix.lower() in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            frames = (b.to_pandas() for b in pq.ParquetFile(file).iter_batches(batch_size=rows))
+        else:
+            frames = pd.read_csv(file, sep="\t" if file.suffix.lower() == ".tsv" else ",", chunksize=rows)
+        first = True
+        for frame in frames:
+            y = None
+            if label is not None:
+                if label not in frame.columns:
+                    raise HourglassError(f"{file}: no label column {label!r}")
+                y = frame.pop(label).to_numpy()
+            if first:
+                columns = _model_columns(file, list(frame.columns), model)
+                first = False
+            X = frame[columns].to_numpy(np.float32, na_value=np.nan) if columns else frame.to_numpy(np.float32)
+            if not np.isfinite(X).all():
+                raise HourglassError(f"{file}: a chunk holds NaN or infinite values (or non-numeric cells)")
+            yield X, y
+    except HourglassError:
+        raise
+    except (ValueError, TypeError) as e:  # non-numeric cells, ragged rows
+        raise HourglassError(f"{file}: cannot read the table as numbers ({str(e).splitlines()[0]})") from None
+    except Exception as e:  # pandas/pyarrow raise many types for malformed files
+        raise HourglassError(f"{file}: cannot parse the table ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+
+
+def _model_columns(file: Path, columns: list, model: AnomalyDetector) -> list | None:
+    """The table's columns in the model's order; any mismatch is a clear error before scoring starts."""
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        if len(columns) != model.n_features_in_:
+            raise HourglassError(
+                f"{file}: the table has {len(columns)} columns, but the model was trained on {model.n_features_in_}"
+            )
+        return None
+    expected = [str(n) for n in names]
+    have = [str(c) for c in columns]
+    missing = [c for c in expected if c not in have]
+    extra = [c for c in have if c not in expected]
+    if missing or extra:
+        parts = [
+            f"missing {', '.join(missing[:5])}" if missing else "",
+            f"unexpected {', '.join(extra[:5])}" if extra else "",
+        ]
+        raise HourglassError(
+            f"{file}: columns differ from the model's ({'; '.join(p for p in parts if p)}); "
+            "name a label column with --label"
+        )
+    return [columns[have.index(c)] for c in expected]
+
+
+def run(args: argparse.Namespace) -> int:
+    model = read_detector(args.model)
+    out = Path(args.output)
+    suffix = out.suffix.lower()
+    if suffix not in (".csv", ".tsv", ".parquet", ".pq"):
+        raise HourglassError(f"{out}: write scores as .csv, .tsv or .parquet")
+    if args.top < 0:
+        raise HourglassError("--top must be 0 or more")
+    names = np.asarray(model.feature_names(), dtype=object)
+    n = flagged = 0
+    writer = None
+    with atomic_file(out) as tmp:
+        for X, y in iter_chunks(args.data, model, args.label):
+            frame = _score_frame(model, X, y, args.label, names, args.top, first_id=n)
+            n += len(frame)
+            flagged += int(frame["is_anomaly"].sum())
+            if suffix in (".parquet", ".pq"):
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                writer = writer or pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table)
+            else:
+                frame.to_csv(tmp, mode="a", header=n == len(frame), index=False, sep="\t" if suffix == ".tsv" else ",")
+        if writer is not None:
+            writer.close()
+    print(f"scored {n} rows: {flagged} flagged as anomalies ({flagged / max(n, 1):.2%}); written to {out}")
+    return 0
+
+
+def _score_frame(
+    model: AnomalyDetector, X: np.ndarray, y, label: str | None, names: np.ndarray, top: int, first_id: int
+) -> pd.DataFrame:
+    X = as_model_input(model, X)
+    score = model.score_samples(X)
+    columns: dict[str, object] = {"row_id": np.arange(first_id, first_id + len(X))}
+    if y is not None:
+        columns[label or "label"] = y
+    columns["score"] = score
+    columns["is_anomaly"] = score < model.offset_
+    if top:
+        errors = model.explain(X).reshape(len(X), -1)
+        order = np.argsort(-errors, axis=1, kind="stable")[:, :top]
+        columns["top_features"] = [";".join(row) for row in names[order]]
+    return pd.DataFrame(columns)
