@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import os
 import shutil
 import tempfile
@@ -30,8 +32,9 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a fresh temporary folder; on success it takes the place of ``path``.
 
-    An existing ``path`` is first renamed aside and removed only after the new folder is in place,
-    so a crash at any point leaves either the old folder or the new one, never a mix.
+    An existing folder is swapped with the new one in a single ``renameat2(RENAME_EXCHANGE)`` call on
+    Linux, so a crash at any instant leaves either the complete old folder or the complete new one.
+    Elsewhere the old folder is renamed aside first and removed once the new one is in place.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -39,16 +42,36 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
-        old = None
-        if target.exists():
+        if not target.exists():
+            os.replace(tmp, target)
+        elif _exchange(tmp, target):
+            pass  # tmp now holds the old folder and is removed below
+        else:
             old = target.with_name(f".{target.name}.{os.getpid()}.old")
             os.replace(target, old)
-        os.replace(tmp, target)
-        if old is not None:
+            os.replace(tmp, target)
             shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2); False where the system cannot."""
+    libc = _libc()
+    renameat2 = getattr(libc, "renameat2", None) if libc is not None else None
+    if renameat2 is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    done = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    return done == 0
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
 
 def _umask() -> int:
     mask = os.umask(0)
