@@ -13,6 +13,7 @@ mean ROC-AUC of ``benchmarks/anomaly.py``:
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -28,6 +29,7 @@ from hourglass.estimator import Autoencoder, register_estimator
 from hourglass.models import register
 from hourglass.models.base import ACTIVATIONS, OUTPUT_ACTIVATIONS, Hourglass, make_activation
 
+SCORE_BLOCK = 4096  # rows per fused scoring step
 AUTO_QUANTILE = 0.99  # contamination="auto": flag rows rebuilt worse than 99% of the training rows
 
 
@@ -76,9 +78,9 @@ class EnsembleMLP(Hourglass):
             trim,
         )
         widths = [self.n_features, *self.hidden, self.member_latent]
-        self.encoder = nn.ModuleList(_Batched(self.k, a, b) for a, b in zip(widths, widths[1:], strict=False))
+        self.encoder = nn.ModuleList(_Batched(self.k, a, b) for a, b in itertools.pairwise(widths))
         back = widths[::-1]
-        self.decoder = nn.ModuleList(_Batched(self.k, a, b) for a, b in zip(back, back[1:], strict=False))
+        self.decoder = nn.ModuleList(_Batched(self.k, a, b) for a, b in itertools.pairwise(back))
         self.hidden_act = make_activation(activation)
         self.out_act = make_activation(output_activation, OUTPUT_ACTIVATIONS)
 
@@ -117,6 +119,22 @@ class EnsembleMLP(Hourglass):
     def squared_errors(self, x: torch.Tensor) -> torch.Tensor:
         """Per-feature squared error averaged over members: (n, features)."""
         return ((self.member_outputs(x) - x) ** 2).mean(dim=0)
+
+    def row_errors(self, x: torch.Tensor) -> torch.Tensor:
+        """Mean squared error per row, averaged over members: (n, features) -> (n,).
+
+        The same number as ``squared_errors(x).mean(1)``, computed for speed: with an identity
+        output, ``- x`` is folded into the last layer's bias so the residual is one fused op.
+        """
+        h = self.member_codes(x)
+        for layer in self.decoder[:-1]:
+            h = self.hidden_act(layer(h))
+        last = self.decoder[-1]
+        if isinstance(self.out_act, nn.Identity):
+            residual = torch.baddbmm(last.bias - x, h, last.weight)
+        else:
+            residual = self.out_act(torch.baddbmm(last.bias, h, last.weight)) - x
+        return residual.square_().mean(dim=(0, 2))
 
     def training_loss(
         self, x_in: torch.Tensor, target: torch.Tensor, recon_loss: nn.Module
@@ -227,10 +245,20 @@ class AnomalyDetector(OutlierMixin, Autoencoder):
         check_is_fitted(self)
         flat = self._validate(X, reset=False)
 
-        def neg_error(x: torch.Tensor) -> torch.Tensor:
-            return -self.model_.squared_errors(x).mean(dim=1, keepdim=True)
+        offset = torch.as_tensor(self.scaler_.offset)
+        scale = torch.as_tensor(self.scaler_.scale)
 
-        return self._run(neg_error, flat, 1, np.float64)[:, 0]
+        def neg_error(x: torch.Tensor) -> torch.Tensor:
+            # Blocks small enough that the members' activations stay in cache: 2-3x the rows/s of
+            # one pass over the whole chunk (benchmarks/anomaly.py measures it).
+            out = torch.empty(x.shape[0], 1, dtype=torch.float64)
+            for i in range(0, x.shape[0], SCORE_BLOCK):
+                part = x[i : i + SCORE_BLOCK]
+                part = (part - offset.to(part.device)) / scale.to(part.device)
+                out[i : i + part.shape[0], 0] = -self.model_.row_errors(part).cpu()
+            return out
+
+        return self._run(neg_error, flat, 1, np.float64, scale_input=False)[:, 0]
 
     def decision_function(self, X: Any) -> np.ndarray:
         """``score_samples - offset_``: negative for rows ``predict`` calls anomalies."""

@@ -1,0 +1,150 @@
+"""AnomalyDetector: planted outliers are found, the API agrees with itself, models round-trip, CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+import hourglass as hg
+from hourglass.anomaly import AnomalyDetector
+from hourglass.cli import main
+from hourglass.errors import HourglassError
+
+
+@pytest.fixture(scope="module")
+def digits():
+    data = hg.load_dataset("mnist7")
+    return np.asarray(data.X, np.float32).reshape(len(data), -1), np.asarray(data.y)
+
+
+@pytest.fixture(scope="module")
+def ones_detector(digits):
+    X, y = digits
+    return AnomalyDetector(seed=0, contamination=0.05).fit(X[y == 1][:400])
+
+
+def test_planted_outliers_score_lower(digits, ones_detector):
+    X, y = digits
+    normal = X[y == 1][400:600]
+    others = X[y != 1][:200]
+    error = -ones_detector.score_samples(np.vstack([normal, others]))
+    auc = roc_auc_score(np.r_[np.zeros(len(normal)), np.ones(len(others))], error)
+    assert auc > 0.9
+
+
+def test_contaminated_training_still_ranks_anomalies_first():
+    rng = np.random.default_rng(0)
+    normal = rng.normal(size=(950, 2)) @ rng.normal(size=(2, 8))  # rows on a 2-d plane in 8-d
+    outliers = rng.normal(scale=3.0, size=(50, 8))
+    X = np.vstack([normal, outliers]).astype(np.float32)
+    scores = AnomalyDetector(latent_dim=2, seed=1).fit(X).score_samples(X)
+    assert roc_auc_score(np.r_[np.zeros(950), np.ones(50)], -scores) > 0.95
+
+
+@pytest.mark.parametrize("contamination", [0.05, 0.2])
+def test_predict_flags_the_contamination_share(digits, contamination):
+    X = digits[0][:600]
+    det = AnomalyDetector(contamination=contamination, epochs=5, seed=0).fit(X)
+    labels = det.predict(X)
+    assert set(np.unique(labels)) == {-1, 1}
+    assert abs(np.mean(labels == -1) - contamination) < 0.01
+    np.testing.assert_array_equal(labels, np.where(det.decision_function(X) < 0, -1, 1))
+    np.testing.assert_allclose(det.decision_function(X), det.score_samples(X) - det.offset_)
+
+
+def test_auto_contamination_flags_about_one_percent(digits):
+    X = digits[0]
+    det = AnomalyDetector(epochs=5, seed=0).fit(X[:1000])
+    assert 0.005 <= np.mean(det.predict(X[:1000]) == -1) <= 0.02
+    assert det.fit_predict(X[:1000]).shape == (1000,)
+
+
+def test_scores_are_deterministic_and_explained(ones_detector, digits):
+    X = digits[0][:300]
+    first, second = ones_detector.score_samples(X), ones_detector.score_samples(X)
+    np.testing.assert_array_equal(first, second)
+    errors = ones_detector.explain(X)
+    assert errors.shape == X.shape and (errors >= 0).all()
+    # A row's score is minus the mean of its per-feature explanation.
+    np.testing.assert_allclose(-errors.mean(axis=1), first, rtol=1e-4)
+    names, worst = ones_detector.top_features(X[:5], k=3)
+    assert len(names) == 5 and len(names[0]) == 3 and (np.diff(worst, axis=1) <= 0).all()
+
+
+def test_images_get_pixel_heatmaps(digits):
+    images = hg.load_dataset("mnist7").X[:300]
+    det = AnomalyDetector(epochs=3, seed=0).fit(images)
+    assert det.explain(images[:4]).shape == (4, 7, 7)
+
+
+def test_save_load_round_trip(tmp_path, ones_detector, digits):
+    X = digits[0][:200]
+    ones_detector.save(tmp_path / "det")
+    back = hg.load(tmp_path / "det")
+    assert isinstance(back, AnomalyDetector)
+    assert back.offset_ == ones_detector.offset_ and back.n_members == ones_detector.n_members
+    np.testing.assert_array_equal(back.score_samples(X), ones_detector.score_samples(X))
+    np.testing.assert_array_equal(back.predict(X), ones_detector.predict(X))
+
+
+def test_table_with_other_columns_is_a_clear_error(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(200, 3)), columns=["a", "b", "c"])
+    det = AnomalyDetector(epochs=2).fit(frame)
+    with pytest.raises(HourglassError, match="feature names"):
+        det.score_samples(frame.rename(columns={"c": "d"}))
+    with pytest.raises(HourglassError, match="features"):
+        det.score_samples(frame.to_numpy()[:, :2])
+    det.save(tmp_path / "det")
+    frame.rename(columns={"c": "d"}).to_csv(tmp_path / "other.csv", index=False)
+    assert main(["score", str(tmp_path / "det"), str(tmp_path / "other.csv"), "-o", str(tmp_path / "s.csv")]) == 2
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_bad_parameters_are_user_errors(digits):
+    with pytest.raises(HourglassError, match="contamination"):
+        AnomalyDetector(contamination=0.7).fit(digits[0][:100])
+    with pytest.raises(HourglassError, match="trim"):
+        AnomalyDetector(trim=1.0).fit(digits[0][:100])
+
+
+def test_cli_fit_score_evaluate(tmp_path, capsys, monkeypatch):
+    import hourglass.cli.score as score_cli
+
+    rng = np.random.default_rng(0)
+    normal = rng.normal(size=(500, 4))
+    normal[:, 3] = normal[:, 0] + normal[:, 1]  # structure the autoencoder can learn
+    odd = rng.normal(size=(25, 4)) * 3
+    frame = pd.DataFrame(np.vstack([normal, odd]), columns=["w", "x", "y", "z"])
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    frame.assign(label=np.r_[np.zeros(500, int), np.ones(25, int)]).to_csv(tmp_path / "test.csv", index=False)
+    model = str(tmp_path / "det")
+    assert main(["fit-detector", str(tmp_path / "train.csv"), "--out", model, "--contamination", "0.05"]) == 0
+
+    monkeypatch.setattr(score_cli, "CHUNK_ROWS", 100)  # force several chunks
+    out = tmp_path / "scores.csv"
+    assert main(["score", model, str(tmp_path / "test.csv"), "--label", "label", "-o", str(out)]) == 0
+    scores = pd.read_csv(out)
+    assert list(scores.columns) == ["row_id", "label", "score", "is_anomaly", "top_features"]
+    assert scores["row_id"].tolist() == list(range(525))
+    np.testing.assert_allclose(scores["score"], hg.load(model).score_samples(frame), rtol=1e-6)
+    assert set(scores["top_features"].iloc[0].split(";")) <= {"w", "x", "y", "z"}
+
+    np.save(tmp_path / "rows.npy", frame.to_numpy(np.float32))
+    assert main(["score", model, str(tmp_path / "rows.npy"), "-o", str(tmp_path / "s2.csv")]) == 0
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "s2.csv")["score"], scores["score"], rtol=1e-6)
+
+    plot = tmp_path / "hist.png"
+    capsys.readouterr()
+    assert main(["evaluate-anomaly", model, str(tmp_path / "test.csv"), "--labels", "label", "--plot", str(plot)]) == 0
+    printed = capsys.readouterr().out
+    auc = float(printed.split("ROC-AUC")[1].split()[0])
+    assert auc > 0.8 and "average precision" in printed
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_score_refuses_a_plain_autoencoder(tmp_path, digits):
+    hg.Autoencoder(epochs=1).fit(digits[0][:100]).save(tmp_path / "ae")
+    assert main(["score", str(tmp_path / "ae"), "mnist7", "-o", str(tmp_path / "s.csv")]) == 2
