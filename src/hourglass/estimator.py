@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -246,7 +247,10 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             self._check_shape(X.shape[1:], reset, images=True)
             X = X.reshape(X.shape[0], -1)
         try:
-            flat = validate_data(self, X, reset=reset, dtype=(np.float32, np.float64))
+            with warnings.catch_warnings():
+                # A plain array is read by position; names are checked whenever a table brings them.
+                warnings.filterwarnings("ignore", message="X does not have valid feature names")
+                flat = validate_data(self, X, reset=reset, dtype=(np.float32, np.float64))
         except ValueError as e:  # sklearn's messages are clear; make them one-line user errors
             raise HourglassError(" ".join(str(e).split())) from None
         if not images:

@@ -30,14 +30,31 @@ def add_data_args(p: argparse.ArgumentParser, data_help: str = "data") -> None:
     p.add_argument("--drop-nonfinite", action="store_true", help="drop rows with NaN/inf instead of failing")
 
 
-def read_data(args: argparse.Namespace) -> Dataset:
-    return load_dataset(
-        args.data,
-        label=args.label,
-        image_size=args.image_size,
-        color=args.color,
-        drop_nonfinite=args.drop_nonfinite,
+def read_data(args: argparse.Namespace, model: Autoencoder | None = None, source: str | None = None) -> Dataset:
+    """Load DATA (or ``source``); given the model it is for, check its shape, naming the file in any error.
+
+    A table's columns are matched to the model's by name, so their order may differ.
+    """
+    source = source or args.data
+    data = load_dataset(
+        source, label=args.label, image_size=args.image_size, color=args.color, drop_nonfinite=args.drop_nonfinite
     )
+    if model is None:
+        return data
+    if data.feature_names:
+        order = model_columns(source, data.feature_names, model)
+        if order is not None and order != data.feature_names:
+            index = [data.feature_names.index(c) for c in order]
+            data = Dataset(np.asarray(data.X)[:, index], data.y, data.kind, data.name, order)
+    if data.kind == "image" and model.kind_ == "image" and data.sample_shape != tuple(model.sample_shape_):
+        raise HourglassError(
+            f"{source}: images of shape {data.sample_shape}, but the model was trained on {tuple(model.sample_shape_)}"
+        )
+    if data.n_features != model.n_features_in_:
+        raise HourglassError(
+            f"{source}: {data.n_features} features per row, but the model expects {model.n_features_in_}"
+        )
+    return data
 
 
 def model_input(data: Dataset) -> np.ndarray | pd.DataFrame:
@@ -45,6 +62,31 @@ def model_input(data: Dataset) -> np.ndarray | pd.DataFrame:
     if data.feature_names:
         return pd.DataFrame(np.asarray(data.X), columns=data.feature_names)
     return data.X
+
+
+def model_columns(file: str | Path, columns: list, model: Autoencoder) -> list | None:
+    """The table's columns in the model's order; any mismatch is a clear error before work starts."""
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        if len(columns) != model.n_features_in_:
+            raise HourglassError(
+                f"{file}: the table has {len(columns)} columns, but the model was trained on {model.n_features_in_}"
+            )
+        return None
+    expected = [str(n) for n in names]
+    have = [str(c) for c in columns]
+    missing = [c for c in expected if c not in have]
+    extra = [c for c in have if c not in expected]
+    if missing or extra:
+        parts = [
+            f"missing {', '.join(missing[:5])}" if missing else "",
+            f"unexpected {', '.join(extra[:5])}" if extra else "",
+        ]
+        raise HourglassError(
+            f"{file}: columns differ from the model's ({'; '.join(p for p in parts if p)}); "
+            "name a label column with --label"
+        )
+    return [columns[have.index(c)] for c in expected]
 
 
 def read_model(path: str) -> Autoencoder:

@@ -34,6 +34,6 @@ def run(args: argparse.Namespace) -> int:
             "hourglass: warning: this model was trained without --noise; its output is a plain reconstruction",
             file=sys.stderr,
         )
-    data = read_data(args)
+    data = read_data(args, model)
     write_rows(args.output, model.denoise(data.X).reshape(len(data), -1), model)
     return 0

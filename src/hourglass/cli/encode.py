@@ -26,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     model = read_model(args.model)
-    data = read_data(args)
+    data = read_data(args, model)
     codes = model.transform(model_input(data))
     out = Path(args.output)
     if out.suffix.lower() in (".npy", ".npz"):

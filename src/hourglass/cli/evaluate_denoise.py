@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     noise = args.noise or model.noise
     if noise is None:
         raise HourglassError("this model was trained without noise; pass --noise SPEC, e.g. --noise gaussian:0.3")
-    evaluation = evaluate_denoise(model, read_data(args).X, noise, seed=args.seed)
+    evaluation = evaluate_denoise(model, read_data(args, model).X, noise, seed=args.seed)
     print(evaluation.table())
     if args.output:
         out = Path(args.output)

@@ -6,9 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
-from hourglass.cli.common import _size, read_model
-from hourglass.data import Dataset, load_dataset
+from hourglass.cli.common import _size, read_data, read_model
+from hourglass.data import Dataset
 from hourglass.errors import HourglassError
+from hourglass.estimator import Autoencoder
 from hourglass.explorer.page import MAX_POINTS, write_explorer
 
 
@@ -52,20 +53,18 @@ def training_source(model_path: str) -> str | None:
     return source if isinstance(source, str) and source else None
 
 
-def read_explorer_data(args: argparse.Namespace) -> Dataset:
+def read_explorer_data(args: argparse.Namespace, model: Autoencoder) -> Dataset:
     source = args.data or training_source(args.model)
     if source is None:
         raise HourglassError(f"{args.model}: the model does not record its training data; pass DATA")
     if args.max_points < 1:
         raise HourglassError("--max-points must be at least 1")
-    return load_dataset(
-        source, label=args.label, image_size=args.image_size, color=args.color, drop_nonfinite=args.drop_nonfinite
-    )
+    return read_data(args, model, source)
 
 
 def run(args: argparse.Namespace) -> int:
     model = read_model(args.model)
-    data = read_explorer_data(args)
+    data = read_explorer_data(args, model)
     title = args.title or f"hourglass explorer: {data.name}"
     out = write_explorer(model, data.X, data.y, args.output, max_points=args.max_points, title=title)
     print(f"explorer written to {out} (open it in a browser; it needs no network)")

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if suffix in (".gif", ".png") and model.kind_ != "image":
         raise HourglassError(f"{out}: a {suffix} walk needs an image model; write .npy or .csv frames instead")
     check_new_output(args.output)
-    data = read_data(args)
+    data = read_data(args, model)
     for name, index in (("--from", args.start), ("--to", args.end)):
         if not -len(data) <= index < len(data):
             raise HourglassError(f"{name} {index}: DATA has {len(data):,} rows (valid: 0 to {len(data) - 1})")

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     for name in names:
         if FIGURES[name][1] and model.kind_ != "image":
             raise HourglassError(f"the {name} figure draws images; this model was trained on a table")
-    data = read_data(args)
+    data = read_data(args, model)
     for name in names:
         save_png(FIGURES[name][0](model, np.asarray(data.X), data.y, args), out / f"{name}.png")
         print(out / f"{name}.png")

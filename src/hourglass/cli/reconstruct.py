@@ -27,6 +27,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     model = read_model(args.model)
     check_new_output(args.output)
-    data = read_data(args)
+    data = read_data(args, model)
     write_rows(args.output, model.reconstruct(model_input(data)).reshape(len(data), -1), model)
     return 0

@@ -26,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     model = read_model(args.model)
-    data = read_explorer_data(args)
+    data = read_explorer_data(args, model)
     title = args.title or f"hourglass explorer: {data.name}"
     server = make_server(
         model, data.X, data.y, host=args.host, port=args.port, max_points=args.max_points, title=title,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from hourglass.cli.common import add_data_args, model_input, read_data
 from hourglass.data import BUILTINS
+from hourglass.errors import HourglassError
 from hourglass.estimator import Autoencoder
 from hourglass.models import available_models
 from hourglass.noise import HELP as NOISE_HELP
@@ -64,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
     if args.noise is not None:
         parse_noise(args.noise)  # a bad spec fails before any data is read
     data = read_data(args)
+    if len(data) < 2:
+        raise HourglassError(f"{args.data}: {len(data)} row(s); training needs at least 2 rows")
     out = Path(args.out or Path("runs") / data.name)
     model = estimator_from(args)
     model.fit(model_input(data))

@@ -67,8 +67,18 @@ def read_table(path: Path, label: str | None) -> Dataset:
             f"{path}: non-numeric column(s) {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}"
             " (drop them, or name a label column with --label)"
         )
-    X = frame.to_numpy(dtype=np.float32, na_value=np.nan)
+    X = _to_float32(frame.to_numpy(dtype=np.float64, na_value=np.nan), path)
     return Dataset(X, y, kind="table", name=path.stem, feature_names=[str(c) for c in frame.columns])
+
+
+def _to_float32(values: np.ndarray, path: Path) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        too_large = np.abs(values) > np.finfo(np.float32).max
+    if too_large.any():
+        raise HourglassError(
+            f"{path}: {int(too_large.sum())} value(s) are too large for float32 (|x| > 3.4e38); rescale the data"
+        )
+    return values.astype(np.float32)
 
 
 def _array_dataset(X: np.ndarray, y: np.ndarray | None, path: Path) -> Dataset:
