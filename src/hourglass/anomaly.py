@@ -58,12 +58,12 @@ class EnsembleMLP(Hourglass):
     def __init__(
         self,
         n_features: int,
-        latent_dim: int = 2,
+        latent_dim: int = 4,
         hidden: Sequence[int] = (32,),
         activation: str = "relu",
         output_activation: str = "identity",
-        n_members: int = 5,
-        trim: float = 0.1,
+        n_members: int = 3,
+        trim: float = 0.2,
     ) -> None:
         super().__init__()
         if activation not in ACTIVATIONS or output_activation not in OUTPUT_ACTIVATIONS:
@@ -182,7 +182,7 @@ class AnomalyDetector(OutlierMixin, Autoencoder):
         latent_dim: int = 4,
         hidden: Sequence[int] = (32,),
         *,
-        n_members: int = 5,
+        n_members: int = 3,
         trim: float = 0.2,
         contamination: float | str = "auto",
         activation: str = "relu",
