@@ -127,7 +127,9 @@ def run_quality(folder: Path, seeds: list[int], use_pyod: bool) -> None:
         best = max(row.values())
         cells = [f"**{row[n]:.3f}**" if row[n] == best else f"{row[n]:.3f}" for n in names]
         print(f"| {file.stem} | {len(y)} | {X.shape[1]} | {y.mean():.1%} | " + " | ".join(cells) + " |", flush=True)
-    print("| **mean** | | | | " + " | ".join(f"**{np.mean(table[n]):.4f}**" for n in names) + " |")
+    means = {n: float(np.mean(table[n])) for n in names}
+    top = max(means.values())
+    print("| **mean** | | | | " + " | ".join(f"**{m:.4f}**" if m == top else f"{m:.4f}" for m in means.values()) + " |")
     wins = sum(h >= i for h, i in zip(table["hourglass"], table["IsolationForest"], strict=True))
     print(f"\nhourglass >= IsolationForest on {wins} of {len(files)} datasets")
     print("fit time, all datasets and seeds: " + ", ".join(f"{n} {fit_s[n]:.1f} s" for n in names))
