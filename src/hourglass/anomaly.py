@@ -296,7 +296,7 @@ class AnomalyDetector(OutlierMixin, Autoencoder):
         if names is not None:
             return [str(n) for n in names]
         if self.kind_ == "image":
-            return [f"pixel{idx}".replace(" ", "") for idx in np.ndindex(*self.sample_shape_)]
+            return ["pixel_" + "_".join(map(str, idx)) for idx in np.ndindex(*self.sample_shape_)]
         return [f"x{i + 1}" for i in range(self.n_features_in_)]
 
     # ------------------------------------------------------------------------------ model files
