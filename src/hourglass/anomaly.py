@@ -9,7 +9,8 @@ over ``benchmarks/anomaly.py``'s 20 ADBench datasets, defaults 0.840 (IsolationF
 - a code of 4 per member, behind standardised features (code 2: 0.799);
 - a small ensemble of autoencoders with different initial weights, trained at once as batched
   matrix products, whose per-row errors are averaged (one member: 0.835);
-- short training, stopped early on held-out rows: no loss of quality, a third of the fit time.
+- short training (30 epochs at most) with early stopping on held-out rows; running all 30 epochs
+  scored the same (0.840), so the early stop is a guard, not a source of quality.
 """
 
 from __future__ import annotations
@@ -303,9 +304,9 @@ class AnomalyDetector(OutlierMixin, Autoencoder):
     # ------------------------------------------------------------------------------ model files
     def save(self, path: Any, extra_files: dict[str, bytes] | None = None) -> Any:
         check_is_fitted(self, "offset_")
-        # offset_ travels in params' neighbour file; it is one number, so JSON is the natural home.
         import json
 
+        # The threshold is one number learned in fit, not a weight: it rides in its own small file.
         files = dict(extra_files or {})
         files["detector.json"] = json.dumps({"offset": self.offset_}).encode()
         return super().save(path, files)
