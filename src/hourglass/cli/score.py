@@ -15,7 +15,9 @@ import pandas as pd
 
 from hourglass.anomaly import AnomalyDetector
 from hourglass.atomic import atomic_file
+from hourglass.cli.common import model_columns
 from hourglass.data import load_dataset
+from hourglass.data.tables import frame_to_rows
 from hourglass.errors import HourglassError
 from hourglass.estimator import load
 
@@ -80,51 +82,24 @@ def _table_chunks(file: Path, model: AnomalyDetector, label: str | None, rows: i
             frames = (b.to_pandas() for b in pq.ParquetFile(file).iter_batches(batch_size=rows))
         else:
             frames = pd.read_csv(file, sep="\t" if file.suffix.lower() == ".tsv" else ",", chunksize=rows)
-        first = True
+        columns, seen = None, False
         for frame in frames:
-            y = None
-            if label is not None:
-                if label not in frame.columns:
-                    raise HourglassError(f"{file}: no label column {label!r}")
-                y = frame.pop(label).to_numpy()
-            if first:
-                columns = _model_columns(file, list(frame.columns), model)
-                first = False
-            X = frame[columns].to_numpy(np.float32, na_value=np.nan) if columns else frame.to_numpy(np.float32)
+            X, y, names = frame_to_rows(frame, file, label)
+            if not seen:
+                columns, seen = model_columns(file, names, model), True
+            if columns:
+                X = X[:, [names.index(c) for c in columns]]
             if not np.isfinite(X).all():
-                raise HourglassError(f"{file}: a chunk holds NaN or infinite values (or non-numeric cells)")
+                raise HourglassError(f"{file}: rows hold NaN or infinite values; clean them before scoring")
             yield X, y
+        if not seen:
+            raise HourglassError(f"{file}: the table has no data rows")
     except HourglassError:
         raise
     except (ValueError, TypeError) as e:  # non-numeric cells, ragged rows
         raise HourglassError(f"{file}: cannot read the table as numbers ({str(e).splitlines()[0]})") from None
     except Exception as e:  # pandas/pyarrow raise many types for malformed files
         raise HourglassError(f"{file}: cannot parse the table ({type(e).__name__}: {str(e).splitlines()[0]})") from None
-
-
-def _model_columns(file: Path, columns: list, model: AnomalyDetector) -> list | None:
-    """The table's columns in the model's order; any mismatch is a clear error before scoring starts."""
-    names = getattr(model, "feature_names_in_", None)
-    if names is None:
-        if len(columns) != model.n_features_in_:
-            raise HourglassError(
-                f"{file}: the table has {len(columns)} columns, but the model was trained on {model.n_features_in_}"
-            )
-        return None
-    expected = [str(n) for n in names]
-    have = [str(c) for c in columns]
-    missing = [c for c in expected if c not in have]
-    extra = [c for c in have if c not in expected]
-    if missing or extra:
-        parts = [
-            f"missing {', '.join(missing[:5])}" if missing else "",
-            f"unexpected {', '.join(extra[:5])}" if extra else "",
-        ]
-        raise HourglassError(
-            f"{file}: columns differ from the model's ({'; '.join(p for p in parts if p)}); "
-            "name a label column with --label"
-        )
-    return [columns[have.index(c)] for c in expected]
 
 
 def run(args: argparse.Namespace) -> int:

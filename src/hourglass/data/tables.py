@@ -52,6 +52,12 @@ def read_table(path: Path, label: str | None) -> Dataset:
         raise HourglassError(f"{path}: the file is empty") from None
     except Exception as e:  # pandas/pyarrow raise many types for malformed files
         raise HourglassError(f"{path}: cannot parse the table ({_first_line(e)})") from None
+    X, y, names = frame_to_rows(frame, path, label)
+    return Dataset(X, y, kind="table", name=path.stem, feature_names=names)
+
+
+def frame_to_rows(frame: pd.DataFrame, path: Path, label: str | None) -> tuple[np.ndarray, np.ndarray | None, list]:
+    """Check a table (or one chunk of it) and split it into float32 rows, labels and column names."""
     y = None
     if label is not None:
         if label not in frame.columns:
@@ -68,12 +74,12 @@ def read_table(path: Path, label: str | None) -> Dataset:
             " (drop them, or name a label column with --label)"
         )
     X = _to_float32(frame.to_numpy(dtype=np.float64, na_value=np.nan), path)
-    return Dataset(X, y, kind="table", name=path.stem, feature_names=[str(c) for c in frame.columns])
+    return X, y, [str(c) for c in frame.columns]
 
 
 def _to_float32(values: np.ndarray, path: Path) -> np.ndarray:
     with np.errstate(invalid="ignore"):
-        too_large = np.abs(values) > np.finfo(np.float32).max
+        too_large = np.isfinite(values) & (np.abs(values) > np.finfo(np.float32).max)
     if too_large.any():
         raise HourglassError(
             f"{path}: {int(too_large.sum())} value(s) are too large for float32 (|x| > 3.4e38); rescale the data"
