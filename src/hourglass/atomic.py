@@ -73,6 +73,7 @@ def _libc() -> ctypes.CDLL | None:
     except OSError:
         return None
 
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -30,6 +30,15 @@ def add_data_args(p: argparse.ArgumentParser, data_help: str = "data") -> None:
     p.add_argument("--drop-nonfinite", action="store_true", help="drop rows with NaN/inf instead of failing")
 
 
+def add_rows_output(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output: .npy, .npz, .csv, .parquet, or a new folder of PNGs (image models)",
+    )
+
+
 def read_data(args: argparse.Namespace, model: Autoencoder | None = None, source: str | None = None) -> Dataset:
     """Load DATA (or ``source``); given the model it is for, check its shape, naming the file in any error.
 

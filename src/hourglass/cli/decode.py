@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from hourglass.cli.common import check_new_output, read_codes, read_model, write_rows
+from hourglass.cli.common import add_rows_output, check_new_output, read_codes, read_model, write_rows
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -16,12 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", metavar="MODEL", help="model folder")
     p.add_argument("codes", metavar="CODES", help="codes file (.csv, .tsv, .parquet, .npy, .npz)")
-    p.add_argument(
-        "-o",
-        "--output",
-        required=True,
-        help="output: .npy, .npz, .csv, .parquet, or a new folder of PNGs (image models)",
-    )
+    add_rows_output(p)
     p.set_defaults(run=run)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hourglass.cli.common import add_data_args, check_new_output, read_data, read_model, write_rows
+from hourglass.cli.common import add_data_args, add_rows_output, check_new_output, read_data, read_model, write_rows
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -17,12 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", metavar="MODEL", help="model folder (trained with hourglass train --noise)")
     add_data_args(p, "noisy data")
-    p.add_argument(
-        "-o",
-        "--output",
-        required=True,
-        help="output: .npy, .npz, .csv, .parquet, or a new folder of PNGs (image models)",
-    )
+    add_rows_output(p)
     p.set_defaults(run=run)
 
 

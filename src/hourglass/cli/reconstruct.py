@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from hourglass.cli.common import add_data_args, check_new_output, model_input, read_data, read_model, write_rows
+from hourglass.cli.common import (
+    add_data_args,
+    add_rows_output,
+    check_new_output,
+    model_input,
+    read_data,
+    read_model,
+    write_rows,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -15,12 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", metavar="MODEL", help="model folder")
     add_data_args(p)
-    p.add_argument(
-        "-o",
-        "--output",
-        required=True,
-        help="output: .npy, .npz, .csv, .parquet, or a new folder of PNGs (image models)",
-    )
+    add_rows_output(p)
     p.set_defaults(run=run)
 
 
