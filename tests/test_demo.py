@@ -52,6 +52,8 @@ def test_report_is_self_contained_and_tells_the_story_in_order(run):
         "The latent map: digits cluster without labels",
         "Morphing a 1 into a 7",
         "Generated digits",
+        "Denoising: noisy in, clean out",
+        "Walk the code space yourself",
         "An extra section",
         "The numbers",
     ]
@@ -62,7 +64,9 @@ def test_report_is_self_contained_and_tells_the_story_in_order(run):
     gif = next(s for s in sources if s.startswith("data:image/gif"))
     assert base64.b64decode(gif.split(",", 1)[1]) == (out / "walk.gif").read_bytes()
     assert f"{result.mse:.4f}" in page and f"{result.pca_mse:.4f}" in page
-    assert "href=" not in page.replace('href="#', "")  # no links out of the page
+    # no links out of the page but the explorer written beside it
+    assert "href=" not in page.replace('href="#', "").replace('href="explorer.html"', "")
+    assert (out / "explorer.html").read_text().lower().startswith("<!doctype html>")
     assert seen["codes"] == (5000, 2)
 
 
