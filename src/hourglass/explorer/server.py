@@ -68,6 +68,12 @@ def _matrix(body: Any, key: str, width: int) -> np.ndarray:
     return array
 
 
+class _Server(ThreadingHTTPServer):
+    # The default listen backlog of 5 resets connections under a burst; threads must not outlive a stop.
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 def make_server(
     model: Autoencoder,
     X: Any,
@@ -146,6 +152,6 @@ def make_server(
                 super().log_message(format, *args)
 
     try:
-        return ThreadingHTTPServer((host, port), Handler)
+        return _Server((host, port), Handler)
     except OSError as e:
         raise HourglassError(f"cannot listen on {host}:{port} ({e.strerror or e})") from None
