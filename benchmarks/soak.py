@@ -55,9 +55,8 @@ def main() -> None:
     per_round = growth / max(len(readings) - args.warmup, 1)
     print("| rounds | RSS start (MiB) | after warm-up | end | growth after warm-up | per round |")
     print("|---:|---:|---:|---:|---:|---:|")
-    print(
-        f"| {len(readings)} | {start_rss:.1f} | {base:.1f} | {readings[-1]:.1f} | {growth:+.1f} MiB | {per_round:+.3f} MiB |"
-    )
+    cells = [f"{len(readings)}", f"{start_rss:.1f}", f"{base:.1f}", f"{readings[-1]:.1f}", f"{growth:+.1f} MiB"]
+    print(f"| {' | '.join(cells)} | {per_round:+.3f} MiB |")
     verdict = "met" if growth < 10 else "NOT met"
     print(f"\ntarget: no growth beyond noise (< 10 MiB after warm-up): {verdict}")
 
