@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 	# The explorer's browser tests drive Debian's Chromium (playwright cannot download browsers here).
 	command -v chromium >/dev/null || (command -v apt-get >/dev/null && apt-get update -qq && apt-get install -y -qq chromium) \
 		|| echo "chromium not installed: the explorer's browser tests will skip"
+	# Fashion-MNIST (the `fashion` built-in) comes from Debian's dataset package, read in place.
+	test -d /usr/share/datasets/fashion-mnist || (command -v apt-get >/dev/null && apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) \
+		|| echo "dataset-fashion-mnist not installed: the fashion tests will skip"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -15,7 +15,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from hourglass import modelfile
 from hourglass.errors import HourglassError
-from hourglass.models import build_model
+from hourglass.models import build_model, model_class
+from hourglass.models.conv import suits_conv
 from hourglass.noise import parse_noise
 from hourglass.runtime import CPU_THREADS, resolve_device, torch_threads
 from hourglass.sampling import MAX_FIT_ROWS, Prior, fit_prior
@@ -40,8 +41,11 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     Parameters
     ----------
     latent_dim : width of the code Z (the waist of the hourglass).
-    hidden : encoder widths from the input inward; the decoder mirrors them.
-    model : name of a registered model (``hourglass.models.available_models()``).
+    hidden : encoder widths from the input inward (units of an MLP, channels of a conv model); the
+        decoder mirrors them. ``None``: the model's own default (128,64 for mlp; 32,64 for conv).
+    model : name of a registered model (``hourglass.models.available_models()``), or ``"auto"``:
+        ``"conv"`` for images larger than 16x16, ``"mlp"`` for smaller images and tables.
+        ``"vae"`` is a variational autoencoder (conv body for images larger than 16x16).
     activation : hidden-layer activation (relu, gelu, silu, elu, tanh, leaky_relu).
     output_activation : ``"auto"`` (sigmoid when inputs are min-max scaled to [0, 1], else
         identity), ``"sigmoid"`` or ``"identity"``.
@@ -57,14 +61,16 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     noise : ``None``, or a corruption spec such as ``"gaussian:0.3"`` or ``"gaussian:0.3+mask:0.1"``
         (see ``hourglass.noise``) to train a denoising autoencoder: each batch's inputs get fresh
         noise in scaled units while the target stays clean. Saved with the model.
+    beta : weight of the VAE's KL term (``model="vae"`` only); 1 is the classic VAE, 0 a plain
+        autoencoder with noisy codes, larger values trade reconstruction for a tidier N(0, I) code.
     """
 
     def __init__(
         self,
         latent_dim: int = 2,
-        hidden: Sequence[int] = (128, 64),
+        hidden: Sequence[int] | None = None,
         *,
-        model: str = "mlp",
+        model: str = "auto",
         activation: str = "relu",
         output_activation: str = "auto",
         scaling: str = "auto",
@@ -79,6 +85,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         device: str = "auto",
         verbose: bool = False,
         noise: str | None = None,
+        beta: float = 1.0,
     ) -> None:
         self.latent_dim = latent_dim
         self.hidden = hidden
@@ -97,6 +104,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.device = device
         self.verbose = verbose
         self.noise = noise
+        self.beta = beta
 
     # ----------------------------------------------------------------------------------- training
     def fit(self, X: Any, y: Any = None) -> Autoencoder:
@@ -109,13 +117,17 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             scaling = "minmax" if pixels else "standard"
         self.scaler_ = Scaler.fit(flat, scaling, per_feature=not pixels)
         device = resolve_device(self.device)
-        with torch_threads(CPU_THREADS if device.type == "cpu" else None):
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(self.seed)
-                self.model_ = build_model(self.model, **self._model_config(scaling))
+        with torch_threads(CPU_THREADS if device.type == "cpu" else None), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)  # also seeds a VAE's sampling noise in training
+            self.model_ = build_model(self._model_name(), **self._model_config(scaling))
             self.history_ = train_model(self.model_, flat, self.scaler_, self._train_config(), device)
-        self.prior_ = self._fit_prior(flat)
+        self.prior_ = None if self.model_.learns_prior else self._fit_prior(flat)
         return self
+
+    def _model_name(self) -> str:
+        if self.model != "auto":
+            return self.model
+        return "conv" if self.kind_ == "image" and suits_conv(self.sample_shape_) else "mlp"
 
     def _fit_prior(self, flat: np.ndarray) -> Prior:
         """The mixture over training codes that ``sample`` draws from (on a subsample of big data)."""
@@ -131,13 +143,17 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             output = "sigmoid" if scaling == "minmax" else "identity"
         if self.loss == "bce" and output != "sigmoid":
             raise HourglassError("loss='bce' needs output_activation='sigmoid' (data scaled to [0, 1])")
-        return {
+        config = {
             "n_features": self.n_features_in_,
             "latent_dim": int(self.latent_dim),
-            "hidden": [int(h) for h in self.hidden],
             "activation": self.activation,
             "output_activation": output,
         }
+        if self.hidden is not None:
+            config["hidden"] = [int(h) for h in self.hidden]
+        # Read only when the model asks: subclasses (AnomalyDetector) have no beta parameter.
+        offered = {"sample_shape": lambda: list(self.sample_shape_), "beta": lambda: float(self.beta)}
+        return config | {key: offered[key]() for key in model_class(self._model_name()).needs}
 
     def _train_config(self) -> TrainConfig:
         return TrainConfig(
@@ -182,15 +198,20 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     def sample(self, n: int = 64, seed: int = 0) -> np.ndarray:
         """``n`` new examples shaped like the training samples: codes drawn from the prior, decoded.
 
-        A plain autoencoder has no prior of its own, so ``fit`` fits a Gaussian mixture to the
-        training codes (saved with the model); the same seed always gives the same samples.
+        A VAE draws its codes from N(0, I), the prior it was trained towards. A plain autoencoder
+        has no prior of its own, so ``fit`` fits a Gaussian mixture to the training codes (saved
+        with the model). The same seed always gives the same samples.
         """
         check_is_fitted(self)
-        if getattr(self, "prior_", None) is None:
-            raise HourglassError("this model was saved without a code prior; retrain it to sample")
         if int(n) < 1:
             raise HourglassError(f"cannot generate {n} samples; need n >= 1")
-        codes = self.prior_.sample(int(n), seed).astype(np.float32)
+        if self.model_.learns_prior:
+            codes = self.model_.prior_sample(int(n), seed)
+        elif getattr(self, "prior_", None) is None:
+            raise HourglassError("this model was saved without a code prior; retrain it to sample")
+        else:
+            codes = self.prior_.sample(int(n), seed)
+        codes = codes.astype(np.float32)
         return self.inverse_transform(codes).reshape(int(n), *self.sample_shape_)
 
     def score_samples(self, X: Any) -> np.ndarray:
@@ -312,7 +333,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     def _from_files(cls, config: dict[str, Any], arrays: dict[str, np.ndarray], source: Path) -> Autoencoder:
         try:
             params = dict(config["params"])
-            params["hidden"] = tuple(params["hidden"])
+            if params.get("hidden") is not None:
+                params["hidden"] = tuple(params["hidden"])
             est = cls(**params)
             data = config["data"]
             est.n_features_in_ = int(data["n_features"])

@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--from", dest="start", type=int, required=True, metavar="I", help="row index of sample A")
     p.add_argument("--to", dest="end", type=int, required=True, metavar="J", help="row index of sample B")
     p.add_argument("--steps", type=int, default=10, help="decoded points, ends included (default: %(default)s)")
-    p.add_argument("--path", default="linear", choices=sorted(PATHS), help="straight line or great circle")
+    p.add_argument("--path", choices=sorted(PATHS), help="straight line or great circle (default: spherical for a VAE)")
     p.add_argument(
         "-o",
         "--output",

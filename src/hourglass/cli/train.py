@@ -23,9 +23,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_data_args(p, "training data")
     d = Autoencoder()
     p.add_argument("--out", help="model folder to write (default: runs/<data name>)")
-    p.add_argument("--model", default=d.model, choices=available_models(), help="model family")
+    p.add_argument(
+        "--model",
+        default=d.model,
+        choices=("auto", *available_models()),
+        help="model family (default: auto = conv for images larger than 16x16, else mlp)",
+    )
     p.add_argument("--latent", type=int, default=d.latent_dim, help="code width (default: %(default)s)")
-    p.add_argument("--hidden", type=_widths, default=d.hidden, help="encoder widths, e.g. 128,64")
+    p.add_argument(
+        "--hidden",
+        type=_widths,
+        default=d.hidden,
+        help="encoder widths (conv: channels), e.g. 128,64; default: the model's",
+    )
     p.add_argument("--activation", default=d.activation, help="hidden activation (default: %(default)s)")
     p.add_argument("--loss", default=d.loss, choices=("mse", "bce"), help="reconstruction loss")
     p.add_argument("--scaling", default=d.scaling, choices=("auto", "minmax", "standard", "none"))
@@ -35,6 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--patience", type=int, default=d.patience, help="early-stop patience in epochs; 0 = off")
     p.add_argument("--validation", type=float, default=d.validation_fraction, help="validation fraction")
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--beta", type=float, default=d.beta, help="VAE: weight of the KL term (default: %(default)s)")
     p.add_argument("--noise", metavar="SPEC", help=f"train a denoiser on corrupted inputs: {NOISE_HELP}")
     p.add_argument("--device", default=d.device, help="auto, cpu or cuda")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
@@ -58,6 +69,7 @@ def estimator_from(args: argparse.Namespace) -> Autoencoder:
         device=args.device,
         verbose=not args.quiet,
         noise=args.noise,
+        beta=args.beta,
     )
 
 

@@ -12,7 +12,7 @@ from hourglass.errors import HourglassError
 from hourglass.models.base import Hourglass
 
 MODELS: dict[str, type[Hourglass]] = {}
-_MODULES = ("hourglass.models.mlp",)
+_MODULES = ("hourglass.models.mlp", "hourglass.models.conv", "hourglass.models.vae")
 
 
 def register(name: str):
@@ -31,12 +31,17 @@ def _discover() -> None:
         importlib.import_module(module)
 
 
-def build_model(name: str, **config: Any) -> Hourglass:
-    """Instantiate the registered model ``name`` with its config."""
+def model_class(name: str) -> type[Hourglass]:
+    """The class registered as ``name``."""
     _discover()
     if name not in MODELS:
         raise HourglassError(f"unknown model {name!r}; available: {', '.join(sorted(MODELS))}")
-    return MODELS[name](**config)
+    return MODELS[name]
+
+
+def build_model(name: str, **config: Any) -> Hourglass:
+    """Instantiate the registered model ``name`` with its config."""
+    return model_class(name)(**config)
 
 
 def available_models() -> list[str]:
@@ -44,4 +49,4 @@ def available_models() -> list[str]:
     return sorted(MODELS)
 
 
-__all__ = ["MODELS", "Hourglass", "available_models", "build_model", "register"]
+__all__ = ["MODELS", "Hourglass", "available_models", "build_model", "model_class", "register"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -34,6 +35,13 @@ class Hourglass(nn.Module):
     """
 
     name: ClassVar[str] = ""
+    # Facts about the data, beyond n_features, that the constructor takes from the estimator
+    # (a conv model needs the image shape "sample_shape"; a VAE also its KL weight "beta").
+    needs: ClassVar[tuple[str, ...]] = ()
+    # True for a model that learns its own code distribution (a VAE's N(0, I)) and draws from it in
+    # ``prior_sample``; the estimator fits a Gaussian mixture to the codes of the others.
+    learns_prior: ClassVar[bool] = False
+    walk_path: ClassVar[str] = "linear"  # the interpolation walk's default path (viz.interpolate.PATHS)
     encoder: nn.Module
     decoder: nn.Module
 
@@ -48,6 +56,10 @@ class Hourglass(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
+
+    def prior_sample(self, n: int, seed: int = 0) -> np.ndarray:
+        """``n`` codes drawn from the model's own prior (only where ``learns_prior``)."""
+        raise HourglassError(f"the {self.name!r} model learns no code prior to sample from")
 
     def training_loss(
         self, x_in: torch.Tensor, target: torch.Tensor, recon_loss: nn.Module

@@ -20,6 +20,19 @@ def _stack(widths: Sequence[int], act: str, last: nn.Module) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def mlp_encoder(n_features: int, hidden: Sequence[int], activation: str, out: int) -> nn.Sequential:
+    """Rows -> ``out`` features through the ``hidden`` widths."""
+    # The code is linear (no activation) so the latent space is not clipped at zero.
+    return _stack([n_features, *hidden, out], activation, nn.Identity())
+
+
+def mlp_decoder(
+    n_features: int, hidden: Sequence[int], activation: str, latent_dim: int, last: nn.Module
+) -> nn.Sequential:
+    """Codes -> rows through the mirrored ``hidden`` widths, ``last`` on the output."""
+    return _stack([latent_dim, *hidden[::-1], n_features], activation, last)
+
+
 @register("mlp")
 class MLP(Hourglass):
     def __init__(
@@ -33,10 +46,9 @@ class MLP(Hourglass):
         super().__init__()
         self.n_features, self.latent_dim = int(n_features), int(latent_dim)
         self.hidden, self.act, self.output_act = [int(h) for h in hidden], activation, output_activation
-        widths = [self.n_features, *self.hidden, self.latent_dim]
-        # The code is linear (no activation) so the latent space is not clipped at zero.
-        self.encoder = _stack(widths, activation, nn.Identity())
-        self.decoder = _stack(widths[::-1], activation, make_activation(output_activation, OUTPUT_ACTIVATIONS))
+        self.encoder = mlp_encoder(self.n_features, self.hidden, activation, self.latent_dim)
+        last = make_activation(output_activation, OUTPUT_ACTIVATIONS)
+        self.decoder = mlp_decoder(self.n_features, self.hidden, activation, self.latent_dim, last)
 
     def config(self) -> dict[str, Any]:
         return {

@@ -36,14 +36,17 @@ PATHS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
 }
 
 
-def walk(model: Any, a: Any, b: Any, steps: int = 10, path: str = "linear") -> tuple[np.ndarray, np.ndarray]:
+def walk(model: Any, a: Any, b: Any, steps: int = 10, path: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Encode ``a`` and ``b`` (one sample each), decode ``steps`` points between their codes.
+
+    ``path`` defaults to the model's own (``walk_path``): spherical for a VAE, linear otherwise.
 
     Returns (codes (steps, latent_dim), frames (steps, *sample_shape) in the model's units); the
     first and last frames are exactly the decoded codes of A and B.
     """
     if steps < 2:
         raise HourglassError(f"a walk needs at least 2 steps (the two ends); got {steps}")
+    path = path or model.model_.walk_path
     if path not in PATHS:
         raise HourglassError(f"unknown path {path!r}; choose one of {', '.join(PATHS)}")
     ends = model.transform(np.stack([np.asarray(a), np.asarray(b)])).astype(np.float64)

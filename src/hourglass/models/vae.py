@@ -1,0 +1,117 @@
+"""The variational hourglass: a Gaussian encoder, a KL pull towards N(0, I), samples from that prior.
+
+The encoder gives each input a mean and a log-variance; training decodes a code drawn from that
+Gaussian (the reparameterisation z = mean + sigma * eps keeps it differentiable) and adds
+``beta`` times the KL divergence to N(0, I). Everywhere else - ``encode``, ``transform``, the
+validation loss - the code is the mean, so using a trained VAE is deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from hourglass.errors import HourglassError
+from hourglass.models import register
+from hourglass.models.base import OUTPUT_ACTIVATIONS, Hourglass, make_activation
+from hourglass.models.conv import check_image_features, conv_decoder, conv_encoder, suits_conv
+from hourglass.models.mlp import mlp_decoder, mlp_encoder
+
+LOG_VAR_RANGE = (-20.0, 10.0)  # keeps exp(log_var) finite when a step overshoots
+
+Body = Callable[[int, Sequence[int], Sequence[int], str, int, nn.Module], tuple[nn.Module, nn.Module]]
+
+
+def _mlp_body(n_features, sample_shape, hidden, activation, latent_dim, last):
+    encoder = mlp_encoder(n_features, hidden, activation, 2 * latent_dim)
+    return encoder, mlp_decoder(n_features, hidden, activation, latent_dim, last)
+
+
+def _conv_body(n_features, sample_shape, hidden, activation, latent_dim, last):
+    check_image_features(n_features, sample_shape, hidden)
+    encoder = conv_encoder(sample_shape, hidden, activation, 2 * latent_dim)
+    return encoder, conv_decoder(sample_shape, hidden, activation, latent_dim, last)
+
+
+# body name -> (builder of encoder (to mean and log-variance) and decoder, default hidden widths)
+BODIES: dict[str, tuple[Body, tuple[int, ...]]] = {"mlp": (_mlp_body, (128, 64)), "conv": (_conv_body, (32, 64))}
+
+
+@register("vae")
+class VAE(Hourglass):
+    """``body``: ``"mlp"``, ``"conv"`` (images) or ``"auto"`` (conv for images larger than 16x16).
+
+    The loss is ``recon + beta * KL / n_features``: the reconstruction loss is a mean over
+    features while the KL (in nats per sample) is a sum over the code, so dividing by the feature
+    count makes ``beta = 1`` the classic VAE objective for a summed squared error.
+    """
+
+    needs: ClassVar[tuple[str, ...]] = ("sample_shape", "beta")
+    learns_prior: ClassVar[bool] = True
+    walk_path: ClassVar[str] = "spherical"  # N(0, I) puts its mass near a sphere; slerp stays on it
+
+    def __init__(
+        self,
+        n_features: int,
+        latent_dim: int = 2,
+        hidden: Sequence[int] | None = None,
+        activation: str = "relu",
+        output_activation: str = "identity",
+        sample_shape: Sequence[int] | None = None,
+        body: str = "auto",
+        beta: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.n_features, self.latent_dim = int(n_features), int(latent_dim)
+        self.sample_shape = [int(s) for s in (sample_shape or (n_features,))]
+        if body == "auto":
+            body = "conv" if suits_conv(self.sample_shape) else "mlp"
+        if body not in BODIES:
+            raise HourglassError(f"unknown VAE body {body!r}; choose one of auto, {', '.join(BODIES)}")
+        if not float(beta) >= 0:
+            raise HourglassError(f"beta must be >= 0 (the KL weight); got {beta}")
+        build, default_hidden = BODIES[body]
+        self.body, self.beta = body, float(beta)
+        self.hidden = [int(h) for h in (default_hidden if hidden is None else hidden)]
+        self.act, self.output_act = activation, output_activation
+        last = make_activation(output_activation, OUTPUT_ACTIVATIONS)
+        self.encoder, self.decoder = build(
+            self.n_features, self.sample_shape, self.hidden, activation, self.latent_dim, last
+        )
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "n_features": self.n_features,
+            "latent_dim": self.latent_dim,
+            "hidden": self.hidden,
+            "activation": self.act,
+            "output_activation": self.output_act,
+            "sample_shape": self.sample_shape,
+            "body": self.body,
+            "beta": self.beta,
+        }
+
+    def moments(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of the Gaussian code of each row."""
+        mean, log_var = self.encoder(x).chunk(2, dim=1)
+        return mean, log_var.clamp(*LOG_VAR_RANGE)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.moments(x)[0]
+
+    def training_loss(
+        self, x_in: torch.Tensor, target: torch.Tensor, recon_loss: nn.Module
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        mean, log_var = self.moments(x_in)
+        z = mean + torch.randn_like(mean) * torch.exp(0.5 * log_var)
+        recon = recon_loss(self.decode(z), target)
+        kl = 0.5 * (mean.square() + log_var.exp() - 1.0 - log_var).sum(dim=1).mean()
+        return recon + self.beta * kl / self.n_features, {"recon": recon, "kl": kl}
+
+    def prior_sample(self, n: int, seed: int = 0) -> np.ndarray:
+        """``n`` codes from the N(0, I) prior the KL term trained the codes towards."""
+        return np.random.default_rng(seed).standard_normal((n, self.latent_dim))
