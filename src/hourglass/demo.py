@@ -127,10 +127,11 @@ def _input(run: DemoRun) -> Section:
 @register_section("hourglass")
 def _hourglass(run: DemoRun) -> Section:
     m = run.result.model
-    fig = viz.hourglass_diagram(m.n_features_in_, m.model_.hidden, m.latent_dim)
+    hidden = m.model_.hidden
+    fig = viz.hourglass_diagram(m.n_features_in_, hidden, m.latent_dim)
     text = (
         f"<p>An encoder squeezes the {m.n_features_in_} pixels through layers of "
-        f"{' and '.join(str(h) for h in m.model_.hidden)} units into a code Z of just {m.latent_dim} numbers; a mirrored "
+        f"{' and '.join(str(h) for h in hidden)} units into a code Z of just {m.latent_dim} numbers; a mirrored "
         "decoder rebuilds the 49 pixels from those alone. Training only asks that the output match the input, "
         "so whatever the code keeps is what the model found most worth keeping.</p>"
     )
