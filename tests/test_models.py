@@ -149,7 +149,7 @@ def test_vae_samples_decode_codes_from_a_standard_normal(vae):
 
 def test_vae_round_trips_through_its_model_folder_and_still_samples(vae, mnist7, tmp_path):
     loaded = hg.load(vae.save(tmp_path / "vae"))
-    assert loaded.model_.name == "vae" and loaded.model_.beta == 1.0 and loaded.prior_ is None
+    assert loaded.model_.name == "vae" and loaded.model_.beta == 0.03 and loaded.prior_ is None
     np.testing.assert_array_equal(loaded.transform(mnist7.X[:30]), vae.transform(mnist7.X[:30]))
     np.testing.assert_array_equal(loaded.sample(8, seed=1), vae.sample(8, seed=1))
 
@@ -180,3 +180,14 @@ def test_cli_trains_a_vae_with_beta(tmp_path, capsys):
     assert len(config["training"]["loss_parts"]["kl"]) == 2
     assert main(["train", "mnist7", "--model", "vae", "--beta", "-1", "--out", str(tmp_path / "bad"), "--quiet"]) == 2
     assert "beta must be >= 0" in capsys.readouterr().err
+
+
+def test_default_beta_keeps_the_code_informative_and_the_loss_curve_shows_the_kl(mnist7):
+    vae = hg.Autoencoder(model="vae", epochs=15, seed=0).fit(mnist7.X[:1500])
+    assert vae.history_.parts["kl"][-1] > 1.0  # beta = 1 collapsed here: KL 0, one decoded image for all
+    assert (vae.transform(mnist7.X[1500:2000]).std(axis=0) > 0.3).all()
+    fig = viz.loss_curve(vae.history_)
+    main_ax, kl_ax = fig.axes
+    np.testing.assert_allclose(main_ax.lines[0].get_ydata(), vae.history_.parts["recon"])
+    np.testing.assert_allclose(kl_ax.lines[0].get_ydata(), vae.history_.parts["kl"])
+    assert "KL" in kl_ax.get_ylabel()

@@ -61,8 +61,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     noise : ``None``, or a corruption spec such as ``"gaussian:0.3"`` or ``"gaussian:0.3+mask:0.1"``
         (see ``hourglass.noise``) to train a denoising autoencoder: each batch's inputs get fresh
         noise in scaled units while the target stays clean. Saved with the model.
-    beta : weight of the VAE's KL term (``model="vae"`` only); 1 is the classic VAE, 0 a plain
-        autoencoder with noisy codes, larger values trade reconstruction for a tidier N(0, I) code.
+    beta : weight of the VAE's KL term per input feature (``model="vae"`` only; loss = MSE +
+        beta * KL / n_features). Larger values trade reconstruction for a code closer to N(0, I);
+        around 1 the code collapses onto the prior and carries nothing (see ``models/vae.py``).
     """
 
     def __init__(
@@ -85,7 +86,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         device: str = "auto",
         verbose: bool = False,
         noise: str | None = None,
-        beta: float = 1.0,
+        beta: float = 0.03,
     ) -> None:
         self.latent_dim = latent_dim
         self.hidden = hidden

@@ -46,8 +46,12 @@ class VAE(Hourglass):
     """``body``: ``"mlp"``, ``"conv"`` (images) or ``"auto"`` (conv for images larger than 16x16).
 
     The loss is ``recon + beta * KL / n_features``: the reconstruction loss is a mean over
-    features while the KL (in nats per sample) is a sum over the code, so dividing by the feature
-    count makes ``beta = 1`` the classic VAE objective for a summed squared error.
+    features while the KL (in nats per sample) is a sum over the code, so ``beta`` is a weight per
+    feature and means the same for 49 pixels or 784. ``beta = 1`` would be the textbook objective
+    for a summed squared error (a Gaussian decoder of variance 1/2), far too loose for pixels in
+    [0, 1]: on mnist7 it collapsed the code onto the prior (KL 0, every digit decoded to the mean
+    image). 0.03 kept both code dimensions at unit spread, held-out MSE 0.0144 against 0.0133 for
+    the plain MLP; 0.1 used one dimension; 0.3 nearly none.
     """
 
     needs: ClassVar[tuple[str, ...]] = ("sample_shape", "beta")
@@ -63,7 +67,7 @@ class VAE(Hourglass):
         output_activation: str = "identity",
         sample_shape: Sequence[int] | None = None,
         body: str = "auto",
-        beta: float = 1.0,
+        beta: float = 0.03,
     ) -> None:
         super().__init__()
         self.n_features, self.latent_dim = int(n_features), int(latent_dim)

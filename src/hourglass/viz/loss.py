@@ -22,7 +22,10 @@ def loss_curve(
     fig = new_figure(6.0, 3.6)
     ax = fig.add_subplot()
     epochs = np.arange(1, len(history.train) + 1)
-    ax.plot(epochs, history.train, color="tab:blue", label="train")
+    kl = history.parts.get("kl")
+    # A VAE's training loss adds the KL term: plot its reconstruction part here, the KL on its own axis.
+    train = history.parts["recon"] if kl and "recon" in history.parts else history.train
+    ax.plot(epochs, train, color="tab:blue", label="train")
     if history.val:
         ax.plot(epochs[: len(history.val)], history.val, color="tab:orange", label="validation")
     if history.best_epoch:
@@ -34,7 +37,7 @@ def loss_curve(
         ax.set_yscale("log")
         plain = FuncFormatter(lambda v, _: f"{v:.3g}")
         ax.yaxis.set_major_formatter(plain)
-        values = [v for v in history.train + history.val if v > 0]
+        values = [v for v in list(train) + history.val if v > 0]
         if values and max(values) < 20 * min(values):  # under ~a decade only minor ticks fall in range: label them
             ax.yaxis.set_minor_formatter(plain)
     ax.set_xlabel("epoch")
@@ -42,5 +45,12 @@ def loss_curve(
     ended = f" (stopped early after epoch {len(epochs)})" if history.stopped_early else ""
     ax.set_title(title + ended, fontsize=10)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(loc="upper right")
+    handles, labels = ax.get_legend_handles_labels()
+    if kl:
+        kl_ax = ax.twinx()
+        kl_ax.plot(epochs[: len(kl)], kl, color="tab:green", linestyle=":", label="KL to N(0, I), right axis")
+        kl_ax.set_ylabel("KL divergence (nats per sample)")
+        more = kl_ax.get_legend_handles_labels()
+        handles, labels = handles + more[0], labels + more[1]
+    ax.legend(handles, labels, loc="upper right")
     return fig
