@@ -13,7 +13,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from hourglass import modelfile
+from hourglass import distributed, modelfile
 from hourglass.errors import HourglassError
 from hourglass.models import build_model, model_class
 from hourglass.models.conv import suits_conv
@@ -108,8 +108,17 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.beta = beta
 
     # ----------------------------------------------------------------------------------- training
-    def fit(self, X: Any, y: Any = None) -> Autoencoder:
-        """Learn the scaling and the weights from ``X`` alone; ``y`` is ignored (unsupervised)."""
+    def fit(
+        self, X: Any, y: Any = None, *, checkpoint_dir: str | os.PathLike | None = None, resume: bool = False
+    ) -> Autoencoder:
+        """Learn the scaling and the weights from ``X`` alone; ``y`` is ignored (unsupervised).
+
+        ``checkpoint_dir``: a folder where a checkpoint is written after every epoch (weights,
+        optimiser, learning-rate schedule, random state, history). With ``resume=True`` training
+        continues from the checkpoint there, or starts afresh when there is none; a resumed fit
+        ends with the same weights as an uninterrupted one. Under torchrun every process calls
+        ``fit`` with the same ``X``; each trains on its own shard (see ``hourglass.distributed``).
+        """
         pixels = getattr(X, "dtype", None) == np.uint8
         flat = self._validate(X, reset=True)
         pixels = pixels or self.kind_ == "image"
@@ -121,7 +130,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         with torch_threads(CPU_THREADS if device.type == "cpu" else None), torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)  # also seeds a VAE's sampling noise in training
             self.model_ = build_model(self._model_name(), **self._model_config(scaling))
-            self.history_ = train_model(self.model_, flat, self.scaler_, self._train_config(), device)
+            self.history_ = train_model(
+                self.model_, flat, self.scaler_, self._train_config(), device, checkpoint_dir, resume
+            )
         self.prior_ = None if self.model_.learns_prior else self._fit_prior(flat)
         return self
 
@@ -304,8 +315,13 @@ class Autoencoder(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------------------ model files
     def save(self, path: str | os.PathLike, extra_files: dict[str, bytes] | None = None) -> Path:
-        """Write the model folder (config.json + model.safetensors) atomically; returns its path."""
+        """Write the model folder (config.json + model.safetensors) atomically; returns its path.
+
+        Under torchrun only rank 0 writes; the other ranks return the path having written nothing.
+        """
         check_is_fitted(self)
+        if not distributed.is_main():
+            return Path(path)
         from hourglass import __version__
 
         config = {

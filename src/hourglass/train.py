@@ -3,12 +3,21 @@
 No DataLoader: for in-memory data a DataLoader's per-batch collation costs more than the step of a
 model this small. Data larger than the in-memory limit (memory-mapped ``.npy``) is streamed in
 blocks of rows, shuffled within each block and in block order.
+
+Under ``torchrun`` (see ``hourglass.distributed``) each process trains on its own shard of the
+training rows and DistributedDataParallel averages the gradients, so N processes at batch B step
+like one process at batch N x B. With a checkpoint folder, the state after every epoch is saved
+(``hourglass.checkpoint``) and ``resume`` continues from it.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import hashlib
 import math
+import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,6 +27,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from hourglass import checkpoint, distributed
 from hourglass.errors import HourglassError
 from hourglass.models.base import Hourglass
 from hourglass.scaling import Scaler
@@ -78,18 +88,38 @@ def make_optimizer(model: nn.Module, lr: float, weight_decay: float, device: tor
         return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay, foreach=True)
 
 
-def fit(model: Hourglass, X: np.ndarray, scaler: Scaler, cfg: TrainConfig, device: torch.device) -> History:
+def fit(
+    model: Hourglass,
+    X: np.ndarray,
+    scaler: Scaler,
+    cfg: TrainConfig,
+    device: torch.device,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+) -> History:
     """Train ``model`` in place on rows ``X`` (raw units, 2-D) and return its history.
 
-    The weights that end in ``model`` are those of the best validation epoch.
+    The weights that end in ``model`` are those of the best validation epoch. Under torchrun every
+    rank passes the same ``X``; each trains on its shard (``cfg.batch_size`` is per process).
+    With ``checkpoint_dir``, rank 0 writes a checkpoint there after every epoch, and ``resume``
+    continues from the one there (from the start when there is none).
     """
     if cfg.loss not in LOSSES:
         raise HourglassError(f"unknown loss {cfg.loss!r}; choose one of {', '.join(LOSSES)}")
+    device = distributed.setup(device)
+    rank, world = distributed.rank(), distributed.world_size()
     gen = torch.Generator().manual_seed(cfg.seed)
     n = X.shape[0]
     n_val = round(n * cfg.validation_fraction) if cfg.validation_fraction > 0 and n >= 10 else 0
     order = torch.randperm(n, generator=gen).numpy()
+    # The split comes from the seed alone, so every rank holds out the same rows before sharding.
     val_idx, train_idx = np.sort(order[:n_val][:MAX_VAL_ROWS]), np.sort(order[n_val:])
+    val_rows = len(val_idx)
+    if world > 1:
+        train_idx, val_idx = _shard(train_idx, rank, world), val_idx[rank::world]
+        # Each rank draws its own shuffles and noise (a VAE's from torch's global generator).
+        gen.manual_seed(distributed.rank_seed(cfg.seed, rank))
+        torch.manual_seed(distributed.rank_seed(cfg.seed, rank))
     offset = torch.as_tensor(scaler.offset, device=device)
     scale = torch.as_tensor(scaler.scale, device=device)
 
@@ -113,9 +143,23 @@ def fit(model: Hourglass, X: np.ndarray, scaler: Scaler, cfg: TrainConfig, devic
     )
     recon_loss = LOSSES[cfg.loss]()
     history = History()
-    best, best_state, stale = math.inf, copy.deepcopy(model.state_dict()), 0
+    best, best_state, stale, done = math.inf, copy.deepcopy(model.state_dict()), 0, 0
+    run = _run_facts(model, X, scaler, cfg, world)
+    saved = checkpoint.load(checkpoint_dir) if checkpoint_dir is not None and resume else None
+    if saved is not None:
+        saved.check(run)
+        best_state = saved.restore(model, optimizer, scheduler)
+        checkpoint.set_rng_state(saved.rng(rank), gen, device)
+        history = History(**saved.progress["history"])
+        best, stale, done = float(saved.progress["best"]), int(saved.progress["stale"]), int(saved.progress["epoch"])
+        if cfg.verbose and rank == 0:
+            print(f"resuming after epoch {done} from {saved.path}", file=sys.stderr)
+    objective = _objective(model, recon_loss, device, world)
+    elapsed = history.seconds
     start = time.perf_counter()
-    bar = tqdm(range(cfg.epochs), desc="training", unit="epoch", disable=None if cfg.verbose else True, leave=True)
+    todo = range(done, cfg.epochs) if not history.stopped_early else range(0)
+    show = cfg.verbose and rank == 0
+    bar = tqdm(todo, desc="training", unit="epoch", initial=done, total=cfg.epochs, disable=None if show else True)
     for epoch in bar:
         model.train()
         step_losses: dict[str, list[torch.Tensor]] = {}
@@ -125,7 +169,7 @@ def fit(model: Hourglass, X: np.ndarray, scaler: Scaler, cfg: TrainConfig, devic
             for i in range(0, shuffled.shape[0], cfg.batch_size):
                 target = shuffled[i : i + cfg.batch_size]
                 x_in = cfg.corrupt(target, gen) if cfg.corrupt else target
-                loss, parts = model.training_loss(x_in, target, recon_loss)
+                loss, parts = objective(x_in, target)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -135,6 +179,13 @@ def fit(model: Hourglass, X: np.ndarray, scaler: Scaler, cfg: TrainConfig, devic
                 sizes.append(target.shape[0])
         weights = torch.tensor(sizes, dtype=torch.float32, device=device) / sum(sizes)
         epoch_parts = {k: float(torch.stack(v) @ weights) for k, v in step_losses.items()}
+        val_sum = total_loss(model, val, recon_loss) if val is not None else 0.0
+        if world > 1:
+            # Equal shards of equal batches: the epoch's mean loss is the mean of the ranks' means.
+            # One reduction for all, identical on every rank, so all take the same decisions below.
+            packed = distributed.sum_all(torch.tensor([*epoch_parts.values(), val_sum], dtype=torch.float64))
+            epoch_parts = {k: float(v) / world for k, v in zip(epoch_parts, packed[:-1], strict=True)}
+            val_sum = float(packed[-1])
         train_loss = epoch_parts.pop("loss")
         if not math.isfinite(train_loss):
             raise HourglassError(
@@ -145,7 +196,7 @@ def fit(model: Hourglass, X: np.ndarray, scaler: Scaler, cfg: TrainConfig, devic
             history.parts.setdefault(key, []).append(value)
         score = train_loss
         if val is not None:
-            score = evaluate(model, val, recon_loss)
+            score = val_sum / val_rows
             history.val.append(score)
         bar.set_postfix(train=f"{train_loss:.4g}", **({"val": f"{score:.4g}"} if val is not None else {}))
         if cfg.lr_patience:
@@ -155,26 +206,109 @@ def fit(model: Hourglass, X: np.ndarray, scaler: Scaler, cfg: TrainConfig, devic
             history.best_epoch = epoch + 1
         else:
             stale += 1
-            if cfg.patience and stale >= cfg.patience:
-                history.stopped_early = True
-                break
+            history.stopped_early = bool(cfg.patience and stale >= cfg.patience)
+        if checkpoint_dir is not None:
+            history.seconds = elapsed + time.perf_counter() - start
+            progress = {"epoch": epoch + 1, "best": best, "stale": stale, "history": dataclasses.asdict(history)}
+            _save_checkpoint(checkpoint_dir, run, progress, model, best_state, optimizer, scheduler, gen, device)
+        if history.stopped_early:
+            break
     bar.close()
     model.load_state_dict(best_state)
     model.eval()
-    history.seconds = time.perf_counter() - start
+    history.seconds = elapsed + time.perf_counter() - start
     return history
 
 
+class _Objective(nn.Module):
+    """The model's own training loss as a forward pass, for DistributedDataParallel: it all-reduces
+    the gradients of what its wrapped module's forward computed, and nothing else."""
+
+    def __init__(self, model: Hourglass, recon_loss: nn.Module) -> None:
+        super().__init__()
+        self.model, self.recon_loss = model, recon_loss
+
+    def forward(self, x_in: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self.model.training_loss(x_in, target, self.recon_loss)
+
+
+def _objective(
+    model: Hourglass, recon_loss: nn.Module, device: torch.device, world: int
+) -> Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+    if world == 1:  # a plain call: no module hooks on the single-process path
+        return _Objective(model, recon_loss).forward
+    return nn.parallel.DistributedDataParallel(
+        _Objective(model, recon_loss), device_ids=[device] if device.type == "cuda" else None
+    )
+
+
+def _shard(rows: np.ndarray, rank: int, world: int) -> np.ndarray:
+    """This rank's rows: every rank gets the same number, dropping up to ``world - 1`` rows.
+
+    Equal shards give every rank the same batches per epoch; a rank with one more would wait
+    forever in a gradient all-reduce that the others never join.
+    """
+    per_rank = len(rows) // world
+    if per_rank == 0:
+        raise HourglassError(f"{len(rows)} training rows cannot be shared among {world} processes")
+    return rows[rank : per_rank * world : world]
+
+
+def _run_facts(model: Hourglass, X: np.ndarray, scaler: Scaler, cfg: TrainConfig, world: int) -> dict:
+    """What must not change between a run and its resumption (the epoch budget and patience may)."""
+    # The scaler's numbers summarise the data: a resume on other data of the same shape is caught.
+    digest = hashlib.sha256()
+    for values in (scaler.offset, scaler.scale):
+        digest.update(np.ascontiguousarray(values, dtype=np.float64).tobytes())
+    return {
+        "rows": int(X.shape[0]),
+        "features": int(X.shape[1]),
+        "data": digest.hexdigest()[:16],
+        "processes": world,
+        "model": {"name": model.name, "config": model.config()},
+        **{k: getattr(cfg, k) for k in ("batch_size", "lr", "weight_decay", "validation_fraction", "loss", "seed")},
+    }
+
+
+def _save_checkpoint(
+    folder: str | os.PathLike,
+    run: dict,
+    progress: dict,
+    model: Hourglass,
+    best_state: dict[str, torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau,
+    gen: torch.Generator,
+    device: torch.device,
+) -> None:
+    # Every rank's random state goes into rank 0's file: each rank resumes its own streams.
+    mine = checkpoint.rng_state(gen, device)
+    ranks = {k: distributed.gather_all(v) for k, v in mine.items()}
+    if distributed.rank() != 0:
+        return
+    rng = [{k: states[r] for k, states in ranks.items()} for r in range(len(ranks["generator"]))]
+    checkpoint.save(
+        folder,
+        run=run,
+        progress=progress,
+        model=model.state_dict(),
+        best_state=best_state,
+        optimizer=optimizer.state_dict(),
+        scheduler=scheduler.state_dict(),
+        rng=rng,
+    )
+
+
 @torch.inference_mode()
-def evaluate(model: Hourglass, X: torch.Tensor, recon_loss: nn.Module, chunk: int = 65_536) -> float:
-    """Mean reconstruction loss of scaled rows ``X`` (no corruption, no extra loss terms)."""
+def total_loss(model: Hourglass, X: torch.Tensor, recon_loss: nn.Module, chunk: int = 65_536) -> float:
+    """Reconstruction loss of scaled rows ``X`` summed over rows (no corruption, no extra loss terms)."""
     model.eval()
     total = 0.0
     for i in range(0, X.shape[0], chunk):
         part = X[i : i + chunk]
         total += float(recon_loss(model(part), part)) * part.shape[0]
     model.train()
-    return total / X.shape[0]
+    return total
 
 
 def _streamed_blocks(X, rows: np.ndarray, to_tensor, gen: torch.Generator) -> Callable[[], Iterator[torch.Tensor]]:

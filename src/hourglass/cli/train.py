@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hourglass import checkpoint, distributed
 from hourglass.cli.common import add_data_args, model_input, read_data
 from hourglass.data import BUILTINS
 from hourglass.errors import HourglassError
@@ -48,6 +49,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--beta", type=float, default=d.beta, help="VAE: weight of the KL term (default: %(default)s)")
     p.add_argument("--noise", metavar="SPEC", help=f"train a denoiser on corrupted inputs: {NOISE_HELP}")
     p.add_argument("--device", default=d.device, help="auto, cpu or cuda")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the checkpoint that training writes after every epoch in OUT.ckpt/ "
+        "(starts afresh when there is none)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(run=run)
 
@@ -81,7 +88,12 @@ def run(args: argparse.Namespace) -> int:
         raise HourglassError(f"{args.data}: {len(data)} row(s); training needs at least 2 rows")
     out = Path(args.out or Path("runs") / data.name)
     model = estimator_from(args)
-    model.fit(model_input(data))
+    try:  # under torchrun every rank trains; only rank 0 writes and reports
+        model.fit(model_input(data), checkpoint_dir=checkpoint.folder_for(out), resume=args.resume)
+    finally:
+        distributed.shutdown()
+    if not distributed.is_main():
+        return 0
     model.data_source_ = args.data if args.data in BUILTINS else str(Path(args.data).resolve())
     from hourglass.viz import loss_curve, png_bytes  # matplotlib loads only once there is a curve to draw
 
