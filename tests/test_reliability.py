@@ -55,6 +55,7 @@ MODEL_COMMANDS = {
 }
 DATA_COMMANDS = {
     "train": ["train", "{data}", "--epochs", "2", "--out", "{out}"],
+    "train --resume": ["train", "{data}", "--epochs", "2", "--resume", "--out", "{out}"],
     "fit-detector": ["fit-detector", "{data}", "--out", "{out}"],
 }
 
@@ -130,8 +131,9 @@ def test_nonfinite_rows_can_be_dropped_with_a_count(tmp_path, capsys):
 def test_diverging_training_saves_nothing(tmp_path, capsys):
     data = tmp_path / "t.csv"
     pd.DataFrame(np.random.default_rng(0).normal(size=(50, 3)) * 1e6).to_csv(data, index=False)
-    code, err = _run_cli(["train", str(data), "--lr", "1e12", "--patience", "0", "--out", str(tmp_path / "out")],
-                         capsys)
+    code, err = _run_cli(
+        ["train", str(data), "--lr", "1e12", "--patience", "0", "--out", str(tmp_path / "out")], capsys
+    )
     _check_user_error(code, err, "", "diverged", tmp_path)
 
 

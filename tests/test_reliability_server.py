@@ -1,91 +1,221 @@
-"""`hourglass serve` under hostile and heavy traffic (127.0.0.1 only, bounded in count and time)."""
+"""`hourglass serve` under hostile and heavy traffic: 127.0.0.1 only, bounded in count and time.
+
+The load test runs the real CLI (`python -m hourglass serve`) in a subprocess so that its memory and thread
+count can be read from /proc without the 1,000 client threads mixed in.
+"""
 
 import http.client
 import json
+import os
+import re
+import select
+import socket
+import subprocess
+import sys
 import threading
-import urllib.error
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
+import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from hourglass.explorer.server import MAX_BODY, make_server
+import hourglass as hg
+from hourglass.explorer.server import MAX_BODY, MAX_ROWS, make_server
+
+N_CONCURRENT = 1000
+ROUNDS = 4  # the first is the warm-up: imports, arenas and caches settle there
+RSS_NOISE_MIB = 20
+
+
+def _proc(pid: int, field: str) -> int:
+    """A number from /proc/PID/status (VmRSS in KiB, Threads as a count)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
 
 
 @pytest.fixture(scope="module")
-def server(small_model, mnist7):
-    srv = make_server(small_model, mnist7.X[:500], mnist7.y[:500], port=0)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}", small_model
-    srv.shutdown()
-    srv.server_close()
-
-
-def _post(url, body: bytes, content_type="application/json"):
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type}, method="POST")
+def served(small_model, mnist7, tmp_path_factory):
+    """`python -m hourglass serve` on a free port; yields (port, pid, the same model loaded here)."""
+    root = tmp_path_factory.mktemp("serve")
+    small_model.save(root / "model")
+    np.savez(root / "data.npz", X=mnist7.X[:500], y=mnist7.y[:500])
+    cmd = [sys.executable, "-m", "hourglass", "serve", str(root / "model"), str(root / "data.npz"), "--port", "0"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
+        ready, _, _ = select.select([proc.stdout], [], [], 60)
+        line = proc.stdout.readline() if ready else ""
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert match, f"server did not start: {line!r} {proc.poll()}"
+        yield int(match.group(1)), proc.pid, hg.load(root / "model")
+        assert proc.poll() is None, "the server died under test"
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert "Traceback" not in err and "hourglass serve:" not in err, err
 
 
-@pytest.mark.parametrize(
-    ("body", "content_type", "status"),
-    [
-        (b"{not json", "application/json", 400),
-        (json.dumps({"codes": [[0.0, 0.0, 0.0]]}).encode(), "application/json", 400),  # wrong code width
-        (json.dumps({"codes": []}).encode(), "application/json", 400),
-        (b'{"codes": [[NaN, 0]]}', "application/json", 400),
-        (json.dumps({"rows": [[0.0] * 48]}).encode(), "application/json", 400),  # wrong feature count
-        (json.dumps({"codes": [[0, 0]]}).encode(), "text/plain", 415),
-    ],
-)
-def test_bad_requests_get_clear_errors(server, body, content_type, status):
-    url, _ = server
-    path = "/api/encode" if b"rows" in body else "/api/decode"
-    code, reply = _post(url + path, body, content_type)
-    assert code == status and reply.get("error"), reply
+def _request(port, path, body=None, headers=None, method="POST"):
+    """(status, parsed JSON reply) over a fresh connection; every reply of the API must be JSON."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request(method, path, body, headers if headers is not None else {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
 
 
-def test_oversized_body_refused_from_its_length(server):
-    url, _ = server
-    host, port = url.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+BAD = [
+    # (path, body, headers or None for JSON, status, words the one-line error must hold)
+    ("/api/decode", b"{not json", None, 400, "Expecting property name"),
+    ("/api/decode", b"", None, 400, "Expecting value"),
+    ("/api/decode", b'{"codes": [[0, 0]]}\xff', None, 400, "utf-8"),
+    ("/api/decode", b"[" * 100_000 + b"]" * 100_000, None, 400, "nested too deeply"),
+    ("/api/decode", b"[[0, 0]]", None, 400, 'expected a JSON object {"codes"'),
+    ("/api/decode", b'{"codes": []}', None, 400, "non-empty list"),
+    ("/api/decode", b'{"codes": [[0, 0, 0]]}', None, 400, "list of 2 numbers (the model's code width); row 0 has 3"),
+    ("/api/decode", b'{"codes": [[0, 0], [1]]}', None, 400, "row 1 has 1 numbers"),
+    ("/api/decode", b'{"codes": [0, 0]}', None, 400, "row 0 has a JSON int"),
+    ("/api/encode", json.dumps({"rows": [[0] * 48]}).encode(), None, 400, "49 numbers (the model's feature count)"),
+    ("/api/decode", b'{"codes": [["1.5", 0]]}', None, 400, 'only numbers; row 0 is ["1.5", 0]'),
+    ("/api/decode", b'{"codes": [[true, null]]}', None, 400, "only numbers; row 0 is [true, null]"),
+    ("/api/decode", b'{"codes": [[[1], [2]]]}', None, 400, "only numbers"),
+    ("/api/decode", b'{"codes": [[NaN, 0]]}', None, 400, "NaN or infinite"),
+    ("/api/decode", b'{"codes": [[0, -Infinity]]}', None, 400, "NaN or infinite"),
+    ("/api/decode", b'{"codes": [[1e400, 0]]}', None, 400, "NaN or infinite"),
+    ("/api/decode", b'{"codes": [[1e39, 0]]}', None, 400, "beyond float32"),  # finite in JSON, not in float32
+    ("/api/decode", b'{"codes": [[1' + b"0" * 400 + b", 0]]}", None, 400, "beyond float32"),
+    ("/api/decode", json.dumps({"codes": [[0, 0]] * (MAX_ROWS + 1)}).encode(), None, 413, f"at most {MAX_ROWS}"),
+    ("/api/decode", b'{"codes": [[0, 0]]}', {"Content-Type": "text/plain"}, 415, "application/json"),
+    ("/api/decode", b'{"codes": [[0, 0]]}', {"Content-Type": "application/x-www-form-urlencoded"}, 415, "json"),
+    ("/api/decode", b'{"codes": [[0, 0]]}', {}, 415, "application/json"),
+    ("/api/decode/../../etc/passwd", b'{"codes": [[0, 0]]}', None, 404, "not found"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "headers", "status", "words"), BAD, ids=[str(i) for i in range(len(BAD))])
+def test_bad_request_gets_its_status_and_one_clear_line(served, path, body, headers, status, words):
+    port, _, _ = served
+    got, reply = _request(port, path, body, headers)
+    assert got == status, reply
+    assert words in reply["error"] and "\n" not in reply["error"], reply
+
+
+def test_oversized_body_refused_from_its_length_unread(served):
+    port, _, _ = served
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     conn.putrequest("POST", "/api/decode")
     conn.putheader("Content-Type", "application/json")
     conn.putheader("Content-Length", str(MAX_BODY + 1))
-    conn.endheaders()  # the body is never sent: the server must answer from the header alone
+    conn.endheaders()  # no body follows: the answer must come from the header alone
     response = conn.getresponse()
-    assert response.status == 413 and json.loads(response.read())["error"]
+    assert response.status == 413 and f"body over {MAX_BODY} bytes" in json.loads(response.read())["error"]
     conn.close()
 
 
-def _rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+def test_body_without_a_length_is_refused(served):
+    port, _, _ = served
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(b"POST /api/decode HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\r\n")
+        head = s.makefile("rb").readline()
+    assert b" 411 " in head
 
 
-def test_a_thousand_concurrent_requests_answered_correctly_memory_flat(server):
-    url, model = server
-    rng = np.random.default_rng(0)
-    codes = rng.normal(size=(1000, 1, 2)).round(4)
+def test_stalled_client_times_out_and_others_are_served(small_model, mnist7):
+    srv = make_server(small_model, mnist7.X[:200], port=0, timeout=0.5)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    port = srv.server_address[1]
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as stalled:
+            head = b"POST /api/decode HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            head += b"Content-Length: 100\r\n\r\n"
+            stalled.sendall(head + b'{"codes": [[0,')  # 15 of the 100 bytes promised, then silence
+            # While one thread waits on the stalled body, another client is answered at once.
+            status, reply = _request(port, "/api/decode", json.dumps({"codes": [[0.0, 0.0]]}))
+            assert status == 200 and len(reply["rows"][0]) == 49
+            start = time.perf_counter()
+            answer = stalled.makefile("rb").read()
+        assert b" 408 " in answer.split(b"\r\n", 1)[0] and b"not received within 0.5 s" in answer
+        assert time.perf_counter() - start < 5
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as idle:  # says nothing at all
+            assert idle.recv(1) == b""  # closed by the server, not left holding a thread forever
+    finally:
+        srv.shutdown()
+        srv.server_close()
 
-    def one(i: int):
-        return _post(url + "/api/decode", json.dumps({"codes": codes[i].tolist()}).encode())
 
-    rss = []
-    for _ in range(3):
-        with ThreadPoolExecutor(max_workers=100) as pool:
-            replies = list(pool.map(one, range(1000)))
-        rss.append(_rss_mib())
-        assert all(code == 200 for code, _ in replies)
-        got = np.array([reply["rows"][0] for _, reply in replies], np.float32)
-        np.testing.assert_allclose(got, model.inverse_transform(codes[:, 0].astype(np.float32)), rtol=1e-4, atol=1e-3)
-    print(f"RSS after each round of 1,000 requests: {[round(r, 1) for r in rss]} MiB")
-    assert rss[-1] - rss[0] < 20, f"memory grew {rss} MiB over rounds of 1,000 requests"
+def _burst(port: int, model, X: np.ndarray, seed: int) -> tuple[Counter, float, float]:
+    """N_CONCURRENT requests released together from as many threads; each reply checked against the model.
+
+    Mix: 80% decodes of 1-4 random codes, 10% encodes of real rows, 10% malformed (must get 400).
+    Returns the outcome counts, the wall time and the slowest request's seconds.
+    """
+    rng = np.random.default_rng(seed)
+    kinds = rng.choice(["decode", "encode", "bad"], size=N_CONCURRENT, p=[0.8, 0.1, 0.1])
+    jobs = []
+    for kind in kinds:
+        if kind == "decode":
+            codes = rng.normal(0, 3, size=(rng.integers(1, 5), 2)).astype(np.float32)
+            jobs.append(("/api/decode", {"codes": codes.tolist()}, 200, ("rows", model.inverse_transform(codes))))
+        elif kind == "encode":
+            rows = X[rng.choice(len(X), size=rng.integers(1, 5))]
+            want = model.transform(rows)
+            jobs.append(("/api/encode", {"rows": rows.reshape(len(rows), -1).tolist()}, 200, ("codes", want)))
+        else:
+            jobs.append(("/api/decode", {"codes": [[0.0, 0.0, 0.0]]}, 400, None))
+    outcomes: list[str] = [""] * N_CONCURRENT
+    seconds = [0.0] * N_CONCURRENT
+    gate = threading.Barrier(N_CONCURRENT + 1)
+
+    def one(i: int) -> None:
+        path, body, status, check = jobs[i]
+        data = json.dumps(body)
+        gate.wait()
+        start = time.perf_counter()
+        try:
+            got, reply = _request(port, path, data)
+        except Exception as e:  # a reset or refused connection is a failure to count, not to hide
+            outcomes[i] = type(e).__name__
+            return
+        finally:
+            seconds[i] = time.perf_counter() - start
+        if got != status:
+            outcomes[i] = f"status {got}"
+        elif check is not None and not np.allclose(reply[check[0]], check[1], rtol=1e-5, atol=1e-4):
+            outcomes[i] = "wrong numbers"
+        else:
+            outcomes[i] = "ok"
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(N_CONCURRENT)]
+    for t in threads:
+        t.start()
+    gate.wait()
+    start = time.perf_counter()
+    for t in threads:
+        t.join(timeout=120)
+    return Counter(outcomes), time.perf_counter() - start, max(seconds)
+
+
+def test_a_thousand_concurrent_requests_all_answered_correctly_memory_flat(served, mnist7):
+    port, pid, model = served
+    X = mnist7.X[:500]
+    threads_idle = _proc(pid, "Threads")
+    rss = [_proc(pid, "VmRSS") / 1024]
+    report = []
+    for round_ in range(ROUNDS):
+        outcomes, wall, slowest = _burst(port, model, X, seed=round_)
+        assert outcomes == Counter({"ok": N_CONCURRENT}), f"round {round_}: {dict(outcomes)}"
+        # Handler threads end with their request: the count falls back to idle, none is left behind.
+        deadline = time.monotonic() + 10
+        while _proc(pid, "Threads") > threads_idle and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _proc(pid, "Threads") <= threads_idle
+        rss.append(_proc(pid, "VmRSS") / 1024)
+        report.append(f"round {round_}: {wall:.2f} s, slowest {slowest:.2f} s, RSS {rss[-1]:.1f} MiB")
+    print(f"\nserver RSS before any load {rss[0]:.1f} MiB\n" + "\n".join(report))
+    growth = rss[-1] - rss[1]  # after the warm-up round
+    assert growth < RSS_NOISE_MIB, f"server RSS grew {growth:.1f} MiB after warm-up: {rss}"
+    assert os.path.exists(f"/proc/{pid}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 
 from hourglass import checkpoint, distributed
@@ -88,8 +89,16 @@ def run(args: argparse.Namespace) -> int:
         raise HourglassError(f"{args.data}: {len(data)} row(s); training needs at least 2 rows")
     out = Path(args.out or Path("runs") / data.name)
     model = estimator_from(args)
+    folder = checkpoint.folder_for(out)
+    fresh = not folder.exists()
     try:  # under torchrun every rank trains; only rank 0 writes and reports
-        model.fit(model_input(data), checkpoint_dir=checkpoint.folder_for(out), resume=args.resume)
+        model.fit(model_input(data), checkpoint_dir=folder, resume=args.resume)
+    except HourglassError:
+        # A run that failed (diverged, say) leaves nothing behind that it made; an interrupted one
+        # (Ctrl-C, a kill) keeps its checkpoint, which is what --resume is for.
+        if fresh and distributed.is_main():
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     finally:
         distributed.shutdown()
     if not distributed.is_main():

@@ -6,6 +6,7 @@ The page is rendered once at start-up and held in memory; no request path or bod
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,22 +35,22 @@ class _Api:
         self.lock = threading.Lock()
 
     def decode(self, body: dict[str, Any]) -> dict[str, Any]:
-        codes = _matrix(body, "codes", self.model.model_.latent_dim)
+        codes = _matrix(body, "codes", self.model.model_.latent_dim, "the model's code width")
         with self.lock:
             rows = self.model.inverse_transform(codes)
-        return {"rows": rows.tolist()}
+        return {"rows": _finite(rows, "codes")}
 
     def encode(self, body: dict[str, Any]) -> dict[str, Any]:
-        rows = _matrix(body, "rows", self.model.n_features_in_)
+        rows = _matrix(body, "rows", self.model.n_features_in_, "the model's feature count")
         with self.lock:
             codes = self.model.transform(model_input(self.model, rows))
-        return {"codes": codes.tolist()}
+        return {"codes": _finite(codes, "rows")}
 
 
 ROUTES = {"/api/decode": _Api.decode, "/api/encode": _Api.encode}
 
 
-def _matrix(body: Any, key: str, width: int) -> np.ndarray:
+def _matrix(body: Any, key: str, width: int, what: str) -> np.ndarray:
     if not isinstance(body, dict) or key not in body:
         raise HourglassError(f'expected a JSON object {{"{key}": [[...], ...]}}')
     value = body[key]
@@ -57,15 +58,28 @@ def _matrix(body: Any, key: str, width: int) -> np.ndarray:
         raise HourglassError(f"{key!r} must be a non-empty list of rows")
     if len(value) > MAX_ROWS:
         raise _TooLarge(f"at most {MAX_ROWS} rows per request; got {len(value)}")
-    if not all(isinstance(row, list) and len(row) == width for row in value):
-        raise HourglassError(f"every row of {key!r} must be a list of {width} numbers")
+    for i, row in enumerate(value):
+        if not isinstance(row, list) or len(row) != width:
+            got = f"{len(row)} numbers" if isinstance(row, list) else f"a JSON {type(row).__name__}"
+            raise HourglassError(f"every row of {key!r} must be a list of {width} numbers ({what}); row {i} has {got}")
+        # type() rather than isinstance(): JSON true/false arrive as bool, a subclass of int.
+        if not all(type(v) is float or type(v) is int for v in row):
+            raise HourglassError(f"{key!r} must hold only numbers; row {i} is {json.dumps(row):.80}")
     try:
-        array = np.asarray(value, dtype=np.float32)
-    except (TypeError, ValueError):
-        raise HourglassError(f"{key!r} must hold only numbers") from None
+        with np.errstate(over="ignore"):
+            array = np.asarray(value, dtype=np.float32)
+    except OverflowError:  # an integer literal beyond any float
+        array = np.full(1, np.inf, np.float32)
     if not np.isfinite(array).all():
-        raise HourglassError(f"{key!r} holds NaN or infinite values")
+        raise HourglassError(f"{key!r} holds NaN or infinite values (or numbers beyond float32's 3.4e38)")
     return array
+
+
+def _finite(result: np.ndarray, key: str) -> list:
+    # json.dumps would write NaN/Infinity, which no browser's JSON.parse accepts.
+    if not np.isfinite(result).all():
+        raise HourglassError(f"{key!r} lie so far outside the data that the model's output overflowed")
+    return result.tolist()
 
 
 class _Server(ThreadingHTTPServer):
@@ -84,8 +98,12 @@ def make_server(
     max_points: int = MAX_POINTS,
     title: str | None = None,
     quiet: bool = True,
+    timeout: float = 10.0,
 ) -> ThreadingHTTPServer:
-    """A server (not yet running) for the explorer of ``model`` over ``X``; ``port=0`` picks a free port."""
+    """A server (not yet running) for the explorer of ``model`` over ``X``; ``port=0`` picks a free port.
+
+    ``timeout`` (seconds) bounds every socket read and write, so a client that stalls frees its thread.
+    """
     page = render_page(model, X, y, mode="server", max_points=max_points, title=title).encode("utf-8")
     api = _Api(model)
 
@@ -117,11 +135,21 @@ def make_server(
                 self.close_connection = True  # never read an oversized body
                 return self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": f"body over {MAX_BODY} bytes"})
             try:
-                body = json.loads(self.rfile.read(length))
+                raw = self.rfile.read(length)
+            except TimeoutError:
+                self.close_connection = True
+                return self._json(HTTPStatus.REQUEST_TIMEOUT, {"error": f"body not received within {timeout:g} s"})
+            try:
+                body = json.loads(raw)
                 result = route(api, body)
             except (ValueError, HourglassError) as e:  # json.JSONDecodeError is a ValueError
                 status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE if isinstance(e, _TooLarge) else HTTPStatus.BAD_REQUEST
                 return self._json(status, {"error": (str(e).splitlines() or [type(e).__name__])[0]})
+            except RecursionError:
+                return self._json(HTTPStatus.BAD_REQUEST, {"error": "JSON nested too deeply"})
+            except Exception as e:  # a bug of ours: answer it and keep serving everyone else
+                sys.stderr.write(f"hourglass serve: {self.path}: {type(e).__name__}: {e}\n")
+                return self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error ({type(e).__name__})"})
             self._json(HTTPStatus.OK, result)
 
         def _host_ok(self) -> bool:
@@ -151,6 +179,7 @@ def make_server(
             if not quiet:
                 super().log_message(format, *args)
 
+    Handler.timeout = timeout  # socketserver applies it to each connection's socket
     try:
         return _Server((host, port), Handler)
     except OSError as e:

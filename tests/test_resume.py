@@ -1,0 +1,126 @@
+"""Per-epoch checkpoints and ``hourglass train --resume``, including after a real SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import hourglass as hg
+from hourglass import checkpoint
+from hourglass.cli import main
+
+
+def same_weights(a: hg.Autoencoder, b: hg.Autoencoder) -> bool:
+    sa, sb = a.model_.state_dict(), b.model_.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+@pytest.mark.parametrize("params", [{}, {"model": "vae", "noise": "gaussian:0.2"}], ids=["mlp", "vae+noise"])
+def test_resumed_fit_matches_an_uninterrupted_one_exactly(mnist7, tmp_path, params):
+    """Weights, Adam state, learning-rate schedule and every random stream (shuffling, input
+    noise, a VAE's sampling) come back, so stopping after 3 epochs and resuming to 8 is bit-identical."""
+    X = mnist7.X[:1500]
+    whole = hg.Autoencoder(epochs=8, patience=0, seed=3, **params).fit(X)
+    hg.Autoencoder(epochs=3, patience=0, seed=3, **params).fit(X, checkpoint_dir=tmp_path)
+    assert checkpoint.load(tmp_path).progress["epoch"] == 3
+    resumed = hg.Autoencoder(epochs=8, patience=0, seed=3, **params).fit(X, checkpoint_dir=tmp_path, resume=True)
+    assert same_weights(whole, resumed)
+    assert resumed.history_.train == whole.history_.train and resumed.history_.val == whole.history_.val
+    assert resumed.history_.parts == whole.history_.parts
+    assert resumed.history_.best_epoch == whole.history_.best_epoch
+
+
+def test_resume_without_a_checkpoint_starts_afresh_and_an_early_stop_stays_stopped(mnist7, tmp_path):
+    X = mnist7.X[:800]
+    fresh = hg.Autoencoder(epochs=5, seed=1).fit(X, checkpoint_dir=tmp_path / "new", resume=True)
+    assert len(fresh.history_.train) == 5 and (tmp_path / "new" / checkpoint.FILE).is_file()
+    stopped = hg.Autoencoder(epochs=200, patience=2, lr=0.5, seed=1).fit(X, checkpoint_dir=tmp_path / "s")
+    assert stopped.history_.stopped_early
+    again = hg.Autoencoder(epochs=200, patience=2, lr=0.5, seed=1).fit(X, checkpoint_dir=tmp_path / "s", resume=True)
+    assert again.history_.train == stopped.history_.train and same_weights(again, stopped)
+
+
+def test_resume_refuses_a_different_run_and_a_corrupt_checkpoint(mnist7, tmp_path, capsys):
+    data = tmp_path / "digits.npy"
+    np.save(data, mnist7.X[:600])
+    out = tmp_path / "runs" / "d"
+    assert main(["train", str(data), "--out", str(out), "--epochs", "2", "--quiet"]) == 0
+    assert (tmp_path / "runs" / "d.ckpt" / checkpoint.FILE).is_file()
+    assert main(["train", str(data), "--out", str(out), "--epochs", "4", "--latent", "3", "--resume", "--quiet"]) == 2
+    assert "different run (model settings)" in capsys.readouterr().err
+    assert main(["train", str(data), "--out", str(out), "--epochs", "4", "--seed", "5", "--resume", "--quiet"]) == 2
+    assert "seed 0 -> 5" in capsys.readouterr().err
+    (tmp_path / "runs" / "d.ckpt" / checkpoint.FILE).write_bytes(b"\x00" * 100)
+    assert main(["train", str(data), "--out", str(out), "--epochs", "4", "--resume", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "unreadable checkpoint" in err and "delete" in err and len(err.strip().splitlines()) == 1
+    # Without --resume the broken checkpoint is simply replaced.
+    assert main(["train", str(data), "--out", str(out), "--epochs", "3", "--quiet"]) == 0
+    assert checkpoint.load(tmp_path / "runs" / "d.ckpt").progress["epoch"] == 3
+
+
+def test_sigkill_mid_epoch_then_resume_ends_with_the_uninterrupted_model(tmp_path):
+    """A real ``python -m hourglass train`` is killed with SIGKILL in the middle of an epoch and
+    resumed: the model folder is complete, the history has every epoch, no temporary file is
+    left, and the weights equal those of a run that was never interrupted."""
+    rng = np.random.default_rng(0)
+    # 60,000 noisy 7x7 images: an epoch takes a good fraction of a second on one thread.
+    base = hg.load_dataset("mnist7").X
+    X = np.clip(base[rng.integers(0, len(base), 60_000)] + rng.integers(-20, 21, (60_000, 7, 7)), 0, 255)
+    X = X.astype(np.uint8)
+    np.save(tmp_path / "big.npy", X)
+    out, folder = tmp_path / "runs" / "big", tmp_path / "runs" / "big.ckpt"
+    cmd = [sys.executable, "-m", "hourglass", "train", "big.npy", "--out", str(out), "--epochs", "5"]
+    cmd += ["--patience", "0", "--seed", "4", "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        seen = _wait_for_new_checkpoint(folder, None, proc)  # epoch 1 written
+        t1 = time.monotonic()
+        _wait_for_new_checkpoint(folder, seen, proc)  # epoch 2 written: now we know how long an epoch is
+        time.sleep((time.monotonic() - t1) / 2)  # half-way through epoch 3
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        proc.kill()
+        proc.wait()
+    assert not out.exists()  # killed before the end: no model folder, not a half-written one
+    done_before = checkpoint.load(folder).progress["epoch"]
+    assert 2 <= done_before < 5
+
+    resumed = subprocess.run([*cmd, "--resume"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    model = hg.load(out)
+    assert len(model.history_.train) == len(model.history_.val) == 5
+    leftovers = [p.name for p in (*out.parent.iterdir(), *folder.iterdir()) if p.name.startswith(".")]
+    assert leftovers == []
+    assert checkpoint.load(folder).progress["epoch"] == 5
+
+    uninterrupted = hg.Autoencoder(epochs=5, patience=0, seed=4).fit(X)
+    assert same_weights(model, uninterrupted)
+    assert model.history_.train == uninterrupted.history_.train
+
+
+def _wait_for_new_checkpoint(folder, previous, proc, timeout: float = 90) -> tuple:
+    """Poll until the checkpoint file is replaced (its inode and mtime change); returns the new stamp."""
+    path = folder / checkpoint.FILE
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read()
+        try:
+            st = path.stat()
+            stamp = (st.st_ino, st.st_mtime_ns)
+            if stamp != previous:
+                return stamp
+        except FileNotFoundError:
+            pass
+        time.sleep(0.01)
+    raise AssertionError(f"no new checkpoint in {folder} within {timeout} s")
