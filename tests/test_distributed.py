@@ -120,3 +120,38 @@ def test_ranks_end_with_identical_weights_and_only_rank_zero_saves(split):
     alone = hg.Autoencoder(epochs=4, batch_size=64, patience=0, seed=0).fit(np.load(folder / "train.npy")[:2000])
     flat = torch.cat([p.detach().flatten() for p in alone.model_.parameters()]).numpy()
     assert not np.allclose(flat, w0)  # the pair trained differently from one process alone
+
+
+RESUME_SCRIPT = """
+import numpy as np
+import torch
+import hourglass as hg
+from hourglass import distributed
+
+def flat(model):
+    return torch.cat([p.detach().flatten() for p in model.model_.parameters()]).numpy()
+
+X = np.load("train.npy")[:2000]
+settings = dict(batch_size=64, patience=0, seed=1)
+whole = hg.Autoencoder(epochs=4, **settings).fit(X)
+hg.Autoencoder(epochs=2, **settings).fit(X, checkpoint_dir="ck")
+resumed = hg.Autoencoder(epochs=4, **settings).fit(X, checkpoint_dir="ck", resume=True)
+np.save(f"resume.{distributed.rank()}.npy", np.stack([flat(whole), flat(resumed)]))
+# A rank that cannot see the checkpoint (another node, no shared filesystem) must not start afresh alone.
+try:
+    hg.Autoencoder(epochs=5, **settings).fit(X, checkpoint_dir="ck" if distributed.rank() == 0 else "elsewhere",
+                                             resume=True)
+except hg.HourglassError as e:
+    open(f"error.{distributed.rank()}.txt", "w").write(str(e))
+distributed.shutdown()
+"""
+
+
+def test_two_process_resume_is_exact_and_ranks_must_agree_on_the_checkpoint(split):
+    folder, _, _ = split
+    (folder / "resume_script.py").write_text(textwrap.dedent(RESUME_SCRIPT))
+    torchrun("resume_script.py", cwd=folder)
+    for rank in (0, 1):
+        whole, resumed = np.load(folder / f"resume.{rank}.npy")
+        np.testing.assert_array_equal(whole, resumed)
+        assert "ranks see different checkpoints (epochs by rank: [4, 0])" in (folder / f"error.{rank}.txt").read_text()

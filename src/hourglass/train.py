@@ -146,6 +146,8 @@ def fit(
     best, best_state, stale, done = math.inf, copy.deepcopy(model.state_dict()), 0, 0
     run = _run_facts(model, X, scaler, cfg, world)
     saved = checkpoint.load(checkpoint_dir) if checkpoint_dir is not None and resume else None
+    if world > 1 and resume:
+        _same_checkpoint_everywhere(saved, checkpoint_dir)
     if saved is not None:
         saved.check(run)
         best_state = saved.restore(model, optimizer, scheduler)
@@ -240,6 +242,17 @@ def _objective(
     return nn.parallel.DistributedDataParallel(
         _Objective(model, recon_loss), device_ids=[device] if device.type == "cuda" else None
     )
+
+
+def _same_checkpoint_everywhere(saved: checkpoint.Checkpoint | None, folder: str | os.PathLike | None) -> None:
+    """Every rank must resume from the same epoch; a rank on another node that cannot see rank 0's
+    checkpoint would otherwise start afresh and wait forever in a different epoch's all-reduce."""
+    epochs = [int(e) for e in distributed.gather_all(torch.tensor([saved.progress["epoch"] if saved else 0]))]
+    if len(set(epochs)) > 1:
+        raise HourglassError(
+            f"{folder}: the ranks see different checkpoints (epochs by rank: {epochs}); "
+            "--resume on several nodes needs the output folder on a filesystem that all of them share"
+        )
 
 
 def _shard(rows: np.ndarray, rank: int, world: int) -> np.ndarray:
