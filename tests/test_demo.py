@@ -29,7 +29,8 @@ def run(tmp_path_factory):
 def test_demo_writes_model_figures_and_report(run):
     out, result, _ = run
     assert (out / "model" / "model.safetensors").is_file() and (out / "model" / "loss_curve.png").is_file()
-    for name in ("input", "hourglass", "loss_curve", "reconstructions", "latent_map", "manifold", "walk", "walk_map"):
+    names = ("input", "hourglass", "loss_curve", "reconstructions", "latent_map", "manifold", "walk", "walk_map")
+    for name in (*names, "anomaly_histogram", "anomaly_gallery"):
         with Image.open(out / f"{name}.png") as im:
             pixels = np.asarray(im.convert("L"))
         assert min(pixels.shape) >= 100 and pixels.std() > 10, name
@@ -53,6 +54,7 @@ def test_report_is_self_contained_and_tells_the_story_in_order(run):
         "Morphing a 1 into a 7",
         "Generated digits",
         "Denoising: noisy in, clean out",
+        "Anomalies: what the model cannot rebuild",
         "Walk the code space yourself",
         "An extra section",
         "The numbers",
@@ -88,3 +90,11 @@ def test_run_demo_prints_where_the_report_is(tmp_path, capsys, monkeypatch):
     demo.run_demo(tmp_path / "d", verbose=True)
     printed = capsys.readouterr().out
     assert f"report: {(tmp_path / 'd' / 'report.html').resolve()}" in printed
+
+
+def test_report_detects_the_planted_anomalies_well_above_chance(run):
+    out, _, _ = run
+    page = (out / "report.html").read_text()
+    auc = float(re.search(r"<td>ROC-AUC</td><td[^>]*>([0-9.]+)</td>", page).group(1))
+    assert 0.7 < auc <= 1.0
+    assert "labels never used" in page and "50 held-out digits turned on their side" in page

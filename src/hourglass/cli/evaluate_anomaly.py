@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
-from hourglass.atomic import atomic_file
 from hourglass.cli.score import as_model_input, iter_chunks, read_detector
 from hourglass.errors import HourglassError
 
@@ -29,6 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from hourglass.viz import save_png, score_histogram  # matplotlib loads only for this command
 
     model = read_detector(args.model)
     scores, labels = [], []
@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
         f"at the threshold: flagged {int(flagged.sum())}, precision "
         f"{(flagged & is_anomaly).sum() / max(flagged.sum(), 1):.3f}, recall {(flagged & is_anomaly).sum() / n_pos:.3f}"
     )
-    _histogram(Path(args.plot), error, is_anomaly, -model.offset_, auc, ap)
+    fig = score_histogram(error, is_anomaly, -model.offset_, f"ROC-AUC {auc:.3f}, average precision {ap:.3f}")
+    save_png(fig, args.plot, dpi=110)  # 770x440 pixels, as before
     print(f"histogram written to {args.plot}")
     return 0
 
@@ -65,25 +66,3 @@ def _positive(y: np.ndarray, positive: str) -> np.ndarray:
     except ValueError:
         pass
     return np.asarray([str(v) for v in y]) == positive
-
-
-def _histogram(path: Path, error: np.ndarray, is_anomaly: np.ndarray, threshold: float, auc: float, ap: float) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    # Errors are heavy-tailed: log-spaced bins keep both the bulk and the tail readable.
-    lo = max(float(error.min()), 1e-8)
-    bins = np.geomspace(lo, max(float(error.max()), lo * 10, threshold * 1.1), 60)
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
-    ax.hist(np.maximum(error[~is_anomaly], lo), bins=bins, alpha=0.6, label=f"normal ({(~is_anomaly).sum()})")
-    ax.hist(np.maximum(error[is_anomaly], lo), bins=bins, alpha=0.6, label=f"anomaly ({is_anomaly.sum()})")
-    ax.axvline(threshold, color="black", linestyle="--", label="threshold")
-    ax.set(xscale="log", xlabel="reconstruction error (scaled units, log)", ylabel="rows")
-    ax.set_title(f"ROC-AUC {auc:.3f}, average precision {ap:.3f}")
-    ax.legend()
-    fig.tight_layout()
-    with atomic_file(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)

@@ -3,6 +3,7 @@
 Nothing here touches pyplot: figures are built on the Agg canvas and saved with ``save_png``.
 """
 
+from hourglass.viz.anomaly import error_gallery, score_histogram
 from hourglass.viz.architecture import hourglass_diagram
 from hourglass.viz.figure import png_bytes, save_bytes, save_png
 from hourglass.viz.inputs import inputs
@@ -16,6 +17,7 @@ from hourglass.viz.samples import nearest_training, sample_grid, samples_beside_
 __all__ = [
     "PATHS",
     "Plane",
+    "error_gallery",
     "hourglass_diagram",
     "inputs",
     "latent_map",
@@ -29,6 +31,7 @@ __all__ = [
     "samples_beside_nearest",
     "save_bytes",
     "save_png",
+    "score_histogram",
     "walk",
     "walk_gif",
     "walk_strip",

@@ -1,0 +1,57 @@
+"""Anomaly figures: how the errors of normal and anomalous rows spread, and where an image went wrong."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+
+from hourglass.viz.figure import new_figure
+from hourglass.viz.images import PAD_VALUE, centers, require_images, show, tile, to_unit
+
+
+def score_histogram(error: np.ndarray, is_anomaly: np.ndarray, threshold: float, title: str) -> Figure:
+    """Histograms of the reconstruction errors of normal and anomalous rows, the threshold dashed."""
+    error, is_anomaly = np.asarray(error, np.float64), np.asarray(is_anomaly, bool)
+    # Errors are heavy-tailed: log-spaced bins keep both the bulk and the tail readable.
+    lo = max(float(error.min()), 1e-8)
+    bins = np.geomspace(lo, max(float(error.max()), lo * 10, threshold * 1.1), 60)
+    fig = new_figure(7, 4)
+    ax = fig.subplots()
+    ax.hist(np.maximum(error[~is_anomaly], lo), bins=bins, alpha=0.6, label=f"normal ({(~is_anomaly).sum()})")
+    ax.hist(np.maximum(error[is_anomaly], lo), bins=bins, alpha=0.6, label=f"anomaly ({is_anomaly.sum()})")
+    ax.axvline(threshold, color="black", linestyle="--", label="threshold")
+    ax.set(xscale="log", xlabel="reconstruction error (scaled units, log)", ylabel="rows")
+    ax.set_title(title, fontsize=10)
+    ax.legend()
+    return fig
+
+
+def error_gallery(detector: Any, X: Any, notes: list[str], title: str) -> Figure:
+    """Images of ``X`` (top) above their per-pixel squared errors from ``detector.explain`` (bottom)."""
+    require_images(detector, "error gallery")
+    X = np.asarray(X)
+    images, errors = to_unit(detector, X), detector.explain(X)
+    n, w = errors.shape[0], errors.shape[2]
+    if errors.ndim == 4:  # colour images: one heat per pixel, summed over channels
+        errors = errors.sum(axis=3)
+    heat = tile(errors, n)
+    heat[tile(np.zeros_like(errors), n) == PAD_VALUE] = np.nan  # gutters stay grey, not "hot"
+    fig = new_figure(1.4 + 0.75 * n, 2.6)
+    top, bottom = fig.subplots(2, 1)
+    show(top, tile(images, n))
+    top.set_ylabel("image", fontsize=8)
+    # One scale for every tile, from zero, so a hotter tile really is a worse-rebuilt pixel.
+    cmap = matplotlib.colormaps["hot"].with_extremes(bad=str(PAD_VALUE))
+    im = bottom.imshow(heat, cmap=cmap, vmin=0.0, vmax=float(np.max(errors)) or 1.0, interpolation="nearest")
+    bottom.set_yticks([])
+    bottom.set_xticks(centers(n, w), notes, fontsize=7)
+    bottom.tick_params(length=0)
+    bottom.set_ylabel("error", fontsize=8)
+    bar = fig.colorbar(im, ax=[top, bottom], shrink=0.5, anchor=(0.0, 0.0), pad=0.01)
+    bar.set_label("squared error\n(scaled units)", fontsize=7)
+    bar.ax.tick_params(labelsize=7)
+    fig.suptitle(title, fontsize=10)
+    return fig
