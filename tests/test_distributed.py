@@ -155,3 +155,14 @@ def test_two_process_resume_is_exact_and_ranks_must_agree_on_the_checkpoint(spli
         whole, resumed = np.load(folder / f"resume.{rank}.npy")
         np.testing.assert_array_equal(whole, resumed)
         assert "ranks see different checkpoints (epochs by rank: [4, 0])" in (folder / f"error.{rank}.txt").read_text()
+
+
+def test_an_error_all_ranks_meet_is_printed_once(split):
+    folder, _, _ = split
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    cmd += ["-m", "hourglass", "train", "train.npy", "--out", "runs/div", "--lr", "1e12", "--patience", "0", "--quiet"]
+    done = subprocess.run(cmd, cwd=folder, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert done.stderr.count("hourglass: error: training diverged") == 1, done.stderr[-2000:]
+    assert not (folder / "runs" / "div").exists() and not (folder / "runs" / "div.ckpt").exists()

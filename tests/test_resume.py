@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,10 +14,13 @@ import time
 import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 import hourglass as hg
 from hourglass import checkpoint
 from hourglass.cli import main
+from hourglass.train import History
 
 
 def same_weights(a: hg.Autoencoder, b: hg.Autoencoder) -> bool:
@@ -124,3 +130,38 @@ def _wait_for_new_checkpoint(folder, previous, proc, timeout: float = 90) -> tup
             pass
         time.sleep(0.01)
     raise AssertionError(f"no new checkpoint in {folder} within {timeout} s")
+
+
+def test_resume_refuses_other_data_of_the_same_shape_and_other_noise(mnist7, tmp_path):
+    X = mnist7.X[:600]
+    hg.Autoencoder(epochs=2, noise="gaussian:0.1").fit(X, checkpoint_dir=tmp_path)
+    other = mnist7.X[600:1200]  # same shape, same 0..255 range: the scaler alone cannot tell them apart
+    with pytest.raises(hg.HourglassError, match="different run \\(data "):
+        hg.Autoencoder(epochs=4, noise="gaussian:0.1").fit(other, checkpoint_dir=tmp_path, resume=True)
+    with pytest.raises(hg.HourglassError, match=re.escape("noise 'gaussian:0.1' -> 'gaussian:0.9'")):
+        hg.Autoencoder(epochs=4, noise="gaussian:0.9").fit(X, checkpoint_dir=tmp_path, resume=True)
+
+
+def test_an_early_stopped_run_resumes_with_a_larger_patience(mnist7, tmp_path):
+    X = mnist7.X[:800]
+    stopped = hg.Autoencoder(epochs=60, patience=2, lr=0.5, seed=1).fit(X, checkpoint_dir=tmp_path)
+    assert stopped.history_.stopped_early and len(stopped.history_.train) < 60
+    more = hg.Autoencoder(epochs=len(stopped.history_.train) + 3, patience=0, lr=0.5, seed=1)
+    more.fit(X, checkpoint_dir=tmp_path, resume=True)
+    assert len(more.history_.train) == len(stopped.history_.train) + 3 and not more.history_.stopped_early
+
+
+def test_a_damaged_progress_section_is_one_clear_error(mnist7, tmp_path):
+    assert {f.name for f in dataclasses.fields(History)} == checkpoint.HISTORY_FIELDS
+    hg.Autoencoder(epochs=1).fit(mnist7.X[:300], checkpoint_dir=tmp_path)
+    path = tmp_path / checkpoint.FILE
+    with safe_open(str(path), framework="pt") as f:
+        header, tensors = json.loads(f.metadata()["hourglass"]), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    for damage in (
+        {"progress": {"epoch": 1}},
+        {"format_version": None},
+        {"progress": {**header["progress"], "history": []}},
+    ):
+        save_file(tensors, str(path), metadata={"hourglass": json.dumps({**header, **damage})})
+        with pytest.raises(hg.HourglassError, match="unreadable checkpoint"):
+            hg.Autoencoder(epochs=2).fit(mnist7.X[:300], checkpoint_dir=tmp_path, resume=True)

@@ -12,7 +12,6 @@ last complete checkpoint.
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,8 @@ from hourglass.errors import HourglassError
 
 FILE = "checkpoint.safetensors"
 FORMAT, FORMAT_VERSION = "hourglass-checkpoint", 1
+# train.History's fields, named here because train imports this module.
+HISTORY_FIELDS = {"train", "val", "parts", "best_epoch", "stopped_early", "seconds"}
 
 
 def folder_for(model_folder: str | os.PathLike) -> Path:
@@ -161,13 +162,28 @@ def load(folder: str | os.PathLike) -> Checkpoint | None:
         with safe_open(str(path), framework="pt") as f:
             header = json.loads((f.metadata() or {})["hourglass"])
             tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
-        if header.get("format") != FORMAT:
+        version = header.get("format_version")
+        if header.get("format") != FORMAT or not isinstance(version, int):
             raise ValueError("not an hourglass checkpoint")
-        if header.get("format_version", math.inf) > FORMAT_VERSION:
-            raise ValueError(f"format version {header.get('format_version')} is newer than this hourglass reads")
-        return Checkpoint(path, header["run"], header["progress"], tensors, header["optimizer"], header["scheduler"])
+        if version > FORMAT_VERSION:
+            raise ValueError(f"format version {version} is newer than this hourglass reads")
+        progress = _progress(header["progress"])
+        return Checkpoint(path, header["run"], progress, tensors, header["optimizer"], header["scheduler"])
     except (SafetensorError, OSError, ValueError, KeyError, TypeError) as e:
         raise HourglassError(f"{path}: unreadable checkpoint ({e}); delete {folder} to start over") from None
+
+
+def _progress(progress: dict[str, Any]) -> dict[str, Any]:
+    """The progress section with its numbers checked, so that a damaged one fails here, in one line."""
+    history = progress["history"]
+    if not isinstance(history, dict) or not set(history) <= HISTORY_FIELDS or not isinstance(history["train"], list):
+        raise ValueError("its loss history is damaged")
+    return {
+        **progress,
+        "epoch": int(progress["epoch"]),
+        "stale": int(progress["stale"]),
+        "best": float(progress["best"]),
+    }
 
 
 def _change(key: str, old: Any, new: Any) -> str:

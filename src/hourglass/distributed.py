@@ -14,6 +14,13 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+_joined = False  # set once this process has joined torchrun's group, and kept after it leaves
+
+
+def joined() -> bool:
+    """True once this process has been in a process group with the other ranks."""
+    return _joined
+
 
 def launched() -> bool:
     """True in a process that torchrun started as one of several."""
@@ -50,7 +57,9 @@ def setup(device: torch.device) -> torch.device:
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
+    global _joined
     if not active():
+        _joined = True
         if device.type == "cuda":
             dist.init_process_group("nccl", device_id=device)
         else:

@@ -179,6 +179,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             seed=int(self.seed),
             verbose=bool(self.verbose),
             corrupt=parse_noise(self.noise) if self.noise is not None else None,
+            noise=self.noise,
         )
 
     # ---------------------------------------------------------------------------------- using it

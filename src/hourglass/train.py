@@ -55,6 +55,7 @@ class TrainConfig:
     seed: int = 0
     verbose: bool = False
     corrupt: Corruption | None = None  # denoising: applied to inputs, fresh each batch
+    noise: str | None = None  # the spec ``corrupt`` came from, which a resumed run must share
 
 
 @dataclass
@@ -110,10 +111,10 @@ def fit(
     rank, world = distributed.rank(), distributed.world_size()
     gen = torch.Generator().manual_seed(cfg.seed)
     n = X.shape[0]
-    n_val = round(n * cfg.validation_fraction) if cfg.validation_fraction > 0 and n >= 10 else 0
+    n_val = min(round(n * cfg.validation_fraction) if cfg.validation_fraction > 0 and n >= 10 else 0, MAX_VAL_ROWS)
     order = torch.randperm(n, generator=gen).numpy()
     # The split comes from the seed alone, so every rank holds out the same rows before sharding.
-    val_idx, train_idx = np.sort(order[:n_val][:MAX_VAL_ROWS]), np.sort(order[n_val:])
+    val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
     val_rows = len(val_idx)
     if world > 1:
         train_idx, val_idx = _shard(train_idx, rank, world), val_idx[rank::world]
@@ -153,12 +154,14 @@ def fit(
         best_state = saved.restore(model, optimizer, scheduler)
         checkpoint.set_rng_state(saved.rng(rank), gen, device)
         history = History(**saved.progress["history"])
-        best, stale, done = float(saved.progress["best"]), int(saved.progress["stale"]), int(saved.progress["epoch"])
+        best, stale, done = saved.progress["best"], saved.progress["stale"], saved.progress["epoch"]
         if cfg.verbose and rank == 0:
             print(f"resuming after epoch {done} from {saved.path}", file=sys.stderr)
     objective = _objective(model, recon_loss, device, world)
     elapsed = history.seconds
     start = time.perf_counter()
+    # --patience may change on resume: whether the run is over is decided by the patience given now.
+    history.stopped_early = bool(saved is not None and cfg.patience and stale >= cfg.patience)
     todo = range(done, cfg.epochs) if not history.stopped_early else range(0)
     show = cfg.verbose and rank == 0
     bar = tqdm(todo, desc="training", unit="epoch", initial=done, total=cfg.epochs, disable=None if show else True)
@@ -256,28 +259,33 @@ def _same_checkpoint_everywhere(saved: checkpoint.Checkpoint | None, folder: str
 
 
 def _shard(rows: np.ndarray, rank: int, world: int) -> np.ndarray:
-    """This rank's rows: every rank gets the same number, dropping up to ``world - 1`` rows.
+    """This rank's rows: a contiguous run of the sorted rows, the same number on every rank,
+    dropping up to ``world - 1`` rows.
 
     Equal shards give every rank the same batches per epoch; a rank with one more would wait
-    forever in a gradient all-reduce that the others never join.
+    forever in a gradient all-reduce that the others never join. Contiguous rather than every
+    N-th row, so that on memory-mapped data each rank reads only its own part of the file.
     """
     per_rank = len(rows) // world
     if per_rank == 0:
         raise HourglassError(f"{len(rows)} training rows cannot be shared among {world} processes")
-    return rows[rank : per_rank * world : world]
+    return rows[rank * per_rank : (rank + 1) * per_rank]
 
 
 def _run_facts(model: Hourglass, X: np.ndarray, scaler: Scaler, cfg: TrainConfig, world: int) -> dict:
     """What must not change between a run and its resumption (the epoch budget and patience may)."""
-    # The scaler's numbers summarise the data: a resume on other data of the same shape is caught.
+    # The scaler's numbers and up to ~4,096 evenly spaced rows (cheap even on a memory map) stand
+    # for the data: a resume on other data of the same shape and range is caught.
     digest = hashlib.sha256()
     for values in (scaler.offset, scaler.scale):
         digest.update(np.ascontiguousarray(values, dtype=np.float64).tobytes())
+    digest.update(np.ascontiguousarray(X[:: max(1, X.shape[0] // 4096)]).tobytes())
     return {
         "rows": int(X.shape[0]),
         "features": int(X.shape[1]),
         "data": digest.hexdigest()[:16],
         "processes": world,
+        "noise": cfg.noise,
         "model": {"name": model.name, "config": model.config()},
         **{k: getattr(cfg, k) for k in ("batch_size", "lr", "weight_decay", "validation_fraction", "loss", "seed")},
     }
@@ -328,9 +336,6 @@ def _streamed_blocks(X, rows: np.ndarray, to_tensor, gen: torch.Generator) -> Ca
     def blocks() -> Iterator[torch.Tensor]:
         starts = range(0, len(rows), BLOCK_ROWS)
         for b in torch.randperm(len(starts), generator=gen).tolist():
-            chunk = rows[starts[b] : starts[b] + BLOCK_ROWS]
-            # Reading a contiguous span then masking beats fancy-indexing a memory map row by row.
-            span = np.asarray(X[chunk[0] : chunk[-1] + 1])
-            yield to_tensor(span[chunk - chunk[0]])
+            yield to_tensor(X[rows[starts[b] : starts[b] + BLOCK_ROWS]])  # sorted rows: the reads go forward
 
     return blocks

@@ -7,6 +7,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from hourglass import distributed
 from hourglass.errors import HourglassError
 
 # Order is the order ``hourglass --help`` lists them in.
@@ -50,7 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except HourglassError as e:
-        print(f"hourglass: error: {e}", file=sys.stderr)
+        # Under torchrun an error met after the ranks joined is met by all of them (they share every
+        # decision): rank 0 says it once. Earlier ones (reading the data) may be one rank's alone.
+        if distributed.is_main() or not distributed.joined():
+            print(f"hourglass: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("hourglass: interrupted", file=sys.stderr)
