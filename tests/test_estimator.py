@@ -11,9 +11,16 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import hourglass as hg
 from hourglass import train
+from hourglass.anomaly import AnomalyDetector
 
 
-@parametrize_with_checks([hg.Autoencoder(epochs=3, hidden=(8,))])
+@parametrize_with_checks(
+    [
+        hg.Autoencoder(epochs=3, hidden=(8,)),
+        hg.Autoencoder(model="vae", epochs=3, hidden=(8,)),
+        AnomalyDetector(epochs=3, hidden=(8,), n_members=2),
+    ]
+)
 def test_sklearn_compatible(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

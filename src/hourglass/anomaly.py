@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,7 +32,22 @@ from hourglass.models import register
 from hourglass.models.base import ACTIVATIONS, OUTPUT_ACTIVATIONS, Hourglass, make_activation
 
 SCORE_BLOCK = 4096  # rows per fused scoring step
+ROW_GROUP = 64  # scored batches are padded to a multiple of this; see _batch_invariant
 AUTO_QUANTILE = 0.99  # contamination="auto": flag rows rebuilt worse than 99% of the training rows
+
+
+def _batch_invariant(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """``fn(x)`` with ``x`` padded to a multiple of ``ROW_GROUP`` rows, padding dropped from the result.
+
+    A batched matmul rounds a row's last bit differently depending on how many rows share the
+    batch (the kernel treats a ragged tail of rows apart); padded to whole groups, each row's
+    score is the same whether it is scored alone or among others (scikit-learn checks this).
+    """
+    n = x.shape[0]
+    extra = -n % ROW_GROUP
+    if extra:
+        x = torch.cat([x, x.new_zeros(extra, *x.shape[1:])])
+    return fn(x)[:n]
 
 
 class _Batched(nn.Module):
@@ -257,7 +272,7 @@ class AnomalyDetector(OutlierMixin, Autoencoder):
             for i in range(0, x.shape[0], SCORE_BLOCK):
                 part = x[i : i + SCORE_BLOCK]
                 part = (part - offset.to(part.device)) / scale.to(part.device)
-                out[i : i + part.shape[0], 0] = -self.model_.row_errors(part).cpu()
+                out[i : i + part.shape[0], 0] = -_batch_invariant(self.model_.row_errors, part).cpu()
             return out
 
         return self._run(neg_error, flat, 1, np.float64, scale_input=False)[:, 0]
@@ -280,7 +295,9 @@ class AnomalyDetector(OutlierMixin, Autoencoder):
         """
         check_is_fitted(self)
         flat = self._validate(X, reset=False)
-        errors = self._run(self.model_.squared_errors, flat, self.n_features_in_, np.float32)
+        errors = self._run(
+            lambda x: _batch_invariant(self.model_.squared_errors, x), flat, self.n_features_in_, np.float32
+        )
         return errors.reshape(len(errors), *self.sample_shape_)
 
     def top_features(self, X: Any, k: int = 3) -> tuple[list[list[str]], np.ndarray]:
