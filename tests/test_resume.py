@@ -165,3 +165,12 @@ def test_a_damaged_progress_section_is_one_clear_error(mnist7, tmp_path):
         save_file(tensors, str(path), metadata={"hourglass": json.dumps({**header, **damage})})
         with pytest.raises(hg.HourglassError, match="unreadable checkpoint"):
             hg.Autoencoder(epochs=2).fit(mnist7.X[:300], checkpoint_dir=tmp_path, resume=True)
+
+
+def test_starting_over_discards_the_old_checkpoint_at_once(mnist7, tmp_path):
+    X = mnist7.X[:600]
+    hg.Autoencoder(epochs=2).fit(X, checkpoint_dir=tmp_path)
+    # The new run dies before its first checkpoint: nothing of the old run is left for --resume to pick up.
+    with pytest.raises(hg.HourglassError, match="diverged at epoch 1"):
+        hg.Autoencoder(epochs=2, lr=1e30).fit(X, checkpoint_dir=tmp_path)
+    assert checkpoint.load(tmp_path) is None

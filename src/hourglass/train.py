@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -147,6 +148,10 @@ def fit(
     best, best_state, stale, done = math.inf, copy.deepcopy(model.state_dict()), 0, 0
     run = _run_facts(model, X, scaler, cfg, world)
     saved = checkpoint.load(checkpoint_dir) if checkpoint_dir is not None and resume else None
+    if checkpoint_dir is not None and not resume and rank == 0:
+        # Starting over: a kill before this run's first checkpoint must not let a later --resume
+        # quietly continue the run that this one replaced.
+        (Path(checkpoint_dir) / checkpoint.FILE).unlink(missing_ok=True)
     if world > 1 and resume:
         _same_checkpoint_everywhere(saved, checkpoint_dir)
     if saved is not None:
