@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import json
 import math
 import os
 import sys
@@ -253,10 +254,15 @@ def _objective(
 
 
 def _same_checkpoint_everywhere(saved: checkpoint.Checkpoint | None, folder: str | os.PathLike | None) -> None:
-    """Every rank must resume from the same epoch; a rank on another node that cannot see rank 0's
-    checkpoint would otherwise start afresh and wait forever in a different epoch's all-reduce."""
-    epochs = [int(e) for e in distributed.gather_all(torch.tensor([saved.progress["epoch"] if saved else 0]))]
-    if len(set(epochs)) > 1:
+    """Every rank must resume from the same checkpoint; a rank on another node that cannot see rank 0's
+    would otherwise start afresh and wait forever in a different epoch's all-reduce, and one that sees
+    another run's file of the same epoch would drift apart from the others."""
+    # The epoch, and a digest of the progress (its loss history tells two runs apart), from every rank.
+    digest = hashlib.sha256(json.dumps(saved.progress, sort_keys=True).encode()).digest() if saved else bytes(8)
+    mine = torch.tensor([saved.progress["epoch"] if saved else 0, int.from_bytes(digest[:7], "little")])
+    seen = [tuple(int(v) for v in t) for t in distributed.gather_all(mine)]
+    epochs = [epoch for epoch, _ in seen]
+    if len(set(seen)) > 1:
         raise HourglassError(
             f"{folder}: the ranks see different checkpoints (epochs by rank: {epochs}); "
             "--resume on several nodes needs the output folder on a filesystem that all of them share"
