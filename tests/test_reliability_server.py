@@ -21,6 +21,8 @@ import numpy as np
 import pytest
 
 import hourglass as hg
+from hourglass.cli import main
+from hourglass.errors import HourglassError
 from hourglass.explorer.server import MAX_BODY, MAX_ROWS, make_server
 
 N_CONCURRENT = 1000
@@ -219,3 +221,77 @@ def test_a_thousand_concurrent_requests_all_answered_correctly_memory_flat(serve
     growth = rss[-1] - rss[1]  # after the warm-up round
     assert growth < RSS_NOISE_MIB, f"server RSS grew {growth:.1f} MiB after warm-up: {rss}"
     assert os.path.exists(f"/proc/{pid}")
+
+
+HANG_UPS = 3000
+
+
+def test_three_thousand_hang_ups_then_a_decode_within_a_second(small_model, mnist7, tmp_path):
+    """Clients that ask for the page and close at once: each costs one failed send, printed nowhere.
+
+    The page is the full mnist7 map (about 0.5 MB), as `hourglass serve` on a model's training data sends it.
+    """
+    small_model.save(tmp_path / "model")
+    np.save(tmp_path / "data.npy", mnist7.X)
+    cmd = [sys.executable, "-m", "hourglass", "serve", str(tmp_path / "model"), str(tmp_path / "data.npy")]
+    with open(tmp_path / "stderr.txt", "w") as err:
+        proc = subprocess.Popen([*cmd, "--port", "0"], stdout=subprocess.PIPE, stderr=err, text=True)
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 60)
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/", proc.stdout.readline() if ready else "")
+        assert match, f"server did not start: {(tmp_path / 'stderr.txt').read_text()}"
+        port = int(match.group(1))
+        rss_before = _proc(proc.pid, "VmRSS") / 1024
+
+        def hang_up(count: int) -> None:
+            for _ in range(count):
+                with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+                    s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+
+        threads = [threading.Thread(target=hang_up, args=(HANG_UPS // 4,)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        codes = np.array([[0.5, -1.0], [2.0, 0.0]], np.float32)
+        start = time.perf_counter()
+        status, reply = _request(port, "/api/decode", json.dumps({"codes": codes.tolist()}))
+        seconds = time.perf_counter() - start
+        assert status == 200 and np.allclose(reply["rows"], small_model.inverse_transform(codes), atol=1e-4)
+        assert seconds < 1.0, f"a decode after {HANG_UPS} hang-ups took {seconds:.2f} s"
+        growth = _proc(proc.pid, "VmRSS") / 1024 - rss_before
+        assert growth < RSS_NOISE_MIB, f"server RSS grew {growth:.1f} MiB over {HANG_UPS} hang-ups"
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert (tmp_path / "stderr.txt").read_text() == ""  # no traceback, no line per client
+
+
+@pytest.mark.parametrize("port", ["70000", "-1", "65536", "80.5", "x"])
+def test_port_out_of_range_is_a_usage_error(port, capsys):
+    assert main(["serve", "model", "--port", port]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"hourglass: error: argument --port: expected an integer from 0 to 65,535, got '{port}' "
+        "(see 'hourglass serve --help')"
+    ]
+
+
+def test_unbindable_address_is_one_line(small_model, mnist7, tmp_path, capsys):
+    small_model.save(tmp_path / "model")
+    np.save(tmp_path / "data.npy", mnist7.X[:50])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        used = taken.getsockname()[1]
+        for extra, words in (
+            (["--port", str(used)], f"cannot listen on 127.0.0.1:{used} (Address already in use)"),
+            (["--host", "192.0.2.1"], "cannot listen on 192.0.2.1:8000 (Cannot assign requested address)"),
+            (["--host", "no-such-host.invalid"], "cannot listen on no-such-host.invalid:8000"),
+        ):
+            assert main(["serve", str(tmp_path / "model"), str(tmp_path / "data.npy"), *extra]) == 2
+            err = capsys.readouterr().err
+            assert err.startswith("hourglass: error: ") and words in err and err.count("\n") == 1, err
+    with pytest.raises(HourglassError, match="port must be a whole number from 0 to 65535; got 70000"):
+        make_server(small_model, mnist7.X[:50], port=70000)

@@ -1,10 +1,42 @@
-"""hourglass: autoencoders made practical and visible."""
+"""hourglass: autoencoders made practical and visible.
 
-from hourglass.anomaly import AnomalyDetector
-from hourglass.data import Dataset, load_dataset
+The public names load on first use (PEP 562), so ``import hourglass`` and the command line's start-up
+stay light: torch, scikit-learn and pandas are imported only by what needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from hourglass.errors import HourglassError
-from hourglass.estimator import Autoencoder, load
 
 __version__ = "0.1.0"
 
+_LAZY = {
+    "AnomalyDetector": "hourglass.anomaly",
+    "Autoencoder": "hourglass.estimator",
+    "load": "hourglass.estimator",
+    "Dataset": "hourglass.data",
+    "load_dataset": "hourglass.data",
+}
+
 __all__ = ["AnomalyDetector", "Autoencoder", "Dataset", "HourglassError", "__version__", "load", "load_dataset"]
+
+if TYPE_CHECKING:
+    from hourglass.anomaly import AnomalyDetector
+    from hourglass.data import Dataset, load_dataset
+    from hourglass.estimator import Autoencoder, load
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hourglass' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

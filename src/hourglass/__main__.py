@@ -2,6 +2,9 @@
 
 import sys
 
-from hourglass.cli import main
+try:
+    from hourglass.cli import main
+except KeyboardInterrupt:  # Ctrl-C while Python is still importing: no traceback for that either
+    sys.exit(130)
 
 sys.exit(main())

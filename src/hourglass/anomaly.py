@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -29,7 +29,8 @@ from torch import nn
 from hourglass.errors import HourglassError
 from hourglass.estimator import Autoencoder, register_estimator
 from hourglass.models import register
-from hourglass.models.base import ACTIVATIONS, OUTPUT_ACTIVATIONS, Hourglass, make_activation
+from hourglass.models.base import ACTIVATIONS, MAX_MEMBERS, OUTPUT_ACTIVATIONS, Hourglass, make_activation
+from hourglass.models.schema import Either, Int, OneOf, Real, Spec, validate
 
 SCORE_BLOCK = 4096  # rows per fused scoring step
 ROW_GROUP = 64  # scored batches are padded to a multiple of this; see _batch_invariant
@@ -193,6 +194,17 @@ class AnomalyDetector(OutlierMixin, Autoencoder):
     model = "mlp-ensemble"
     loss = "mse"
     output_activation = "auto"
+    # Autoencoder's table for the parameters they share, plus the detector's own.
+    _parameter_specs: ClassVar[dict[str, Spec]] = {
+        **{
+            k: v
+            for k, v in Autoencoder._parameter_specs.items()
+            if k not in ("model", "output_activation", "loss", "beta")
+        },
+        "n_members": Int(1, MAX_MEMBERS),
+        "trim": Real(0, 1, open="hi"),
+        "contamination": Either(OneOf("auto"), Real(0, 0.5, open="lo")),
+    }
 
     def __init__(
         self,
@@ -235,23 +247,13 @@ class AnomalyDetector(OutlierMixin, Autoencoder):
 
     def fit(self, X: Any, y: Any = None) -> AnomalyDetector:
         """Train on ``X`` (labels, if given, are ignored) and set ``offset_`` from its scores."""
-        self._check_params()
-        super().fit(X)
+        super().fit(X)  # checks the parameters first
         scores = self.score_samples(X)
         if self.contamination == "auto":
             self.offset_ = float(np.quantile(scores, 1 - AUTO_QUANTILE))
         else:
             self.offset_ = float(np.quantile(scores, float(self.contamination)))
         return self
-
-    def _check_params(self) -> None:
-        c = self.contamination
-        if not (c == "auto" or (isinstance(c, (int, float)) and 0 < c <= 0.5)):
-            raise HourglassError(f"contamination must be 'auto' or a fraction in (0, 0.5]; got {c!r}")
-        if not 0 <= self.trim < 1:
-            raise HourglassError(f"trim must be in [0, 1); got {self.trim!r}")
-        if int(self.n_members) < 1:
-            raise HourglassError(f"n_members must be at least 1; got {self.n_members!r}")
 
     def _model_config(self, scaling: str) -> dict[str, Any]:
         return super()._model_config(scaling) | {"n_members": int(self.n_members), "trim": float(self.trim)}
@@ -275,7 +277,7 @@ class AnomalyDetector(OutlierMixin, Autoencoder):
                 out[i : i + part.shape[0], 0] = -_batch_invariant(self.model_.row_errors, part).cpu()
             return out
 
-        return self._run(neg_error, flat, 1, np.float64, scale_input=False)[:, 0]
+        return self._run(neg_error, flat, 1, np.float64, scale_input=False, allow_inf=True)[:, 0]
 
     def decision_function(self, X: Any) -> np.ndarray:
         """``score_samples - offset_``: negative for rows ``predict`` calls anomalies."""
@@ -296,7 +298,11 @@ class AnomalyDetector(OutlierMixin, Autoencoder):
         check_is_fitted(self)
         flat = self._validate(X, reset=False)
         errors = self._run(
-            lambda x: _batch_invariant(self.model_.squared_errors, x), flat, self.n_features_in_, np.float32
+            lambda x: _batch_invariant(self.model_.squared_errors, x),
+            flat,
+            self.n_features_in_,
+            np.float32,
+            allow_inf=True,
         )
         return errors.reshape(len(errors), *self.sample_shape_)
 
@@ -333,8 +339,11 @@ class AnomalyDetector(OutlierMixin, Autoencoder):
         import json
 
         est = super()._from_files(config, arrays, source)
+        path = source / "detector.json"
         try:
-            est.offset_ = float(json.loads((source / "detector.json").read_text())["offset"])
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise HourglassError(f"{source}: detector.json is missing or corrupt ({type(e).__name__})") from None
+            threshold = json.loads(path.read_text())
+        except (OSError, ValueError, RecursionError) as e:
+            raise HourglassError(f"{path}: missing or corrupt ({type(e).__name__})") from None
+        validate(threshold, {"offset": Real()}, str(path))
+        est.offset_ = float(threshold["offset"])
         return est

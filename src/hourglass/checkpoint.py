@@ -12,7 +12,9 @@ last complete checkpoint.
 from __future__ import annotations
 
 import json
+import numbers
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,11 +25,48 @@ from safetensors.torch import save as save_bytes
 
 from hourglass.atomic import atomic_file
 from hourglass.errors import HourglassError
+from hourglass.models.schema import Bool, Either, Int, ListOf, MapOf, Maybe, OneOf, Real, Text, validate
 
 FILE = "checkpoint.safetensors"
 FORMAT, FORMAT_VERSION = "hourglass-checkpoint", 1
+
+# The header, field by field: ``load`` checks all of it before any of it is used.
+_LOSSES = ListOf(Real(finite=False))  # as measured (the best score starts at inf)
+_VALUE = Maybe(Either(Bool(), Real(finite=False), Text(256)))
+_SETTING = Either(_VALUE, ListOf(_VALUE, 0, 100_000))  # an optimiser's or scheduler's setting: flat, never nested
 # train.History's fields, named here because train imports this module.
-HISTORY_FIELDS = {"train", "val", "parts", "best_epoch", "stopped_early", "seconds"}
+HISTORY_SCHEMA = {
+    "train": _LOSSES,
+    "val": _LOSSES,
+    "parts": MapOf(_LOSSES),
+    "best_epoch": Int(0),
+    "stopped_early": Bool(),
+    "seconds": Real(0),
+}
+HISTORY_FIELDS = set(HISTORY_SCHEMA)
+HEADER_SCHEMA = {
+    "format": OneOf(FORMAT),
+    "format_version": Int(1, FORMAT_VERSION),
+    # train._run_facts: compared with the run that resumes, so only their types matter here.
+    "run": {
+        "rows": Int(1),
+        "features": Int(1),
+        "data": Text(64),
+        "processes": Int(1, 65_536),
+        "noise": Maybe(Text()),
+        "model": {"name": Text(64), "config": MapOf(_SETTING)},
+        "batch_size": Int(1),
+        "lr": Real(),
+        "weight_decay": Real(),
+        "validation_fraction": Real(),
+        "loss": Text(64),
+        "seed": Int(0, None),
+    },
+    "progress": {"epoch": Int(1), "best": Real(finite=False), "stale": Int(0), "history": HISTORY_SCHEMA},
+    "optimizer": {"param_groups": ListOf(MapOf(_SETTING), 1, 64), "scalars": MapOf(Real(finite=False), 1_000_000)},
+    "scheduler": MapOf(_SETTING),
+}
+ADAM_STATE = ("step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
 
 def folder_for(model_folder: str | os.PathLike) -> Path:
@@ -49,10 +88,13 @@ def rng_state(gen: torch.Generator, device: torch.device) -> dict[str, torch.Ten
 
 
 def set_rng_state(state: dict[str, torch.Tensor], gen: torch.Generator, device: torch.device) -> None:
-    gen.set_state(state["generator"])
-    torch.set_rng_state(state["torch"])
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
+    try:
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch"])
+        if device.type == "cuda" and "cuda" in state:
+            torch.cuda.set_rng_state(state["cuda"], device)
+    except (KeyError, RuntimeError) as e:  # load() checked the shapes; torch may still refuse the bytes
+        raise HourglassError(f"damaged random state in the checkpoint ({str(e).splitlines()[0]})") from None
 
 
 @dataclass
@@ -84,7 +126,11 @@ class Checkpoint:
         optimizer: torch.optim.Optimizer,
         scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau,
     ) -> dict[str, torch.Tensor]:
-        """Load the weights, optimiser and schedule into the live objects; returns the best state."""
+        """Load the weights, optimiser and schedule into the live objects; returns the best state.
+
+        Every tensor and setting is checked against the live objects first (names, shapes, dtypes,
+        finite values, the kind of each setting), so a damaged checkpoint changes nothing."""
+        self._check_against(model, optimizer, scheduler)
         try:
             model.load_state_dict(_prefixed(self.tensors, "model."))
             optimizer.load_state_dict(self._optimizer_state(optimizer))
@@ -93,6 +139,61 @@ class Checkpoint:
         scheduler.load_state_dict(self.scheduler)
         device = next(model.parameters()).device
         return {k: v.to(device) for k, v in _prefixed(self.tensors, "best.").items()}
+
+    def _check_against(
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau,
+    ) -> None:
+        weights = {k: (tuple(v.shape), v.dtype) for k, v in model.state_dict().items()}
+        params = [tuple(p.shape) for group in optimizer.param_groups for p in group["params"]]
+        for name, tensor in self.tensors.items():
+            kind, _, rest = name.partition(".")
+            if kind in ("model", "best"):
+                want = weights.get(rest)
+            elif kind == "optimizer":
+                index, _, state = rest.partition(".")
+                ok = re.fullmatch(r"\d{1,6}", index) and int(index) < len(params) and state in ADAM_STATE
+                want = ((() if state == "step" else params[int(index)]), torch.float32) if ok else None
+            else:
+                continue  # rng.*: checked on loading
+            if want is None:
+                self._fail(f"tensor {name[:80]!r} does not belong to this model")
+            if (tuple(tensor.shape), tensor.dtype) != want:
+                self._fail(
+                    f"tensor {name!r} is {tensor.dtype} {tuple(tensor.shape)}; the model needs {want[1]} {want[0]}"
+                )
+            if not torch.isfinite(tensor).all():
+                self._fail(f"tensor {name!r} holds NaN or infinite values")
+        for prefix in ("model.", "best."):
+            missing = weights.keys() - _prefixed(self.tensors, prefix).keys()
+            if missing:
+                self._fail(f"tensor {prefix}{min(missing)!r} is missing")
+        for key in self.optimizer["scalars"]:
+            index, _, state = key.partition(".")
+            if not (re.fullmatch(r"\d{1,6}", index) and int(index) < len(params) and state in ADAM_STATE):
+                self._fail(f"optimizer.scalars.{key[:80]} does not belong to this model")
+        # Adam's state, complete for every parameter (a missing moment would fail deep inside step()).
+        held = {*_prefixed(self.tensors, "optimizer.").keys(), *self.optimizer["scalars"].keys()}
+        amsgrad = any(group.get("amsgrad") for group in self.optimizer["param_groups"])
+        needed = [n for n in ADAM_STATE if amsgrad or n != "max_exp_avg_sq"]
+        missing = [f"{i}.{n}" for i in range(len(params)) for n in needed if f"{i}.{n}" not in held]
+        if missing:
+            self._fail(f"optimizer state {missing[0]} is missing")
+        live = optimizer.state_dict()["param_groups"]
+        if len(self.optimizer["param_groups"]) != len(live):
+            self._fail("optimizer.param_groups does not fit this model")
+        for i, (saved, now) in enumerate(zip(self.optimizer["param_groups"], live, strict=True)):
+            _same_kinds(saved, now, f"optimizer.param_groups[{i}]", self._fail)
+            if now.keys() - saved.keys():  # the optimiser's settings replace the live ones whole
+                self._fail(f"optimizer.param_groups[{i}].{min(now.keys() - saved.keys())} is missing")
+            if saved["params"] != now["params"]:
+                self._fail(f"optimizer.param_groups[{i}].params does not fit this model")
+        _same_kinds(self.scheduler, scheduler.state_dict(), "scheduler", self._fail)
+
+    def _fail(self, problem: str) -> None:
+        raise HourglassError(f"{self.path}: damaged checkpoint ({problem}); delete {self.path.parent} to start over")
 
     def rng(self, rank: int) -> dict[str, torch.Tensor]:
         return _prefixed(self.tensors, f"rng.{rank}.")
@@ -162,28 +263,63 @@ def load(folder: str | os.PathLike) -> Checkpoint | None:
         with safe_open(str(path), framework="pt") as f:
             header = json.loads((f.metadata() or {})["hourglass"])
             tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
-        version = header.get("format_version")
-        if header.get("format") != FORMAT or not isinstance(version, int):
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
             raise ValueError("not an hourglass checkpoint")
-        if version > FORMAT_VERSION:
+        version = header.get("format_version")
+        if isinstance(version, int) and version > FORMAT_VERSION:
             raise ValueError(f"format version {version} is newer than this hourglass reads")
-        progress = _progress(header["progress"])
-        return Checkpoint(path, header["run"], progress, tensors, header["optimizer"], header["scheduler"])
-    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as e:
-        raise HourglassError(f"{path}: unreadable checkpoint ({e}); delete {folder} to start over") from None
+        validate(header, HEADER_SCHEMA, "header")
+        _check_progress(header["progress"])
+        _check_rng(tensors, header["run"]["processes"])
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError, RecursionError) as e:
+        problem = "nested too deeply" if isinstance(e, RecursionError) else " ".join(str(e).split())[:300]
+        raise HourglassError(f"{path}: unreadable checkpoint ({problem}); delete {folder} to start over") from None
+    return Checkpoint(path, header["run"], header["progress"], tensors, header["optimizer"], header["scheduler"])
 
 
-def _progress(progress: dict[str, Any]) -> dict[str, Any]:
-    """The progress section with its numbers checked, so that a damaged one fails here, in one line."""
-    history = progress["history"]
-    if not isinstance(history, dict) or not set(history) <= HISTORY_FIELDS or not isinstance(history["train"], list):
-        raise ValueError("its loss history is damaged")
-    return {
-        **progress,
-        "epoch": int(progress["epoch"]),
-        "stale": int(progress["stale"]),
-        "best": float(progress["best"]),
-    }
+def _check_progress(progress: dict[str, Any]) -> None:
+    """What the schema cannot see field by field: the history has one entry per epoch done."""
+    history, epoch = progress["history"], progress["epoch"]
+    if len(history["train"]) != epoch or any(len(v) != epoch for v in history["parts"].values()):
+        raise ValueError("progress.history does not hold one loss per epoch")
+    if len(history["val"]) not in (0, epoch) or not 0 <= history["best_epoch"] <= epoch:
+        raise ValueError("progress.history is damaged")
+
+
+def _check_rng(tensors: dict[str, torch.Tensor], processes: int) -> None:
+    """Every rank's generator states, shaped as this torch's (a wrong one would fail deep in torch)."""
+    sizes = {"generator": torch.Generator().get_state().shape, "torch": torch.get_rng_state().shape}
+    for rank in range(processes):
+        for name, shape in sizes.items():
+            state = tensors.get(f"rng.{rank}.{name}")
+            if state is None or state.dtype != torch.uint8 or state.shape != shape:
+                raise ValueError(f"random state rng.{rank}.{name} is missing or damaged")
+    for name, state in tensors.items():
+        rank, _, kind = name.removeprefix("rng.").partition(".")
+        if name.startswith("rng.") and not (
+            rank.isdigit() and int(rank) < processes and kind in (*sizes, "cuda") and state.dtype == torch.uint8
+        ):
+            raise ValueError(f"unexpected tensor {name[:80]!r}")
+
+
+def _same_kinds(saved: dict[str, Any], live: dict[str, Any], where: str, fail: Any) -> None:
+    """A saved optimiser or scheduler setting must be one the live object has, of the same kind
+    (a number for a number, a list as long); text settings (modes) must be equal."""
+    for key, value in saved.items():
+        if key not in live:
+            fail(f"{where}.{key[:80]} is not a setting of this torch")
+        if _kind(value) != _kind(live[key]) or (isinstance(value, str) and value != live[key]):
+            fail(f"{where}.{key} has the wrong kind of value")
+
+
+def _kind(value: Any) -> Any:
+    if value is None or isinstance(value, bool):
+        return "flag"  # torch's foreach/fused flags are None or a bool
+    if isinstance(value, numbers.Real):
+        return "number"
+    if isinstance(value, (list, tuple)):
+        return [_kind(v) for v in value]
+    return type(value).__name__
 
 
 def _change(key: str, old: Any, new: Any) -> str:

@@ -7,6 +7,7 @@ figures (written next to the report too) and returns a ``report.Section``. A new
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +20,9 @@ from sklearn.model_selection import train_test_split
 
 from hourglass import viz
 from hourglass.data import load_dataset
+from hourglass.errors import HourglassError
 from hourglass.estimator import Autoencoder
+from hourglass.modelfile import is_model_folder
 from hourglass.report import Section, figure, table, write_report
 from hourglass.viz.figure import png_bytes, save_bytes
 
@@ -335,9 +338,51 @@ def _explorer(run: DemoRun) -> Section:
     return Section("Walk the code space yourself", text)
 
 
+# ------------------------------------------------------------------------------------ the run folder
+MARKER = ".hourglass-demo"  # written first into every demo folder: only such a folder is written into again
+TITLE = "hourglass: what a 2-number code learns about digits"
+
+
+def is_demo_folder(folder: str | Path) -> bool:
+    """Whether ``folder`` is one ``run_demo`` wrote (those from before the marker: by their model and report)."""
+    folder = Path(folder)
+    if (folder / MARKER).is_file():
+        return True
+    try:
+        return is_model_folder(folder / "model") and TITLE in (folder / "report.html").read_text(errors="replace")
+    except OSError:
+        return False
+
+
 def run_demo(out: str | Path = "runs/demo", verbose: bool = True) -> DemoResult:
+    """Train the demo model and write its model folder, figures and report.html into ``out``.
+
+    ``out`` must be new, empty, or a folder an earlier demo wrote: a folder of the user's is refused
+    before any work. A run that fails removes what it wrote into a new or empty folder.
+    """
     start = time.perf_counter()
     out = Path(out)
+    existed = out.exists()
+    if existed and (not out.is_dir() or (any(out.iterdir()) and not is_demo_folder(out))):
+        raise HourglassError(f"{out}: exists and was not written by hourglass demo; choose a new or empty folder")
+    fresh = not existed or not any(out.iterdir())
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("written by `hourglass demo`, which may replace what this folder holds\n")
+    try:
+        return _run_demo(out, verbose, start)
+    except Exception:
+        if fresh:  # nothing in it was the user's
+            for path in out.iterdir():
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+            if not existed:
+                out.rmdir()
+        raise
+
+
+def _run_demo(out: Path, verbose: bool, start: float) -> DemoResult:
     if verbose:
         print("hourglass demo: 5,000 MNIST digits at 7x7 (49 pixels) squeezed through a 2-number code")
     result = train_demo(verbose)
@@ -356,7 +401,7 @@ def run_demo(out: str | Path = "runs/demo", verbose: bool = True) -> DemoResult:
         "An autoencoder learns, with no labels, to squeeze each 49-pixel digit through a 2-number code and "
         "rebuild it. This page shows what that code learned."
     )
-    report = write_report(out / "report.html", "hourglass: what a 2-number code learns about digits", sections, lead)
+    report = write_report(out / "report.html", TITLE, sections, lead)
     if verbose:
         print(f"figures written to {out}/: {', '.join(run.files)}")
         print(f"report: {report.resolve()} (done in {time.perf_counter() - start:.1f} s)")

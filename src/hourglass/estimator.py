@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -15,16 +17,38 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from hourglass import distributed, modelfile
 from hourglass.errors import HourglassError
-from hourglass.models import build_model, model_class
+from hourglass.models import available_models, build_model, check_config, model_class
+from hourglass.models.base import ACTIVATIONS, MAX_LATENT, MAX_LAYERS, MAX_WIDTH, OUTPUT_ACTIVATIONS
 from hourglass.models.conv import suits_conv
+from hourglass.models.schema import (
+    Bool,
+    Int,
+    ListOf,
+    MapOf,
+    Maybe,
+    OneOf,
+    Optional,
+    Real,
+    Satisfies,
+    Spec,
+    Text,
+    validate,
+)
+from hourglass.noise import HELP as NOISE_HELP
 from hourglass.noise import parse_noise
 from hourglass.runtime import CPU_THREADS, resolve_device, torch_threads
 from hourglass.sampling import MAX_FIT_ROWS, Prior, fit_prior
+from hourglass.scaling import KINDS as SCALINGS
 from hourglass.scaling import Scaler
-from hourglass.train import History, TrainConfig
+from hourglass.train import LOSSES, History, TrainConfig
 from hourglass.train import fit as train_model
 
 INFER_ROWS = 8_192  # rows per forward pass: activations stay in cache (1.5x faster than 65k here)
+CHECK_VALUES = 1 << 20  # values per chunk of the finiteness check: a bounded temporary, even on a memory map
+# The smallest float64 that float32 rounds to inf (the largest float32 plus half a unit in the last place).
+FLOAT32_OVERFLOW = float.fromhex("0x1.ffffffp+127")
+MAX_SAMPLES = 10_000_000
+SEEDS = Int(0, 2**32 - 1)
 ESTIMATORS: dict[str, type[Autoencoder]] = {}
 
 
@@ -64,7 +88,36 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     beta : weight of the VAE's KL term per input feature (``model="vae"`` only; loss = MSE +
         beta * KL / n_features). Larger values trade reconstruction for a code closer to N(0, I);
         around 1 the code collapses onto the prior and carries nothing (see ``models/vae.py``).
+
+    Every parameter is checked against ``_parameter_specs`` when ``fit`` starts, before the data is
+    read: a bad value is one ``HourglassError`` naming the parameter and what it accepts.
     """
+
+    # What each parameter accepts, declared once (like scikit-learn's ``_parameter_constraints``; not
+    # that name, because scikit-learn's own checks read it expecting its Interval objects). Sizes have
+    # upper bounds so that an absurd value fails here, with the bound, rather than in an allocation.
+    _parameter_specs: ClassVar[dict[str, Spec]] = {
+        "latent_dim": Int(1, MAX_LATENT),
+        "hidden": Maybe(ListOf(Int(1, MAX_WIDTH), 0, MAX_LAYERS)),
+        "model": OneOf("auto", available_models),
+        "activation": OneOf(*ACTIVATIONS),
+        "output_activation": OneOf("auto", *OUTPUT_ACTIVATIONS),
+        "scaling": OneOf("auto", *SCALINGS),
+        "loss": OneOf(*LOSSES),
+        "epochs": Int(1, 1_000_000),
+        "batch_size": Int(1),
+        "lr": Real(0, open="lo"),
+        "weight_decay": Real(0),
+        "validation_fraction": Real(0, 1, open="hi"),
+        "patience": Int(0),
+        "seed": SEEDS,
+        "device": Satisfies(
+            lambda d: re.fullmatch(r"auto|cpu|cuda(:\d{1,3})?", d), "'auto', 'cpu', 'cuda' or 'cuda:N'"
+        ),
+        "verbose": Bool(),
+        "noise": Maybe(Satisfies(parse_noise, f"a noise spec: {NOISE_HELP}")),
+        "beta": Real(0),
+    }
 
     def __init__(
         self,
@@ -119,13 +172,19 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         ends with the same weights as an uninterrupted one. Under torchrun every process calls
         ``fit`` with the same ``X``; each trains on its own shard (see ``hourglass.distributed``).
         """
+        self._validate_params()
         pixels = getattr(X, "dtype", None) == np.uint8
         flat = self._validate(X, reset=True)
         pixels = pixels or self.kind_ == "image"
         scaling = self.scaling
         if scaling == "auto":
             scaling = "minmax" if pixels else "standard"
-        self.scaler_ = Scaler.fit(flat, scaling, per_feature=not pixels)
+        with np.errstate(over="ignore"):  # an overflowing spread is reported just below, in words
+            self.scaler_ = Scaler.fit(flat, scaling, per_feature=not pixels)
+        if not (np.isfinite(self.scaler_.offset).all() and np.isfinite(self.scaler_.scale).all()):
+            raise HourglassError(
+                "X: values too large to scale (their spread overflows float32, beyond 3.4e38); rescale the data"
+            )
         device = resolve_device(self.device)
         with torch_threads(CPU_THREADS if device.type == "cpu" else None), torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)  # also seeds a VAE's sampling noise in training
@@ -135,6 +194,11 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             )
         self.prior_ = None if self.model_.learns_prior else self._fit_prior(flat)
         return self
+
+    def _validate_params(self) -> None:
+        """Check every parameter against ``_parameter_specs``; the first bad one is one HourglassError."""
+        for name, value in self.get_params(deep=False).items():
+            validate(value, self._parameter_specs[name], type(self).__name__, f"parameter {name}")
 
     def _model_name(self) -> str:
         if self.model != "auto":
@@ -194,7 +258,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         Z = self._validate_codes(Z)
         decoded = self._run(self.model_.decode, Z, self.n_features_in_, _out_dtype(Z), scale_input=False)
-        return self.scaler_.inverse_transform(decoded).astype(decoded.dtype, copy=False)
+        return _finite_output(self.scaler_.inverse_transform(decoded).astype(decoded.dtype, copy=False))
 
     def reconstruct(self, X: Any) -> np.ndarray:
         """Rebuild X through the waist, X_hat = G(F(X)), in X's shape and original units."""
@@ -202,7 +266,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         shape = np.shape(X)
         flat = self._validate(X, reset=False)
         rebuilt = self._run(self.model_, flat, self.n_features_in_, np.float32)
-        return self.scaler_.inverse_transform(rebuilt).reshape(shape)
+        return _finite_output(self.scaler_.inverse_transform(rebuilt)).reshape(shape)
 
     def denoise(self, X: Any) -> np.ndarray:
         """Clean noisy X: the reconstruction of a model trained with ``noise``, in X's shape and units."""
@@ -216,8 +280,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         with the model). The same seed always gives the same samples.
         """
         check_is_fitted(self)
-        if int(n) < 1:
-            raise HourglassError(f"cannot generate {n} samples; need n >= 1")
+        validate(n, Int(1, MAX_SAMPLES), "sample", "n")
+        validate(seed, SEEDS, "sample", "seed")
         if self.model_.learns_prior:
             codes = self.model_.prior_sample(int(n), seed)
         elif getattr(self, "prior_", None) is None:
@@ -235,7 +299,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         def neg_error(x: torch.Tensor) -> torch.Tensor:
             return -torch.mean((self.model_(x) - x) ** 2, dim=1, keepdim=True)
 
-        return self._run(neg_error, flat, 1, np.float64)[:, 0]
+        return self._run(neg_error, flat, 1, np.float64, allow_inf=True)[:, 0]
 
     @torch.inference_mode()
     def _run(
@@ -245,8 +309,12 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         out_width: int,
         dtype: Any,
         scale_input: bool = True,
+        allow_inf: bool = False,
     ) -> np.ndarray:
-        """Apply ``fn`` to rows in large chunks, with no DataLoader; rows are scaled first unless codes."""
+        """Apply ``fn`` to rows in large chunks, with no DataLoader; rows are scaled first unless codes.
+
+        The result must be finite (see ``_finite_output``); ``allow_inf`` lets an error that overflowed
+        through, for scores: a row too far out to measure scores -inf, the most anomalous there is."""
         device = next(self.model_.parameters()).device
         offset = torch.as_tensor(self.scaler_.offset, device=device)
         scale = torch.as_tensor(self.scaler_.scale, device=device)
@@ -258,15 +326,15 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                 if scale_input:
                     x = (x - offset) / scale
                 out[start : start + x.shape[0]] = fn(x).cpu().numpy()
-        return out
+        return _finite_output(out, allow_inf)
 
     # ------------------------------------------------------------------------------- validation
     def _validate(self, X: Any, reset: bool) -> np.ndarray:
         """Check X at the edge and return it as 2-D rows; images (ndim > 2) are flattened."""
         if isinstance(X, np.memmap):  # stay on disk: never copy data larger than RAM
+            if X.ndim < 2 or X.shape[0] == 0 or X.dtype.kind not in "biuf":
+                raise HourglassError(f"need a non-empty 2-D array of numbers; got shape {X.shape}, dtype {X.dtype}")
             flat = X.reshape(X.shape[0], -1) if X.ndim > 2 else X
-            if X.ndim < 2 or X.shape[0] == 0:
-                raise HourglassError(f"need a non-empty 2-D array; got shape {X.shape}")
             self._check_shape(X.shape[1:], reset)
             if reset:
                 self.n_features_in_ = flat.shape[1]
@@ -275,6 +343,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                     f"X has {flat.shape[1]} features, but {type(self).__name__} is expecting "
                     f"{self.n_features_in_} features as input."
                 )
+            _check_finite(flat)
             return flat
         images = isinstance(X, np.ndarray) and X.ndim > 2
         if images:
@@ -284,11 +353,13 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             with warnings.catch_warnings():
                 # A plain array is read by position; names are checked whenever a table brings them.
                 warnings.filterwarnings("ignore", message="X does not have valid feature names")
-                flat = validate_data(self, X, reset=reset, dtype=(np.float32, np.float64))
+                # Finiteness is checked below, in float32, the precision the model computes in.
+                flat = validate_data(self, X, reset=reset, dtype=(np.float32, np.float64), ensure_all_finite=False)
         except ValueError as e:  # sklearn's messages are clear; make them one-line user errors
             raise HourglassError(" ".join(str(e).split())) from None
         if not images:
             self._check_shape((flat.shape[1],), reset, images=False)
+        _check_finite(flat)
         return flat
 
     def _check_shape(self, sample_shape: tuple, reset: bool, images: bool | None = None) -> None:
@@ -304,9 +375,13 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     def _validate_codes(self, Z: Any) -> np.ndarray:
         from sklearn.utils import check_array
 
-        Z = check_array(Z, dtype=(np.float32, np.float64))
+        try:
+            Z = check_array(Z, dtype=(np.float32, np.float64), ensure_all_finite=False)
+        except ValueError as e:
+            raise HourglassError(" ".join(str(e).split())) from None
         if Z.shape[1] != self.model_.latent_dim:
             raise HourglassError(f"codes have {Z.shape[1]} columns, but the model's code has {self.model_.latent_dim}")
+        _check_finite(Z, "the codes")
         return Z
 
     def __sklearn_tags__(self):
@@ -348,43 +423,134 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         return modelfile.save_folder(path, config, arrays, extra_files)
 
     @classmethod
+    def _config_schema(cls) -> dict[str, Any]:
+        """What ``save`` writes into config.json, field by field (``load`` checks a folder against it)."""
+        losses = ListOf(Real(finite=False))  # as measured; a NaN validation loss is a fact of that run
+        return {
+            "format": OneOf(modelfile.FORMAT),
+            "format_version": Int(1, modelfile.FORMAT_VERSION),
+            "hourglass_version": Text(64),
+            "estimator": OneOf(cls.__name__),
+            # Each parameter may be absent (a folder saved before it existed gets the default).
+            "params": {name: Optional(spec) for name, spec in cls._parameter_specs.items()},
+            "model": {"name": Text(64), "config": Satisfies(lambda c: isinstance(c, dict), "an object")},
+            "data": {
+                "n_features": Int(1),
+                "sample_shape": ListOf(Int(1), 1, 16),
+                "kind": OneOf("image", "table"),
+                "scaling": OneOf(*SCALINGS),
+                "feature_names": Maybe(ListOf(Text(), 1)),
+                "source": Maybe(Text()),
+            },
+            "training": Optional(
+                {
+                    "epochs_run": Int(0),
+                    "best_epoch": Int(0),
+                    "stopped_early": Bool(),
+                    "seconds": Real(0),
+                    "train_loss": losses,
+                    "val_loss": losses,
+                    "loss_parts": MapOf(losses),
+                }
+            ),
+        }
+
+    @classmethod
     def _from_files(cls, config: dict[str, Any], arrays: dict[str, np.ndarray], source: Path) -> Autoencoder:
+        """Check the whole folder - every field, then every tensor against the model the config
+        describes - before any of it is used; each problem is one HourglassError naming file and field."""
+        where = source / modelfile.CONFIG
+        validate(config, cls._config_schema(), str(where))
+        _check_consistent(config, where)
+        params = dict(config["params"])
+        if params.get("hidden") is not None:
+            params["hidden"] = tuple(params["hidden"])
+        est = cls(**params)
+        data, spec = config["data"], config["model"]
+        est.n_features_in_ = data["n_features"]
+        est.sample_shape_ = tuple(data["sample_shape"])
+        est.kind_ = data["kind"]
+        if data.get("source"):
+            est.data_source_ = data["source"]
+        if data.get("feature_names"):
+            est.feature_names_in_ = np.asarray(data["feature_names"], dtype=object)
         try:
-            params = dict(config["params"])
-            if params.get("hidden") is not None:
-                params["hidden"] = tuple(params["hidden"])
-            est = cls(**params)
-            data = config["data"]
-            est.n_features_in_ = int(data["n_features"])
-            est.sample_shape_ = tuple(data["sample_shape"])
-            est.kind_ = data["kind"]
-            if data.get("source"):
-                est.data_source_ = data["source"]
-            if data.get("feature_names"):
-                est.feature_names_in_ = np.asarray(data["feature_names"], dtype=object)
-            est.scaler_ = Scaler(data["scaling"], arrays["scaler.offset"], arrays["scaler.scale"])
-            est.model_ = build_model(config["model"]["name"], **config["model"]["config"])
-            weights = {k[len("model.") :]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("model.")}
-            est.model_.load_state_dict(weights)
-            est.history_ = _history_from(config.get("training", {}))
-            est.prior_ = Prior.from_arrays(arrays)
-        except HourglassError:
-            raise
-        except (KeyError, TypeError, ValueError, RuntimeError) as e:
-            raise HourglassError(
-                f"{source}: model files do not match ({type(e).__name__}: {str(e).splitlines()[0]})"
-            ) from None
+            est.model_ = build_model(spec["name"], **spec["config"])
+        except HourglassError as e:
+            raise HourglassError(f"{where}: model.config: {e}") from None
+        weights = source / modelfile.WEIGHTS
+        expected = {f"model.{k}": v.detach().numpy() for k, v in est.model_.state_dict().items()}
+        n = est.n_features_in_
+        expected |= {"scaler.offset": np.zeros(n, np.float32), "scaler.scale": np.ones(n, np.float32)}
+        prior = {k: v for k, v in arrays.items() if k.startswith("prior.")}
+        modelfile.check_arrays({k: v for k, v in arrays.items() if k not in prior}, expected, weights)
+        if np.any(arrays["scaler.scale"] <= 0):
+            raise HourglassError(f"{weights}: tensor 'scaler.scale' must be positive")
+        est.scaler_ = Scaler(data["scaling"], arrays["scaler.offset"], arrays["scaler.scale"])
+        state = {k[len("model.") :]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("model.")}
+        est.model_.load_state_dict(state)
+        est.history_ = _history_from(config.get("training", {}))
+        est.prior_ = Prior.from_arrays(prior, latent_dim=est.model_.latent_dim, where=str(weights)) if prior else None
         est.model_.to(resolve_device(est.device)).eval()
         return est
 
 
 def load(path: str | os.PathLike) -> Autoencoder:
-    """Load a model folder written by ``save`` (or by ``hourglass train``)."""
+    """Load a model folder written by ``save`` (or by ``hourglass train``), checked completely first."""
+    from hourglass import anomaly  # noqa: F401 (registers AnomalyDetector, so its folders load too)
+
     config, arrays = modelfile.load_folder(path)
-    cls = ESTIMATORS.get(config.get("estimator", ""))
-    if cls is None:
-        raise HourglassError(f"{path}: unknown estimator {config.get('estimator')!r} in config.json")
-    return cls._from_files(config, arrays, Path(path))
+    validate(config.get("estimator"), OneOf(lambda: ESTIMATORS), str(Path(path) / modelfile.CONFIG), "estimator")
+    return ESTIMATORS[config["estimator"]]._from_files(config, arrays, Path(path))
+
+
+def _check_consistent(config: dict[str, Any], where: Path) -> None:
+    """What the schema cannot see field by field: the fields that must agree with each other."""
+    data, model, params = config["data"], config["model"], config["params"]
+    check_config(model["name"], model["config"], str(where))
+    arch = model["config"]
+    shape = data["sample_shape"]
+    problems = {
+        "data.sample_shape": (
+            math.prod(shape) != data["n_features"],
+            f"holds {math.prod(shape)} values, not data.n_features",
+        ),
+        "data.kind": (
+            (data["kind"] == "image") != (len(shape) > 1),
+            f"{data['kind']!r} does not fit sample shape {shape}",
+        ),
+        "data.feature_names": (
+            data.get("feature_names") is not None and len(data["feature_names"]) != data["n_features"],
+            "must name every feature (data.n_features)",
+        ),
+        "model.config.n_features": (arch["n_features"] != data["n_features"], "differs from data.n_features"),
+        "model.config.sample_shape": (arch.get("sample_shape", shape) != shape, "differs from data.sample_shape"),
+    }
+    for key in ("latent_dim", "hidden", "activation", "n_members", "trim"):
+        mine = params.get(key)
+        if mine is not None and key in arch:
+            problems[f"params.{key}"] = (
+                (list(mine) if isinstance(mine, (list, tuple)) else mine) != arch[key],
+                f"differs from model.config.{key}",
+            )
+    if params.get("model", "auto") not in ("auto", model["name"]):
+        problems["params.model"] = True, "differs from model.name"
+    training = config.get("training")
+    if training:
+        epochs = len(training["train_loss"])
+        parts_ok = all(len(v) == epochs for v in training["loss_parts"].values())
+        problems |= {
+            "training.epochs_run": (training["epochs_run"] != epochs, "differs from the length of training.train_loss"),
+            "training.best_epoch": (
+                training["best_epoch"] > epochs or (epochs and training["best_epoch"] < 1),
+                "is not one of the epochs run",
+            ),
+            "training.val_loss": (len(training["val_loss"]) not in (0, epochs), "has not one value per epoch"),
+            "training.loss_parts": (not parts_ok, "has not one value per epoch"),
+        }
+    for field, (bad, problem) in problems.items():
+        if bad:
+            raise HourglassError(f"{where}: model files do not match ({field} {problem})")
 
 
 def _history_from(summary: dict[str, Any]) -> History:
@@ -396,6 +562,37 @@ def _history_from(summary: dict[str, Any]) -> History:
         stopped_early=bool(summary.get("stopped_early", False)),
         seconds=float(summary.get("seconds", 0.0)),
     )
+
+
+def _check_finite(rows: np.ndarray, what: str = "X") -> None:
+    """Refuse values that are not finite in float32, the precision the model computes in: NaN, inf, and
+    float64 values beyond float32's range (they would become inf). One pass, in bounded chunks."""
+    if rows.dtype.kind != "f":
+        return  # integers and booleans are finite, and every int64 fits float32's range
+    step = max(1, CHECK_VALUES // max(1, math.prod(rows.shape[1:])))
+    for start in range(0, rows.shape[0], step):
+        chunk = np.asarray(rows[start : start + step])
+        ok = np.isfinite(chunk) if chunk.dtype.itemsize <= 4 else np.abs(chunk) < FLOAT32_OVERFLOW
+        if not ok.all():
+            row = start + int(np.argmin(ok.reshape(len(chunk), -1).all(axis=1)))
+            if np.isnan(chunk).any():
+                raise HourglassError(f"{what} holds NaN (first in row {row}); clean or drop those rows")
+            if np.isinf(chunk).any():
+                raise HourglassError(f"{what} holds infinite values (first in row {row}); clean or drop those rows")
+            raise HourglassError(
+                f"{what} holds values beyond the float32 range of +-3.4e38, which would become inf "
+                f"(first in row {row}); rescale the data"
+            )
+
+
+def _finite_output(out: np.ndarray, allow_inf: bool = False) -> np.ndarray:
+    """The model's finite inputs can still overflow float32 on the way (codes or rows far outside the
+    training range, times the scale): say so rather than hand back NaN."""
+    if not (np.isfinite(out).all() if not allow_inf else not np.isnan(out).any()):
+        raise HourglassError(
+            "the result overflows float32 (inf/NaN): the input lies too far outside the range the model was trained on"
+        )
+    return out
 
 
 def _out_dtype(rows: np.ndarray) -> Any:

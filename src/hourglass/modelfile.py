@@ -25,7 +25,7 @@ CONFIG, WEIGHTS = "config.json", "model.safetensors"
 def is_model_folder(path: Path) -> bool:
     try:
         return json.loads((path / CONFIG).read_text()).get("format") == FORMAT
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         return False
 
 
@@ -65,6 +65,8 @@ def load_folder(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.n
         config = json.loads((folder / CONFIG).read_text())
     except (ValueError, UnicodeDecodeError) as e:
         raise HourglassError(f"{folder / CONFIG}: corrupt JSON ({e})") from None
+    except RecursionError:
+        raise HourglassError(f"{folder / CONFIG}: corrupt JSON (nested too deeply)") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise HourglassError(f"{folder / CONFIG}: not an hourglass model config")
     version = config.get("format_version")
@@ -75,9 +77,28 @@ def load_folder(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.n
         )
     try:
         arrays = load_file(str(folder / WEIGHTS))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise HourglassError(f"{folder / WEIGHTS}: corrupt weights file ({e})") from None
+    except (SafetensorError, OSError, ValueError, TypeError) as e:
+        raise HourglassError(f"{folder / WEIGHTS}: corrupt weights file ({' '.join(str(e).split())[:200]})") from None
     return config, arrays
+
+
+def check_arrays(arrays: dict[str, np.ndarray], expected: dict[str, np.ndarray], where: Path) -> None:
+    """Every tensor ``expected`` names is there with its shape and dtype, there are no others, and
+    every value is finite (a NaN weight would turn every output into NaN)."""
+    missing, extra = sorted(expected.keys() - arrays.keys()), sorted(arrays.keys() - expected.keys())
+    if missing:
+        raise HourglassError(f"{where}: model files do not match (tensor {missing[0]!r} is missing)")
+    if extra:
+        raise HourglassError(f"{where}: model files do not match (unexpected tensor {extra[0][:80]!r})")
+    for name, want in expected.items():
+        got = arrays[name]
+        if got.shape != want.shape or got.dtype != want.dtype:
+            raise HourglassError(
+                f"{where}: model files do not match (tensor {name!r} is {got.dtype} of shape {got.shape}; "
+                f"the model needs {want.dtype} of shape {want.shape})"
+            )
+        if got.dtype.kind == "f" and not np.isfinite(got).all():
+            raise HourglassError(f"{where}: tensor {name!r} holds NaN or infinite values")
 
 
 def _json_default(value: Any) -> Any:

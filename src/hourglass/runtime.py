@@ -15,16 +15,27 @@ from hourglass.errors import HourglassError
 CPU_THREADS = 1
 
 
+DEVICES = "auto, cpu, cuda or cuda:N"
+
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` picks CUDA when present, else the CPU; anything else is passed to torch."""
+    """``"auto"`` picks CUDA when present, else the CPU; ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` must exist.
+
+    Other torch device types (mps, xla, meta ...) are refused: the models and tests only cover these.
+    """
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         resolved = torch.device(device)
-    except RuntimeError as e:
-        raise HourglassError(f"unknown device {device!r}: {e}") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise HourglassError("device 'cuda' was asked for but no CUDA GPU is available")
+    except (RuntimeError, TypeError, ValueError):
+        resolved = None
+    if resolved is None or resolved.type not in ("cpu", "cuda"):
+        raise HourglassError(f"unknown device {str(device)!r}; use {DEVICES}")
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise HourglassError(f"device {str(device)!r} was asked for but no CUDA GPU is available")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise HourglassError(f"device {str(device)!r}: only {torch.cuda.device_count()} CUDA GPU(s) here")
     return resolved
 
 

@@ -7,9 +7,11 @@ sampling from it, gives codes the decoder knows how to draw.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
@@ -18,6 +20,7 @@ from hourglass.errors import HourglassError
 MAX_COMPONENTS = 10
 MAX_FIT_ROWS = 20_000  # a mixture over a few thousand codes is as good as over millions, and far cheaper
 ARRAY_KEYS = ("weights", "means", "covariances")
+MAX_STORED_COMPONENTS = 1000  # what a loaded prior may hold (fit_prior makes at most MAX_COMPONENTS)
 
 
 @dataclass
@@ -42,11 +45,49 @@ class Prior:
         return {prefix + key: np.asarray(getattr(self, key), np.float64) for key in ARRAY_KEYS}
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str = "prior.") -> Prior | None:
-        """The prior stored by ``to_arrays``, or None for a model saved without one."""
-        if not all(prefix + key in arrays for key in ARRAY_KEYS):
+    def from_arrays(
+        cls, arrays: dict[str, np.ndarray], prefix: str = "prior.", latent_dim: int | None = None, where: str = "prior"
+    ) -> Prior | None:
+        """The prior stored by ``to_arrays`` (checked: see ``check``), or None for a model saved without one."""
+        present = [key for key in ARRAY_KEYS if prefix + key in arrays]
+        if not present:
             return None
-        return cls(*(np.asarray(arrays[prefix + key], np.float64) for key in ARRAY_KEYS))
+        extra = sorted(k for k in arrays if k.startswith(prefix) and k[len(prefix) :] not in ARRAY_KEYS)
+        if len(present) < len(ARRAY_KEYS) or extra:
+            odd = extra[0] if extra else prefix + next(k for k in ARRAY_KEYS if k not in present)
+            raise HourglassError(f"{where}: the code prior is incomplete or damaged (tensor {odd[:80]!r})")
+        prior = cls(*(arrays[prefix + key] for key in ARRAY_KEYS))
+        prior.check(latent_dim, f"{where}: the code prior")
+        prior.weights, prior.means, prior.covariances = (
+            np.asarray(a, np.float64) for a in (prior.weights, prior.means, prior.covariances)
+        )
+        return prior
+
+    def check(self, latent_dim: int | None, where: str) -> None:
+        """Shapes (k,), (k, d), (k, d, d); finite; weights >= 0 summing to 1; covariances symmetric
+        positive definite (what ``sample`` needs), so a damaged prior fails on loading, in one line."""
+        arrays = {"weights": self.weights, "means": self.means, "covariances": self.covariances}
+        if any(a.dtype.kind != "f" for a in arrays.values()):
+            raise HourglassError(f"{where}: its tensors must hold floating-point numbers")
+        k = self.weights.shape[0] if self.weights.ndim == 1 else -1
+        d = latent_dim if latent_dim is not None else (self.means.shape[-1] if self.means.ndim == 2 else -1)
+        shapes = {"weights": (k,), "means": (k, d), "covariances": (k, d, d)}
+        for name, a in arrays.items():
+            if not 1 <= k <= MAX_STORED_COMPONENTS or a.shape != shapes[name]:
+                raise HourglassError(
+                    f"{where}: {name} has shape {a.shape}; expected {shapes[name]} with 1 <= k <= 1000"
+                )
+            if not np.isfinite(a).all():
+                raise HourglassError(f"{where}: {name} hold NaN or infinite values")
+        if (self.weights < 0).any() or abs(float(self.weights.sum()) - 1) > 1e-6:
+            raise HourglassError(f"{where}: weights must be >= 0 and sum to 1")
+        cov = np.asarray(self.covariances, np.float64)
+        if not np.allclose(cov, cov.transpose(0, 2, 1), rtol=1e-6, atol=0):
+            raise HourglassError(f"{where}: covariances must be symmetric")
+        try:
+            np.linalg.cholesky(cov)
+        except np.linalg.LinAlgError:
+            raise HourglassError(f"{where}: covariances must be positive definite") from None
 
 
 def fit_prior(codes: np.ndarray, n_components: int = MAX_COMPONENTS, seed: int = 0) -> Prior:
@@ -59,9 +100,14 @@ def fit_prior(codes: np.ndarray, n_components: int = MAX_COMPONENTS, seed: int =
     rng = np.random.default_rng(seed)
     if len(codes) > MAX_FIT_ROWS:
         codes = codes[rng.choice(len(codes), MAX_FIT_ROWS, replace=False)]
-    k = max(1, min(n_components, len(codes) // 10))  # at least ~10 codes per component
+    # At least ~10 codes per component, and no more components than distinct codes (constant data
+    # encodes to one point, where k-means would warn and the mixture degenerate).
+    k = max(1, min(n_components, len(codes) // 10, len(np.unique(codes, axis=0))))
     gmm = GaussianMixture(k, covariance_type="full", reg_covar=1e-6 * float(codes.var()) + 1e-12, random_state=seed)
     # A few thousand 2-D points: BLAS/OpenMP threads only add overhead (2 s vs 0.1 s on a busy 2-core box).
-    with threadpool_limits(1):
+    with threadpool_limits(1), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
         gmm.fit(codes)
+    if any(issubclass(w.category, ConvergenceWarning) for w in caught):
+        warnings.warn("the mixture that sample() draws codes from did not converge; samples may be poor", stacklevel=3)
     return Prior(gmm.weights_, gmm.means_, gmm.covariances_)

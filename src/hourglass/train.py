@@ -129,7 +129,12 @@ def fit(
     def to_tensor(rows: np.ndarray) -> torch.Tensor:
         chunk = np.asarray(rows, np.float32)
         chunk = chunk if chunk.flags.writeable else chunk.copy()  # torch cannot wrap read-only memory
-        return (torch.as_tensor(chunk, device=device) - offset) / scale
+        scaled = (torch.as_tensor(chunk, device=device) - offset) / scale
+        # Finite rows can still overflow here (x - offset beyond float32): the data's fault, said as such
+        # before training starts, rather than a "training diverged" after it.
+        if not torch.isfinite(scaled).all():
+            raise HourglassError("values too large to scale: (x - offset) / scale overflows float32; rescale the data")
+        return scaled
 
     val = to_tensor(X[val_idx]) if n_val else None
     if X.shape[1] * len(train_idx) * 4 <= IN_MEMORY_BYTES:

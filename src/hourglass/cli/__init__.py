@@ -1,13 +1,22 @@
-"""The ``hourglass`` command: each sub-command is one module here with ``add_parser`` and ``run``."""
+"""The ``hourglass`` command: each sub-command is one module here with ``add_parser`` and ``run``.
+
+``main`` is the one error boundary: everything a user can cause (bad data, bad arguments, bad files,
+a full disk, Ctrl-C) ends as one line on stderr and a non-zero exit, never a traceback. Heavy
+libraries are imported inside it, so even Ctrl-C during start-up is caught.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+import warnings
+from collections.abc import Iterator, Sequence
 
-from hourglass import distributed
 from hourglass.errors import HourglassError
 
 # Order is the order ``hourglass --help`` lists them in.
@@ -30,11 +39,25 @@ COMMANDS = (
     "serve",
 )
 
+# Library warnings a user can act on, said in hourglass's words; any other library warning is dropped
+# (set HOURGLASS_DEBUG=1 to see them raw).
+_WARNINGS = (
+    ("ConvergenceWarning", "the code mixture that `sample` draws from did not converge (nearly constant data?)"),
+    ("feature names", None),  # the CLI matches table columns to the model itself
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors as one line through ``main``'s boundary (argparse prints a usage block)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise HourglassError(f"{message} (see '{self.prog} --help')")
+
 
 def build_parser() -> argparse.ArgumentParser:
     from hourglass import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="hourglass",
         description="Train autoencoders, look inside them, and use them: compress, denoise, "
         "detect anomalies, generate.",
@@ -47,15 +70,80 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
-        return int(args.run(args) or 0)
-    except HourglassError as e:
-        # Under torchrun an error met after the ranks joined is met by all of them (they share every
-        # decision): rank 0 says it once. Earlier ones (reading the data) may be one rank's alone.
-        if distributed.is_main() or not distributed.joined():
-            print(f"hourglass: error: {e}", file=sys.stderr)
-        return 2
+        with _plain_warnings():
+            with _interrupt_after_imports():
+                parser = build_parser()
+            args = parser.parse_args(argv)
+            return int(args.run(args) or 0)
     except KeyboardInterrupt:
-        print("hourglass: interrupted", file=sys.stderr)
+        _say("hourglass: interrupted")
         return 130
+    except HourglassError as e:
+        _error(str(e))
+    except OSError as e:  # a full disk, a folder that vanished, no permission: the user's to fix
+        _error(_os_message(e))
+    except MemoryError:
+        _error("out of memory; use fewer rows or a smaller model")
+    return 2
+
+
+def _error(message: str) -> None:
+    # Under torchrun an error met after the ranks joined is met by all of them (they share every
+    # decision): rank 0 says it once. Earlier ones (reading the data) may be one rank's alone.
+    distributed = sys.modules.get("hourglass.distributed")
+    if distributed is None or distributed.is_main() or not distributed.joined():
+        _say(f"hourglass: error: {' '.join(message.split())}")
+
+
+def _os_message(e: OSError) -> str:
+    where = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
+    what = e.strerror or str(e)
+    return f"{where}: {what}" if where else what
+
+
+def _say(line: str) -> None:
+    with contextlib.suppress(OSError, ValueError):  # stderr closed or a broken pipe: nothing left to tell
+        print(line, file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _interrupt_after_imports() -> Iterator[None]:
+    """Hold Ctrl-C while the sub-commands import torch and friends, then honour it.
+
+    A KeyboardInterrupt raised inside a Python callback that C++ code is running (torch registers some
+    while importing) aborts the whole process (SIGABRT, core dump) instead of unwinding.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pressed: list[int] = []
+    before = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+    if pressed:
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _plain_warnings() -> Iterator[None]:
+    if os.environ.get("HOURGLASS_DEBUG"):
+        yield
+        return
+    shown: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        text = str(message)
+        known = [ours for key, ours in _WARNINGS if key in category.__name__ or key in text]
+        ours_raised = "/hourglass/" in filename.replace("\\", "/")
+        said = known[0] if known else (text if ours_raised else None)
+        if said and said not in shown:
+            shown.add(said)
+            _say(f"hourglass: warning: {' '.join(said.split())}")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        yield

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from hourglass.data import Dataset, load_dataset
+from hourglass.data import MAX_PIXELS, MAX_SIDE, Dataset, load_dataset
 from hourglass.data.images import to_uint8_images, write_image_folder
-from hourglass.data.tables import read_table, write_array, write_table
+from hourglass.data.tables import frame_to_rows, read_frame, to_float32, write_array, write_table
 from hourglass.errors import HourglassError
 from hourglass.estimator import Autoencoder, load
+from hourglass.modelfile import is_model_folder
 
 ARRAY_SUFFIXES = (".npy", ".npz")
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
@@ -28,6 +32,16 @@ def add_data_args(p: argparse.ArgumentParser, data_help: str = "data") -> None:
     p.add_argument("--image-size", type=_size, metavar="HxW", help="resize a folder's images to this size")
     p.add_argument("--color", choices=("auto", "gray", "rgb"), default="auto", help="image colour mode")
     p.add_argument("--drop-nonfinite", action="store_true", help="drop rows with NaN/inf instead of failing")
+    add_max_pixels(p)
+
+
+def add_max_pixels(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--max-pixels",
+        type=bounded_int(1, 1_000_000_000),
+        default=MAX_PIXELS,
+        help="refuse images larger than this many pixels (default: %(default)s)",
+    )
 
 
 def add_rows_output(p: argparse.ArgumentParser) -> None:
@@ -46,7 +60,12 @@ def read_data(args: argparse.Namespace, model: Autoencoder | None = None, source
     """
     source = source or args.data
     data = load_dataset(
-        source, label=args.label, image_size=args.image_size, color=args.color, drop_nonfinite=args.drop_nonfinite
+        source,
+        label=args.label,
+        image_size=args.image_size,
+        color=args.color,
+        drop_nonfinite=args.drop_nonfinite,
+        max_pixels=getattr(args, "max_pixels", MAX_PIXELS),  # commands without the flag use the default
     )
     if model is None:
         return data
@@ -103,22 +122,25 @@ def read_model(path: str) -> Autoencoder:
 
 
 def read_codes(path: str, latent_dim: int) -> np.ndarray:
-    """Codes from .npy/.npz or a table (columns z1..zk when present, else every numeric column)."""
+    """Codes as float32 from .npy/.npz or a table (columns z1..zk when present, else every numeric column).
+
+    Every cell must be a finite number within float32's range, and each row ``latent_dim`` wide.
+    """
     file = Path(path)
     if file.suffix.lower() in TABLE_SUFFIXES and file.is_file() and file.stat().st_size:
-        try:
-            frame = pd.read_csv(file) if file.suffix.lower() != ".parquet" else pd.read_parquet(file)
-        except Exception:  # let the table reader phrase the error
-            frame = None
+        frame = read_frame(file)
         names = [f"z{i + 1}" for i in range(latent_dim)]
-        if frame is not None and set(names) <= set(frame.columns):
-            codes = frame[names].to_numpy(np.float32)
-            if not np.isfinite(codes).all():
-                raise HourglassError(f"{file}: codes hold NaN or infinite values")
-            return codes
-        return read_table(file, None).X
-    codes = load_dataset(path).X
-    return np.asarray(codes, np.float32).reshape(len(codes), -1)
+        if set(names) <= set(frame.columns):  # what `hourglass encode` writes, perhaps with a label column
+            frame = frame[names]
+        codes = frame_to_rows(frame, file, None)[0]
+        if not np.isfinite(codes).all():
+            raise HourglassError(f"{file}: codes hold NaN or infinite values, or values too large for float32")
+    else:
+        codes = load_dataset(path).X  # refuses what is not finite in float32
+        codes = to_float32(codes).reshape(len(codes), -1)
+    if codes.shape[1] != latent_dim:
+        raise HourglassError(f"{file}: codes have {codes.shape[1]} columns, but the model's code has {latent_dim}")
+    return codes
 
 
 def write_rows(path: str, rows: np.ndarray, model: Autoencoder) -> None:
@@ -142,18 +164,164 @@ def write_rows(path: str, rows: np.ndarray, model: Autoencoder) -> None:
         raise HourglassError(f"{out}: unsupported output; use .npy, .npz, .csv, .tsv, .parquet or a folder")
 
 
-def check_new_output(path: str) -> None:
-    """Fail before any work if an output folder would clobber something the user has."""
-    out = Path(path)
-    if out.suffix == "" and out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise HourglassError(f"{out}: exists and is not an empty folder; choose a new output path")
+def check_output(
+    path: str | os.PathLike,
+    *,
+    folder: bool = False,
+    reusable: Callable[[Path], bool] | None = None,
+    what: str = "an empty folder",
+    suffixes: Sequence[str] | None = None,
+    inputs: Sequence[str | os.PathLike | None] = (),
+) -> Path:
+    """Fail before any work when writing ``path`` cannot succeed or would clobber what the user has.
+
+    Every command that writes calls this first, for every output. ``folder``: the output is a folder,
+    which may already exist only when empty or when ``reusable`` recognises it as one hourglass wrote
+    (``what`` names such a folder in the error); otherwise it is a file, which may replace a file but
+    never a folder. ``suffixes``: the file types the command writes. ``inputs``: paths the command
+    reads; the output may not be one of them (nor, for a folder, hold one). A symbolic link counts as
+    where it points, which is where the write goes.
+    """
+    text = os.fspath(path)
+    out = Path(text)
+    if not text or out.name in ("", ".", ".."):  # Path("") is "." too
+        raise HourglassError(f"{text or repr(text)}: names an existing folder by '.', '..' or '/'; give a new name")
+    if os.path.islink(out) and not os.path.exists(out):
+        raise HourglassError(f"{out}: is a broken symbolic link; remove it or give another path")
+    real = Path(os.path.realpath(out))
+    if os.path.exists(real):
+        if folder and not os.path.isdir(real):
+            raise HourglassError(f"{out}: is a file; give a new folder")
+        if not folder and os.path.isdir(real):
+            raise HourglassError(f"{out}: is a folder; give a file name")
+        if folder and _has_entries(real) and not (reusable and reusable(real)):
+            raise HourglassError(f"{out}: exists and is not {what}; choose a new output path")
+    if suffixes is not None and not folder and out.suffix.lower() not in suffixes:
+        raise HourglassError(f"{out}: unsupported output type; write {', '.join(suffixes)}")
+    for source in inputs:
+        if source is None or not os.path.exists(source):
+            continue  # a built-in data set's name, not a path
+        src = Path(os.path.realpath(source))
+        if src == real or (folder and real in src.parents):
+            raise HourglassError(f"{out}: would replace the input {source}; write the output elsewhere")
+    # The nearest folder that exists must be a folder we may create entries in (and so must an
+    # existing output folder that files are written into).
+    base = real.parent
+    while not os.path.exists(base) and base != base.parent:
+        base = base.parent
+    if not os.path.isdir(base):
+        raise HourglassError(f"{out}: cannot be written under {base}, which is a file")
+    for where in (base, real) if os.path.isdir(real) else (base,):
+        if not os.access(where, os.W_OK | os.X_OK):
+            raise HourglassError(f"{out}: permission denied: cannot write in {where}")
+    return out
+
+
+def check_model_output(path: str | os.PathLike, inputs: Sequence[str | os.PathLike | None] = ()) -> Path:
+    """``check_output`` for a model folder: new, empty, or an hourglass model that the save replaces."""
+    return check_output(path, folder=True, reusable=is_model_folder, what="an hourglass model folder", inputs=inputs)
+
+
+def check_rows_output(path: str, model: Autoencoder, inputs: Sequence[str | None] = ()) -> Path:
+    """``check_output`` for what ``write_rows`` writes: an array, a table, or a new folder of PNGs."""
+    folder = Path(path).suffix == ""
+    out = check_output(path, folder=folder, suffixes=ARRAY_SUFFIXES + TABLE_SUFFIXES, inputs=inputs)
+    if folder and model.kind_ != "image":
+        raise HourglassError(f"{out}: a folder of PNGs needs an image model; write .npy, .csv or .parquet")
+    return out
+
+
+def _has_entries(folder: Path) -> bool:
+    try:
+        return any(folder.iterdir())
+    except OSError as e:
+        raise HourglassError(f"{folder}: cannot read the folder ({e.strerror})") from None
 
 
 def _size(text: str) -> tuple[int, int]:
     try:
         h, w = (int(v) for v in text.lower().split("x"))
-        if h <= 0 or w <= 0:
+        if not (1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE):
             raise ValueError
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HxW such as 28x28, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected HxW such as 28x28, each side from 1 to {MAX_SIDE}, got {text!r}"
+        ) from None
     return h, w
+
+
+# argparse types for numeric flags: a value out of range is a usage error (exit 2) that names the
+# flag and the range, before any work starts. Upper bounds keep a typo from asking for terabytes.
+def bounded_int(lo: int, hi: int | None = None) -> Callable[[str], int]:
+    """An argparse type accepting integers from ``lo`` to ``hi`` (no upper bound when None)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < lo or (hi is not None and value > hi):
+            span = f"from {lo:,} to {hi:,}" if hi is not None else f"of at least {lo:,}"
+            raise argparse.ArgumentTypeError(f"expected an integer {span}, got {text!r}")
+        return value
+
+    return parse
+
+
+def bounded_float(lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = False) -> Callable[[str], float]:
+    """An argparse type accepting finite numbers between ``lo`` and ``hi`` (each end included unless open)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        above = value > lo if lo_open else value >= lo
+        below = value < hi if hi_open else value <= hi
+        if not (math.isfinite(value) and above and below):
+            span = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+            raise argparse.ArgumentTypeError(f"expected a number in {span}, got {text!r}")
+        return value
+
+    return parse
+
+
+positive_int = bounded_int(1)
+seed_int = bounded_int(0, 2**32 - 1)  # what numpy's and torch's generators accept
+MAX_WIDTH, MAX_LAYERS = 8192, 16
+
+
+def layer_widths(text: str) -> tuple[int, ...]:
+    """An argparse type for --hidden: comma-separated layer widths such as 128,64 (their ranges are the
+    estimator's to check, see ``check_params``)."""
+    try:
+        return tuple(int(w) for w in text.split(",") if w.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated widths such as 128,64, got {text!r}") from None
+
+
+def device_name(text: str) -> str:
+    """An argparse type for --device: the names ``runtime.resolve_device`` accepts, checked when parsing."""
+    from hourglass.runtime import resolve_device
+
+    try:
+        resolve_device(text)
+    except HourglassError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+def check_params(estimator: Autoencoder, flags: dict[str, str]) -> None:
+    """Check the flags against the estimator's own parameter table, before any data is read.
+
+    One table (``_parameter_specs``) holds every range, so the command line and Python agree; the
+    message names the flag (``flags`` maps parameter names to them) instead of the parameter.
+    """
+    try:
+        estimator._validate_params()
+    except HourglassError as e:
+        message = str(e)
+        prefix = f"{type(estimator).__name__}: parameter "
+        for param, flag in sorted(flags.items(), key=lambda item: -len(item[0])):
+            message = message.replace(prefix + param, flag)
+        raise HourglassError(message) from None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from hourglass.demo import run_demo
+from hourglass.cli.common import check_output
+from hourglass.demo import is_demo_folder, run_demo
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -13,11 +14,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="train on the bundled digits and show what the code learned",
         description="Train the 49 -> 2 -> 49 autoencoder on mnist7 and write runs/demo/.",
     )
-    p.add_argument("--out", default="runs/demo", help="output folder (default: %(default)s)")
+    p.add_argument(
+        "--out",
+        default="runs/demo",
+        help="output folder: new, empty, or one an earlier demo wrote (default: %(default)s)",
+    )
     p.add_argument("--quiet", action="store_true", help="print nothing")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output(args.out, folder=True, reusable=is_demo_folder, what="a folder written by hourglass demo")
     run_demo(args.out, verbose=not args.quiet)
     return 0

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hourglass.cli.common import add_data_args, add_rows_output, check_new_output, read_data, read_model, write_rows
+from hourglass.cli.common import (
+    add_data_args,
+    add_rows_output,
+    check_rows_output,
+    read_data,
+    read_model,
+    write_rows,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     model = read_model(args.model)
-    check_new_output(args.output)
+    check_rows_output(args.output, model, inputs=[args.model, args.data])
     if model.noise is None:
         print(
             "hourglass: warning: this model was trained without --noise; its output is a plain reconstruction",

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
-from hourglass.cli.common import add_data_args, model_input, read_data, read_model
+from hourglass.cli.common import (
+    ARRAY_SUFFIXES,
+    TABLE_SUFFIXES,
+    add_data_args,
+    check_output,
+    model_input,
+    read_data,
+    read_model,
+)
 from hourglass.data.tables import write_array, write_table
 
 
@@ -25,6 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output(args.output, suffixes=TABLE_SUFFIXES + ARRAY_SUFFIXES, inputs=[args.model, args.data])
     model = read_model(args.model)
     data = read_data(args, model)
     codes = model.transform(model_input(data))

@@ -6,6 +6,7 @@ import argparse
 
 import numpy as np
 
+from hourglass.cli.common import check_output
 from hourglass.cli.score import as_model_input, iter_chunks, read_detector
 from hourglass.errors import HourglassError
 
@@ -30,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     from hourglass.viz import save_png, score_histogram  # matplotlib loads only for this command
 
+    check_output(args.plot, suffixes=(".png",), inputs=[args.model, args.data])
     model = read_detector(args.model)
     scores, labels = [], []
     for X, y in iter_chunks(args.data, model, args.labels):

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from hourglass.atomic import atomic_file
-from hourglass.cli.common import add_data_args, read_data, read_model
+from hourglass.cli.common import add_data_args, check_output, read_data, read_model, seed_int
 from hourglass.denoise import denoise_figure, evaluate_denoise
 from hourglass.errors import HourglassError
 from hourglass.noise import HELP as NOISE_HELP
@@ -25,14 +25,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", metavar="MODEL", help="model folder")
     add_data_args(p, "clean held-out data")
     p.add_argument("--noise", metavar="SPEC", help=f"{NOISE_HELP} (default: the noise the model was trained with)")
-    p.add_argument("--seed", type=int, default=0, help="noise seed (default: %(default)s)")
+    p.add_argument("--seed", type=seed_int, default=0, help="noise seed (default: %(default)s)")
     p.add_argument("-o", "--output", metavar="FIGURE", help="write a before/after figure (.png, .pdf, .svg)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.output and Path(args.output).suffix.lower() not in FIGURE_SUFFIXES:
-        raise HourglassError(f"{args.output}: the figure must be .png, .pdf or .svg")
+    if args.output is not None:
+        check_output(args.output, suffixes=FIGURE_SUFFIXES, inputs=[args.model, args.data])
     if args.noise is not None:
         parse_noise(args.noise)  # a bad spec fails before the model or data is read
     model = read_model(args.model)
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         raise HourglassError("this model was trained without noise; pass --noise SPEC, e.g. --noise gaussian:0.3")
     evaluation = evaluate_denoise(model, read_data(args, model).X, noise, seed=args.seed)
     print(evaluation.table())
-    if args.output:
+    if args.output is not None:
         out = Path(args.output)
         with atomic_file(out) as tmp:
             denoise_figure(evaluation).savefig(tmp, format=out.suffix.lower()[1:], dpi=120)

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from hourglass.cli.common import _size, read_data, read_model
+from hourglass.cli.common import _size, add_max_pixels, bounded_int, check_output, read_data, read_model
 from hourglass.data import Dataset
 from hourglass.errors import HourglassError
 from hourglass.estimator import Autoencoder
@@ -27,7 +27,13 @@ def add_explorer_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-size", type=_size, metavar="HxW", help="resize a folder's images to this size")
     p.add_argument("--color", choices=("auto", "gray", "rgb"), default="auto", help="image colour mode")
     p.add_argument("--drop-nonfinite", action="store_true", help="drop rows with NaN/inf instead of failing")
-    p.add_argument("--max-points", type=int, default=MAX_POINTS, help="most dots on the map; more rows are subsampled")
+    p.add_argument(
+        "--max-points",
+        type=bounded_int(1, 1_000_000),
+        default=MAX_POINTS,
+        help="most dots on the map; more rows are subsampled (default: %(default)s)",
+    )
+    add_max_pixels(p)
     p.add_argument("--title", help="page title")
 
 
@@ -57,12 +63,11 @@ def read_explorer_data(args: argparse.Namespace, model: Autoencoder) -> Dataset:
     source = args.data or training_source(args.model)
     if source is None:
         raise HourglassError(f"{args.model}: the model does not record its training data; pass DATA")
-    if args.max_points < 1:
-        raise HourglassError("--max-points must be at least 1")
     return read_data(args, model, source)
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output(args.output, suffixes=(".html", ".htm"), inputs=[args.model, args.data])
     model = read_model(args.model)
     data = read_explorer_data(args, model)
     title = args.title or f"hourglass explorer: {data.name}"

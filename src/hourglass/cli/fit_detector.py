@@ -6,8 +6,15 @@ import argparse
 from pathlib import Path
 
 from hourglass.anomaly import AnomalyDetector
-from hourglass.cli.common import add_data_args, read_data
-from hourglass.cli.train import _widths
+from hourglass.cli.common import (
+    add_data_args,
+    bounded_float,
+    check_model_output,
+    check_params,
+    device_name,
+    layer_widths,
+    read_data,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,19 +34,29 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="expected anomaly share in DATA, or auto (flag the worst 1%% of training rows)",
     )
     p.add_argument("--latent", type=int, default=d.latent_dim, help="code width per member (default: %(default)s)")
-    p.add_argument("--hidden", type=_widths, default=d.hidden, help="encoder widths, e.g. 32 or 64,32")
+    p.add_argument("--hidden", type=layer_widths, default=d.hidden, help="encoder widths, e.g. 32 or 64,32")
     p.add_argument("--members", type=int, default=d.n_members, help="ensemble size (default: %(default)s)")
     p.add_argument("--trim", type=float, default=d.trim, help="share of worst rows ignored per batch")
     p.add_argument("--epochs", type=int, default=d.epochs, help="most epochs (default: %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--device", default=d.device, help="auto, cpu or cuda")
+    p.add_argument("--device", type=device_name, default=d.device, help="auto, cpu or cuda")
     p.add_argument("--quiet", action="store_true", help="no summary")
     p.set_defaults(run=run)
 
 
+FLAGS = {
+    "latent_dim": "--latent",
+    "hidden": "--hidden",
+    "n_members": "--members",
+    "trim": "--trim",
+    "contamination": "--contamination",
+    "epochs": "--epochs",
+    "seed": "--seed",
+    "device": "--device",
+}
+
+
 def run(args: argparse.Namespace) -> int:
-    data = read_data(args)
-    out = Path(args.out or Path("runs") / f"{data.name}-detector")
     detector = AnomalyDetector(
         latent_dim=args.latent,
         hidden=args.hidden,
@@ -50,6 +67,11 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
     )
+    check_params(detector, FLAGS)  # every flag's range, before any data is read
+    if args.out is not None:
+        check_model_output(args.out, [args.data])  # before reading data that may take long to load
+    data = read_data(args)
+    out = check_model_output(args.out or Path("runs") / f"{data.name}-detector", [args.data])
     if data.feature_names:
         import pandas as pd
 
@@ -68,6 +90,11 @@ def _contamination(text: str) -> float | str:
     if text == "auto":
         return text
     try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a fraction such as 0.05, got {text!r}") from None
+        return _fraction(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'auto' or a fraction in (0, 0.5] such as 0.05, got {text!r}"
+        ) from None
+
+
+_fraction = bounded_float(0, 0.5, lo_open=True)

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import numpy as np
 
-from hourglass.cli.common import add_data_args, check_new_output, read_data, read_model, write_rows
+from hourglass.cli.common import (
+    add_data_args,
+    bounded_int,
+    check_output,
+    check_rows_output,
+    read_data,
+    read_model,
+    write_rows,
+)
 from hourglass.errors import HourglassError
 
 
@@ -23,7 +32,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_data_args(p)
     p.add_argument("--from", dest="start", type=int, required=True, metavar="I", help="row index of sample A")
     p.add_argument("--to", dest="end", type=int, required=True, metavar="J", help="row index of sample B")
-    p.add_argument("--steps", type=int, default=10, help="decoded points, ends included (default: %(default)s)")
+    p.add_argument(
+        "--steps", type=bounded_int(2, 1000), default=10, help="decoded points, ends included (default: %(default)s)"
+    )
     p.add_argument("--path", choices=sorted(PATHS), help="straight line or great circle (default: spherical for a VAE)")
     p.add_argument(
         "-o",
@@ -41,22 +52,33 @@ def run(args: argparse.Namespace) -> int:
     model = read_model(args.model)
     out = Path(args.output)
     suffix = out.suffix.lower()
-    if suffix in (".gif", ".png") and model.kind_ != "image":
-        raise HourglassError(f"{out}: a {suffix} walk needs an image model; write .npy or .csv frames instead")
-    check_new_output(args.output)
+    inputs = [args.model, args.data]
+    if suffix in (".gif", ".png"):
+        check_output(out, inputs=inputs)
+        if model.kind_ != "image":
+            raise HourglassError(f"{out}: a {suffix} walk needs an image model; write .npy or .csv frames instead")
+    else:
+        check_rows_output(args.output, model, inputs)
+    if args.map is not None:
+        check_output(args.map, suffixes=(".png",), inputs=inputs)
+        if os.path.realpath(args.map) == os.path.realpath(out):
+            raise HourglassError(f"{args.map}: --map and -o name the same file")
     data = read_data(args, model)
     for name, index in (("--from", args.start), ("--to", args.end)):
         if not -len(data) <= index < len(data):
             raise HourglassError(f"{name} {index}: DATA has {len(data):,} rows (valid: 0 to {len(data) - 1})")
     X = np.asarray(data.X)
     codes, frames = viz.walk(model, X[args.start], X[args.end], args.steps, args.path)
+    map_png = None  # drawn before anything is written, so a failure leaves neither file
+    if args.map is not None:
+        title = f"Walk from row {args.start} to row {args.end}"
+        map_png = viz.png_bytes(viz.latent_map(model, X, data.y, path=codes, title=title))
     if suffix == ".gif":
         viz.save_bytes(viz.walk_gif(model, frames), out)
     elif suffix == ".png":
         viz.save_png(viz.walk_strip(model, frames, f"Walk from row {args.start} (A) to row {args.end} (B)"), out)
     else:
         write_rows(args.output, frames.reshape(len(frames), -1), model)
-    if args.map:
-        fig = viz.latent_map(model, X, data.y, path=codes, title=f"Walk from row {args.start} to row {args.end}")
-        viz.save_png(fig, args.map)
+    if map_png is not None:
+        viz.save_bytes(map_png, args.map)
     return 0

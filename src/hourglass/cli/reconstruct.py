@@ -7,7 +7,7 @@ import argparse
 from hourglass.cli.common import (
     add_data_args,
     add_rows_output,
-    check_new_output,
+    check_rows_output,
     model_input,
     read_data,
     read_model,
@@ -29,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     model = read_model(args.model)
-    check_new_output(args.output)
+    check_rows_output(args.output, model, inputs=[args.model, args.data])
     data = read_data(args, model)
     write_rows(args.output, model.reconstruct(model_input(data)).reshape(len(data), -1), model)
     return 0

@@ -15,7 +15,7 @@ import pandas as pd
 
 from hourglass.anomaly import AnomalyDetector
 from hourglass.atomic import atomic_file
-from hourglass.cli.common import model_columns
+from hourglass.cli.common import bounded_int, check_output, model_columns
 from hourglass.data import load_dataset
 from hourglass.data.tables import frame_to_rows
 from hourglass.errors import HourglassError
@@ -36,7 +36,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", metavar="DATA", help="rows to score: .npy, .npz, .csv/.tsv/.parquet, a built-in name")
     p.add_argument("-o", "--output", required=True, help="scores table to write (.csv, .tsv or .parquet)")
     p.add_argument("--label", help="table column to leave out of scoring (copied to the output)")
-    p.add_argument("--top", type=int, default=3, help="worst-rebuilt features to list per row (default: 3)")
+    p.add_argument(
+        "--top", type=bounded_int(0, 1000), default=3, help="worst-rebuilt features to list per row (default: 3)"
+    )
     p.set_defaults(run=run)
 
 
@@ -90,7 +92,9 @@ def _table_chunks(file: Path, model: AnomalyDetector, label: str | None, rows: i
             if columns:
                 X = X[:, [names.index(c) for c in columns]]
             if not np.isfinite(X).all():
-                raise HourglassError(f"{file}: rows hold NaN or infinite values; clean them before scoring")
+                raise HourglassError(
+                    f"{file}: rows hold NaN or infinite values, or values too large for float32; clean them"
+                )
             yield X, y
         if not seen:
             raise HourglassError(f"{file}: the table has no data rows")
@@ -103,13 +107,9 @@ def _table_chunks(file: Path, model: AnomalyDetector, label: str | None, rows: i
 
 
 def run(args: argparse.Namespace) -> int:
-    model = read_detector(args.model)
-    out = Path(args.output)
+    out = check_output(args.output, suffixes=(".csv", ".tsv", ".parquet", ".pq"), inputs=[args.model, args.data])
     suffix = out.suffix.lower()
-    if suffix not in (".csv", ".tsv", ".parquet", ".pq"):
-        raise HourglassError(f"{out}: write scores as .csv, .tsv or .parquet")
-    if args.top < 0:
-        raise HourglassError("--top must be 0 or more")
+    model = read_detector(args.model)
     names = np.asarray(model.feature_names(), dtype=object)
     n = flagged = 0
     writer = None

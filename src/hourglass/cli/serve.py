@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from hourglass.cli.common import read_model
+from hourglass.cli.common import bounded_int, read_model
 from hourglass.cli.explore import add_explorer_args, read_explorer_data
 from hourglass.explorer.server import make_server
 
@@ -19,7 +19,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     add_explorer_args(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
-    p.add_argument("--port", type=int, default=8000, help="port (default: %(default)s; 0 picks a free one)")
+    p.add_argument(
+        "--port", type=bounded_int(0, 65535), default=8000, help="port (default: %(default)s; 0 picks a free one)"
+    )
     p.add_argument("--verbose", action="store_true", help="log every request")
     p.set_defaults(run=run)
 
@@ -33,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
         quiet=not args.verbose,
     )  # fmt: skip
     host, port = server.server_address[:2]
-    print(f"serving the explorer on http://{host}:{port}/ (Ctrl-C stops)", flush=True)
+    where = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
+    print(f"serving the explorer on http://{where}:{port}/ (Ctrl-C stops)", flush=True)
     try:
         server.serve_forever()
     finally:

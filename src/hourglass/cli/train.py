@@ -7,13 +7,21 @@ import shutil
 from pathlib import Path
 
 from hourglass import checkpoint, distributed
-from hourglass.cli.common import add_data_args, model_input, read_data
+from hourglass.cli.common import (
+    add_data_args,
+    check_model_output,
+    check_output,
+    check_params,
+    device_name,
+    layer_widths,
+    model_input,
+    read_data,
+)
 from hourglass.data import BUILTINS
 from hourglass.errors import HourglassError
 from hourglass.estimator import Autoencoder
 from hourglass.models import available_models
 from hourglass.noise import HELP as NOISE_HELP
-from hourglass.noise import parse_noise
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--latent", type=int, default=d.latent_dim, help="code width (default: %(default)s)")
     p.add_argument(
         "--hidden",
-        type=_widths,
+        type=layer_widths,
         default=d.hidden,
         help="encoder widths (conv: channels), e.g. 128,64; default: the model's",
     )
@@ -46,10 +54,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate (default: %(default)s)")
     p.add_argument("--patience", type=int, default=d.patience, help="early-stop patience in epochs; 0 = off")
     p.add_argument("--validation", type=float, default=d.validation_fraction, help="validation fraction")
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=int, default=d.seed, help="the same seed gives the same weights")
     p.add_argument("--beta", type=float, default=d.beta, help="VAE: weight of the KL term (default: %(default)s)")
     p.add_argument("--noise", metavar="SPEC", help=f"train a denoiser on corrupted inputs: {NOISE_HELP}")
-    p.add_argument("--device", default=d.device, help="auto, cpu or cuda")
+    p.add_argument("--device", type=device_name, default=d.device, help="auto, cpu or cuda")
     p.add_argument(
         "--resume",
         action="store_true",
@@ -58,6 +66,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(run=run)
+
+
+# The flag each estimator parameter comes from, so a range error names what the user typed.
+FLAGS = {
+    "latent_dim": "--latent",
+    "hidden": "--hidden",
+    "model": "--model",
+    "activation": "--activation",
+    "loss": "--loss",
+    "scaling": "--scaling",
+    "epochs": "--epochs",
+    "batch_size": "--batch-size",
+    "lr": "--lr",
+    "patience": "--patience",
+    "validation_fraction": "--validation",
+    "seed": "--seed",
+    "device": "--device",
+    "noise": "--noise",
+    "beta": "--beta",
+}
 
 
 def estimator_from(args: argparse.Namespace) -> Autoencoder:
@@ -81,21 +109,35 @@ def estimator_from(args: argparse.Namespace) -> Autoencoder:
     )
 
 
+def check_model_out(out: str | Path, data: str) -> Path:
+    """Fail before training if the model folder or its checkpoint folder beside it cannot be written."""
+    check_model_output(out, [data])
+    check_output(
+        checkpoint.folder_for(out),
+        folder=True,
+        reusable=_is_checkpoint_folder,
+        what="a checkpoint folder",
+        inputs=[data],
+    )
+    return Path(out)
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.noise is not None:
-        parse_noise(args.noise)  # a bad spec fails before any data is read
+    model = estimator_from(args)
+    check_params(model, FLAGS)  # every flag's range, before any data is read
+    if args.out is not None:
+        check_model_out(args.out, args.data)  # before reading data that may take long to load
     data = read_data(args)
     if len(data) < 2:
         raise HourglassError(f"{args.data}: {len(data)} row(s); training needs at least 2 rows")
-    out = Path(args.out or Path("runs") / data.name)
-    model = estimator_from(args)
+    out = check_model_out(args.out or Path("runs") / data.name, args.data)
     folder = checkpoint.folder_for(out)
     fresh = not folder.exists()
     try:  # under torchrun every rank trains; only rank 0 writes and reports
         model.fit(model_input(data), checkpoint_dir=folder, resume=args.resume)
-    except HourglassError:
-        # A run that failed (diverged, say) leaves nothing behind that it made; an interrupted one
-        # (Ctrl-C, a kill) keeps its checkpoint, which is what --resume is for.
+    except Exception:
+        # A run that failed (diverged, a bad parameter, a bug) leaves nothing behind that it made; an
+        # interrupted one (Ctrl-C, a kill: not an Exception) keeps its checkpoint for --resume.
         if fresh and distributed.is_main():
             shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -115,11 +157,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _widths(text: str) -> tuple[int, ...]:
-    try:
-        widths = tuple(int(w) for w in text.split(",") if w.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated widths such as 128,64, got {text!r}") from None
-    if any(w <= 0 for w in widths):
-        raise argparse.ArgumentTypeError("widths must be positive")
-    return widths
+def _is_checkpoint_folder(folder: Path) -> bool:
+    """A folder training wrote: its checkpoint, or the temporary file of one that a kill interrupted."""
+    return all(p.name.lstrip(".").startswith(checkpoint.FILE) for p in folder.iterdir())

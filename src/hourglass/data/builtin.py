@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -48,9 +49,12 @@ _IDX_TYPES = {0x08: np.uint8}
 
 def read_idx(path: Path) -> np.ndarray:
     """An IDX file (the MNIST format), gzip-compressed: a 4-byte magic, big-endian dims, then the values."""
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError, zlib.error) as e:  # not gzip, truncated, or damaged
+        raise HourglassError(f"{path}: cannot read the gzip file ({e})") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES or len(raw) < 4 + 4 * raw[3]:
         raise HourglassError(f"{path}: not an IDX file of unsigned bytes")
     ndim = raw[3]
     dims = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))

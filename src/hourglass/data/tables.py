@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -20,29 +19,46 @@ def read_npy(path: Path, label: str | None) -> Dataset:
         raise HourglassError(f"{path}: a .npy file holds one array, so it has no label column {label!r}")
     try:
         X = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
+    except Exception as e:  # numpy's header parser raises many types for damaged or hostile files
         raise HourglassError(f"{path}: not a readable .npy array ({_first_line(e)})") from None
+    if not isinstance(X, np.ndarray):  # an .npz archive under a .npy name
+        X.close()
+        raise HourglassError(f"{path}: not a .npy array (an .npz archive? name it .npz)")
     return _array_dataset(X, None, path)
 
 
 def read_npz(path: Path, label: str | None) -> Dataset:
     try:
         with np.load(path, allow_pickle=False) as z:
-            arrays = {key: z[key] for key in z.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+            if not hasattr(z, "files"):
+                raise HourglassError(f"{path}: not an .npz archive (a single array: name it .npy)")
+            names = list(z.files)
+            label_key = label or ("y" if "y" in names else None)
+            if label_key is not None and label_key not in names:
+                raise HourglassError(f"{path}: no array named {label_key!r}; it holds {', '.join(names) or 'nothing'}")
+            data_keys = [k for k in names if k != label_key]
+            key = "X" if "X" in data_keys else (data_keys[0] if len(data_keys) == 1 else None)
+            if key is None:
+                raise HourglassError(f"{path}: name the data array 'X' (found {', '.join(names) or 'no arrays'})")
+            # Only the arrays used are decompressed: other members may be large.
+            X, y = z[key], z[label_key] if label_key else None
+    except HourglassError:
+        raise
+    except Exception as e:  # zipfile, zlib and numpy raise many types for damaged or hostile archives
         raise HourglassError(f"{path}: not a readable .npz archive ({_first_line(e)})") from None
-    label_key = label or ("y" if "y" in arrays else None)
-    if label_key is not None and label_key not in arrays:
-        raise HourglassError(f"{path}: no array named {label_key!r}; it holds {', '.join(arrays) or 'nothing'}")
-    data_keys = [k for k in arrays if k != label_key]
-    key = "X" if "X" in arrays else (data_keys[0] if len(data_keys) == 1 else None)
-    if key is None:
-        raise HourglassError(f"{path}: name the data array 'X' (found {', '.join(arrays) or 'no arrays'})")
-    y = arrays[label_key] if label_key else None
-    return _array_dataset(arrays[key], y, path)
+    for name, array in ((key, X), (label_key, y)):
+        if array is not None and not isinstance(array, np.ndarray):
+            raise HourglassError(f"{path}: member {name!r} is not a numpy array")
+    return _array_dataset(X, y, path)
 
 
 def read_table(path: Path, label: str | None) -> Dataset:
+    X, y, names = frame_to_rows(read_frame(path), path, label)
+    return Dataset(X, y, kind="table", name=path.stem, feature_names=names)
+
+
+def read_frame(path: Path) -> pd.DataFrame:
+    """A CSV/TSV/Parquet file as a DataFrame with text column names, or a one-line error naming the file."""
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
@@ -52,39 +68,61 @@ def read_table(path: Path, label: str | None) -> Dataset:
         raise HourglassError(f"{path}: the file is empty") from None
     except Exception as e:  # pandas/pyarrow raise many types for malformed files
         raise HourglassError(f"{path}: cannot parse the table ({_first_line(e)})") from None
-    X, y, names = frame_to_rows(frame, path, label)
-    return Dataset(X, y, kind="table", name=path.stem, feature_names=names)
+    return frame.rename(columns=str)
 
 
 def frame_to_rows(frame: pd.DataFrame, path: Path, label: str | None) -> tuple[np.ndarray, np.ndarray | None, list]:
-    """Check a table (or one chunk of it) and split it into float32 rows, labels and column names."""
+    """Check a table (or one chunk of it) and split it into float32 rows, labels and column names.
+
+    Values beyond float32's range become infinite here, so the finiteness check that follows sees them.
+    """
     y = None
     if label is not None:
         if label not in frame.columns:
             raise HourglassError(f"{path}: no label column {label!r}; columns are {', '.join(map(str, frame.columns))}")
-        y = frame.pop(label).to_numpy()
+        y = clean_labels(frame.pop(label).to_numpy(), path)
     if frame.shape[0] == 0:
         raise HourglassError(f"{path}: the table has no data rows")
     if frame.shape[1] == 0:
         raise HourglassError(f"{path}: the table has no feature columns")
-    bad = [str(c) for c in frame.columns if not (pd.api.types.is_numeric_dtype(frame[c]))]
+    # Complex and other exotic "numeric" dtypes cannot become float32 without losing part of the value.
+    bad = [str(c) for c, dtype in frame.dtypes.items() if not _is_real_number(dtype)]
     if bad:
         raise HourglassError(
             f"{path}: non-numeric column(s) {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}"
             " (drop them, or name a label column with --label)"
         )
-    X = _to_float32(frame.to_numpy(dtype=np.float64, na_value=np.nan), path)
-    return X, y, [str(c) for c in frame.columns]
+    try:
+        values = frame.to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError) as e:  # e.g. a nullable column pandas cannot cast
+        raise HourglassError(f"{path}: cannot read the table as numbers ({_first_line(e)})") from None
+    return to_float32(values), y, [str(c) for c in frame.columns]
 
 
-def _to_float32(values: np.ndarray, path: Path) -> np.ndarray:
-    with np.errstate(invalid="ignore"):
-        too_large = np.isfinite(values) & (np.abs(values) > np.finfo(np.float32).max)
-    if too_large.any():
-        raise HourglassError(
-            f"{path}: {int(too_large.sum())} value(s) are too large for float32 (|x| > 3.4e38); rescale the data"
-        )
-    return values.astype(np.float32)
+def _is_real_number(dtype: object) -> bool:
+    return pd.api.types.is_numeric_dtype(dtype) and np.dtype(getattr(dtype, "numpy_dtype", dtype)).kind in "biuf"
+
+
+def to_float32(values: np.ndarray) -> np.ndarray:
+    """Values as float32; those beyond its range become +-inf (no warning), for the finiteness check to report."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.asarray(values).astype(np.float32)
+
+
+def clean_labels(y: np.ndarray, path: Path) -> np.ndarray:
+    """Labels as one value per row: byte strings are decoded (UTF-8, bad bytes replaced), odd dtypes refused."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise HourglassError(f"{path}: labels must be one value per row; got an array of shape {y.shape}")
+    if y.dtype.kind == "S":
+        return np.array([v.decode("utf-8", "replace") for v in y.tolist()], dtype=str)
+    if y.dtype.kind == "O":
+        return np.array([v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in y], dtype=object)
+    if y.dtype.kind in "Mm":  # dates and durations: their text is a fine label
+        return y.astype(str)
+    if y.dtype.kind not in "biufU":
+        raise HourglassError(f"{path}: labels of dtype {y.dtype}; use numbers or text")
+    return y
 
 
 def _array_dataset(X: np.ndarray, y: np.ndarray | None, path: Path) -> Dataset:
@@ -96,8 +134,10 @@ def _array_dataset(X: np.ndarray, y: np.ndarray | None, path: Path) -> Dataset:
         raise HourglassError(
             f"{path}: need a non-empty array of rows (n, features) or images (n, H, W[, C]); got shape {X.shape}"
         )
-    if y is not None and len(y) != len(X):
-        raise HourglassError(f"{path}: {len(y)} labels for {len(X)} rows")
+    if y is not None:
+        y = clean_labels(y, path)
+        if len(y) != len(X):
+            raise HourglassError(f"{path}: {len(y)} labels for {len(X)} rows")
     kind = "table" if X.ndim == 2 else "image"
     return Dataset(X, y, kind=kind, name=path.stem)
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import functools
+import hashlib
 import html
 import json
+import math
 import os
 import re
 from importlib import resources
@@ -21,33 +24,79 @@ from hourglass.explorer.export import b64_float32, export_decoder
 MAX_POINTS = 20_000  # dots on the map; more data is subsampled (fixed seed) so the page stays small and fast
 MAX_CATEGORIES = 20  # more distinct labels than this are coloured as a continuous value
 
-# What each mode may reach: a file reaches nothing at all; the served page talks only to its own server.
-CSP = {
-    "file": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:",
-    "server": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; "
-    "connect-src 'self'",
-}
+MODES = ("file", "server")  # a file reaches nothing at all; the served page talks only to its own server
 
 
 def _static(name: str) -> str:
     return resources.files("hourglass.explorer").joinpath("static", name).read_text(encoding="utf-8")
 
 
+def _sha256(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+@functools.cache
+def csp(mode: str) -> str:
+    """The page's content-security policy: only the page's own script and style (by hash) run, no inline handler,
+    no markup sink (Trusted Types), nothing fetched; the served page may talk to its own server and nothing else."""
+    connect = "'self'" if mode == "server" else "'none'"
+    script, style = _sha256(_static("explorer.js")), _sha256(_static("explorer.css"))
+    return (
+        f"default-src 'none'; script-src {script}; style-src {style}; connect-src {connect}; "
+        "img-src 'none'; base-uri 'none'; form-action 'none'; "
+        "require-trusted-types-for 'script'; trusted-types 'none'"
+    )
+
+
+# Characters that could end or confuse the <script> element holding the data, or (U+2028/9) old JS parsers.
+_SCRIPT_SAFE = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def script_json(data: Any) -> str:
+    """Strict JSON (no NaN/Infinity, which JSON.parse rejects) that is safe inside a ``<script>`` element."""
+    try:
+        text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        raise HourglassError("the explorer's data holds NaN or infinite values (in the data or its codes)") from None
+    return text.translate(_SCRIPT_SAFE)
+
+
 def _b64(array: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
 
 
+def _missing(y: np.ndarray) -> np.ndarray:
+    """Blank labels: NaN or inf in numbers; None, NaN or pd.NA in text (pandas reads a blank text cell as NaN)."""
+    if y.dtype.kind == "f":
+        return ~np.isfinite(y)
+    if y.dtype.kind == "O":
+        import pandas as pd
+
+        return np.array([bool(pd.isna(v)) or (isinstance(v, float) and math.isinf(v)) for v in y], bool)
+    return np.zeros(len(y), bool)
+
+
 def _labels(y: np.ndarray | None) -> dict[str, Any] | None:
-    """Few distinct values (or text) are categories; many numbers are a continuous colour."""
+    """Few distinct values (or text) are categories; many numbers are a continuous colour. Blanks become null."""
     if y is None:
         return None
+    if y.dtype.kind == "S":  # bytes (an .npz of byte strings): any encoding shows, undecodable bytes as U+FFFD
+        y = np.array([v.decode("utf-8", "replace") for v in y.tolist()], dtype=object)
     numeric = y.dtype.kind in "iufb"
-    names, index = np.unique(y if numeric else y.astype(str), return_inverse=True)
+    missing = _missing(y)
+    present = y[~missing]
+    names, index = np.unique(present if numeric else present.astype(str), return_inverse=True)
     if numeric and len(names) > MAX_CATEGORIES:
-        return {"kind": "number", "values": [float(v) for v in y]}
+        return {"kind": "number", "values": [None if m else float(v) for v, m in zip(y.tolist(), missing, strict=True)]}
     if len(names) > 256:
         return None  # free text, nearly one value per row: colouring by it would say nothing
-    return {"kind": "category", "names": [str(v) for v in names.tolist()], "values": index.tolist()}
+    values = np.full(len(y), len(names))  # blanks point at a last, null name
+    values[~missing] = index.reshape(-1)
+    return {
+        "kind": "category",
+        "names": [str(v) for v in names.tolist()] + ([None] if missing.any() else []),
+        "values": values.tolist(),
+    }
 
 
 def model_input(model: Autoencoder, rows: np.ndarray) -> Any:
@@ -144,19 +193,17 @@ def render_page(
     title: str | None = None,
 ) -> str:
     """The explorer page. ``mode="file"`` decodes in the page (MLP decoders); ``"server"`` asks /api/decode."""
-    if mode not in CSP:
-        raise HourglassError(f"unknown explorer mode {mode!r}; choose one of {', '.join(CSP)}")
+    if mode not in MODES:
+        raise HourglassError(f"unknown explorer mode {mode!r}; choose one of {', '.join(MODES)}")
     data = explorer_data(model, X, y, max_points=max_points, title=title)
     data["mode"] = mode
     data["decoder"] = export_decoder(model) if mode == "file" else None
-    # "<" escaped inside JSON so no value can close the <script> element that holds it.
-    payload = json.dumps(data, separators=(",", ":")).replace("<", "\\u003c")
     parts = {
         "CSS": _static("explorer.css"),
         "JS": _static("explorer.js"),
-        "CSP": CSP[mode],
+        "CSP": csp(mode),  # our own text: no quotes or angle brackets
         "TITLE": html.escape(data["title"]),
-        "DATA": payload,
+        "DATA": script_json(data),
     }
     # One pass, so text inserted for one marker is never searched for another.
     page = re.sub(r"/\*HG:(\w+)\*/", lambda m: parts[m.group(1)], _static("explorer.html"))

@@ -1,26 +1,35 @@
 """``hourglass serve``: the explorer page plus a JSON decode/encode API, on the standard library's HTTP server.
 
-The page is rendered once at start-up and held in memory; no request path or body ever names a file.
+The page is rendered (and gzipped) once at start-up and held in memory; no request path or body ever names a file.
+One request per connection (HTTP/1.0), every socket read and write under a timeout, and a client that hangs up
+costs one failed send: no traceback, no retry, nothing kept.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
+import queue
+import re
+import socket
 import sys
 import threading
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import numpy as np
 
 from hourglass.errors import HourglassError
 from hourglass.estimator import Autoencoder
-from hourglass.explorer.page import CSP, MAX_POINTS, model_input, render_page
+from hourglass.explorer.page import MAX_POINTS, csp, model_input, render_page
 
 MAX_BODY = 1 << 20  # bytes per request
 MAX_ROWS = 10_000  # rows (or codes) per request
+WORKERS = 32  # connections served at once (threads); more wait in the listen backlog
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+# A client gone mid-request (BrokenPipe, ConnectionReset/Aborted) or too slow (socket timeouts): its business only.
+DISCONNECTS = (ConnectionError, TimeoutError)
 
 
 class _TooLarge(HourglassError):
@@ -75,6 +84,15 @@ def _matrix(body: Any, key: str, width: int, what: str) -> np.ndarray:
     return array
 
 
+def _accepts_gzip(header: str) -> bool:
+    """``Accept-Encoding`` lists gzip (and does not refuse it with ``q=0``)."""
+    for item in header.lower().split(","):
+        name, _, params = item.partition(";")
+        if name.strip() == "gzip":
+            return re.fullmatch(r"\s*q\s*=\s*0(\.0*)?\s*", params) is None
+    return False
+
+
 def _finite(result: np.ndarray, key: str) -> list:
     # json.dumps would write NaN/Infinity, which no browser's JSON.parse accepts.
     if not np.isfinite(result).all():
@@ -82,10 +100,54 @@ def _finite(result: np.ndarray, key: str) -> list:
     return result.tolist()
 
 
-class _Server(ThreadingHTTPServer):
-    # The default listen backlog of 5 resets connections under a burst; threads must not outlive a stop.
-    request_queue_size = 1024
-    daemon_threads = True
+class _Server(HTTPServer):
+    """Connections go to a fixed pool of worker threads, one connection per job.
+
+    A thread per connection made a flood of connections (thousands of clients that hang up) cost a thread start
+    each and let them all contend at once, so a well-behaved client waited seconds behind them. Here at most
+    WORKERS connections are open; the rest wait in the kernel's listen backlog, costing nothing.
+    """
+
+    request_queue_size = 1024  # the default of 5 resets connections under a burst
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._free = threading.Semaphore(WORKERS)
+        self._workers: list[threading.Thread] = []
+        super().__init__(address, handler)  # binds (a failure calls server_close and raises): no thread started yet
+        # Daemon threads: a stop (Ctrl-C) never waits on a client.
+        self._workers = [threading.Thread(target=self._work, daemon=True) for _ in range(WORKERS)]
+        for worker in self._workers:
+            worker.start()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self._free.acquire()  # wait for a free worker; meanwhile new connections queue in the kernel
+        self._jobs.put((request, client_address))
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            try:
+                self.finish_request(*job)
+            except Exception:
+                self.handle_error(*job)
+            finally:
+                self.shutdown_request(job[0])
+                self._free.release()
+
+    def server_close(self) -> None:
+        super().server_close()
+        for _ in self._workers:
+            self._jobs.put(None)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # socketserver's default prints a traceback per failed connection: thousands under a burst of hang-ups.
+        error = sys.exc_info()[1]
+        if not isinstance(error, DISCONNECTS):  # a bug of ours: one line, and keep serving everyone else
+            sys.stderr.write(f"hourglass serve: {type(error).__name__}: {error}\n")
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6  # an IPv6 address such as ::1
 
 
 def make_server(
@@ -99,12 +161,16 @@ def make_server(
     title: str | None = None,
     quiet: bool = True,
     timeout: float = 10.0,
-) -> ThreadingHTTPServer:
+) -> HTTPServer:
     """A server (not yet running) for the explorer of ``model`` over ``X``; ``port=0`` picks a free port.
 
     ``timeout`` (seconds) bounds every socket read and write, so a client that stalls frees its thread.
     """
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise HourglassError(f"port must be a whole number from 0 to 65535; got {port!r}")
     page = render_page(model, X, y, mode="server", max_points=max_points, title=title).encode("utf-8")
+    page_gzip = gzip.compress(page, mtime=0)  # once, not per request: about half the bytes to send
+    policy = csp("server") + "; frame-ancestors 'none'"  # a header may say what a <meta> cannot
     api = _Api(model)
 
     class Handler(BaseHTTPRequestHandler):
@@ -116,7 +182,10 @@ def make_server(
                 return
             if self.path.split("?", 1)[0] not in ("/", "/index.html"):
                 return self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
-            self._send(HTTPStatus.OK, page, "text/html; charset=utf-8")
+            if _accepts_gzip(self.headers.get("Accept-Encoding", "")):
+                self._send(HTTPStatus.OK, page_gzip, "text/html; charset=utf-8", "gzip")
+            else:
+                self._send(HTTPStatus.OK, page, "text/html; charset=utf-8")
 
         def do_POST(self) -> None:
             if not self._host_ok():
@@ -165,22 +234,36 @@ def make_server(
         def _json(self, status: HTTPStatus, obj: dict[str, Any]) -> None:
             self._send(status, json.dumps(obj, separators=(",", ":")).encode(), "application/json")
 
-        def _send(self, status: HTTPStatus, data: bytes, content_type: str) -> None:
+        def handle(self) -> None:
+            try:
+                super().handle()
+            except DISCONNECTS:  # the client went away or stalled: close quietly, nobody is left to tell
+                self.close_connection = True
+
+        def _send(self, status: HTTPStatus, data: bytes, content_type: str, encoding: str | None = None) -> None:
             self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("Content-Security-Policy", CSP["server"])
-            self.send_header("X-Content-Type-Options", "nosniff")
-            self.send_header("Cache-Control", "no-store")
+            for name, value in {
+                "Content-Type": content_type,
+                "Content-Length": str(len(data)),
+                "Content-Security-Policy": policy,
+                "X-Content-Type-Options": "nosniff",
+                "Referrer-Policy": "no-referrer",
+                "Cache-Control": "no-store",
+                "Vary": "Accept-Encoding",
+            }.items():
+                self.send_header(name, value)
+            if encoding:
+                self.send_header("Content-Encoding", encoding)
             self.end_headers()
-            self.wfile.write(data)
+            self.wfile.write(data)  # sendall of the shared bytes; a hang-up raises and ends in handle()
 
         def log_message(self, format: str, *args: Any) -> None:
             if not quiet:
                 super().log_message(format, *args)
 
     Handler.timeout = timeout  # socketserver applies it to each connection's socket
+    server_class = _Server6 if ":" in host else _Server
     try:
-        return _Server((host, port), Handler)
-    except OSError as e:
-        raise HourglassError(f"cannot listen on {host}:{port} ({e.strerror or e})") from None
+        return server_class((host, port), Handler)
+    except (OSError, ValueError) as e:  # in use, not ours, unknown name; ValueError: a NUL or bad IDNA in the name
+        raise HourglassError(f"cannot listen on {host}:{port} ({getattr(e, 'strerror', None) or e})") from None

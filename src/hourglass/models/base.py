@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, ClassVar
 
 import numpy as np
@@ -9,6 +10,7 @@ import torch
 from torch import nn
 
 from hourglass.errors import HourglassError
+from hourglass.models.schema import Int, ListOf, OneOf, Optional, Real, Spec
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -19,6 +21,29 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "leaky_relu": nn.LeakyReLU,
 }
 OUTPUT_ACTIVATIONS: dict[str, type[nn.Module]] = {"identity": nn.Identity, "sigmoid": nn.Sigmoid}
+
+
+# Bounds on sizes, so that an absurd value fails at once with its limit instead of exhausting memory.
+MAX_LATENT = 4096
+MAX_WIDTH = 65_536
+MAX_LAYERS = 32
+MAX_MEMBERS = 100
+MAX_WEIGHTS = 1 << 28  # 1 GiB of float32 weights (about 4 GiB while training with Adam)
+
+# Every constructor argument a model may take, and what it accepts: one table for all models, read by
+# ``Hourglass.config_schema`` to check a saved ``config()`` before the model is built from it.
+ARGUMENTS: dict[str, Spec] = {
+    "n_features": Int(1),
+    "latent_dim": Int(1, MAX_LATENT),
+    "hidden": ListOf(Int(1, MAX_WIDTH), 0, MAX_LAYERS),
+    "activation": OneOf(*ACTIVATIONS),
+    "output_activation": OneOf(*OUTPUT_ACTIVATIONS),
+    "sample_shape": ListOf(Int(1), 1, 16),
+    "body": OneOf("auto", "mlp", "conv"),
+    "beta": Real(0),
+    "n_members": Int(1, MAX_MEMBERS),
+    "trim": Real(0, 1, open="hi"),
+}
 
 
 def make_activation(name: str, table: dict[str, type[nn.Module]] = ACTIVATIONS) -> nn.Module:
@@ -47,6 +72,12 @@ class Hourglass(nn.Module):
 
     def config(self) -> dict[str, Any]:
         raise NotImplementedError
+
+    @classmethod
+    def config_schema(cls) -> dict[str, Any]:
+        """The fields of ``config()``: the constructor's arguments, those with a default optional."""
+        args = list(inspect.signature(cls.__init__).parameters.values())[1:]
+        return {a.name: ARGUMENTS[a.name] if a.default is a.empty else Optional(ARGUMENTS[a.name]) for a in args}
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)

@@ -82,6 +82,15 @@ if (typeof module === "object" && module.exports) module.exports = { makeDecoder
 if (typeof document !== "undefined") (function () {
   const D = JSON.parse(document.getElementById("hg-data").textContent);
   const $ = (id) => document.getElementById(id);
+  // Every text from the data (labels, names) reaches the page as text nodes, never as markup; the page's CSP
+  // (Trusted Types) makes any innerHTML assignment throw, so this is the only way to write.
+  const el = (tag, text, className) => {
+    const node = document.createElement(tag);
+    if (text !== undefined) node.textContent = String(text);
+    if (className) node.className = className;
+    return node;
+  };
+  const bold = (text) => el("b", text);
   const n = D.n, k = D.latent_dim, isImage = D.kind === "image";
   const codes = b64Float32(D.codes), view = b64Float32(D.view), errors = b64Float32(D.errors);
   const scOffset = b64Float32(D.scaled_offset), scScale = b64Float32(D.scaled_scale);
@@ -188,13 +197,14 @@ if (typeof document !== "undefined") (function () {
   const paint = isImage ? (canvas, values) => paintImage(canvas, values) : paintBars;
 
   const state = { preview: null, previews: 0, selected: [], walk: null, colour: D.labels ? "label" : "error" };
+  const nameOf = (name) => (name === null ? "(none)" : name);
   const fmt = (v) => (Math.abs(v) >= 1000 || (Math.abs(v) < 0.01 && v !== 0) ? v.toExponential(2) : v.toFixed(3));
 
   function showPreview(code, values) {
     paint(preview, values);
     state.preview = { code: Array.from(code), values: Array.from(values) };
     state.previews += 1;
-    if (!state.walk || !state.walk.running) $("cursor-readout").innerHTML = "z = (" + code.map(fmt).join(", ") + ")";
+    if (!state.walk || !state.walk.running) $("cursor-readout").textContent = "z = (" + code.map(fmt).join(", ") + ")";
   }
   function showError(e) { $("cursor-readout").textContent = "decode failed: " + e.message; }
 
@@ -213,33 +223,41 @@ if (typeof document !== "undefined") (function () {
     return s[Math.min(s.length - 1, Math.floor(q * (s.length - 1)))];
   }
   // Per dot, a colour group: categories keep their index; continuous values fall into 64 bins (cheap to draw).
+  // A blank label (null: NaN, inf or an empty cell in the data) is grey.
+  const MISSING = "#b4bcc6";
   function colouring() {
     if (state.colour === "label" && D.labels && D.labels.kind === "category") {
-      return { groups: D.labels.values, colours: D.labels.names.map((_, i) => TAB[i % TAB.length]), legend: "category" };
+      const colours = D.labels.names.map((name, i) => (name === null ? MISSING : TAB[i % TAB.length]));
+      return { groups: D.labels.values, colours, legend: "category" };
     }
     const raw = state.colour === "label" && D.labels ? D.labels.values : Array.from(errors, (e) => Math.log10(Math.max(e, 1e-12)));
-    const a = quantile(raw, 0.02), b = quantile(raw, 0.98), span = b > a ? b - a : 1;
-    const groups = raw.map((v) => Math.max(0, Math.min(63, Math.floor(((v - a) / span) * 64))));
-    return { groups, colours: Array.from({ length: 64 }, (_, i) => viridis((i + 0.5) / 64)), legend: "continuous", a, b };
+    const present = raw.filter((v) => v !== null);
+    const a = present.length ? quantile(present, 0.02) : 0, b = present.length ? quantile(present, 0.98) : 0;
+    const span = b > a ? b - a : 1;
+    const groups = raw.map((v) => (v === null ? 64 : Math.max(0, Math.min(63, Math.floor(((v - a) / span) * 64)))));
+    const colours = Array.from({ length: 64 }, (_, i) => viridis((i + 0.5) / 64)).concat(MISSING);
+    return { groups, colours, legend: "continuous", a, b };
   }
   let scheme = null;
   function drawLegend() {
-    const el = $("legend");
-    el.innerHTML = "";
+    const legend = $("legend");
     if (scheme.legend === "category") {
-      D.labels.names.forEach((name, i) => {
-        const item = document.createElement("span");
-        item.innerHTML = `<span class="swatch" style="background:${scheme.colours[i]}"></span>`;
-        item.append(name);
-        el.append(item);
-      });
+      legend.replaceChildren(...D.labels.names.map((name, i) => {
+        const swatch = el("span", undefined, "swatch");
+        swatch.style.background = scheme.colours[i];  // CSSOM, not a style attribute: the CSP allows it
+        const item = el("span", undefined, "item");
+        item.title = nameOf(name);
+        item.append(swatch, nameOf(name));
+        return item;
+      }));
       return;
     }
     const isError = state.colour === "error";
     const show = (v) => fmt(isError ? Math.pow(10, v) : v);
-    const stops = Array.from({ length: 9 }, (_, i) => viridis(i / 8)).join(",");
-    el.innerHTML = `<span>${isError ? "reconstruction error (MSE, scaled units, log colour)" : "label"}</span>` +
-      `<span>${show(scheme.a)}</span><span class="bar" style="background:linear-gradient(90deg,${stops})"></span><span>${show(scheme.b)}</span>`;
+    const bar = el("span", undefined, "bar");
+    bar.style.background = `linear-gradient(90deg,${Array.from({ length: 9 }, (_, i) => viridis(i / 8)).join(",")})`;
+    legend.replaceChildren(el("span", isError ? "reconstruction error (MSE, scaled units, log colour)" : "label"),
+      el("span", show(scheme.a)), bar, el("span", show(scheme.b)));
   }
 
   // ------------------------------------------------------------------------------ the map
@@ -376,7 +394,7 @@ if (typeof document !== "undefined") (function () {
   function labelOf(i) {
     if (!D.labels) return "";
     const v = D.labels.values[i];
-    return D.labels.kind === "category" ? D.labels.names[v] : fmt(v);
+    return D.labels.kind === "category" ? nameOf(D.labels.names[v]) : v === null ? nameOf(null) : fmt(v);
   }
   let errorRank = null;
   function percentile(i) {
@@ -391,9 +409,9 @@ if (typeof document !== "undefined") (function () {
     const orig = originalOf(i);
     decodeMany([codeOf(i)]).then(([rec]) => {
       if (isImage) { paint(original, orig); paint(recon, rec); } else paintBars(original, rec, orig);
-      const label = D.labels ? ` &middot; label <b>${labelOf(i)}</b>` : "";
-      $("selection").innerHTML = `row <b>${D.index[i]}</b>${label} &middot; error <b>${fmt(errors[i])}</b> ` +
-        `(MSE, scaled; ${percentile(i)}th percentile)` + (isImage ? "" : "<br>bars: reconstruction; outline: original");
+      const label = D.labels ? [" \u00b7 label ", bold(labelOf(i))] : [];
+      $("selection").replaceChildren("row ", bold(D.index[i]), ...label, " \u00b7 error ", bold(fmt(errors[i])),
+        ` (MSE, scaled; ${percentile(i)}th percentile)`, ...(isImage ? [] : [el("br"), "bars: reconstruction; outline: original"]));
       state.inspected = { index: i, reconstruction: Array.from(rec) };
     }).catch(showError);
     if (state.selected.length === 2) startWalk(); else { stopWalk(); state.walk = null; updateWalkUi(); }
