@@ -1,3 +1,9 @@
+import os
+
+# scikit-learn runs its array-API check (NumPy inputs with dispatch on) only when SciPy was imported
+# with this set, so set it before anything imports SciPy: the estimator checks then skip nothing.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
 import numpy as np
 import pytest
 

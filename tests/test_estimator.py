@@ -16,9 +16,10 @@ from hourglass.anomaly import AnomalyDetector
 
 @parametrize_with_checks(
     [
-        hg.Autoencoder(epochs=3, hidden=(8,)),
-        hg.Autoencoder(model="vae", epochs=3, hidden=(8,)),
-        AnomalyDetector(epochs=3, hidden=(8,), n_members=2),
+        # default widths (a tiny model would hide size-dependent rounding); fewer epochs for time
+        hg.Autoencoder(epochs=3),
+        hg.Autoencoder(model="vae", epochs=3),
+        AnomalyDetector(epochs=3),
     ]
 )
 def test_sklearn_compatible(estimator, check):
@@ -121,9 +122,21 @@ def test_streams_data_larger_than_the_in_memory_limit(tmp_path, monkeypatch, mni
     path = tmp_path / "big.npy"
     np.save(path, mnist7.X[:2000])
     X = np.load(path, mmap_mode="r")
-    monkeypatch.setattr(train, "IN_MEMORY_BYTES", 1024)
-    monkeypatch.setattr(train, "BLOCK_ROWS", 256)
+    monkeypatch.setenv(train.MEMORY_ENV, "1K")
+    monkeypatch.setattr(train, "BLOCK_BYTES", 256 * 49 * 4)
     model = hg.Autoencoder(hidden=(32,), epochs=8, seed=0).fit(X)
     history = model.history_.train
     assert history[-1] < 0.8 * history[0]
     np.testing.assert_allclose(model.transform(X[:10]), model.transform(np.asarray(X[:10])), rtol=1e-6)
+
+
+def test_memory_limit_follows_the_environment_and_the_machine(monkeypatch):
+    monkeypatch.setenv(train.MEMORY_ENV, "512M")
+    assert train.memory_limit() == 512 << 20
+    monkeypatch.setenv(train.MEMORY_ENV, "lots")
+    with pytest.raises(hg.HourglassError, match="HOURGLASS_MEMORY_LIMIT"):
+        train.memory_limit()
+    monkeypatch.delenv(train.MEMORY_ENV)
+    with open("/proc/meminfo") as f:
+        available = next(int(line.split()[1]) << 10 for line in f if line.startswith("MemAvailable:"))
+    assert 0.3 * available < train.memory_limit() < 0.7 * available

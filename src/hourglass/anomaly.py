@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -27,28 +27,13 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from hourglass.errors import HourglassError
-from hourglass.estimator import Autoencoder, register_estimator
+from hourglass.estimator import Autoencoder, batch_invariant, register_estimator
 from hourglass.models import register
 from hourglass.models.base import ACTIVATIONS, MAX_MEMBERS, OUTPUT_ACTIVATIONS, Hourglass, make_activation
 from hourglass.models.schema import Either, Int, OneOf, Real, Spec, validate
 
 SCORE_BLOCK = 4096  # rows per fused scoring step
-ROW_GROUP = 64  # scored batches are padded to a multiple of this; see _batch_invariant
 AUTO_QUANTILE = 0.99  # contamination="auto": flag rows rebuilt worse than 99% of the training rows
-
-
-def _batch_invariant(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """``fn(x)`` with ``x`` padded to a multiple of ``ROW_GROUP`` rows, padding dropped from the result.
-
-    A batched matmul rounds a row's last bit differently depending on how many rows share the
-    batch (the kernel treats a ragged tail of rows apart); padded to whole groups, each row's
-    score is the same whether it is scored alone or among others (scikit-learn checks this).
-    """
-    n = x.shape[0]
-    extra = -n % ROW_GROUP
-    if extra:
-        x = torch.cat([x, x.new_zeros(extra, *x.shape[1:])])
-    return fn(x)[:n]
 
 
 class _Batched(nn.Module):
@@ -255,6 +240,14 @@ class AnomalyDetector(OutlierMixin, Autoencoder):
             self.offset_ = float(np.quantile(scores, float(self.contamination)))
         return self
 
+    # How far a row lies outside the training range is exactly what a detector measures: no clipping.
+    _clip_inputs = False
+
+    def _scaling(self, images: bool) -> str:
+        # A detector compares every feature's error: tables are standardised per feature even when
+        # their values lie in [0, 1] (where an Autoencoder scales them as pixels).
+        return "standard" if self.scaling == "auto" and not images else self.scaling
+
     def _model_config(self, scaling: str) -> dict[str, Any]:
         return super()._model_config(scaling) | {"n_members": int(self.n_members), "trim": float(self.trim)}
 
@@ -274,7 +267,7 @@ class AnomalyDetector(OutlierMixin, Autoencoder):
             for i in range(0, x.shape[0], SCORE_BLOCK):
                 part = x[i : i + SCORE_BLOCK]
                 part = (part - offset.to(part.device)) / scale.to(part.device)
-                out[i : i + part.shape[0], 0] = -_batch_invariant(self.model_.row_errors, part).cpu()
+                out[i : i + part.shape[0], 0] = -batch_invariant(self.model_.row_errors, part).cpu()
             return out
 
         return self._run(neg_error, flat, 1, np.float64, scale_input=False, allow_inf=True)[:, 0]
@@ -298,7 +291,7 @@ class AnomalyDetector(OutlierMixin, Autoencoder):
         check_is_fitted(self)
         flat = self._validate(X, reset=False)
         errors = self._run(
-            lambda x: _batch_invariant(self.model_.squared_errors, x),
+            lambda x: batch_invariant(self.model_.squared_errors, x),
             flat,
             self.n_features_in_,
             np.float32,

@@ -43,6 +43,7 @@ from hourglass.scaling import Scaler
 from hourglass.train import LOSSES, History, TrainConfig
 from hourglass.train import fit as train_model
 
+ROW_GROUP = 64  # forward passes are padded to a multiple of this; see batch_invariant
 INFER_ROWS = 8_192  # rows per forward pass: activations stay in cache (1.5x faster than 65k here)
 CHECK_VALUES = 1 << 20  # values per chunk of the finiteness check: a bounded temporary, even on a memory map
 # The smallest float64 that float32 rounds to inf (the largest float32 plus half a unit in the last place).
@@ -175,12 +176,10 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self._validate_params()
         pixels = getattr(X, "dtype", None) == np.uint8
         flat = self._validate(X, reset=True)
-        pixels = pixels or self.kind_ == "image"
-        scaling = self.scaling
-        if scaling == "auto":
-            scaling = "minmax" if pixels else "standard"
         with np.errstate(over="ignore"):  # an overflowing spread is reported just below, in words
-            self.scaler_ = Scaler.fit(flat, scaling, per_feature=not pixels)
+            images = pixels or self.kind_ == "image"
+            self.scaler_ = Scaler.fit(flat, self._scaling(images), images=images, clip=self._clip_inputs)
+        scaling = self.scaler_.kind
         if not (np.isfinite(self.scaler_.offset).all() and np.isfinite(self.scaler_.scale).all()):
             raise HourglassError(
                 "X: values too large to scale (their spread overflows float32, beyond 3.4e38); rescale the data"
@@ -199,6 +198,13 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         """Check every parameter against ``_parameter_specs``; the first bad one is one HourglassError."""
         for name, value in self.get_params(deep=False).items():
             validate(value, self._parameter_specs[name], type(self).__name__, f"parameter {name}")
+
+    # Inputs far outside the training range are clipped to a window around it (see scaling.py).
+    _clip_inputs: ClassVar[bool] = True
+
+    def _scaling(self, images: bool) -> str:
+        """The scaling asked for; ``"auto"`` is resolved by ``Scaler.fit`` from the data."""
+        return self.scaling
 
     def _model_name(self) -> str:
         if self.model != "auto":
@@ -318,6 +324,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         device = next(self.model_.parameters()).device
         offset = torch.as_tensor(self.scaler_.offset, device=device)
         scale = torch.as_tensor(self.scaler_.scale, device=device)
+        window = self.scaler_.clip_window() if self.scaler_.low is not None else None
+        low, high = (torch.as_tensor(w, device=device) for w in window) if window else (None, None)
         out = np.empty((rows.shape[0], out_width), dtype=dtype)
         self.model_.eval()
         with torch_threads(CPU_THREADS if device.type == "cpu" else None):
@@ -325,7 +333,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                 x = torch.as_tensor(_writable(rows[start : start + INFER_ROWS]), device=device)
                 if scale_input:
                     x = (x - offset) / scale
-                out[start : start + x.shape[0]] = fn(x).cpu().numpy()
+                    if low is not None:
+                        x = torch.clamp(x, low, high)
+                out[start : start + x.shape[0]] = batch_invariant(fn, x).cpu().numpy()
         return _finite_output(out, allow_inf)
 
     # ------------------------------------------------------------------------------- validation
@@ -417,7 +427,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             "training": self.history_.summary(),
         }
         arrays = {f"model.{k}": v.detach().cpu().numpy() for k, v in self.model_.state_dict().items()}
-        arrays |= {"scaler.offset": self.scaler_.offset, "scaler.scale": self.scaler_.scale}
+        arrays |= self.scaler_.arrays()
         if getattr(self, "prior_", None) is not None:
             arrays |= self.prior_.to_arrays()
         return modelfile.save_folder(path, config, arrays, extra_files)
@@ -481,12 +491,15 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         weights = source / modelfile.WEIGHTS
         expected = {f"model.{k}": v.detach().numpy() for k, v in est.model_.state_dict().items()}
         n = est.n_features_in_
-        expected |= {"scaler.offset": np.zeros(n, np.float32), "scaler.scale": np.ones(n, np.float32)}
+        scaler_keys = ["scaler.offset", "scaler.scale"]
+        if "scaler.low" in arrays or "scaler.high" in arrays:  # folders from before clipping have neither
+            scaler_keys += ["scaler.low", "scaler.high"]
+        expected |= {key: np.zeros(n, np.float32) for key in scaler_keys}
         prior = {k: v for k, v in arrays.items() if k.startswith("prior.")}
         modelfile.check_arrays({k: v for k, v in arrays.items() if k not in prior}, expected, weights)
         if np.any(arrays["scaler.scale"] <= 0):
             raise HourglassError(f"{weights}: tensor 'scaler.scale' must be positive")
-        est.scaler_ = Scaler(data["scaling"], arrays["scaler.offset"], arrays["scaler.scale"])
+        est.scaler_ = Scaler.from_arrays(data["scaling"], arrays)
         state = {k[len("model.") :]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("model.")}
         est.model_.load_state_dict(state)
         est.history_ = _history_from(config.get("training", {}))
@@ -593,6 +606,21 @@ def _finite_output(out: np.ndarray, allow_inf: bool = False) -> np.ndarray:
             "the result overflows float32 (inf/NaN): the input lies too far outside the range the model was trained on"
         )
     return out
+
+
+def batch_invariant(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """``fn(x)`` with ``x`` padded to a multiple of ``ROW_GROUP`` rows, padding dropped from the result.
+
+    A matmul rounds a row's last bit differently depending on how many rows share the batch (a
+    single row takes a matrix-vector path, a ragged tail of rows another kernel); padded to whole
+    groups, a row's result is the same bits alone, in a subset or in the full batch (scikit-learn
+    checks this).
+    """
+    n = x.shape[0]
+    extra = -n % ROW_GROUP
+    if extra:
+        x = torch.cat([x, x.new_zeros(extra, *x.shape[1:])])
+    return fn(x)[:n]
 
 
 def _out_dtype(rows: np.ndarray) -> Any:

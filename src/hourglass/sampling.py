@@ -11,6 +11,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn import config_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
@@ -105,7 +106,8 @@ def fit_prior(codes: np.ndarray, n_components: int = MAX_COMPONENTS, seed: int =
     k = max(1, min(n_components, len(codes) // 10, len(np.unique(codes, axis=0))))
     gmm = GaussianMixture(k, covariance_type="full", reg_covar=1e-6 * float(codes.var()) + 1e-12, random_state=seed)
     # A few thousand 2-D points: BLAS/OpenMP threads only add overhead (2 s vs 0.1 s on a busy 2-core box).
-    with threadpool_limits(1), warnings.catch_warnings(record=True) as caught:
+    # Codes are NumPy here whatever the caller's array-API setting (k-means init does not dispatch).
+    with threadpool_limits(1), config_context(array_api_dispatch=False), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         gmm.fit(codes)
     if any(issubclass(w.category, ConvergenceWarning) for w in caught):

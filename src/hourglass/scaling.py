@@ -1,4 +1,22 @@
-"""Input scaling learned on the training data, saved with the model and undone on output."""
+"""Input scaling learned on the training data, saved with the model and undone on output.
+
+``scaling="auto"`` looks at the data once and picks what is safe for its kind:
+
+- **bounded data** (images, uint8, every value within [0, 1], or integer pixel values in [0, 255]
+  over at least ``PIXEL_MIN_COLUMNS`` columns) is scaled by one global range, as pixels are: the
+  nominal [0, 1] or [0, 255] where the data fits it, else its own min and max. A pixel that is
+  nearly always dark is not stretched to full range, so a slightly brighter pixel in new data
+  stays slightly brighter instead of being blown up.
+- **tables** are standardised per feature, with a floor on each feature's scale: at least
+  ``RANGE_FLOOR`` of that feature's own training range. A near-constant column (a rare 1 among
+  0s) can then amplify a deviation at most ``1 / RANGE_FLOOR``-fold. The floor is relative to the
+  feature's own range, not to other features', so tables that mix units (grams beside
+  kilometres) keep every feature.
+
+Inputs far outside the training range are clipped, in scaled units, to the training range widened
+by its own width (at least 1) on each side: a value 10^6 times too large encodes like a value at
+the edge of that window instead of driving the network into a region it never saw.
+"""
 
 from __future__ import annotations
 
@@ -8,59 +26,128 @@ import numpy as np
 
 from hourglass.errors import HourglassError
 
-KINDS = ("minmax", "standard", "none")
+KINDS = ("minmax", "standard", "none")  # what a fitted scaler is; "auto" picks one of them
 CHUNK_ROWS = 65_536
+RANGE_FLOOR = 0.05
+PIXEL_MIN_COLUMNS = 16
 
 
 @dataclass
 class Scaler:
-    """``scaled = (x - offset) / scale`` per feature; both vectors have one entry per feature."""
+    """``scaled = clip((x - offset) / scale)`` per feature; every vector has one entry per feature.
+
+    ``low``/``high`` are the training minimum and maximum in scaled units (``None`` in models saved
+    before clipping existed: their inputs are not clipped).
+    """
 
     kind: str
     offset: np.ndarray
     scale: np.ndarray
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
 
     @classmethod
-    def fit(cls, X: np.ndarray, kind: str, per_feature: bool = True) -> Scaler:
-        """Learn the statistics in chunks (so memory-mapped arrays stay on disk).
+    def fit(cls, X: np.ndarray, kind: str = "auto", images: bool = False, clip: bool = True) -> Scaler:
+        """Learn the statistics in one chunked pass (memory-mapped arrays stay on disk).
 
-        ``per_feature=False`` pools every value (images: a pixel that is always dark must not be
-        stretched to full range).
+        ``kind`` is ``"auto"``, ``"minmax"``, ``"standard"`` or ``"none"``; ``images=True`` (image
+        arrays, uint8) pools every value for min-max instead of scaling each pixel on its own.
+        ``clip=False`` keeps no clip window (inputs pass unclipped).
         """
-        if kind not in KINDS:
-            raise HourglassError(f"unknown scaling {kind!r}; choose one of {', '.join(KINDS)}")
-        n_features = X.shape[1]
+        if kind not in ("auto", *KINDS):
+            raise HourglassError(f"unknown scaling {kind!r}; choose one of auto, {', '.join(KINDS)}")
+        stats = _Stats.of(X)
+        bounded = images or stats.bounded
+        if kind == "auto":
+            kind = "minmax" if bounded else "standard"
+        n = X.shape[1]
         if kind == "none":
-            return cls(kind, np.zeros(n_features, np.float32), np.ones(n_features, np.float32))
-        axis = 0 if per_feature else None
-        if kind == "minmax":
-            lo = np.full(n_features, np.inf)
-            hi = np.full(n_features, -np.inf)
-            for chunk in _chunks(X):
-                lo = np.minimum(lo, chunk.min(axis=axis))
-                hi = np.maximum(hi, chunk.max(axis=axis))
-            offset, spread = lo, hi - lo
+            offset, scale = np.zeros(n), np.ones(n)
+        elif kind == "minmax" and bounded:
+            lo, hi = stats.nominal_range()
+            offset, scale = np.full(n, lo), np.full(n, hi - lo)
+        elif kind == "minmax":
+            offset, scale = stats.lo, stats.hi - stats.lo
+        elif images:  # one mean and deviation over every pixel
+            mean = stats.mean.mean()
+            offset, scale = np.full(n, mean), np.full(n, np.sqrt(np.mean(stats.std**2 + stats.mean**2) - mean**2))
         else:
-            total = np.zeros(n_features)
-            squares = np.zeros(n_features)
-            count = 0
-            for chunk in _chunks(X):
-                total += chunk.sum(axis=axis)
-                squares += np.square(chunk).sum(axis=axis)
-                count += chunk.shape[0] if per_feature else chunk.size
-            offset = total / count
-            spread = np.sqrt(np.maximum(squares / count - offset**2, 0.0))
+            offset, scale = stats.mean, np.maximum(stats.std, RANGE_FLOOR * (stats.hi - stats.lo))
         # A constant feature keeps scale 1 so it maps to 0 instead of dividing by zero.
-        spread = np.where(spread > 1e-12 * np.maximum(1.0, np.abs(offset)), spread, 1.0)
-        return cls(kind, np.asarray(offset, np.float32), np.asarray(spread, np.float32))
+        scale = np.where(scale > 1e-12 * np.maximum(1.0, np.abs(offset)), scale, 1.0)
+        offset, scale = np.asarray(offset, np.float32), np.asarray(scale, np.float32)
+        if not clip:
+            return cls(kind, offset, scale)
+        low = ((stats.lo - offset) / scale).astype(np.float32)
+        high = ((stats.hi - offset) / scale).astype(np.float32)
+        return cls(kind, offset, scale, low, high)
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        return ((np.asarray(X, np.float32) - self.offset) / self.scale).astype(np.float32, copy=False)
+        scaled = (np.asarray(X, np.float32) - self.offset) / self.scale
+        if self.low is not None and self.high is not None:
+            lo, hi = self.clip_window()
+            np.clip(scaled, lo, hi, out=scaled)
+        return scaled.astype(np.float32, copy=False)
 
     def inverse_transform(self, X: np.ndarray) -> np.ndarray:
         return (np.asarray(X, np.float32) * self.scale + self.offset).astype(np.float32, copy=False)
 
+    def clip_window(self) -> tuple[np.ndarray, np.ndarray]:
+        """The scaled values inputs are clipped to: the training range widened by its width (>= 1)."""
+        assert self.low is not None and self.high is not None
+        margin = np.maximum(self.high - self.low, 1.0)
+        return self.low - margin, self.high + margin
 
-def _chunks(X: np.ndarray):
-    for start in range(0, X.shape[0], CHUNK_ROWS):
-        yield np.asarray(X[start : start + CHUNK_ROWS], dtype=np.float64)
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What a model folder stores (see ``from_arrays``)."""
+        out = {"scaler.offset": self.offset, "scaler.scale": self.scale}
+        if self.low is not None and self.high is not None:
+            out |= {"scaler.low": self.low, "scaler.high": self.high}
+        return out
+
+    @classmethod
+    def from_arrays(cls, kind: str, arrays: dict[str, np.ndarray]) -> Scaler:
+        low, high = arrays.get("scaler.low"), arrays.get("scaler.high")
+        return cls(kind, arrays["scaler.offset"], arrays["scaler.scale"], low, high)
+
+
+@dataclass
+class _Stats:
+    """Per-feature min, max, mean and std, and whether the values are integers, from one pass."""
+
+    lo: np.ndarray
+    hi: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    integers: bool
+
+    @classmethod
+    def of(cls, X: np.ndarray) -> _Stats:
+        n_features = X.shape[1]
+        lo, hi = np.full(n_features, np.inf), np.full(n_features, -np.inf)
+        total, squares, count, integers = np.zeros(n_features), np.zeros(n_features), 0, True
+        for start in range(0, X.shape[0], CHUNK_ROWS):
+            chunk = np.asarray(X[start : start + CHUNK_ROWS], dtype=np.float64)
+            lo, hi = np.minimum(lo, chunk.min(axis=0)), np.maximum(hi, chunk.max(axis=0))
+            total += chunk.sum(axis=0)
+            squares += np.square(chunk).sum(axis=0)
+            count += chunk.shape[0]
+            integers = integers and bool(np.all(chunk == np.round(chunk)))
+        mean = total / count
+        std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
+        return cls(lo, hi, mean, std, integers)
+
+    @property
+    def bounded(self) -> bool:
+        low, high = self.lo.min(), self.hi.max()
+        unit = low >= 0 and high <= 1
+        pixels = self.integers and low >= 0 and high <= 255 and len(self.lo) >= PIXEL_MIN_COLUMNS
+        return bool(unit or pixels)
+
+    def nominal_range(self) -> tuple[float, float]:
+        low, high = float(self.lo.min()), float(self.hi.max())
+        if low >= 0 and high <= 1:
+            return 0.0, 1.0
+        if low >= 0 and high <= 255 and self.integers:
+            return 0.0, 255.0
+        return low, high

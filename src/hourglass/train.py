@@ -34,8 +34,10 @@ from hourglass.errors import HourglassError
 from hourglass.models.base import Hourglass
 from hourglass.scaling import Scaler
 
-IN_MEMORY_BYTES = 2 << 30  # float32 data up to this size lives in one tensor
-BLOCK_ROWS = 1 << 18  # rows read at a time when streaming from disk
+MEMORY_ENV = "HOURGLASS_MEMORY_LIMIT"  # bytes of training rows to hold in memory (suffix K, M or G)
+MEMORY_SHARE = 0.5  # by default, half of the memory the machine has available when training starts
+FALLBACK_MEMORY = 2 << 30  # where the available memory cannot be read
+BLOCK_BYTES = 64 << 20  # rows read at a time when streaming from disk, and when copying in
 MAX_VAL_ROWS = 100_000
 LOSSES: dict[str, Callable[[], nn.Module]] = {"mse": nn.MSELoss, "bce": nn.BCELoss}
 
@@ -127,21 +129,14 @@ def fit(
     scale = torch.as_tensor(scaler.scale, device=device)
 
     def to_tensor(rows: np.ndarray) -> torch.Tensor:
-        chunk = np.asarray(rows, np.float32)
-        chunk = chunk if chunk.flags.writeable else chunk.copy()  # torch cannot wrap read-only memory
-        scaled = (torch.as_tensor(chunk, device=device) - offset) / scale
-        # Finite rows can still overflow here (x - offset beyond float32): the data's fault, said as such
-        # before training starts, rather than a "training diverged" after it.
-        if not torch.isfinite(scaled).all():
-            raise HourglassError("values too large to scale: (x - offset) / scale overflows float32; rescale the data")
-        return scaled
+        return _scaled_rows(X, rows, offset, scale, device)
 
-    val = to_tensor(X[val_idx]) if n_val else None
-    if X.shape[1] * len(train_idx) * 4 <= IN_MEMORY_BYTES:
-        resident = to_tensor(X[train_idx])
+    val = to_tensor(val_idx) if n_val else None
+    if X.shape[1] * len(train_idx) * 4 <= memory_limit():
+        resident = to_tensor(train_idx)
         blocks: Callable[[], Iterator[torch.Tensor]] = lambda: iter([resident])  # noqa: E731
     else:
-        blocks = _streamed_blocks(X, train_idx, to_tensor, gen)
+        blocks = _streamed_blocks(train_idx, _block_rows(X.shape[1]), to_tensor, gen)
 
     model.to(device)
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, device)
@@ -178,12 +173,15 @@ def fit(
     bar = tqdm(todo, desc="training", unit="epoch", initial=done, total=cfg.epochs, disable=None if show else True)
     for epoch in bar:
         model.train()
-        step_losses: dict[str, list[torch.Tensor]] = {}
-        sizes: list[int] = []
+        # Row-weighted sums, kept as tensors and read once per epoch (a .item() per step costs a sync;
+        # a list of per-step tensors fragments the heap by ~25 KB a step).
+        sums: dict[str, torch.Tensor] = {}
+        rows_seen = 0
         for block in blocks():
-            shuffled = block[torch.randperm(block.shape[0], generator=gen).to(device)]
-            for i in range(0, shuffled.shape[0], cfg.batch_size):
-                target = shuffled[i : i + cfg.batch_size]
+            # Each batch gathers its rows: a shuffled copy of the whole block would double the memory.
+            order = torch.randperm(block.shape[0], generator=gen).to(device)
+            for i in range(0, block.shape[0], cfg.batch_size):
+                target = block[order[i : i + cfg.batch_size]]
                 x_in = cfg.corrupt(target, gen) if cfg.corrupt else target
                 loss, parts = objective(x_in, target)
                 optimizer.zero_grad(set_to_none=True)
@@ -191,10 +189,10 @@ def fit(
                 optimizer.step()
                 # Kept as tensors and reduced once per epoch: a .item() per step would cost a sync.
                 for key, value in (("loss", loss), *parts.items()):
-                    step_losses.setdefault(key, []).append(value.detach())
-                sizes.append(target.shape[0])
-        weights = torch.tensor(sizes, dtype=torch.float32, device=device) / sum(sizes)
-        epoch_parts = {k: float(torch.stack(v) @ weights) for k, v in step_losses.items()}
+                    total = sums.setdefault(key, torch.zeros((), dtype=torch.float64, device=device))
+                    total.add_(value.detach(), alpha=target.shape[0])
+                rows_seen += target.shape[0]
+        epoch_parts = {k: float(v) / rows_seen for k, v in sums.items()}
         val_sum = total_loss(model, val, recon_loss) if val is not None else 0.0
         if world > 1:
             # Equal shards of equal batches: the epoch's mean loss is the mean of the ranks' means.
@@ -348,10 +346,55 @@ def total_loss(model: Hourglass, X: torch.Tensor, recon_loss: nn.Module, chunk: 
     return total
 
 
-def _streamed_blocks(X, rows: np.ndarray, to_tensor, gen: torch.Generator) -> Callable[[], Iterator[torch.Tensor]]:
+def memory_limit() -> int:
+    """Bytes of training rows that may live in memory; larger data is streamed from disk in blocks.
+
+    ``HOURGLASS_MEMORY_LIMIT`` (e.g. ``512M``, ``8G``) sets it; by default it is ``MEMORY_SHARE`` of
+    the memory available now (Linux ``MemAvailable``), so a machine with little free memory streams
+    instead of running out.
+    """
+    text = os.environ.get(MEMORY_ENV, "").strip().upper()
+    if text:
+        units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+        try:
+            return int(float(text[:-1]) * units[text[-1]]) if text[-1] in units else int(text)
+        except ValueError:
+            raise HourglassError(f"{MEMORY_ENV}={text!r}: expected bytes, or a number with K, M or G") from None
+    try:
+        with open("/proc/meminfo") as f:
+            available = next(int(line.split()[1]) << 10 for line in f if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError):
+        return FALLBACK_MEMORY
+    return int(available * MEMORY_SHARE)
+
+
+def _block_rows(n_features: int) -> int:
+    return max(1, BLOCK_BYTES // (4 * n_features))
+
+
+def _scaled_rows(
+    X: np.ndarray, rows: np.ndarray, offset: torch.Tensor, scale: torch.Tensor, device: torch.device
+) -> torch.Tensor:
+    """Rows ``rows`` of ``X``, scaled, in one new float32 tensor filled block by block: the result is
+    the only full-size copy, however ``X`` is stored (a memory map is read once, forward)."""
+    out = torch.empty((len(rows), X.shape[1]), dtype=torch.float32, device=device)
+    step = _block_rows(X.shape[1])
+    for i in range(0, len(rows), step):
+        part = torch.as_tensor(np.asarray(X[rows[i : i + step]], np.float32), device=device)  # a fresh copy
+        out[i : i + part.shape[0]] = (part - offset) / scale
+    # Finite rows can still overflow here (x - offset beyond float32): the data's fault, said as such
+    # before training starts, rather than a "training diverged" after it.
+    if not torch.isfinite(out).all():
+        raise HourglassError("values too large to scale: (x - offset) / scale overflows float32; rescale the data")
+    return out
+
+
+def _streamed_blocks(
+    rows: np.ndarray, block_rows: int, to_tensor: Callable[[np.ndarray], torch.Tensor], gen: torch.Generator
+) -> Callable[[], Iterator[torch.Tensor]]:
     def blocks() -> Iterator[torch.Tensor]:
-        starts = range(0, len(rows), BLOCK_ROWS)
+        starts = range(0, len(rows), block_rows)
         for b in torch.randperm(len(starts), generator=gen).tolist():
-            yield to_tensor(X[rows[starts[b] : starts[b] + BLOCK_ROWS]])  # sorted rows: the reads go forward
+            yield to_tensor(rows[starts[b] : starts[b] + block_rows])  # sorted rows: the reads go forward
 
     return blocks
