@@ -381,11 +381,13 @@ def _scaled_rows(
     step = _block_rows(X.shape[1])
     for i in range(0, len(rows), step):
         part = torch.as_tensor(np.asarray(X[rows[i : i + step]], np.float32), device=device)  # a fresh copy
-        out[i : i + part.shape[0]] = (part - offset) / scale
-    # Finite rows can still overflow here (x - offset beyond float32): the data's fault, said as such
-    # before training starts, rather than a "training diverged" after it.
-    if not torch.isfinite(out).all():
-        raise HourglassError("values too large to scale: (x - offset) / scale overflows float32; rescale the data")
+        scaled = (part - offset) / scale
+        # Finite rows can still overflow here (x - offset beyond float32): the data's fault, said as such
+        # before training starts, rather than a "training diverged" after it. Checked per block: on the
+        # whole tensor, isfinite's temporaries would double the memory.
+        if not torch.isfinite(scaled).all():
+            raise HourglassError("values too large to scale: (x - offset) / scale overflows float32; rescale the data")
+        out[i : i + part.shape[0]] = scaled
     return out
 
 
