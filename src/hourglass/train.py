@@ -37,7 +37,8 @@ from hourglass.scaling import Scaler
 MEMORY_ENV = "HOURGLASS_MEMORY_LIMIT"  # bytes of training rows to hold in memory (suffix K, M or G)
 MEMORY_SHARE = 0.5  # by default, half of the memory the machine has available when training starts
 FALLBACK_MEMORY = 2 << 30  # where the available memory cannot be read
-BLOCK_BYTES = 64 << 20  # rows read at a time when streaming from disk, and when copying in
+BLOCK_BYTES = 64 << 20  # rows read at a time when streaming from disk
+COPY_BYTES = 8 << 20  # rows scaled at a time into a training tensor: its temporaries stay small
 MAX_VAL_ROWS = 100_000
 LOSSES: dict[str, Callable[[], nn.Module]] = {"mse": nn.MSELoss, "bce": nn.BCELoss}
 
@@ -335,7 +336,7 @@ def _save_checkpoint(
 
 
 @torch.inference_mode()
-def total_loss(model: Hourglass, X: torch.Tensor, recon_loss: nn.Module, chunk: int = 65_536) -> float:
+def total_loss(model: Hourglass, X: torch.Tensor, recon_loss: nn.Module, chunk: int = 8_192) -> float:
     """Reconstruction loss of scaled rows ``X`` summed over rows (no corruption, no extra loss terms)."""
     model.eval()
     total = 0.0
@@ -378,16 +379,16 @@ def _scaled_rows(
     """Rows ``rows`` of ``X``, scaled, in one new float32 tensor filled block by block: the result is
     the only full-size copy, however ``X`` is stored (a memory map is read once, forward)."""
     out = torch.empty((len(rows), X.shape[1]), dtype=torch.float32, device=device)
-    step = _block_rows(X.shape[1])
+    step = max(1, COPY_BYTES // (4 * X.shape[1]))
     for i in range(0, len(rows), step):
         part = torch.as_tensor(np.asarray(X[rows[i : i + step]], np.float32), device=device)  # a fresh copy
-        scaled = (part - offset) / scale
+        part.sub_(offset).div_(scale)
         # Finite rows can still overflow here (x - offset beyond float32): the data's fault, said as such
         # before training starts, rather than a "training diverged" after it. Checked per block: on the
         # whole tensor, isfinite's temporaries would double the memory.
-        if not torch.isfinite(scaled).all():
+        if not torch.isfinite(part).all():
             raise HourglassError("values too large to scale: (x - offset) / scale overflows float32; rescale the data")
-        out[i : i + part.shape[0]] = scaled
+        out[i : i + part.shape[0]] = part
     return out
 
 
