@@ -1,4 +1,4 @@
-"""Anomaly detection on ADBench: hourglass defaults vs IsolationForest, PCA and PyOD's AutoEncoder.
+"""Anomaly detection on ADBench: hourglass defaults vs IsolationForest, PCA and PyOD's ECOD, KNN, COPOD, AutoEncoder.
 
 Run: ``python benchmarks/anomaly.py`` (``--data DIR`` for another folder of ``.npz`` files with X, y).
 
@@ -7,9 +7,15 @@ Protocol (ADBench, Han et al., NeurIPS 2022, unsupervised setting): for each dat
 fitted on the training split as it is (anomalies included, labels unused) and scored on the test
 split by ROC-AUC. Every method runs with its library defaults, the same for all datasets.
 PCA keeps the components that explain 90% of the variance and scores by reconstruction error.
+With PyOD installed (``pip install -e '.[bench]'``) the table adds its strongest classical detectors
+with their defaults, ECOD, KNN (5 neighbours, distance to the farthest) and COPOD, and its AutoEncoder.
+``benchmarks/anomaly_defaults.py`` chooses the detector's defaults leave-one-dataset-out on these sets.
+
+The ``hourglass AE only`` column is the default detector's autoencoder term alone (``iforest=False``).
 
 Then scoring throughput (rows/s): hourglass and PyOD detectors fitted on mnist7 as a 49-feature
-table score the same rows (``--pyod-rows`` of them), and hourglass alone scores ``--rows`` rows.
+table score the same rows (``--pyod-rows`` of them), and hourglass alone (with and without its
+isolation forest) scores ``--rows`` rows, beside scikit-learn's IsolationForest.
 """
 
 from __future__ import annotations
@@ -55,6 +61,9 @@ def hourglass_default(seed: int):
         def score(self, X):
             return -self.m.score_samples(X)
 
+        def ae_score(self, X):  # the autoencoder's term alone: what AnomalyDetector(iforest=False) scores
+            return self.m._parts(np.asarray(X, np.float32))[:, 0]
+
     return Hourglass()
 
 
@@ -68,6 +77,29 @@ def isolation_forest(seed: int):
             return -self.m.score_samples(X)
 
     return IF()
+
+
+def pyod_detector(name: str):
+    """A PyOD detector with its defaults (``decision_function``: higher = more anomalous)."""
+
+    def make(seed: int):
+        import pyod.models.copod
+        import pyod.models.ecod
+        import pyod.models.knn
+
+        cls = {"ECOD": pyod.models.ecod.ECOD, "KNN": pyod.models.knn.KNN, "COPOD": pyod.models.copod.COPOD}[name]
+
+        class PyOD:
+            def fit(self, X):
+                self.m = cls().fit(X)  # deterministic: no seed to pass
+                return self
+
+            def score(self, X):
+                return self.m.decision_function(X)
+
+        return PyOD()
+
+    return make
 
 
 def pyod_autoencoder(seed: int):
@@ -84,11 +116,18 @@ def pyod_autoencoder(seed: int):
     return PyOD()
 
 
-def methods(use_pyod: bool) -> dict:
+def methods(use_pyod: bool, pyod_ae: bool = True) -> dict:
     out = {"hourglass": hourglass_default, "IsolationForest": isolation_forest, "PCA": pca_error}
     if use_pyod:
-        out["PyOD AE"] = pyod_autoencoder
+        out |= {name: pyod_detector(name) for name in ("ECOD", "KNN", "COPOD")}
+        out |= {"PyOD AE": pyod_autoencoder} if pyod_ae else {}
     return out
+
+
+# A column read off another method's fit: the default detector's autoencoder term alone is exactly what
+# AnomalyDetector(iforest=False) scores (the forest is fitted after the autoencoders and draws no torch
+# random numbers, so the weights are the same).
+DERIVED = {"hourglass AE only": ("hourglass", "ae_score")}
 
 
 def pyod_available() -> bool:
@@ -99,11 +138,11 @@ def pyod_available() -> bool:
     return True
 
 
-def run_quality(folder: Path, seeds: list[int], use_pyod: bool) -> None:
+def run_quality(folder: Path, seeds: list[int], use_pyod: bool, pyod_ae: bool) -> None:
     files = sorted(folder.glob("*.npz"), key=lambda p: p.stem)
     if not files:
         sys.exit(f"no .npz files in {folder}")
-    names = list(methods(use_pyod))
+    names = [*methods(use_pyod, pyod_ae), *DERIVED]
     print(f"## ROC-AUC on {len(files)} ADBench datasets (test split, mean of seeds {', '.join(map(str, seeds))})\n")
     print("| dataset | rows | features | anomalies | " + " | ".join(names) + " |")
     print("|---|---:|---:|---:|" + "---:|" * len(names))
@@ -116,11 +155,14 @@ def run_quality(folder: Path, seeds: list[int], use_pyod: bool) -> None:
             X_tr, X_te, _, y_te = train_test_split(X, y, test_size=0.3, stratify=y, random_state=seed)
             scaler = MinMaxScaler().fit(X_tr)
             X_tr, X_te = scaler.transform(X_tr).astype(np.float32), scaler.transform(X_te).astype(np.float32)
-            for name, make in methods(use_pyod).items():
+            for name, make in methods(use_pyod, pyod_ae).items():
                 t = time.perf_counter()
                 detector = make(seed).fit(X_tr)
                 fit_s[name] += time.perf_counter() - t
                 aucs[name].append(roc_auc_score(y_te, detector.score(X_te)))
+                for derived, (source, method) in DERIVED.items():
+                    if source == name:
+                        aucs[derived].append(roc_auc_score(y_te, getattr(detector, method)(X_te)))
         row = {n: float(np.mean(a)) for n, a in aucs.items()}
         for n in names:
             table[n].append(row[n])
@@ -130,9 +172,11 @@ def run_quality(folder: Path, seeds: list[int], use_pyod: bool) -> None:
     means = {n: float(np.mean(table[n])) for n in names}
     top = max(means.values())
     print("| **mean** | | | | " + " | ".join(f"**{m:.4f}**" if m == top else f"{m:.4f}" for m in means.values()) + " |")
-    wins = sum(h >= i for h, i in zip(table["hourglass"], table["IsolationForest"], strict=True))
-    print(f"\nhourglass >= IsolationForest on {wins} of {len(files)} datasets")
-    print("fit time, all datasets and seeds: " + ", ".join(f"{n} {fit_s[n]:.1f} s" for n in names))
+    print()
+    for other in names[1:]:
+        wins = sum(h >= o for h, o in zip(table["hourglass"], table[other], strict=True))
+        print(f"hourglass >= {other} on {wins} of {len(files)} datasets")
+    print("fit time, all datasets and seeds: " + ", ".join(f"{n} {fit_s[n]:.1f} s" for n in fit_s))
 
 
 def rows_per_s(score, X: np.ndarray, repeats: int) -> float:
@@ -150,11 +194,18 @@ def run_throughput(n_rows: int, pyod_rows: int, repeats: int, use_pyod: bool) ->
     X = MinMaxScaler().fit_transform(X).astype(np.float32)
     rows = np.ascontiguousarray(np.tile(X, (-(-n_rows // len(X)), 1))[:n_rows])
     hg_model = AnomalyDetector().fit(X)
+    ae_only = AnomalyDetector(iforest=False).fit(X)
     print(f"\n## Scoring throughput, 49-feature model (mnist7 as a table), median of {repeats}\n")
     print("| detector | rows | rows/s |")
     print("|---|---:|---:|")
     big = rows_per_s(hg_model.score_samples, rows, repeats)
     print(f"| hourglass AnomalyDetector (defaults) | {n_rows:,} | {big:,.0f} |")
+    big = rows_per_s(ae_only.score_samples, rows, repeats)
+    print(f"| hourglass AnomalyDetector(iforest=False) | {n_rows:,} | {big:,.0f} |")
+    forest = IsolationForest(random_state=0).fit(X)
+    same = rows[: min(n_rows, 200_000)]
+    theirs = rows_per_s(forest.score_samples, same, 1)
+    print(f"| scikit-learn IsolationForest (defaults) | {len(same):,} | {theirs:,.0f} |")
     if use_pyod:
         same = rows[:pyod_rows]
         mine = rows_per_s(hg_model.score_samples, same, repeats)
@@ -173,7 +224,9 @@ def main() -> None:
     p.add_argument("--pyod-rows", type=int, default=100_000, help="rows both hourglass and PyOD score")
     p.add_argument("--repeats", type=int, default=3, help="timed repeats of each throughput run")
     p.add_argument("--no-pyod", action="store_true", help="leave PyOD out even if it is installed")
+    p.add_argument("--no-pyod-ae", action="store_true", help="leave out PyOD's AutoEncoder (the slowest to fit)")
     p.add_argument("--skip-quality", action="store_true", help="only the throughput test")
+    p.add_argument("--skip-throughput", action="store_true", help="only the ROC-AUC table")
     args = p.parse_args()
     warnings.filterwarnings("ignore")  # PyOD and torch print deprecation chatter
     use_pyod = pyod_available() and not args.no_pyod
@@ -181,8 +234,9 @@ def main() -> None:
         print("(PyOD not installed or --no-pyod: its column is left out; pip install -e '.[bench]')\n")
     t = time.perf_counter()
     if not args.skip_quality:
-        run_quality(args.data, [int(s) for s in args.seeds.split(",")], use_pyod)
-    run_throughput(args.rows, args.pyod_rows, args.repeats, use_pyod)
+        run_quality(args.data, [int(s) for s in args.seeds.split(",")], use_pyod, not args.no_pyod_ae)
+    if not args.skip_throughput:
+        run_throughput(args.rows, args.pyod_rows, args.repeats, use_pyod)
     print(f"\ntotal {time.perf_counter() - t:.0f} s")
 
 

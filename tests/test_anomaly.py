@@ -67,8 +67,11 @@ def test_scores_are_deterministic_and_explained(ones_detector, digits):
     np.testing.assert_array_equal(first, second)
     errors = ones_detector.explain(X)
     assert errors.shape == X.shape and (errors >= 0).all()
-    # A row's score is minus the mean of its per-feature explanation.
-    np.testing.assert_allclose(-errors.mean(axis=1), first, rtol=1e-4)
+    # The mean of a row's explanation is its reconstruction error, the autoencoder's term of the score.
+    (m_error, m_forest), (s_error, s_forest) = ones_detector.fusion_
+    forest = ones_detector.forest_.score(X)
+    expected = -((errors.mean(axis=1) - m_error) / s_error + (forest - m_forest) / s_forest)
+    np.testing.assert_allclose(expected, first, rtol=1e-4, atol=1e-4)
     names, worst = ones_detector.top_features(X[:5], k=3)
     assert len(names) == 5 and len(names[0]) == 3 and (np.diff(worst, axis=1) <= 0).all()
 

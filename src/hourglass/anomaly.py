@@ -28,12 +28,14 @@ from torch import nn
 
 from hourglass.errors import HourglassError
 from hourglass.estimator import Autoencoder, batch_invariant, register_estimator
+from hourglass.iforest import Forest
 from hourglass.models import register
 from hourglass.models.base import ACTIVATIONS, MAX_MEMBERS, OUTPUT_ACTIVATIONS, Hourglass, make_activation
-from hourglass.models.schema import Either, Int, OneOf, Real, Spec, validate
+from hourglass.models.schema import Bool, Either, Int, ListOf, OneOf, Optional, Real, Spec, validate
 
 SCORE_BLOCK = 4096  # rows per fused scoring step
-AUTO_QUANTILE = 0.99  # contamination="auto": flag rows rebuilt worse than 99% of the training rows
+AUTO_QUANTILE = 0.99  # contamination="auto": flag rows scored worse than 99% of the training rows
+FOREST_FILE = "detector.safetensors"  # the isolation forest's arrays, beside detector.json
 
 
 class _Batched(nn.Module):
@@ -152,11 +154,20 @@ class EnsembleMLP(Hourglass):
 
 @register_estimator
 class AnomalyDetector(OutlierMixin, Autoencoder):
-    """Outlier detector whose score is the negative reconstruction error (higher = more normal).
+    """Outlier detector: an autoencoder ensemble's reconstruction error plus an isolation forest (higher = more normal).
+
+    ``score_samples`` is minus the sum of two robust z-scores: the members' mean squared reconstruction
+    error and scikit-learn's ``IsolationForest`` score (``-IsolationForest.score_samples``, fitted on the
+    training rows as given, ``random_state=seed``), each centred on its median over the training rows and
+    divided by its interquartile range there (see ``_robust`` for a zero IQR). The forest catches rows
+    isolated by a few splits on few features, which an autoencoder can rebuild well; the autoencoder
+    catches rows that break the features' joint structure. ``iforest=False`` scores by the error alone.
 
     Follows scikit-learn's ``IsolationForest`` API: ``score_samples``, ``decision_function``
     (``score_samples - offset_``; negative = anomaly), ``predict`` (+1 normal, -1 anomaly),
-    ``fit_predict``. It trains without labels on data that may hold anomalies.
+    ``fit_predict``. It trains without labels on data that may hold anomalies. Fitted attributes beside
+    the autoencoder's: ``forest_`` (a ``hourglass.iforest.Forest``, or None) and ``fusion_`` (rows: the two
+    terms' training medians and IQRs; None without the forest).
 
     Parameters
     ----------
@@ -168,8 +179,11 @@ class AnomalyDetector(OutlierMixin, Autoencoder):
         the training data are not learned. 0 gives plain mean squared error.
     contamination : ``"auto"`` or the expected share of anomalies in the training data, in (0, 0.5].
         It sets ``offset_``, the threshold ``predict`` uses: with a fraction, that share of the
-        training rows is flagged; ``"auto"`` flags rows rebuilt worse than 99% of the training rows
-        (the 0.99 quantile of training errors), i.e. about 1% of them.
+        training rows is flagged; ``"auto"`` flags rows scored worse than 99% of the training rows
+        (the 0.01 quantile of training scores), i.e. about 1% of them.
+    iforest : add the isolation forest's term to the score (default). Its trees are saved as arrays
+        (``detector.safetensors``) and walked in numpy, with no pickle; ``explain`` and ``top_features``
+        break down the autoencoder's term only. Model folders saved before it load with ``iforest=False``.
     scaling : as for ``Autoencoder``; ``"auto"`` standardises table features (after any min-max
         scaling of the caller's, this puts every feature's error on the same footing).
     epochs, batch_size, lr, weight_decay, noise, validation_fraction, patience, seed, device, verbose :
@@ -189,6 +203,7 @@ class AnomalyDetector(OutlierMixin, Autoencoder):
         "n_members": Int(1, MAX_MEMBERS),
         "trim": Real(0, 1, open="hi"),
         "contamination": Either(OneOf("auto"), Real(0, 0.5, open="lo")),
+        "iforest": Bool(),
     }
 
     def __init__(
@@ -199,6 +214,7 @@ class AnomalyDetector(OutlierMixin, Autoencoder):
         n_members: int = 3,
         trim: float = 0.2,
         contamination: float | str = "auto",
+        iforest: bool = True,
         activation: str = "relu",
         scaling: str = "auto",
         epochs: int = 30,
@@ -217,6 +233,7 @@ class AnomalyDetector(OutlierMixin, Autoencoder):
         self.n_members = n_members
         self.trim = trim
         self.contamination = contamination
+        self.iforest = iforest
         self.activation = activation
         self.scaling = scaling
         self.epochs = epochs
@@ -233,7 +250,12 @@ class AnomalyDetector(OutlierMixin, Autoencoder):
     def fit(self, X: Any, y: Any = None) -> AnomalyDetector:
         """Train on ``X`` (labels, if given, are ignored) and set ``offset_`` from its scores."""
         super().fit(X)  # checks the parameters first
-        scores = self.score_samples(X)
+        flat = self._validate(X, reset=False)
+        self.forest_ = Forest.fit(flat, int(self.seed)) if self.iforest else None
+        parts = self._parts(flat)
+        # Each term's training median and spread: the two z-scores are on the same footing.
+        self.fusion_ = np.array([_robust(p) for p in parts.T]).T if self.forest_ is not None else None
+        scores = self._combine(parts)
         if self.contamination == "auto":
             self.offset_ = float(np.quantile(scores, 1 - AUTO_QUANTILE))
         else:
@@ -253,24 +275,36 @@ class AnomalyDetector(OutlierMixin, Autoencoder):
 
     # -------------------------------------------------------------------------------- scoring
     def score_samples(self, X: Any) -> np.ndarray:
-        """Negative mean squared reconstruction error per row (scaled units, members averaged)."""
+        """Per row, higher = more normal: minus the sum of the two robust z-scores (see the class docstring),
+        or, with ``iforest=False``, minus the mean squared reconstruction error (scaled units, members averaged)."""
         check_is_fitted(self)
-        flat = self._validate(X, reset=False)
+        return self._combine(self._parts(self._validate(X, reset=False)))
 
+    def _combine(self, parts: np.ndarray) -> np.ndarray:
+        if self.forest_ is None:
+            return -parts[:, 0]
+        z = (parts - self.fusion_[0]) / self.fusion_[1]
+        return -(z[:, 0] + z[:, 1])
+
+    def _parts(self, flat: np.ndarray) -> np.ndarray:
+        """Per row: the mean squared reconstruction error and, with a forest, its score (float64, (n, 1 or 2))."""
         offset = torch.as_tensor(self.scaler_.offset)
         scale = torch.as_tensor(self.scaler_.scale)
+        forest = self.forest_
 
-        def neg_error(x: torch.Tensor) -> torch.Tensor:
+        def parts(x: torch.Tensor) -> torch.Tensor:
             # Blocks small enough that the members' activations stay in cache: 2-3x the rows/s of
             # one pass over the whole chunk (benchmarks/anomaly.py measures it).
-            out = torch.empty(x.shape[0], 1, dtype=torch.float64)
+            out = torch.empty(x.shape[0], 1 if forest is None else 2, dtype=torch.float64)
             for i in range(0, x.shape[0], SCORE_BLOCK):
                 part = x[i : i + SCORE_BLOCK]
                 part = (part - offset.to(part.device)) / scale.to(part.device)
-                out[i : i + part.shape[0], 0] = -batch_invariant(self.model_.row_errors, part).cpu()
+                out[i : i + part.shape[0], 0] = batch_invariant(self.model_.row_errors, part).cpu()
+            if forest is not None:  # on the rows as given: the forest was fitted on them unscaled
+                out[:, 1] = torch.from_numpy(forest.score(x.cpu().numpy()))
             return out
 
-        return self._run(neg_error, flat, 1, np.float64, scale_input=False, allow_inf=True)[:, 0]
+        return self._run(parts, flat, 1 if forest is None else 2, np.float64, scale_input=False, allow_inf=True)
 
     def decision_function(self, X: Any) -> np.ndarray:
         """``score_samples - offset_``: negative for rows ``predict`` calls anomalies."""
@@ -285,8 +319,10 @@ class AnomalyDetector(OutlierMixin, Autoencoder):
     def explain(self, X: Any) -> np.ndarray:
         """Per-feature (per-pixel) squared error in scaled units, in X's sample shape.
 
-        A row's score is minus the mean of its explanation, so large entries are what looked wrong:
-        render an image's as a heatmap, or rank a table's with ``top_features``.
+        The mean of a row's explanation is its reconstruction error, the autoencoder's term of the score
+        (with ``iforest=False``, the score is minus that mean), so large entries are what looked wrong:
+        render an image's as a heatmap, or rank a table's with ``top_features``. The forest's term has no
+        per-feature breakdown: a row flagged by the forest alone may have no entry that stands out.
         """
         check_is_fitted(self)
         flat = self._validate(X, reset=False)
@@ -300,7 +336,8 @@ class AnomalyDetector(OutlierMixin, Autoencoder):
         return errors.reshape(len(errors), *self.sample_shape_)
 
     def top_features(self, X: Any, k: int = 3) -> tuple[list[list[str]], np.ndarray]:
-        """The ``k`` worst-rebuilt features of each row: their names and squared errors, worst first."""
+        """The ``k`` worst-rebuilt features of each row: their names and squared errors, worst first
+        (from ``explain``: the autoencoder's term only)."""
         errors = self.explain(X).reshape(np.shape(X)[0], -1)
         k = min(int(k), errors.shape[1])
         order = np.argsort(-errors, axis=1, kind="stable")[:, :k]
@@ -322,21 +359,65 @@ class AnomalyDetector(OutlierMixin, Autoencoder):
         check_is_fitted(self, "offset_")
         import json
 
-        # The threshold is one number learned in fit, not a weight: it rides in its own small file.
+        from safetensors.numpy import save as safetensors_bytes
+
+        # What fit learned beside the weights rides in the detector's own files: the threshold and the
+        # z-scores' medians and spreads in detector.json, the forest's arrays in detector.safetensors.
         files = dict(extra_files or {})
-        files["detector.json"] = json.dumps({"offset": self.offset_}).encode()
+        doc: dict[str, Any] = {"offset": self.offset_}
+        if self.forest_ is not None:
+            median, scale = self.fusion_.tolist()
+            doc["fusion"] = {"median": median, "scale": scale, "max_samples": self.forest_.max_samples}
+            files[FOREST_FILE] = safetensors_bytes(self.forest_.arrays)
+        files["detector.json"] = json.dumps(doc).encode()
         return super().save(path, files)
 
     @classmethod
     def _from_files(cls, config: dict[str, Any], arrays: dict[str, np.ndarray], source: Any) -> AnomalyDetector:
         import json
 
+        from safetensors import SafetensorError
+        from safetensors.numpy import load_file
+
         est = super()._from_files(config, arrays, source)
         path = source / "detector.json"
         try:
-            threshold = json.loads(path.read_text())
+            doc = json.loads(path.read_text())
         except (OSError, ValueError, RecursionError) as e:
             raise HourglassError(f"{path}: missing or corrupt ({type(e).__name__})") from None
-        validate(threshold, {"offset": Real()}, str(path))
-        est.offset_ = float(threshold["offset"])
+        pair = ListOf(Real(), 2, 2)
+        fusion_spec = {"median": pair, "scale": ListOf(Real(0, open="lo"), 2, 2), "max_samples": Int(1)}
+        validate(doc, {"offset": Real(), "fusion": Optional(fusion_spec)}, str(path))
+        est.offset_ = float(doc["offset"])
+        forest_file = source / FOREST_FILE
+        has_forest = "fusion" in doc or forest_file.exists()
+        if not has_forest and config["params"].get("iforest") is None:
+            est.iforest = False  # saved before the forest term existed: the autoencoder's score alone
+        if has_forest != est.iforest or ("fusion" in doc) != forest_file.is_file():
+            raise HourglassError(
+                f"{source}: model files do not match (params.iforest is {str(est.iforest).lower()}; detector.json "
+                f"{'has' if 'fusion' in doc else 'lacks'} the forest's numbers, {FOREST_FILE} is "
+                f"{'present' if forest_file.exists() else 'absent'})"
+            )
+        est.forest_ = est.fusion_ = None
+        if has_forest:
+            try:
+                forest = load_file(str(forest_file))
+            except (SafetensorError, OSError, ValueError, TypeError) as e:
+                raise HourglassError(f"{forest_file}: corrupt ({' '.join(str(e).split())[:200]})") from None
+            fusion = doc["fusion"]
+            est.forest_ = Forest(forest, fusion["max_samples"], est.n_features_in_, str(forest_file))
+            est.fusion_ = np.array([fusion["median"], fusion["scale"]], dtype=np.float64)
         return est
+
+
+def _robust(values: np.ndarray) -> tuple[float, float]:
+    """Median and interquartile range of training values. A zero IQR (over half the rows score alike,
+    e.g. duplicates) falls back to the mean absolute deviation from the median, then to 1, so a term
+    never divides by zero and stays in proportion to its own spread."""
+    values = values[np.isfinite(values)]  # a row too far out to measure (inf) says nothing about the spread
+    if not len(values):
+        return 0.0, 1.0
+    q1, median, q3 = np.percentile(values, [25, 50, 75])
+    spread = q3 - q1 if q3 > q1 else np.mean(np.abs(values - median))
+    return float(median), float(spread) if spread > 0 else 1.0
