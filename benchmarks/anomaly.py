@@ -146,7 +146,7 @@ def run_quality(folder: Path, seeds: list[int], use_pyod: bool, pyod_ae: bool) -
     print(f"## ROC-AUC on {len(files)} ADBench datasets (test split, mean of seeds {', '.join(map(str, seeds))})\n")
     print("| dataset | rows | features | anomalies | " + " | ".join(names) + " |")
     print("|---|---:|---:|---:|" + "---:|" * len(names))
-    table, fit_s = {n: [] for n in names}, {n: 0.0 for n in names}
+    table, fit_s = {n: [] for n in names}, {n: 0.0 for n in names if n not in DERIVED}
     for file in files:
         with np.load(file) as z:
             X, y = z["X"].astype(np.float64), z["y"].astype(int)

@@ -37,6 +37,7 @@ BAD: dict[str, list] = {
     "n_members": [0, -1, 2.5, NAN, 10**5, "3"],
     "trim": [-0.1, 1, NAN, INF, "0.2"],
     "contamination": [0, -0.1, 0.6, NAN, INF, "most", None],
+    "iforest": ["yes", 1, None],
 }
 # Unusual values that are fine: validation must not refuse them.
 GOOD: dict[str, list] = {

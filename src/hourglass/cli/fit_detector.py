@@ -38,6 +38,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--members", type=int, default=d.n_members, help="ensemble size (default: %(default)s)")
     p.add_argument("--trim", type=float, default=d.trim, help="share of worst rows ignored per batch")
     p.add_argument("--epochs", type=int, default=d.epochs, help="most epochs (default: %(default)s)")
+    p.add_argument(
+        "--no-iforest",
+        action="store_true",
+        help="score by the autoencoders' reconstruction error alone (no IsolationForest term; ~5x faster scoring)",
+    )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", type=device_name, default=d.device, help="auto, cpu or cuda")
     p.add_argument("--quiet", action="store_true", help="no summary")
@@ -50,6 +55,7 @@ FLAGS = {
     "n_members": "--members",
     "trim": "--trim",
     "contamination": "--contamination",
+    "iforest": "--no-iforest",
     "epochs": "--epochs",
     "seed": "--seed",
     "device": "--device",
@@ -63,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         n_members=args.members,
         trim=args.trim,
         contamination=args.contamination,
+        iforest=not args.no_iforest,
         epochs=args.epochs,
         seed=args.seed,
         device=args.device,
