@@ -113,3 +113,36 @@ def test_bad_parameters_are_one_clear_error(params, message):
     X = np.random.default_rng(0).normal(size=(30, 4))
     with pytest.raises(HourglassError, match=message):
         hg.Autoencoder(epochs=1, device="cpu", **({"structure": "neighbors"} | params)).fit(X)
+
+
+def test_evaluate_map_scores_model_and_pca():
+    X, y = sheet_and_clusters(300, 5)
+    X_test, y_test = sheet_and_clusters(100, 6)
+    model = hg.Autoencoder(epochs=5, structure="neighbors", device="cpu").fit(X)
+    evaluation = hg.evaluate_map(model, X, y, X_test, y_test, umap=False)
+    names = [s.name for s in evaluation.scores]
+    assert names == ["hourglass+neighbors", "PCA-2"]
+    for s in evaluation.scores:
+        assert 0 <= s.knn1 <= 1 and 0 <= s.knn5 <= 1 and 0 <= s.trust <= 1 and -1 <= s.silhouette <= 1
+        assert s.mse >= 0 and s.encode_rps > 0 and s.decode_rps > 0
+    assert "1-NN" in evaluation.table() and set(evaluation.codes) == set(names)
+    with pytest.raises(HourglassError, match="one label per row"):
+        hg.evaluate_map(model, X, y[:-1], X_test, y_test, umap=False)
+
+
+def test_cli_trains_and_evaluates_a_map(tmp_path, capsys):
+    from hourglass.cli import main
+
+    for name, seed in (("train", 7), ("test", 8)):
+        X, y = sheet_and_clusters(200, seed)
+        np.savez(tmp_path / f"{name}.npz", X=X, y=y)
+    train, test, out = str(tmp_path / "train.npz"), str(tmp_path / "test.npz"), str(tmp_path / "m")
+    args = ["train", train, "--out", out, "--epochs", "3", "--structure", "neighbors", "--neighbors", "8"]
+    assert main([*args, "--structure-weight", "2", "--quiet", "--device", "cpu"]) == 0
+    assert (hg.load(out).structure, hg.load(out).n_neighbors, hg.load(out).structure_weight) == ("neighbors", 8, 2.0)
+    figure = tmp_path / "maps.png"
+    assert main(["evaluate-map", out, train, test, "--labels", "y", "--no-umap", "-o", str(figure)]) == 0
+    printed = capsys.readouterr().out
+    assert "hourglass+neighbors" in printed and "PCA-2" in printed and figure.stat().st_size > 0
+    assert main(["train", train, "--out", str(tmp_path / "bad"), "--structure", "neighbors", "--neighbors", "0"]) == 2
+    assert "--neighbors" in capsys.readouterr().err
