@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -146,3 +148,17 @@ def test_cli_trains_and_evaluates_a_map(tmp_path, capsys):
     assert "hourglass+neighbors" in printed and "PCA-2" in printed and figure.stat().st_size > 0
     assert main(["train", train, "--out", str(tmp_path / "bad"), "--structure", "neighbors", "--neighbors", "0"]) == 2
     assert "--neighbors" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not os.environ.get("HOURGLASS_SLOW_TESTS"), reason="numba compiles for ~60 s; HOURGLASS_SLOW_TESTS=1")
+def test_large_data_uses_pynndescent(monkeypatch):
+    pytest.importorskip("pynndescent")
+    from hourglass import neighbors
+
+    X = np.random.default_rng(0).normal(size=(300, 4)).astype(np.float32)
+    exact = neighbors.nearest(X, 5)
+    monkeypatch.setattr(neighbors, "EXACT_ROWS", 100)
+    dist, idx = neighbors.nearest(X, 5)
+    assert idx.shape == (300, 5) and (idx != np.arange(300)[:, None]).all()
+    assert np.mean(idx == exact[1]) > 0.95 and np.allclose(np.sort(dist, 1), dist)
+    assert np.array_equal(neighbors.nearest(X, 5)[1], idx)  # deterministic

@@ -38,6 +38,9 @@ EDGES_PER_ROW = 4
 NEGATIVES = 5  # uniform negatives per edge, as umap-learn's negative_sample_rate
 EPS = 1e-3  # added to squared distances, as in umap-learn's repulsive gradient: bounded at d = 0
 SMOOTH_STEPS = 64  # bisection steps for each row's sigma
+# Exact kNN costs O(n^2 d): 1.7 s at 5,000 Fashion-MNIST rows, 16 s at 20,000, 146 s at 60,000 on one core;
+# pynndescent 0.3 / 1.8 / 7.8 s at 99% recall, plus ~30 s compiling numba on first use in a process.
+EXACT_ROWS = 30_000
 MIN_SCALE = 1e-3  # sigma's floor, relative to the mean neighbour distance (umap-learn's MIN_K_DIST_SCALE)
 
 
@@ -55,11 +58,32 @@ class Graph:
 
 
 def nearest(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Distances and indices of each row's ``k`` nearest other rows (exact, Euclidean), nearest first."""
+    """Distances and indices of each row's ``k`` nearest other rows (Euclidean), nearest first.
+
+    Exact (scikit-learn, brute force) up to ``EXACT_ROWS`` rows; beyond, pynndescent's approximate graph
+    when it is installed (one thread, a fixed seed: the same rows give the same graph).
+    """
+    if X.shape[0] > EXACT_ROWS:
+        try:
+            from pynndescent import NNDescent
+        except ImportError:
+            pass
+        else:
+            idx, dist = NNDescent(X, n_neighbors=k + 1, random_state=0, n_jobs=1).neighbor_graph
+            return _drop_self(idx, dist.astype(np.float64))
     from sklearn.neighbors import NearestNeighbors
 
     dist, idx = NearestNeighbors(n_neighbors=k).fit(X).kneighbors()  # no X: a row is not its own neighbour
     return dist.astype(np.float64), idx
+
+
+def _drop_self(idx: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """k+1 neighbours that include the row itself (usually, not always, first) -> the k others."""
+    n, width = idx.shape
+    other = idx != np.arange(n)[:, None]
+    other[other.sum(axis=1) == width, -1] = False  # the row itself was missed: drop the farthest
+    k = width - 1
+    return dist[other].reshape(n, k), idx[other].reshape(n, k)
 
 
 def fuzzy_graph(X: np.ndarray, k: int) -> Graph:
