@@ -150,7 +150,7 @@ def test_cli_trains_and_evaluates_a_map(tmp_path, capsys):
     assert "--neighbors" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not os.environ.get("HOURGLASS_SLOW_TESTS"), reason="numba compiles for ~60 s; HOURGLASS_SLOW_TESTS=1")
+@pytest.mark.skipif(not os.environ.get("HOURGLASS_SLOW_TESTS"), reason="numba compiles ~60 s; set HOURGLASS_SLOW_TESTS")
 def test_large_data_uses_pynndescent(monkeypatch):
     pytest.importorskip("pynndescent")
     from hourglass import neighbors
