@@ -162,3 +162,15 @@ def test_large_data_uses_pynndescent(monkeypatch):
     assert idx.shape == (300, 5) and (idx != np.arange(300)[:, None]).all()
     assert np.mean(idx == exact[1]) > 0.95 and np.allclose(np.sort(dist, 1), dist)
     assert np.array_equal(neighbors.nearest(X, 5)[1], idx)  # deterministic
+
+
+def test_loss_curve_shows_the_neighbour_term_on_its_own_axis():
+    from hourglass.train import History
+    from hourglass.viz import loss_curve
+
+    history = History(train=[0.2, 0.1], val=[0.02, 0.01], parts={"recon": [0.02, 0.01], "structure": [1.2, 1.1]})
+    history.best_epoch = 2
+    fig = loss_curve(history)
+    left, right = fig.axes
+    assert list(left.lines[0].get_ydata()) == [0.02, 0.01]  # train: the reconstruction part
+    assert list(right.lines[0].get_ydata()) == [1.2, 1.1]
