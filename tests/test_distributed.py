@@ -166,3 +166,25 @@ def test_an_error_all_ranks_meet_is_printed_once(split):
     assert done.returncode != 0
     assert done.stderr.count("hourglass: error: training diverged") == 1, done.stderr[-2000:]
     assert not (folder / "runs" / "div").exists() and not (folder / "runs" / "div.ckpt").exists()
+
+
+STRUCTURE_SCRIPT = """
+import numpy as np
+import torch
+import hourglass as hg
+from hourglass import distributed
+
+X = np.load("train.npy")[:1000]
+model = hg.Autoencoder(epochs=2, batch_size=64, patience=0, structure="neighbors").fit(X)
+flat = torch.cat([p.detach().flatten() for p in model.model_.parameters()]).numpy()
+np.save(f"structure.{distributed.rank()}.npy", flat)
+distributed.shutdown()
+"""
+
+
+def test_neighbour_term_under_torchrun_keeps_the_ranks_identical(split):
+    """Each rank builds the graph of its own shard; the neighbour term's gradients go through DDP."""
+    folder, _, _ = split
+    (folder / "structure_script.py").write_text(textwrap.dedent(STRUCTURE_SCRIPT))
+    torchrun("structure_script.py", cwd=folder)
+    np.testing.assert_array_equal(np.load(folder / "structure.0.npy"), np.load(folder / "structure.1.npy"))

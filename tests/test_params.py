@@ -34,6 +34,9 @@ BAD: dict[str, list] = {
     "verbose": ["yes", 2, None],
     "noise": ["", "gaussian", "gaussian:-1", "gaussian:nan", "gaussian:inf", "blur:0.1", "mask:2", 3],
     "beta": [-1, NAN, INF, "0.1"],
+    "structure": ["umap", "", "Neighbors", 1],
+    "n_neighbors": [0, -1, 2.5, NAN, 10**12, "15", None],
+    "structure_weight": [-1, NAN, INF, "1", None],
     "n_members": [0, -1, 2.5, NAN, 10**5, "3"],
     "trim": [-0.1, 1, NAN, INF, "0.2"],
     "contamination": [0, -0.1, 0.6, NAN, INF, "most", None],
@@ -51,6 +54,9 @@ GOOD: dict[str, list] = {
     "weight_decay": [0, 1e-4],
     "contamination": ["auto", 0.5, 0.01],
     "trim": [0, 0.5],
+    "structure": [None, "neighbors"],
+    "n_neighbors": [1, np.int64(30)],
+    "structure_weight": [0, 0.0, 100],
 }
 ESTIMATORS = {
     "autoencoder": lambda: hg.Autoencoder(),

@@ -19,14 +19,25 @@ _LAZY = {
     "load": "hourglass.estimator",
     "Dataset": "hourglass.data",
     "load_dataset": "hourglass.data",
+    "evaluate_map": "hourglass.maps",
 }
 
-__all__ = ["AnomalyDetector", "Autoencoder", "Dataset", "HourglassError", "__version__", "load", "load_dataset"]
+__all__ = [
+    "AnomalyDetector",
+    "Autoencoder",
+    "Dataset",
+    "HourglassError",
+    "__version__",
+    "evaluate_map",
+    "load",
+    "load_dataset",
+]
 
 if TYPE_CHECKING:
     from hourglass.anomaly import AnomalyDetector
     from hourglass.data import Dataset, load_dataset
     from hourglass.estimator import Autoencoder, load
+    from hourglass.maps import evaluate_map
 
 
 def __getattr__(name: str) -> Any:

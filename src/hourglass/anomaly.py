@@ -204,7 +204,7 @@ class AnomalyDetector(OutlierMixin, Autoencoder):
         **{
             k: v
             for k, v in Autoencoder._parameter_specs.items()
-            if k not in ("model", "output_activation", "loss", "beta")
+            if k not in ("model", "output_activation", "loss", "beta", "structure", "n_neighbors", "structure_weight")
         },
         "n_members": Int(1, MAX_MEMBERS),
         "trim": Real(0, 1, open="hi"),

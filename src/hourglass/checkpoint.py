@@ -25,7 +25,7 @@ from safetensors.torch import save as save_bytes
 
 from hourglass.atomic import atomic_file
 from hourglass.errors import HourglassError
-from hourglass.models.schema import Bool, Either, Int, ListOf, MapOf, Maybe, OneOf, Real, Text, validate
+from hourglass.models.schema import Bool, Either, Int, ListOf, MapOf, Maybe, OneOf, Optional, Real, Text, validate
 
 FILE = "checkpoint.safetensors"
 FORMAT, FORMAT_VERSION = "hourglass-checkpoint", 1
@@ -61,6 +61,7 @@ HEADER_SCHEMA = {
         "validation_fraction": Real(),
         "loss": Text(64),
         "seed": Int(0, None),
+        "structure": Optional({"n_neighbors": Int(1), "weight": Real(0)}),  # only in runs with the term
     },
     "progress": {"epoch": Int(1), "best": Real(finite=False), "stale": Int(0), "history": HISTORY_SCHEMA},
     "optimizer": {"param_groups": ListOf(MapOf(_SETTING), 1, 64), "scalars": MapOf(Real(finite=False), 1_000_000)},

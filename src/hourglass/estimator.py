@@ -34,6 +34,7 @@ from hourglass.models.schema import (
     Text,
     validate,
 )
+from hourglass.neighbors import Structure
 from hourglass.noise import HELP as NOISE_HELP
 from hourglass.noise import parse_noise
 from hourglass.runtime import CPU_THREADS, resolve_device, torch_threads
@@ -91,6 +92,14 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     beta : weight of the VAE's KL term per input feature (``model="vae"`` only; loss = MSE +
         beta * KL / n_features). Larger values trade reconstruction for a code closer to N(0, I);
         around 1 the code collapses onto the prior and carries nothing (see ``models/vae.py``).
+    structure : ``None``, or ``"neighbors"`` to train a neighbour-preserving code: UMAP's fuzzy graph of
+        the ``n_neighbors`` nearest training rows is built at ``fit`` and UMAP's cross-entropy on the
+        codes is added to the reconstruction loss (see ``hourglass.neighbors``), so that rows close in
+        the data stay close in the code, and clusters apart. Saved with the model.
+    n_neighbors : neighbours per row in that graph (besides the row itself), at least 1 and fewer
+        than the training rows.
+    structure_weight : weight of the neighbour term, relative to the data's variance (the error of a
+        code that carries nothing); 0 keeps the term's bookkeeping but not its pull.
 
     Every parameter is checked against ``_parameter_specs`` when ``fit`` starts, before the data is
     read: a bad value is one ``HourglassError`` naming the parameter and what it accepts.
@@ -120,6 +129,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         "verbose": Bool(),
         "noise": Maybe(Satisfies(parse_noise, f"a noise spec: {NOISE_HELP}")),
         "beta": Real(0),
+        "structure": Maybe(OneOf("neighbors")),
+        "n_neighbors": Int(1),
+        "structure_weight": Real(0),
     }
 
     def __init__(
@@ -143,6 +155,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         verbose: bool = False,
         noise: str | None = None,
         beta: float = 0.03,
+        structure: str | None = None,
+        n_neighbors: int = 15,
+        structure_weight: float = 1.0,
     ) -> None:
         self.latent_dim = latent_dim
         self.hidden = hidden
@@ -162,6 +177,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.verbose = verbose
         self.noise = noise
         self.beta = beta
+        self.structure = structure
+        self.n_neighbors = n_neighbors
+        self.structure_weight = structure_weight
 
     # ----------------------------------------------------------------------------------- training
     def fit(
@@ -252,7 +270,14 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             verbose=bool(self.verbose),
             corrupt=parse_noise(self.noise) if self.noise is not None else None,
             noise=self.noise,
+            structure=self._structure(),
         )
+
+    def _structure(self) -> Structure | None:
+        # getattr: subclasses without these parameters (AnomalyDetector) train no neighbour term.
+        if getattr(self, "structure", None) != "neighbors":
+            return None
+        return Structure(n_neighbors=int(self.n_neighbors), weight=float(self.structure_weight))
 
     # ---------------------------------------------------------------------------------- using it
     def transform(self, X: Any) -> np.ndarray:

@@ -31,6 +31,7 @@ COMMANDS = (
     "fit-detector",
     "score",
     "evaluate-anomaly",
+    "evaluate-map",
     "info",
     "interpolate",
     "sample",

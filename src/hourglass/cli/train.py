@@ -56,6 +56,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--validation", type=float, default=d.validation_fraction, help="validation fraction")
     p.add_argument("--seed", type=int, default=d.seed, help="the same seed gives the same weights")
     p.add_argument("--beta", type=float, default=d.beta, help="VAE: weight of the KL term (default: %(default)s)")
+    p.add_argument(
+        "--structure",
+        choices=("neighbors",),
+        help="neighbors: keep each row's nearest neighbours near in the code (UMAP's graph and loss)",
+    )
+    p.add_argument(
+        "--neighbors",
+        type=int,
+        default=d.n_neighbors,
+        metavar="K",
+        help="with --structure neighbors: neighbours per row (default: %(default)s)",
+    )
+    p.add_argument(
+        "--structure-weight",
+        type=float,
+        default=d.structure_weight,
+        metavar="W",
+        help="with --structure neighbors: weight of the neighbour term (default: %(default)s)",
+    )
     p.add_argument("--noise", metavar="SPEC", help=f"train a denoiser on corrupted inputs: {NOISE_HELP}")
     p.add_argument("--device", type=device_name, default=d.device, help="auto, cpu or cuda")
     p.add_argument(
@@ -85,6 +104,9 @@ FLAGS = {
     "device": "--device",
     "noise": "--noise",
     "beta": "--beta",
+    "structure": "--structure",
+    "n_neighbors": "--neighbors",
+    "structure_weight": "--structure-weight",
 }
 
 
@@ -106,6 +128,9 @@ def estimator_from(args: argparse.Namespace) -> Autoencoder:
         verbose=not args.quiet,
         noise=args.noise,
         beta=args.beta,
+        structure=args.structure,
+        n_neighbors=args.neighbors,
+        structure_weight=args.structure_weight,
     )
 
 

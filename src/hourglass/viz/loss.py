@@ -22,9 +22,17 @@ def loss_curve(
     fig = new_figure(6.0, 3.6)
     ax = fig.add_subplot()
     epochs = np.arange(1, len(history.train) + 1)
-    kl = history.parts.get("kl")
-    # A VAE's training loss adds the KL term: plot its reconstruction part here, the KL on its own axis.
-    train = history.parts["recon"] if kl and "recon" in history.parts else history.train
+    # Terms beside the reconstruction (a VAE's KL, the neighbour term): on their own axis, and the train
+    # curve is then the reconstruction part alone, comparable with the validation curve.
+    terms = {
+        key: (history.parts[key], label, unit)
+        for key, label, unit in (
+            ("kl", "KL to N(0, I), right axis", "KL divergence (nats per sample)"),
+            ("structure", "neighbour cross-entropy, right axis", "neighbour cross-entropy (per edge)"),
+        )
+        if history.parts.get(key)
+    }
+    train = history.parts["recon"] if terms and "recon" in history.parts else history.train
     ax.plot(epochs, train, color="tab:blue", label="train")
     if history.val:
         ax.plot(epochs[: len(history.val)], history.val, color="tab:orange", label="validation")
@@ -46,11 +54,12 @@ def loss_curve(
     ax.set_title(title + ended, fontsize=10)
     ax.grid(alpha=0.3, which="both")
     handles, labels = ax.get_legend_handles_labels()
-    if kl:
-        kl_ax = ax.twinx()
-        kl_ax.plot(epochs[: len(kl)], kl, color="tab:green", linestyle=":", label="KL to N(0, I), right axis")
-        kl_ax.set_ylabel("KL divergence (nats per sample)")
-        more = kl_ax.get_legend_handles_labels()
+    if terms:
+        right = ax.twinx()
+        for (values, label, _), colour in zip(terms.values(), ("tab:green", "tab:purple"), strict=False):
+            right.plot(epochs[: len(values)], values, color=colour, linestyle=":", label=label)
+        right.set_ylabel(" / ".join(unit for _, _, unit in terms.values()))
+        more = right.get_legend_handles_labels()
         handles, labels = handles + more[0], labels + more[1]
     ax.legend(handles, labels, loc="upper right")
     return fig

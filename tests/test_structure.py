@@ -1,0 +1,176 @@
+"""The neighbour-preserving code (issue 13): UMAP's fuzzy graph, its loss in training, its parameters."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+from sklearn.neighbors import KNeighborsClassifier
+
+import hourglass as hg
+from hourglass.errors import HourglassError
+from hourglass.neighbors import EdgeSampler, fuzzy_graph, neighbor_loss
+
+
+def sheet_and_clusters(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A broad 2-D sheet over 4 features and 4 tight clusters in 2 more: reconstruction is mostly the
+    sheet, so a plain 2-D code folds the clusters onto each other; their neighbours keep them apart."""
+    rng = np.random.default_rng(seed)
+    rotation = np.linalg.qr(np.random.default_rng(0).normal(size=(4, 4)))[0][:2]
+    sheet = rng.uniform(-5, 5, (n, 2)) @ rotation
+    y = rng.integers(0, 4, n)
+    corners = 4.0 * np.array([[1, 1], [1, -1], [-1, 1], [-1, -1]])
+    return np.hstack([sheet, corners[y] + rng.normal(0, 0.1, (n, 2))]).astype(np.float32), y
+
+
+def one_nn(model: hg.Autoencoder, X, y, X_test, y_test) -> float:
+    return KNeighborsClassifier(1).fit(model.transform(X), y).score(model.transform(X_test), y_test)
+
+
+def test_graph_is_symmetric_fuzzy_and_has_the_neighbours():
+    X = np.random.default_rng(0).normal(size=(200, 5))
+    k = 7
+    graph = fuzzy_graph(X, k)
+    P = graph.matrix()
+    assert abs(P - P.T).max() == 0
+    assert graph.weights.min() > 0 and graph.weights.max() <= 1
+    assert P.diagonal().sum() == 0  # no row is its own neighbour
+    assert (P.max(axis=1).toarray() == 1).all()  # each row's nearest neighbour has weight 1
+    # each row reaches its k nearest rows (and, after the fuzzy union, those that reach it)
+    degrees = np.diff(P.indptr)
+    assert degrees.min() >= k and degrees.sum() <= 2 * k * len(X)
+    from sklearn.neighbors import NearestNeighbors
+
+    idx = NearestNeighbors(n_neighbors=k).fit(X).kneighbors(return_distance=False)
+    assert all(set(idx[i]) <= set(P[i].indices) for i in range(len(X)))
+
+
+def test_sampler_and_loss():
+    X = np.random.default_rng(1).normal(size=(50, 3))
+    sampler = EdgeSampler(fuzzy_graph(X, 5), torch.device("cpu"))
+    rows, negatives = sampler.draw(32, torch.Generator().manual_seed(0))
+    again = sampler.draw(32, torch.Generator().manual_seed(0))
+    assert torch.equal(rows, again[0]) and torch.equal(negatives, again[1])
+    assert rows.shape == (96,) and negatives.shape == (32, 5) and int(rows.max()) < 50
+    codes = torch.randn(96, 2, requires_grad=True)
+    loss = neighbor_loss(codes, negatives)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(codes.grad).all()
+
+
+def test_keeps_clusters_apart_that_a_plain_code_merges():
+    X, y = sheet_and_clusters(400, 1)
+    X_test, y_test = sheet_and_clusters(200, 2)
+    settings = {"latent_dim": 2, "epochs": 50, "batch_size": 32, "seed": 0, "device": "cpu"}
+    plain = hg.Autoencoder(**settings).fit(X)
+    kept = hg.Autoencoder(**settings, structure="neighbors").fit(X)
+    assert one_nn(plain, X, y, X_test, y_test) < 0.9
+    assert one_nn(kept, X, y, X_test, y_test) >= 0.95
+    assert "structure" in kept.history_.parts
+
+
+@pytest.mark.parametrize("model", ["mlp", "vae"])
+def test_same_seed_same_weights_and_save_load(tmp_path, model):
+    X, _ = sheet_and_clusters(150, 3)
+    make = lambda: hg.Autoencoder(  # noqa: E731
+        epochs=3, model=model, structure="neighbors", n_neighbors=5, structure_weight=0.5, device="cpu"
+    ).fit(X)
+    a, b = make(), make()
+    assert np.array_equal(a.transform(X), b.transform(X))
+    a.save(tmp_path / "m")
+    loaded = hg.load(tmp_path / "m")
+    assert (loaded.structure, loaded.n_neighbors, loaded.structure_weight) == ("neighbors", 5, 0.5)
+    assert np.array_equal(loaded.transform(X), a.transform(X))
+
+
+def test_conv_model_trains_with_the_term():
+    X = np.random.default_rng(0).integers(0, 256, (80, 20, 20), dtype=np.uint8)
+    model = hg.Autoencoder(model="conv", epochs=1, structure="neighbors", device="cpu").fit(X)
+    assert np.isfinite(model.history_.parts["structure"]).all()
+
+
+def test_resume_continues_the_same_run(tmp_path):
+    X, _ = sheet_and_clusters(120, 4)
+    settings = {"structure": "neighbors", "n_neighbors": 5, "device": "cpu", "patience": 0}
+    whole = hg.Autoencoder(epochs=4, **settings).fit(X)
+    hg.Autoencoder(epochs=2, **settings).fit(X, checkpoint_dir=tmp_path)
+    resumed = hg.Autoencoder(epochs=4, **settings).fit(X, checkpoint_dir=tmp_path, resume=True)
+    assert np.array_equal(resumed.transform(X), whole.transform(X))
+    with pytest.raises(HourglassError, match="different run"):
+        hg.Autoencoder(epochs=5, **(settings | {"n_neighbors": 6})).fit(X, checkpoint_dir=tmp_path, resume=True)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"n_neighbors": 0}, "parameter n_neighbors"),
+        ({"structure_weight": -1.0}, "parameter structure_weight"),
+        ({"structure": "umap"}, "parameter structure"),
+        ({"n_neighbors": 30}, "n_neighbors must be at least 1 and below the number of training rows"),
+    ],
+)
+def test_bad_parameters_are_one_clear_error(params, message):
+    X = np.random.default_rng(0).normal(size=(30, 4))
+    with pytest.raises(HourglassError, match=message):
+        hg.Autoencoder(epochs=1, device="cpu", **({"structure": "neighbors"} | params)).fit(X)
+
+
+def test_evaluate_map_scores_model_and_pca():
+    X, y = sheet_and_clusters(300, 5)
+    X_test, y_test = sheet_and_clusters(100, 6)
+    model = hg.Autoencoder(epochs=5, structure="neighbors", device="cpu").fit(X)
+    evaluation = hg.evaluate_map(model, X, y, X_test, y_test, umap=False)
+    names = [s.name for s in evaluation.scores]
+    assert names == ["hourglass+neighbors", "PCA-2"]
+    for s in evaluation.scores:
+        assert 0 <= s.knn1 <= 1 and 0 <= s.knn5 <= 1 and 0 <= s.trust <= 1 and -1 <= s.silhouette <= 1
+        assert s.mse >= 0 and s.encode_rps > 0 and s.decode_rps > 0
+    assert "1-NN" in evaluation.table() and set(evaluation.codes) == set(names)
+    with pytest.raises(HourglassError, match="one label per row"):
+        hg.evaluate_map(model, X, y[:-1], X_test, y_test, umap=False)
+
+
+def test_cli_trains_and_evaluates_a_map(tmp_path, capsys):
+    from hourglass.cli import main
+
+    for name, seed in (("train", 7), ("test", 8)):
+        X, y = sheet_and_clusters(200, seed)
+        np.savez(tmp_path / f"{name}.npz", X=X, y=y)
+    train, test, out = str(tmp_path / "train.npz"), str(tmp_path / "test.npz"), str(tmp_path / "m")
+    args = ["train", train, "--out", out, "--epochs", "3", "--structure", "neighbors", "--neighbors", "8"]
+    assert main([*args, "--structure-weight", "2", "--quiet", "--device", "cpu"]) == 0
+    assert (hg.load(out).structure, hg.load(out).n_neighbors, hg.load(out).structure_weight) == ("neighbors", 8, 2.0)
+    figure = tmp_path / "maps.png"
+    assert main(["evaluate-map", out, train, test, "--labels", "y", "--no-umap", "-o", str(figure)]) == 0
+    printed = capsys.readouterr().out
+    assert "hourglass+neighbors" in printed and "PCA-2" in printed and figure.stat().st_size > 0
+    assert main(["train", train, "--out", str(tmp_path / "bad"), "--structure", "neighbors", "--neighbors", "0"]) == 2
+    assert "--neighbors" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not os.environ.get("HOURGLASS_SLOW_TESTS"), reason="numba compiles ~60 s; set HOURGLASS_SLOW_TESTS")
+def test_large_data_uses_pynndescent(monkeypatch):
+    pytest.importorskip("pynndescent")
+    from hourglass import neighbors
+
+    X = np.random.default_rng(0).normal(size=(300, 4)).astype(np.float32)
+    exact = neighbors.nearest(X, 5)
+    monkeypatch.setattr(neighbors, "EXACT_ROWS", 100)
+    dist, idx = neighbors.nearest(X, 5)
+    assert idx.shape == (300, 5) and (idx != np.arange(300)[:, None]).all()
+    assert np.mean(idx == exact[1]) > 0.95 and np.allclose(np.sort(dist, 1), dist)
+    assert np.array_equal(neighbors.nearest(X, 5)[1], idx)  # deterministic
+
+
+def test_loss_curve_shows_the_neighbour_term_on_its_own_axis():
+    from hourglass.train import History
+    from hourglass.viz import loss_curve
+
+    history = History(train=[0.2, 0.1], val=[0.02, 0.01], parts={"recon": [0.02, 0.01], "structure": [1.2, 1.1]})
+    history.best_epoch = 2
+    fig = loss_curve(history)
+    left, right = fig.axes
+    assert list(left.lines[0].get_ydata()) == [0.02, 0.01]  # train: the reconstruction part
+    assert list(right.lines[0].get_ydata()) == [1.2, 1.1]
