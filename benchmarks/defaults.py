@@ -15,7 +15,6 @@ normal rows of six ADBench tables from ``../shared/data/adbench``.
 from __future__ import annotations
 
 import argparse
-import itertools
 import math
 import statistics
 import time
@@ -26,6 +25,7 @@ import torch
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
 from sklearn.decomposition import PCA
 from sklearn.model_selection import train_test_split
+from train_speed import reference_fit  # the plain loop, beside this script
 
 import hourglass as hg
 from hourglass.errors import HourglassError
@@ -67,29 +67,6 @@ def scaled_mse(model: hg.Autoencoder, X: np.ndarray, rebuilt: np.ndarray) -> flo
     return float(np.mean(((flat(rebuilt) - flat(X)) / s.scale) ** 2))
 
 
-def reference_fit(X: np.ndarray, seed: int = 0) -> torch.nn.Module:
-    """The plain loop of benchmarks/train_speed.py on the same scaled rows (100 epochs, batch 64)."""
-    widths = [X.shape[1], 128, 64, 2]
-    torch.manual_seed(seed)
-    layers: list[torch.nn.Module] = []
-    for a, b in itertools.pairwise(widths):
-        layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
-    for a, b in itertools.pairwise(widths[::-1]):
-        layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
-    model = torch.nn.Sequential(*layers[:-1])
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    data = torch.as_tensor(X)
-    for _ in range(100):
-        perm = torch.randperm(len(data))
-        for i in range(0, len(data), 64):
-            xb = data[perm[i : i + 64]]
-            loss = torch.nn.functional.mse_loss(model(xb), xb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return model.eval()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("adbench", nargs="?", default=Path(__file__).parents[2] / "shared/data/adbench", type=Path)
@@ -117,7 +94,7 @@ def main() -> None:
         mse[dname, "PCA-2"] = float(np.mean((pca.inverse_transform(pca.transform(Ste)) - Ste) ** 2))
         if not args.no_reference:
             start = time.perf_counter()
-            ref = reference_fit(Str)
+            ref = reference_fit(Str, sigmoid=False)
             secs[dname, "reference"] = time.perf_counter() - start
             with torch.no_grad():
                 mse[dname, "reference"] = float(torch.mean((ref(torch.as_tensor(Ste)) - torch.as_tensor(Ste)) ** 2))

@@ -26,7 +26,10 @@ from torch import nn
 import hourglass as hg
 
 
-def reference_fit(X_train: np.ndarray, epochs: int = 100, batch: int = 64, seed: int = 0) -> nn.Module:
+def reference_fit(
+    X_train: np.ndarray, epochs: int = 100, batch: int = 64, seed: int = 0, sigmoid: bool = True
+) -> nn.Module:
+    """The loop a PyTorch user writes first (``sigmoid=False``: identity output, for standardised tables)."""
     torch.manual_seed(seed)
     widths = [X_train.shape[1], 128, 64, 2]
     enc, dec = [], []
@@ -34,7 +37,7 @@ def reference_fit(X_train: np.ndarray, epochs: int = 100, batch: int = 64, seed:
         enc += [nn.Linear(a, b), nn.ReLU()]
     for a, b in itertools.pairwise(widths[::-1]):
         dec += [nn.Linear(a, b), nn.ReLU()]
-    model = nn.Sequential(*enc[:-1], *dec[:-1], nn.Sigmoid())
+    model = nn.Sequential(*enc[:-1], *dec[:-1], nn.Sigmoid() if sigmoid else nn.Identity())
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     X = torch.as_tensor(X_train)
     for _ in range(epochs):

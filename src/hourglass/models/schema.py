@@ -28,7 +28,8 @@ class Invalid(Exception):
 
 
 class Spec:
-    """One constraint. Subclasses say what they accept (``accepts``) and how to describe it (``__str__``)."""
+    """One constraint. Subclasses say what they accept (``accepts``) and how to describe it (``__str__``);
+    containers override ``check`` instead, to name the failing item, and ``accepts`` follows from it."""
 
     def accepts(self, value: Any) -> bool:
         raise NotImplementedError
@@ -177,11 +178,8 @@ class Maybe(Spec):
         return f"null or {self.spec}"
 
 
-class ListOf(Spec):
-    """A list (or tuple) of ``min_len`` to ``max_len`` items, each meeting ``item``."""
-
-    def __init__(self, item: Spec, min_len: int = 0, max_len: int = 1_000_000) -> None:
-        self.item, self.min_len, self.max_len = item, min_len, max_len
+class _Checked(Spec):
+    """A spec defined by its ``check``: it accepts what ``check`` lets through."""
 
     def accepts(self, value: Any) -> bool:
         try:
@@ -189,6 +187,13 @@ class ListOf(Spec):
         except Invalid:
             return False
         return True
+
+
+class ListOf(_Checked):
+    """A list (or tuple) of ``min_len`` to ``max_len`` items, each meeting ``item``."""
+
+    def __init__(self, item: Spec, min_len: int = 0, max_len: int = 1_000_000) -> None:
+        self.item, self.min_len, self.max_len = item, min_len, max_len
 
     def check(self, value: Any, path: str) -> None:
         if not isinstance(value, (list, tuple)) or not self.min_len <= len(value) <= self.max_len:
@@ -208,18 +213,11 @@ class Optional:
         self.spec = spec
 
 
-class Obj(Spec):
+class Obj(_Checked):
     """A JSON object with exactly these fields (``Optional(...)`` ones may be absent; no others)."""
 
     def __init__(self, fields: Mapping[str, Any]) -> None:
         self.fields = dict(fields)
-
-    def accepts(self, value: Any) -> bool:
-        try:
-            self.check(value, "")
-        except Invalid:
-            return False
-        return True
 
     def check(self, value: Any, path: str) -> None:
         if not isinstance(value, dict):
