@@ -78,8 +78,10 @@ class Scaler:
         offset, scale = np.asarray(offset, np.float32), np.asarray(scale, np.float32)
         if not clip:
             return cls(kind, offset, scale)
-        low = ((stats.lo - offset) / scale).astype(np.float32)
-        high = ((stats.hi - offset) / scale).astype(np.float32)
+        # In float32, as transform computes it: the float64 extremes minus a float32-rounded offset would
+        # place the window off by the rounding (1e19 for values near 1e27).
+        low = (stats.lo.astype(np.float32) - offset) / scale
+        high = (stats.hi.astype(np.float32) - offset) / scale
         return cls(kind, offset, scale, low, high)
 
     def transform(self, X: np.ndarray) -> np.ndarray:
