@@ -6,8 +6,15 @@ os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 import hourglass as hg
+
+# CI runs the hostile-input corpora the same way every time (a red CI must be reproducible);
+# HYPOTHESIS_PROFILE=explore draws fresh cases, as a fuzzing session should.
+settings.register_profile("ci", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")
