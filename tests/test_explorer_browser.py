@@ -44,14 +44,19 @@ def _missing() -> str | None:
     return None
 
 
-@contextlib.contextmanager
-def browser_page(url: str):
-    """A fresh headless Chromium (own profile) on ``url``; page errors fail the test. Skips loudly without one."""
+def require_browser() -> None:
+    """Skip, loudly (a warning in the summary), where Playwright or Chromium is missing."""
     reason = _missing()
     if reason:
         message = f"BROWSER TESTS SKIPPED: {reason}"
-        warnings.warn(message, stacklevel=2)
+        warnings.warn(message, stacklevel=3)
         pytest.skip(message)
+
+
+@contextlib.contextmanager
+def browser_page(url: str):
+    """A fresh headless Chromium (own profile) on ``url``; page errors fail the test. Skips loudly without one."""
+    require_browser()
     from playwright.sync_api import sync_playwright
 
     errors: list[str] = []

@@ -18,13 +18,12 @@ import sys
 import tempfile
 import time
 import urllib.request
-import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from test_explorer_browser import CHROMIUM, EX, FLAGS, _missing, wait_until
+from test_explorer_browser import CHROMIUM, EX, FLAGS, require_browser, wait_until
 
 import hourglass as hg
 from hourglass.cli import main
@@ -60,11 +59,7 @@ RECORD_VIOLATIONS = (
 def guarded_page(url: str, *, console_errors_allowed: bool = False):
     """Chromium on ``url``; yields (page, dialogs). Any dialog fails the test, and so do page errors and (unless
     allowed) console errors."""
-    reason = _missing()
-    if reason:
-        message = f"BROWSER TESTS SKIPPED: {reason}"
-        warnings.warn(message, stacklevel=2)
-        pytest.skip(message)
+    require_browser()
     from playwright.sync_api import sync_playwright
 
     dialogs: list[str] = []
