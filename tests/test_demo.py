@@ -72,11 +72,24 @@ def test_report_is_self_contained_and_tells_the_story_in_order(run):
     assert seen["codes"] == (5000, 2)
 
 
+def test_pick_typical_takes_the_row_nearest_its_class_median():
+    # Class 1's median code is (2, 0), its mean (21.2, 0): the answer is row 4, not the row nearest the
+    # mean (row 2) nor the first (row 1). Row 0, a 7, sits on that median too and must not be picked.
+    codes = np.array([[2, 0], [0, 0], [3, 0], [100, 0], [2, 0.5], [1, 0]], float)
+    y = np.array([7, 1, 1, 1, 1, 1])
+    assert demo.pick_typical(codes, y, 1) == 4
+    assert demo.pick_typical(codes, y, 7) == 0
+
+
 def test_walk_goes_from_a_heldout_one_to_a_heldout_seven(run):
     _, result, _ = run
     codes = result.model.transform(result.X_test)
-    a, b = demo.pick_typical(codes, result.y_test, 1), demo.pick_typical(codes, result.y_test, 7)
-    assert result.y_test[a] == 1 and result.y_test[b] == 7
+    for label in (1, 7):
+        picked = demo.pick_typical(codes, result.y_test, label)
+        mine = codes[result.y_test == label]
+        nearest = np.linalg.norm(mine - np.median(mine, axis=0), axis=1).min()
+        assert result.y_test[picked] == label
+        assert np.linalg.norm(codes[picked] - np.median(mine, axis=0)) == nearest
 
 
 def test_run_demo_prints_where_the_report_is(tmp_path, capsys, monkeypatch):

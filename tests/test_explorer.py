@@ -1,4 +1,4 @@
-"""The explorer: decoder export, the JS decoder against PyTorch (node, Chromium), the page, the server API, CLI."""
+"""The explorer: decoder export, the JS decoder against PyTorch (in Chromium), the page, the server API, CLI."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import base64
 import http.client
 import json
 import re
-import shutil
-import subprocess
 import threading
 import urllib.error
 import urllib.request
@@ -16,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_explorer_browser import EX, browser_page
+from test_explorer_browser import CHROMIUM, EX, FLAGS, browser_page, require_browser
 
 from hourglass.cli import main
 from hourglass.data import load_dataset
@@ -77,24 +75,39 @@ def test_export_refuses_layers_without_a_js_twin(model):
         export_decoder(odd)
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+@pytest.fixture(scope="module")
+def js_decoder():
+    """A blank Chromium page holding explorer.js's ``makeDecoder`` (the page's own start-up left out)."""
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_page()
+            # A `document` parameter that is undefined skips the script's page part, as under node.
+            page.evaluate(
+                "(js) => { window.makeDecoder = new Function('document', js + ';return makeDecoder;')(); }",
+                JS.read_text(),
+            )
+            yield page
+        finally:
+            browser.close()
+
+
 @pytest.mark.parametrize("activation", ACTIVATIONS)
-def test_js_decoder_in_node_matches_pytorch(digits, activation, tmp_path):
+def test_js_decoder_matches_pytorch(digits, activation, js_decoder):
     X = digits[0]
     # Tables (standard scaling, identity output) and a 3-D code exercise the other paths.
     table = activation in ("tanh", "gelu")
     rows = X.reshape(len(X), -1)[:, 10:30].astype(np.float64) if table else X
     m = _fit(rows, activation=activation, latent_dim=3 if table else 2)
     codes = _codes(m, rows)
-    (tmp_path / "spec.json").write_text(json.dumps({"spec": export_decoder(m), "codes": codes.tolist()}))
-    script = (
-        f"const {{makeDecoder}} = require({json.dumps(str(JS))});"
-        f"const d = JSON.parse(require('fs').readFileSync({json.dumps(str(tmp_path / 'spec.json'))}, 'utf8'));"
-        "const dec = makeDecoder(d.spec);"
-        "process.stdout.write(JSON.stringify(d.codes.map((c) => Array.from(dec.decode(c)))));"
+    js_rows = js_decoder.evaluate(
+        "([spec, codes]) => { const dec = makeDecoder(spec); return codes.map((c) => Array.from(dec.decode(c))); }",
+        [export_decoder(m), codes.tolist()],
     )
-    out = subprocess.run(["node", "-e", script], capture_output=True, text=True, check=True, timeout=60).stdout
-    assert _scaled_gap(m, json.loads(out), codes) < 1e-5
+    assert _scaled_gap(m, js_rows, codes) < 1e-5
 
 
 def test_page_decoder_in_chromium_matches_pytorch(model, digits, tmp_path):

@@ -10,6 +10,7 @@ from hourglass import viz
 from hourglass.cli import main
 from hourglass.viz.figure import DPI
 from hourglass.viz.images import to_unit
+from hourglass.viz.manifold import occupied
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +104,24 @@ def test_manifold_covers_the_code_quantiles_with_distinct_tiles(model, data):
     assert np.allclose(labels, xs[:: len(xs) // len(labels)], rtol=0.06, atol=0.01)  # ticks in latent units
     with pytest.raises(hg.HourglassError):
         viz.manifold_grid(model, codes, n=8, quantiles=(0.9, 0.1))
+
+
+def test_manifold_leaves_cells_without_codes_blank(model):
+    # Two tight clusters at opposite corners: the plane between them holds no code.
+    rng = np.random.default_rng(0)
+    codes = np.concatenate([rng.normal(0, 0.05, (200, 2)), rng.normal(3, 0.05, (200, 2))]).astype(np.float32)
+    xs = ys = np.linspace(0, 3, 4)
+    cells = occupied(codes, xs, ys)
+    # Top row is the largest y: the (3, 3) cluster is top-right, the (0, 0) one bottom-left.
+    assert cells.tolist() == [[False] * 3 + [True], [False] * 4, [False] * 4, [True] + [False] * 3]
+    fig = viz.manifold(model, codes=codes, n=6)
+    canvas = fig.axes[0].images[0].get_array()
+    tiles = canvas[1:, 1:].reshape(6, 8, 6, 8)[:, :7, :, :7].transpose(0, 2, 1, 3).reshape(36, -1)
+    blank = np.all(tiles == 0.5, axis=1)
+    assert blank.sum() == 34 and not blank[5] and not blank[30]  # only the two corner cells are drawn
+    assert "grey: no code in that cell (34 of 36)" in fig.axes[0].get_title()
+    full = viz.manifold(model, codes=codes, n=6, where_data=False).axes[0].images[0].get_array()
+    assert not np.all(full[1:8, 8:15] == 0.5)  # decoded when asked for the whole grid
 
 
 def test_walk_ends_are_the_decoded_endpoints(model, heldout):

@@ -3,6 +3,10 @@
 ``main`` is the one error boundary: everything a user can cause (bad data, bad arguments, bad files,
 a full disk, Ctrl-C) ends as one line on stderr and a non-zero exit, never a traceback. Heavy
 libraries are imported inside it, so even Ctrl-C during start-up is caught.
+
+Start-up stays light: only the sub-command named on the command line has its module imported (the
+others are listed from ``COMMANDS``), and those modules import torch, scikit-learn and pandas inside
+``run``, so ``--help`` and ``info`` need none of them.
 """
 
 from __future__ import annotations
@@ -19,26 +23,29 @@ from collections.abc import Iterator, Sequence
 
 from hourglass.errors import HourglassError
 
-# Order is the order ``hourglass --help`` lists them in.
-COMMANDS = (
-    "demo",
-    "train",
-    "encode",
-    "decode",
-    "reconstruct",
-    "denoise",
-    "evaluate-denoise",
-    "fit-detector",
-    "score",
-    "evaluate-anomaly",
-    "evaluate-map",
-    "info",
-    "interpolate",
-    "sample",
-    "plot",
-    "explore",
-    "serve",
-)
+# Each sub-command and its one-line summary, in the order ``hourglass --help`` lists them.
+COMMANDS = {
+    "demo": "train on the bundled digits and show what the code learned",
+    "train": "train an autoencoder on data",
+    "encode": "compress data to codes",
+    "decode": "rebuild data from codes",
+    "reconstruct": "pass data through the hourglass",
+    "denoise": "clean noisy data with a denoising model",
+    "evaluate-denoise": "score a denoiser against classical filters",
+    "fit-detector": "train an anomaly detector",
+    "score": "score rows with an anomaly detector",
+    "evaluate-anomaly": "measure a detector against known labels",
+    "evaluate-map": "score a model's code as a map of labelled data, beside PCA and UMAP",
+    "info": "describe a model folder",
+    "interpolate": "morph one sample into another through the code",
+    "sample": "generate new samples",
+    "plot": "draw what a model learned (PNG figures)",
+    "explore": "write an interactive latent-space explorer (one HTML file)",
+    "serve": "serve the latent-space explorer and a decode/encode API on this machine",
+}
+# Commands whose run needs no model library: every other one loads or trains a model, so main imports
+# the estimator (torch, scikit-learn) for it while Ctrl-C is held (see _interrupt_after_imports).
+LIGHT = frozenset({"info"})
 
 # Library warnings a user can act on, said in hourglass's words; any other library warning is dropped
 # (set HOURGLASS_DEBUG=1 to see them raw).
@@ -55,7 +62,9 @@ class _Parser(argparse.ArgumentParser):
         raise HourglassError(f"{message} (see '{self.prog} --help')")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``hourglass`` parser, with ``command``'s arguments in full; the other sub-commands are only
+    named (with their summary), so their modules are not imported."""
     from hourglass import __version__
 
     parser = _Parser(
@@ -64,18 +73,32 @@ def build_parser() -> argparse.ArgumentParser:
         "detect anomalies, generate.",
     )
     parser.add_argument("--version", action="version", version=f"hourglass {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", action=_Commands)
     for name in COMMANDS:
-        importlib.import_module(f"hourglass.cli.{name.replace('-', '_')}").add_parser(sub)
+        if name == command:
+            importlib.import_module(f"hourglass.cli.{name.replace('-', '_')}").add_parser(sub)
+        else:
+            sub.add_parser(name)
     return parser
 
 
+class _Commands(argparse._SubParsersAction):
+    """Sub-commands listed with their summary from ``COMMANDS``, whether built in full or only named."""
+
+    def add_parser(self, name: str, **kwargs) -> argparse.ArgumentParser:
+        return super().add_parser(name, **{**kwargs, "help": COMMANDS[name]})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
         with _plain_warnings():
             with _interrupt_after_imports():
-                parser = build_parser()
-            args = parser.parse_args(argv)
+                # The top-level options take no value: the first other word names the command.
+                command = next((a for a in argv if not a.startswith("-")), None)
+                args = build_parser(command).parse_args(argv)
+                if args.command not in LIGHT:
+                    importlib.import_module("hourglass.estimator")
             return int(args.run(args) or 0)
     except KeyboardInterrupt:
         _say("hourglass: interrupted")

@@ -1,4 +1,8 @@
-"""Arguments and input/output shared by several sub-commands."""
+"""Arguments and input/output shared by several sub-commands.
+
+Building a parser imports nothing heavy (see ``hourglass.cli``): pandas, hourglass.data and the
+estimator (torch, scikit-learn) are imported inside the functions that read or write data.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,28 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
-from hourglass.data import MAX_PIXELS, MAX_SIDE, Dataset, load_dataset
-from hourglass.data.images import to_uint8_images, write_image_folder
-from hourglass.data.tables import frame_to_rows, read_frame, to_float32, write_array, write_table
 from hourglass.errors import HourglassError
-from hourglass.estimator import Autoencoder, load
 from hourglass.modelfile import is_model_folder
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from hourglass.data import Dataset
+    from hourglass.estimator import Autoencoder
 
 ARRAY_SUFFIXES = (".npy", ".npz")
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
+
+# What --help shows, copied from the modules that own these values: importing those modules imports
+# pandas or torch. tests/test_cli_start.py checks each copy against its source.
+MAX_PIXELS = 25_000_000  # hourglass.data.MAX_PIXELS
+MAX_POINTS = 20_000  # hourglass.explorer.page.MAX_POINTS
+NOISE_HELP = "gaussian:SIGMA, saltpepper:P or mask:P, joined with + (e.g. gaussian:0.3+mask:0.1)"  # hourglass.noise
+WALK_PATHS = ("linear", "spherical")  # hourglass.viz.interpolate.PATHS
 
 
 def add_data_args(p: argparse.ArgumentParser, data_help: str = "data") -> None:
@@ -58,6 +71,8 @@ def read_data(args: argparse.Namespace, model: Autoencoder | None = None, source
 
     A table's columns are matched to the model's by name, so their order may differ.
     """
+    from hourglass.data import Dataset, load_dataset
+
     source = source or args.data
     data = load_dataset(
         source,
@@ -88,6 +103,8 @@ def read_data(args: argparse.Namespace, model: Autoencoder | None = None, source
 def model_input(data: Dataset) -> np.ndarray | pd.DataFrame:
     """What to hand an estimator: a named table keeps its column names, so fit and use are checked alike."""
     if data.feature_names:
+        import pandas as pd
+
         return pd.DataFrame(np.asarray(data.X), columns=data.feature_names)
     return data.X
 
@@ -118,6 +135,8 @@ def model_columns(file: str | Path, columns: list, model: Autoencoder) -> list |
 
 
 def read_model(path: str) -> Autoencoder:
+    from hourglass.estimator import load
+
     return load(path)
 
 
@@ -126,6 +145,9 @@ def read_codes(path: str, latent_dim: int) -> np.ndarray:
 
     Every cell must be a finite number within float32's range, and each row ``latent_dim`` wide.
     """
+    from hourglass.data import load_dataset
+    from hourglass.data.tables import frame_to_rows, read_frame, to_float32
+
     file = Path(path)
     if file.suffix.lower() in TABLE_SUFFIXES and file.is_file() and file.stat().st_size:
         frame = read_frame(file)
@@ -145,6 +167,9 @@ def read_codes(path: str, latent_dim: int) -> np.ndarray:
 
 def write_rows(path: str, rows: np.ndarray, model: Autoencoder) -> None:
     """Write decoded/reconstructed rows as an array, a table, or (for image models) a folder of PNGs."""
+    from hourglass.data.images import to_uint8_images, write_image_folder
+    from hourglass.data.tables import write_array, write_table
+
     out = Path(path)
     suffix = out.suffix.lower()
     images = model.kind_ == "image"
@@ -239,6 +264,8 @@ def _has_entries(folder: Path) -> bool:
 
 
 def _size(text: str) -> tuple[int, int]:
+    from hourglass.data import MAX_SIDE
+
     try:
         h, w = (int(v) for v in text.lower().split("x"))
         if not (1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE):

@@ -10,7 +10,6 @@ from hourglass.cli.common import add_rows_output, check_rows_output, read_codes,
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "decode",
-        help="rebuild data from codes",
         description="Decode codes (columns "
         "z1..zk of a table, or an .npy/.npz array) back to data in the original units.",
     )

@@ -5,13 +5,11 @@ from __future__ import annotations
 import argparse
 
 from hourglass.cli.common import check_output
-from hourglass.demo import is_demo_folder, run_demo
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
-        help="train on the bundled digits and show what the code learned",
         description="Train the 49 -> 2 -> 49 autoencoder on mnist7 and write runs/demo/.",
     )
     p.add_argument(
@@ -24,6 +22,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hourglass.demo import is_demo_folder, run_demo
+
     check_output(args.out, folder=True, reusable=is_demo_folder, what="a folder written by hourglass demo")
     run_demo(args.out, verbose=not args.quiet)
     return 0

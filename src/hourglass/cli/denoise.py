@@ -18,7 +18,6 @@ from hourglass.cli.common import (
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "denoise",
-        help="clean noisy data with a denoising model",
         description="Pass noisy DATA through a model trained with --noise; writes the cleaned data in "
         "the original units.",
     )

@@ -16,13 +16,11 @@ from hourglass.cli.common import (
     read_data,
     read_model,
 )
-from hourglass.data.tables import write_array, write_table
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "encode",
-        help="compress data to codes",
         description="Encode each row or image to "
         "its code Z. A table gets columns z1..zk, plus a label column when DATA has labels.",
     )
@@ -33,6 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hourglass.data.tables import write_array, write_table
+
     check_output(args.output, suffixes=TABLE_SUFFIXES + ARRAY_SUFFIXES, inputs=[args.model, args.data])
     model = read_model(args.model)
     data = read_data(args, model)

@@ -14,7 +14,6 @@ from hourglass.errors import HourglassError
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate-anomaly",
-        help="measure a detector against known labels",
         description="Score labelled DATA, print ROC-AUC and average precision, and write a histogram of "
         "reconstruction errors for the two classes with the model's threshold.",
     )

@@ -6,11 +6,8 @@ import argparse
 from pathlib import Path
 
 from hourglass.atomic import atomic_file
-from hourglass.cli.common import add_data_args, check_output, read_data, read_model, seed_int
-from hourglass.denoise import denoise_figure, evaluate_denoise
+from hourglass.cli.common import NOISE_HELP, add_data_args, check_output, read_data, read_model, seed_int
 from hourglass.errors import HourglassError
-from hourglass.noise import HELP as NOISE_HELP
-from hourglass.noise import parse_noise
 
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 
@@ -18,7 +15,6 @@ FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate-denoise",
-        help="score a denoiser against classical filters",
         description="Corrupt clean held-out DATA with a fixed seed, denoise it, and print MSE and PSNR of "
         "the noisy input, the model and classical filters (median, Gaussian blur; images only).",
     )
@@ -31,6 +27,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hourglass.denoise import denoise_figure, evaluate_denoise
+    from hourglass.noise import parse_noise
+
     if args.output is not None:
         check_output(args.output, suffixes=FIGURE_SUFFIXES, inputs=[args.model, args.data])
     if args.noise is not None:

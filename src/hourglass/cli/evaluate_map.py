@@ -15,7 +15,6 @@ FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate-map",
-        help="score a model's code as a map of labelled data, beside PCA and UMAP",
         description="Encode labelled TRAIN and TEST data and print the 1-NN and 5-NN accuracy of the test codes "
         "against the training codes, trustworthiness, silhouette, held-out reconstruction MSE (scaled units) "
         "and encode/decode speed, beside PCA at the same width and UMAP (when umap-learn is installed). "

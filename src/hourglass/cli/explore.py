@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hourglass.cli.common import _size, add_max_pixels, bounded_int, check_output, read_data, read_model
-from hourglass.data import Dataset
+from hourglass.cli.common import MAX_POINTS, _size, add_max_pixels, bounded_int, check_output, read_data, read_model
 from hourglass.errors import HourglassError
-from hourglass.estimator import Autoencoder
-from hourglass.explorer.page import MAX_POINTS, write_explorer
+
+if TYPE_CHECKING:
+    from hourglass.data import Dataset
+    from hourglass.estimator import Autoencoder
 
 
 def add_explorer_args(p: argparse.ArgumentParser) -> None:
@@ -40,7 +42,6 @@ def add_explorer_args(p: argparse.ArgumentParser) -> None:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "explore",
-        help="write an interactive latent-space explorer (one HTML file)",
         description="Write ONE self-contained HTML file holding the latent map of DATA and the decoder, "
         "evaluated in the page: hover to decode, click to compare, walk between two dots. Works offline.",
     )
@@ -67,6 +68,8 @@ def read_explorer_data(args: argparse.Namespace, model: Autoencoder) -> Dataset:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hourglass.explorer.page import write_explorer
+
     check_output(args.output, suffixes=(".html", ".htm"), inputs=[args.model, args.data])
     model = read_model(args.model)
     data = read_explorer_data(args, model)

@@ -1,19 +1,24 @@
-"""``hourglass info MODEL``: what a model folder holds."""
+"""``hourglass info MODEL``: what a model folder holds.
+
+Read from config.json and the weights' shapes alone, without torch: describing a model needs neither
+the library that runs it nor a check of every tensor against the architecture (``load`` does that).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
+from typing import Any
 
-from hourglass.cli.common import read_model
-from hourglass.modelfile import CONFIG
+from hourglass.errors import HourglassError
+from hourglass.modelfile import CONFIG, load_folder
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "info",
-        help="describe a model folder",
         description="Print a model's architecture, data shape, scaling and training summary.",
     )
     p.add_argument("model", metavar="MODEL", help="model folder")
@@ -22,30 +27,63 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    model = read_model(args.model)
-    config = json.loads((Path(args.model) / CONFIG).read_text())
+    config, arrays = load_folder(args.model)  # one line for a missing, corrupt or too new folder
     if args.json:
         print(json.dumps(config, indent=2))
         return 0
-    h = model.history_
-    arch = config["model"]["config"]
-    widths = [arch.get("n_features"), *arch.get("hidden", []), arch.get("latent_dim")]
-    n_params = sum(p.numel() for p in model.model_.parameters())
+    field = _Fields(config, Path(args.model) / CONFIG)
+    arch = field("model.config", dict)
+    widths = [arch.get("n_features"), *field("model.config.hidden", list, []), arch.get("latent_dim")]
+    n_params = sum(math.prod(a.shape) for name, a in arrays.items() if name.startswith("model."))
     print(
-        f"model       {config['model']['name']} ({' -> '.join(map(str, widths))} -> mirrored), {n_params:,} parameters"
+        f"model       {field('model.name', str)} ({' -> '.join(map(str, widths))} -> mirrored), {n_params:,} parameters"
     )
     print(f"activation  {arch.get('activation')} (output: {arch.get('output_activation')})")
     print(
-        f"input       {model.kind_} of shape {model.sample_shape_} ({model.n_features_in_} features), "
-        f"scaling: {model.scaler_.kind}"
+        f"input       {field('data.kind', str)} of shape {tuple(field('data.sample_shape', list))} "
+        f"({field('data.n_features', int)} features), scaling: {field('data.scaling', str)}"
     )
-    if config["params"].get("noise"):
-        print(f"denoising   trained on inputs corrupted by {config['params']['noise']}")
-    if h.train:
-        val = f", validation {h.val[h.best_epoch - 1]:.5f}" if h.val else ""
+    noise = field("params", dict).get("noise")
+    if noise:
+        print(f"denoising   trained on inputs corrupted by {noise}")
+    train = field("training.train_loss", list, [])
+    if train:
+        val = field("training.val_loss", list, [])
+        best = field("training.best_epoch", int)
+        if not 1 <= best <= len(train) or len(val) not in (0, len(train)):
+            raise HourglassError(f"{field.where}: training.best_epoch or training.val_loss does not fit train_loss")
+        seconds = field("training.seconds", (int, float))
+        val_text = f", validation {_number(val[best - 1])}" if val else ""
+        stopped = " early stop" if field("training.stopped_early", bool, False) else ""
         print(
-            f"training    {len(h.train)} epochs in {h.seconds:.1f} s, best epoch {h.best_epoch} "
-            f"(train loss {h.train[h.best_epoch - 1]:.5f}{val}){' early stop' if h.stopped_early else ''}"
+            f"training    {len(train)} epochs in {seconds:.1f} s, best epoch {best} "
+            f"(train loss {_number(train[best - 1])}{val_text}){stopped}"
         )
     print(f"version     written by hourglass {config.get('hourglass_version')}, format {config['format_version']}")
     return 0
+
+
+_MISSING = object()
+
+
+class _Fields:
+    """Fields of a config.json, each checked for its type: a folder edited by hand is refused in one line."""
+
+    def __init__(self, config: dict[str, Any], where: Path) -> None:
+        self.config, self.where = config, where
+
+    def __call__(self, path: str, kind: type | tuple[type, ...], default: Any = _MISSING) -> Any:
+        value: Any = self.config
+        for key in path.split("."):
+            value = value.get(key, _MISSING) if isinstance(value, dict) else _MISSING
+        if value is _MISSING and default is not _MISSING:
+            return default
+        if value is _MISSING:
+            raise HourglassError(f"{self.where}: {path} is missing")
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            raise HourglassError(f"{self.where}: {path} has the wrong type ({type(value).__name__})")
+        return value
+
+
+def _number(value: Any) -> str:
+    return f"{value:.5f}" if isinstance(value, (int, float)) else repr(value)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from hourglass.cli.common import (
+    WALK_PATHS,
     add_data_args,
     bounded_int,
     check_output,
@@ -21,11 +22,8 @@ from hourglass.errors import HourglassError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from hourglass.viz.interpolate import PATHS
-
     p = sub.add_parser(
         "interpolate",
-        help="morph one sample into another through the code",
         description="Encode samples I and J of DATA, decode evenly spaced codes on the path between them.",
     )
     p.add_argument("model", metavar="MODEL", help="model folder")
@@ -35,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--steps", type=bounded_int(2, 1000), default=10, help="decoded points, ends included (default: %(default)s)"
     )
-    p.add_argument("--path", choices=sorted(PATHS), help="straight line or great circle (default: spherical for a VAE)")
+    p.add_argument("--path", choices=WALK_PATHS, help="straight line or great circle (default: spherical for a VAE)")
     p.add_argument(
         "-o",
         "--output",

@@ -50,7 +50,6 @@ FIGURES: dict[str, tuple[Callable[..., Any], bool]] = {
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "plot",
-        help="draw what a model learned (PNG figures)",
         description="Write loss.png, reconstructions.png, latent.png and manifold.png for MODEL on DATA.",
     )
     p.add_argument("model", metavar="MODEL", help="model folder")

@@ -18,7 +18,6 @@ from hourglass.cli.common import (
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "reconstruct",
-        help="pass data through the hourglass",
         description="Rebuild DATA through the waist, X_hat = G(F(X)), in the original units.",
     )
     p.add_argument("model", metavar="MODEL", help="model folder")

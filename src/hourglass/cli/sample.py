@@ -16,7 +16,6 @@ MAX_PNG_SAMPLES = 1_024  # tiles in one figure: more make a picture too large to
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "sample",
-        help="generate new samples",
         description="Draw codes from the Gaussian mixture fitted to the training codes and decode them.",
     )
     p.add_argument("model", metavar="MODEL", help="model folder")

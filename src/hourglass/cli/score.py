@@ -9,17 +9,18 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
-from hourglass.anomaly import AnomalyDetector
 from hourglass.atomic import atomic_file
 from hourglass.cli.common import bounded_int, check_output, model_columns
-from hourglass.data import load_dataset
-from hourglass.data.tables import frame_to_rows
 from hourglass.errors import HourglassError
-from hourglass.estimator import load
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from hourglass.anomaly import AnomalyDetector
 
 CHUNK_ROWS = 65_536
 
@@ -27,7 +28,6 @@ CHUNK_ROWS = 65_536
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "score",
-        help="score rows with an anomaly detector",
         description="Write one line per row of DATA: row id, score (higher = more normal), is_anomaly "
         "(below the model's threshold) and the worst-rebuilt features. Large .npy/CSV/Parquet files "
         "are streamed.",
@@ -43,6 +43,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def read_detector(path: str) -> AnomalyDetector:
+    from hourglass.anomaly import AnomalyDetector
+    from hourglass.estimator import load
+
     model = load(path)
     if not isinstance(model, AnomalyDetector):
         raise HourglassError(f"{path}: is a plain autoencoder; train a detector with `hourglass fit-detector`")
@@ -53,6 +56,8 @@ def iter_chunks(
     path: str, model: AnomalyDetector, label: str | None = None, rows: int = CHUNK_ROWS
 ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
     """Yield (rows as float32 in the model's feature order, labels or None) one chunk at a time."""
+    from hourglass.data import load_dataset
+
     file = Path(path)
     suffix = file.suffix.lower()
     if file.is_file() and suffix in (".csv", ".tsv", ".parquet", ".pq"):
@@ -72,11 +77,17 @@ def iter_chunks(
 
 def as_model_input(model: AnomalyDetector, X: np.ndarray) -> np.ndarray | pd.DataFrame:
     """Rows as the model was fitted on them: named columns for a model fitted on a table."""
+    import pandas as pd
+
     names = getattr(model, "feature_names_in_", None)
     return X if names is None or X.ndim != 2 else pd.DataFrame(X, columns=names, copy=False)
 
 
 def _table_chunks(file: Path, model: AnomalyDetector, label: str | None, rows: int):
+    import pandas as pd
+
+    from hourglass.data.tables import frame_to_rows
+
     try:
         if file.suffix.lower() in (".parquet", ".pq"):
             import pyarrow.parquet as pq
@@ -110,12 +121,11 @@ def run(args: argparse.Namespace) -> int:
     out = check_output(args.output, suffixes=(".csv", ".tsv", ".parquet", ".pq"), inputs=[args.model, args.data])
     suffix = out.suffix.lower()
     model = read_detector(args.model)
-    names = np.asarray(model.feature_names(), dtype=object)
     n = flagged = 0
     writer = None
     with atomic_file(out) as tmp:
         for X, y in iter_chunks(args.data, model, args.label):
-            frame = _score_frame(model, X, y, args.label, names, args.top, first_id=n)
+            frame = _score_frame(model, X, y, args.label, args.top, first_id=n)
             n += len(frame)
             flagged += int(frame["is_anomaly"].sum())
             if suffix in (".parquet", ".pq"):
@@ -133,9 +143,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _score_frame(
-    model: AnomalyDetector, X: np.ndarray, y, label: str | None, names: np.ndarray, top: int, first_id: int
-) -> pd.DataFrame:
+def _score_frame(model: AnomalyDetector, X: np.ndarray, y, label: str | None, top: int, first_id: int) -> pd.DataFrame:
+    import pandas as pd
+
     X = as_model_input(model, X)
     score = model.score_samples(X)
     columns: dict[str, object] = {"row_id": np.arange(first_id, first_id + len(X))}
@@ -144,7 +154,5 @@ def _score_frame(
     columns["score"] = score
     columns["is_anomaly"] = score < model.offset_
     if top:
-        errors = model.explain(X).reshape(len(X), -1)
-        order = np.argsort(-errors, axis=1, kind="stable")[:, :top]
-        columns["top_features"] = [";".join(row) for row in names[order]]
+        columns["top_features"] = [";".join(row) for row in model.top_features(X, k=top)[0]]
     return pd.DataFrame(columns)

@@ -6,13 +6,11 @@ import argparse
 
 from hourglass.cli.common import bounded_int, read_model
 from hourglass.cli.explore import add_explorer_args, read_explorer_data
-from hourglass.explorer.server import make_server
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve",
-        help="serve the latent-space explorer and a decode/encode API on this machine",
         description="Serve the explorer page with decoding on a local server (any decoder, codes of any "
         "width: the map is a PCA projection above 2-D) and a JSON API: POST /api/decode "
         '{"codes": [[...]]} and /api/encode {"rows": [[...]]}.',
@@ -27,6 +25,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hourglass.explorer.server import make_server
+
     model = read_model(args.model)
     data = read_explorer_data(args, model)
     title = args.title or f"hourglass explorer: {data.name}"

@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from hourglass.errors import HourglassError
 from hourglass.viz.figure import new_figure
-from hourglass.viz.images import centers, require_images, show, tile, to_unit
+from hourglass.viz.images import PAD_VALUE, centers, require_images, show, tile, to_unit
 from hourglass.viz.latent import Plane
 
 
@@ -59,6 +59,24 @@ def manifold_grid(
     return images, xs, ys
 
 
+def occupied(points: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Which grid cells hold at least one code: bool (len(ys), len(xs)), top row at the largest y.
+
+    A cell is the box around its grid point out to halfway to its neighbours (half a step beyond the
+    outer points), so the cells tile the grid's span without gaps, evenly or quantile-spaced alike.
+    """
+
+    def edges(v: np.ndarray) -> np.ndarray:
+        if len(v) == 1:
+            return np.array([-np.inf, np.inf])
+        mid = (v[1:] + v[:-1]) / 2
+        return np.concatenate([[v[0] - (mid[0] - v[0])], mid, [v[-1] + (v[-1] - mid[-1])]])
+
+    y = points[:, 1] if points.shape[1] > 1 else np.zeros(len(points))
+    counts = np.histogram2d(y, points[:, 0], bins=[edges(ys), edges(xs)])[0]
+    return counts[::-1] > 0
+
+
 def manifold(
     model: Any,
     X: Any = None,
@@ -68,16 +86,25 @@ def manifold(
     quantiles: tuple[float, float] = (0.02, 0.98),
     plane: Plane | None = None,
     spacing: str = "linear",
+    where_data: bool = True,
 ) -> Figure:
-    """Tile the decoded grid; tick labels give each tile's code in latent units."""
+    """Tile the decoded grid; tick labels give each tile's code in latent units.
+
+    ``where_data``: cells of the grid that hold no code are left blank (grey) rather than decoded. A code
+    that keeps clusters apart (``structure="neighbors"``) leaves empty plane between them, where the
+    decoder's drawing is a guess about codes no input ever had.
+    """
     require_images(model, "manifold grid")
     codes = model.transform(np.asarray(X)) if codes is None else np.asarray(codes)
     plane = plane or Plane.fit(codes)
     images, xs, ys = manifold_grid(model, codes, n, quantiles, plane, spacing)
     rows, cols, h, w = images.shape[:4]
+    tiles = to_unit(model, images.reshape(rows * cols, *images.shape[2:]))
+    empty = ~occupied(plane.to_plane(codes), xs, ys).ravel() if where_data else np.zeros(len(tiles), bool)
+    tiles[empty] = PAD_VALUE
     fig = new_figure(6.4, 6.2 if rows > 1 else 1.8)
     ax = fig.add_subplot()
-    show(ax, tile(to_unit(model, images.reshape(rows * cols, *images.shape[2:])), cols))
+    show(ax, tile(tiles, cols))
     # Ticks sit on tile centres and read in latent units, whether the grid is even or quantile-spaced.
     every = max(1, cols // 6)
     ax.set_xticks(centers(cols, w)[::every], [f"{v:.2g}" for v in xs[::every]], fontsize=8)
@@ -88,8 +115,10 @@ def manifold(
         ax.set_ylabel(ylabel)
     lo, hi = quantiles
     how = "evenly spaced" if spacing == "linear" else "quantile-spaced"
+    blank = f"; grey: no code in that cell ({int(empty.sum())} of {len(tiles)})" if empty.any() else ""
     ax.set_title(
-        f"Manifold: decoded {cols}x{rows} grid, {how} over the codes' {lo:.0%}-{hi:.0%} range{plane.note}",
+        f"Manifold: decoded {cols}x{rows} grid, {how} over the codes' {lo:.0%}-{hi:.0%} range{plane.note}{blank}",
         fontsize=10,
+        wrap=True,
     )
     return fig
