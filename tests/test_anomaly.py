@@ -92,6 +92,19 @@ def test_save_load_round_trip(tmp_path, ones_detector, digits):
     np.testing.assert_array_equal(back.predict(X), ones_detector.predict(X))
 
 
+def test_the_detector_declares_only_its_own_parameters_and_checkpoints_like_an_autoencoder(tmp_path):
+    # No Autoencoder parameter hidden behind a class attribute: the ensemble, its loss and its output are fixed.
+    assert not {"model", "loss", "output_activation", "beta", "structure"} & set(AnomalyDetector().get_params())
+    assert not any(hasattr(AnomalyDetector, name) for name in ("model", "loss", "output_activation"))
+    assert not isinstance(AnomalyDetector(), hg.Autoencoder)
+    X = np.random.default_rng(0).normal(size=(300, 5)).astype(np.float32)
+    whole = AnomalyDetector(epochs=4, patience=0, hidden=(8,)).fit(X)
+    AnomalyDetector(epochs=2, patience=0, hidden=(8,)).fit(X, checkpoint_dir=tmp_path)
+    resumed = AnomalyDetector(epochs=4, patience=0, hidden=(8,)).fit(X, checkpoint_dir=tmp_path, resume=True)
+    assert len(resumed.history_.train) == 4
+    np.testing.assert_array_equal(resumed.score_samples(X), whole.score_samples(X))
+
+
 def test_table_with_other_columns_is_a_clear_error(tmp_path):
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.normal(size=(200, 3)), columns=["a", "b", "c"])

@@ -128,13 +128,34 @@ def test_edited_config_json_loads_or_is_refused_in_one_line(folders, kind, capsy
     check()
 
 
-def test_edited_detector_threshold(folders, capsys):
+def _old_detector_layout(folder: Path) -> None:
+    """Rewrite a detector folder as saves before the threshold moved into config.json did: the threshold and
+    forest numbers in detector.json, the forest's arrays in detector.safetensors."""
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "detector.json").write_text(json.dumps(config.pop("fitted")))
+    (folder / "config.json").write_text(json.dumps(config))
+    arrays = load_file(str(folder / "model.safetensors"))
+    forest = {k.removeprefix("forest."): arrays.pop(k) for k in list(arrays) if k.startswith("forest.")}
+    save_file(arrays, str(folder / "model.safetensors"))
+    save_file(forest, str(folder / "detector.safetensors"))
+
+
+@pytest.mark.parametrize("layout", ["current", "old"])
+def test_edited_detector_threshold(folders, capsys, layout):
+    """The detector's own numbers (config.json's ``fitted``, or an old folder's detector.json), edited."""
+    fitted = json.loads((folders["detector"] / "config.json").read_text())["fitted"]
+
     @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-    @given(edit=_edits({"offset": -0.5}))
+    @given(edit=_edits(fitted))
     def check(edit):
         with tempfile.TemporaryDirectory() as tmp:
             folder = _copy(folders["detector"], tmp)
-            (folder / "detector.json").write_text(_mutate({"offset": -0.5}, *edit))
+            if layout == "old":
+                _old_detector_layout(folder)
+                (folder / "detector.json").write_text(_mutate(json.loads(json.dumps(fitted)), *edit))
+            else:
+                config = json.loads((folder / "config.json").read_text())
+                (folder / "config.json").write_text(_mutate(config, ("fitted", *edit[0]), *edit[1:]))
             _loads_or_refuses(folder, capsys)
 
     check()

@@ -13,8 +13,8 @@ from sklearn.metrics import roc_auc_score
 
 import hourglass as hg
 from hourglass import HourglassError
-from hourglass.anomaly import AUTO_QUANTILE, FOREST_FILE, AnomalyDetector
-from hourglass.iforest import Forest
+from hourglass.anomaly import AUTO_QUANTILE, FOREST_FILE, OLD_CONFIG, AnomalyDetector
+from hourglass.iforest import NAMES, Forest
 
 SMALL = {"hidden": (8,), "epochs": 3}
 
@@ -88,9 +88,23 @@ def saved(tmp_path_factory):
     return det, det.save(tmp_path_factory.mktemp("det") / "det"), X
 
 
+def _config(folder):
+    return json.loads((folder / "config.json").read_text())
+
+
+def _write_config(folder, config):
+    (folder / "config.json").write_text(json.dumps(config))
+
+
 def test_save_load_round_trip_is_bitwise(saved):
     det, folder, X = saved
-    assert (folder / FOREST_FILE).is_file() and "fusion" in json.loads((folder / "detector.json").read_text())
+    # One folder, two files: the threshold and the z-scores' numbers in config.json, the trees beside the weights.
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
+    assert _config(folder)["fitted"] == {
+        "offset": det.offset_,
+        "fusion": {"median": det.fusion_[0].tolist(), "scale": det.fusion_[1].tolist(), "max_samples": 256},
+    }
+    assert {f"forest.{name}" for name in NAMES} <= set(load_file(str(folder / "model.safetensors")))
     back = hg.load(folder)
     assert back.iforest and back.forest_.max_samples == det.forest_.max_samples
     np.testing.assert_array_equal(back.fusion_, det.fusion_)
@@ -98,24 +112,50 @@ def test_save_load_round_trip_is_bitwise(saved):
         np.testing.assert_array_equal(getattr(back, method)(X), getattr(det, method)(X))
 
 
+def _old_layout(folder, target):
+    """The folder as saves before the threshold moved into config.json wrote it: the threshold and the
+    forest's numbers in detector.json, the forest's arrays in detector.safetensors."""
+    old = shutil.copytree(folder, target)
+    config = _config(old)
+    (old / OLD_CONFIG).write_text(json.dumps(config.pop("fitted")))
+    _write_config(old, config)
+    arrays = load_file(str(old / "model.safetensors"))
+    forest = {k.removeprefix("forest."): arrays.pop(k) for k in list(arrays) if k.startswith("forest.")}
+    save_file(arrays, str(old / "model.safetensors"))
+    save_file(forest, str(old / FOREST_FILE))
+    return old
+
+
+def test_folders_of_the_old_layout_load_the_same(saved, tmp_path):
+    det, folder, X = saved
+    back = hg.load(_old_layout(folder, tmp_path / "old"))
+    assert back.offset_ == det.offset_
+    np.testing.assert_array_equal(back.fusion_, det.fusion_)
+    np.testing.assert_array_equal(back.score_samples(X), det.score_samples(X))
+    # Saved again, it is in the new layout.
+    again = back.save(tmp_path / "again")
+    assert "fitted" in _config(again) and not (again / OLD_CONFIG).exists()
+
+
 def test_folders_from_before_the_forest_load_as_autoencoder_only(saved, tmp_path):
     det, folder, X = saved
-    old = shutil.copytree(folder, tmp_path / "old")
+    old = _old_layout(folder, tmp_path / "old")
     (old / FOREST_FILE).unlink()
-    (old / "detector.json").write_text(json.dumps({"offset": -1.25}))  # what the old save wrote
-    config = json.loads((old / "config.json").read_text())
+    (old / OLD_CONFIG).write_text(json.dumps({"offset": -1.25}))  # what the save before the forest wrote
+    config = _config(old)
     del config["params"]["iforest"]  # the parameter did not exist
-    (old / "config.json").write_text(json.dumps(config))
+    _write_config(old, config)
     back = hg.load(old)
     assert back.iforest is False and back.forest_ is None and back.offset_ == -1.25
     np.testing.assert_array_equal(back.score_samples(X), -det._parts(X)[:, 0])
     assert back.get_params()["iforest"] is False  # a refit makes the same kind of detector
 
 
-def _edit_forest(folder, name, change):
-    arrays = load_file(str(folder / FOREST_FILE))
-    arrays = change(arrays, name)
-    save_file(arrays, str(folder / FOREST_FILE))
+def _edit_forest(file, name, change, prefix=""):
+    arrays = load_file(str(file))
+    forest = {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
+    rest = {k: v for k, v in arrays.items() if not k.startswith(prefix)} if prefix else {}
+    save_file(rest | {prefix + k: v for k, v in change(forest, name).items()}, str(file))
 
 
 def _set(value):
@@ -142,40 +182,66 @@ FOREST_EDITS = {
 }
 
 
+@pytest.mark.parametrize("layout", ["current", "old"])
 @pytest.mark.parametrize("edit", list(FOREST_EDITS))
-def test_corrupt_forest_arrays_are_refused_in_one_line(saved, tmp_path, edit):
+def test_corrupt_forest_arrays_are_refused_in_one_line(saved, tmp_path, edit, layout):
     _, folder, _ = saved
     name, change, message = FOREST_EDITS[edit]
-    copy = shutil.copytree(folder, tmp_path / "det")
-    _edit_forest(copy, name, change)
+    if layout == "old":
+        copy, file, prefix = _old_layout(folder, tmp_path / "det"), FOREST_FILE, ""
+    else:
+        copy, file, prefix = shutil.copytree(folder, tmp_path / "det"), "model.safetensors", "forest."
+    _edit_forest(copy / file, name, change, prefix)
     with pytest.raises(HourglassError, match=message) as info:
         hg.load(copy)
-    assert "\n" not in str(info.value) and FOREST_FILE in str(info.value)
+    assert "\n" not in str(info.value) and file in str(info.value)
 
 
-def _without_fusion(folder):
-    doc = json.loads((folder / "detector.json").read_text())
-    (folder / "detector.json").write_text(json.dumps({"offset": doc["offset"]}))
+def _edit_fitted(folder, change):
+    config = _config(folder)
+    change(config["fitted"])
+    _write_config(folder, config)
+
+
+def _drop_forest_arrays(folder):
+    arrays = load_file(str(folder / "model.safetensors"))
+    save_file({k: v for k, v in arrays.items() if not k.startswith("forest.")}, str(folder / "model.safetensors"))
 
 
 def _iforest_false(folder):
-    config = json.loads((folder / "config.json").read_text())
+    config = _config(folder)
     config["params"]["iforest"] = False
-    (folder / "config.json").write_text(json.dumps(config))
+    _write_config(folder, config)
 
 
 FOLDER_EDITS = {
+    "forest arrays missing": (_drop_forest_arrays, "do not match"),
+    "numbers missing": (lambda f: _edit_fitted(f, lambda d: d.pop("fusion")), "do not match"),
+    "both missing, params say iforest": (
+        lambda f: (_edit_fitted(f, lambda d: d.pop("fusion")), _drop_forest_arrays(f)),
+        "do not match",
+    ),
+    "params say no forest": (_iforest_false, "do not match"),
+    "zero IQR": (lambda f: _edit_fitted(f, lambda d: d["fusion"].update(scale=[0, 1])), "fusion"),
+    "threshold missing": (lambda f: _edit_fitted(f, lambda d: d.pop("offset")), "fitted.offset is missing"),
+    "threshold not a number": (lambda f: _edit_fitted(f, lambda d: d.update(offset="low")), "fitted.offset must be"),
+    "fitted missing, no old files": (
+        lambda f: _write_config(f, {k: v for k, v in _config(f).items() if k != "fitted"}),
+        "detector.json: missing or corrupt|do not match",
+    ),
+}
+
+
+def _old_without_fusion(folder):
+    doc = json.loads((folder / OLD_CONFIG).read_text())
+    (folder / OLD_CONFIG).write_text(json.dumps({"offset": doc["offset"]}))
+
+
+OLD_FOLDER_EDITS = {
     "garbage forest file": (lambda f: (f / FOREST_FILE).write_bytes(b"\x00" * 40), "corrupt"),
     "forest file missing": (lambda f: (f / FOREST_FILE).unlink(), "do not match"),
-    "numbers missing": (_without_fusion, "do not match"),
-    "both missing, params say iforest": (lambda f: (_without_fusion(f), (f / FOREST_FILE).unlink()), "do not match"),
-    "params say no forest": (_iforest_false, "do not match"),
-    "zero IQR": (
-        lambda f: (f / "detector.json").write_text(
-            json.dumps(json.loads((f / "detector.json").read_text()) | {"fusion": {"median": [0, 0], "scale": [0, 1]}})
-        ),
-        "fusion",
-    ),
+    "detector.json missing": (lambda f: (f / OLD_CONFIG).unlink(), "detector.json: missing or corrupt"),
+    "numbers missing": (_old_without_fusion, "do not match"),
 }
 
 
@@ -184,6 +250,17 @@ def test_forest_files_that_disagree_are_refused(saved, tmp_path, edit):
     _, folder, _ = saved
     change, message = FOLDER_EDITS[edit]
     copy = shutil.copytree(folder, tmp_path / "det")
+    change(copy)
+    with pytest.raises(HourglassError, match=message) as info:
+        hg.load(copy)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("edit", list(OLD_FOLDER_EDITS))
+def test_old_layout_files_that_disagree_are_refused(saved, tmp_path, edit):
+    _, folder, _ = saved
+    change, message = OLD_FOLDER_EDITS[edit]
+    copy = _old_layout(folder, tmp_path / "det")
     change(copy)
     with pytest.raises(HourglassError, match=message) as info:
         hg.load(copy)

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +11,8 @@ from hourglass import viz
 from hourglass.cli import main
 from hourglass.errors import HourglassError
 from hourglass.explorer import browser_decodable
-from hourglass.models import MODELS, available_models, build_model, model_class
+from hourglass.models import MODELS, available_models, build_model, model_class, registered_models
+from hourglass.models.base import Hourglass
 from hourglass.models.conv import ToImages, ToRows, feature_maps
 
 
@@ -28,6 +30,87 @@ def test_registry_lists_conv_and_vae_and_rejects_unknown_names():
     assert model_class("vae") is MODELS["vae"] and model_class("conv").needs == ("sample_shape",)
     with pytest.raises(HourglassError, match="unknown model 'unet'"):
         build_model("unet", n_features=4)
+
+
+def test_models_are_found_without_a_list_and_internal_ones_are_not_offered(capsys):
+    # Every module of the package registers itself; the detector's ensemble loads but is no user choice.
+    assert set(available_models()) == {"mlp", "conv", "vae"}
+    assert set(registered_models()) == {"mlp", "conv", "vae", "mlp-ensemble"}
+    assert model_class("mlp-ensemble").internal
+    with pytest.raises(HourglassError, match="parameter model must be one of 'auto', 'conv', 'mlp', 'vae'; got"):
+        hg.Autoencoder(model="mlp-ensemble").fit(np.zeros((10, 3)))
+    assert main(["train", "digits", "--model", "mlp-ensemble"]) == 2
+    assert "invalid choice: 'mlp-ensemble' (choose from 'auto', 'conv', 'mlp', 'vae')" in capsys.readouterr().err
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    """The registry as it is, restored after the test (a model a test registers does not leak)."""
+    import hourglass.models as models
+
+    registered_models()  # discover the package's models first, so they are in the copy
+    monkeypatch.setattr(models, "MODELS", dict(models.MODELS))
+    return models
+
+
+def test_the_registry_refuses_a_taken_name_a_non_model_and_an_argument_without_a_spec(registry):
+    with pytest.raises(HourglassError, match=r"model name 'mlp' is taken by hourglass\.models\.mlp\.MLP"):
+        registry.register("mlp")(type("Other", (Hourglass,), {}))
+    with pytest.raises(HourglassError, match="is not a subclass of"):
+        registry.register("plain")(nn.Module)
+
+    class Dropout(Hourglass):
+        def __init__(self, n_features: int, dropout: float = 0.1) -> None:
+            super().__init__()
+
+    with pytest.raises(HourglassError, match="argument 'dropout' needs a spec"):
+        registry.register("dropout")(Dropout)
+    assert "dropout" not in registry.MODELS and "plain" not in registry.MODELS
+
+
+def _readme_model_example() -> str:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme[readme.index("Models live in a registry") :]
+    return section[section.index("```python\n") + len("```python\n") : section.index("```\n", 10)]
+
+
+def test_adding_a_model_is_one_file_as_the_readme_shows(registry, tmp_path):
+    """The README's example, run as it is: registered, trained by an Autoencoder, saved and loaded back."""
+    code = _readme_model_example()
+    namespace: dict = {"__name__": "readme_example"}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert registry.model_class("linear") is namespace["Linear"] and "linear" in available_models()
+    X = np.random.default_rng(0).normal(size=(200, 6)).astype(np.float32)
+    model = hg.Autoencoder(model="linear", latent_dim=3, epochs=2, device="cpu").fit(X)
+    assert model.model_.name == "linear"
+    # The constructor's arguments were recorded (defaults filled in): no config() was written for it.
+    config = {"n_features": 6, "latent_dim": 3, "hidden": [], "activation": "gelu", "output_activation": "identity"}
+    assert model.model_.config() == config
+    folder = model.save(tmp_path / "linear")
+    assert json.loads((folder / "config.json").read_text())["model"] == {"name": "linear", "config": config}
+    back = hg.load(folder)
+    assert type(back.model_) is namespace["Linear"]
+    np.testing.assert_array_equal(back.transform(X), model.transform(X))
+    with pytest.raises(HourglassError, match="'linear' is taken"):  # the example run twice
+        exec(compile(code, "README.md", "exec"), {"__name__": "again"})
+
+
+def test_recorded_config_is_the_call_with_defaults_and_what_the_model_resolved():
+    mlp = build_model("mlp", n_features=np.int64(5), hidden=(np.int32(4), 3))
+    assert mlp.config() == {
+        "n_features": 5,
+        "latent_dim": 2,
+        "hidden": [4, 3],
+        "activation": "relu",
+        "output_activation": "identity",
+    }
+    assert json.dumps(mlp.config())  # plain JSON: numpy numbers and tuples converted
+    mlp.config()["hidden"].append(9)
+    assert mlp.config()["hidden"] == [4, 3]  # a copy: the caller cannot change what is saved
+    vae = build_model("vae", n_features=49, sample_shape=(7, 7))
+    assert vae.config()["body"] == "mlp" and vae.config()["hidden"] == [128, 64]  # "auto" and None resolved
+    again = build_model("vae", **vae.config())
+    assert again.config() == vae.config()
 
 
 @pytest.mark.parametrize("shape", [(28, 28), (27, 13, 3), (5, 9)])

@@ -21,145 +21,35 @@ leave-one-dataset-out selection found nothing better):
 
 from __future__ import annotations
 
-import itertools
-import math
+import json
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from sklearn.base import OutlierMixin
 from sklearn.utils.validation import check_is_fitted
-from torch import nn
 
+from hourglass import modelfile
 from hourglass.errors import HourglassError
-from hourglass.estimator import Autoencoder, batch_invariant, register_estimator
+from hourglass.estimator import _Estimator, batch_invariant, register_estimator
 from hourglass.iforest import Forest
-from hourglass.models import register
-from hourglass.models.base import ACTIVATIONS, MAX_MEMBERS, OUTPUT_ACTIVATIONS, Hourglass, make_activation
+from hourglass.models.base import MAX_MEMBERS
+from hourglass.models.ensemble import EnsembleMLP  # noqa: F401 (the model it builds; registers "mlp-ensemble")
 from hourglass.models.schema import Bool, Either, Int, ListOf, OneOf, Optional, Real, Spec, validate
 
 SCORE_BLOCK = 4096  # rows per fused scoring step
 AUTO_QUANTILE = 0.99  # contamination="auto": flag rows scored worse than 99% of the training rows
-FOREST_FILE = "detector.safetensors"  # the isolation forest's arrays, beside detector.json
-
-
-class _Batched(nn.Module):
-    """``k`` independent linear layers applied to ``k`` stacks of rows in one batched matmul."""
-
-    def __init__(self, k: int, n_in: int, n_out: int) -> None:
-        super().__init__()
-        bound = 1 / math.sqrt(n_in)  # nn.Linear's default initialisation, per member
-        self.weight = nn.Parameter(torch.empty(k, n_in, n_out).uniform_(-bound, bound))
-        self.bias = nn.Parameter(torch.empty(k, 1, n_out).uniform_(-bound, bound))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.baddbmm(self.bias, x, self.weight)
-
-
-@register("mlp-ensemble")
-class EnsembleMLP(Hourglass):
-    """``n_members`` MLP autoencoders side by side; each has its own weights and sees the same batches.
-
-    The code is the members' codes side by side and the reconstruction is their mean, so the usual
-    encode/decode/reconstruct work unchanged. Training ignores, per member and batch, the ``trim``
-    share of rows that member rebuilds worst.
-    """
-
-    def __init__(
-        self,
-        n_features: int,
-        latent_dim: int = 4,
-        hidden: Sequence[int] = (32,),
-        activation: str = "relu",
-        output_activation: str = "identity",
-        n_members: int = 3,
-        trim: float = 0.2,
-    ) -> None:
-        super().__init__()
-        if activation not in ACTIVATIONS or output_activation not in OUTPUT_ACTIVATIONS:
-            make_activation(activation)  # raises the one-line error naming the choices
-            make_activation(output_activation, OUTPUT_ACTIVATIONS)
-        self.n_features, self.member_latent, self.k = int(n_features), int(latent_dim), int(n_members)
-        self.latent_dim = self.k * self.member_latent  # width of the code encode() returns
-        self.hidden, self.act, self.output_act, self.trim = (
-            [int(h) for h in hidden],
-            activation,
-            output_activation,
-            trim,
-        )
-        widths = [self.n_features, *self.hidden, self.member_latent]
-        self.encoder = nn.ModuleList(_Batched(self.k, a, b) for a, b in itertools.pairwise(widths))
-        back = widths[::-1]
-        self.decoder = nn.ModuleList(_Batched(self.k, a, b) for a, b in itertools.pairwise(back))
-        self.hidden_act = make_activation(activation)
-        self.out_act = make_activation(output_activation, OUTPUT_ACTIVATIONS)
-
-    def config(self) -> dict[str, Any]:
-        return {
-            "n_features": self.n_features,
-            "latent_dim": self.member_latent,
-            "hidden": self.hidden,
-            "activation": self.act,
-            "output_activation": self.output_act,
-            "n_members": self.k,
-            "trim": self.trim,
-        }
-
-    def _stack(self, layers: nn.ModuleList, h: torch.Tensor, last: nn.Module) -> torch.Tensor:
-        for i, layer in enumerate(layers):
-            h = layer(h)
-            h = self.hidden_act(h) if i < len(layers) - 1 else last(h)
-        return h
-
-    def member_codes(self, x: torch.Tensor) -> torch.Tensor:
-        """(n, features) -> (members, n, member latent)."""
-        return self._stack(self.encoder, x.unsqueeze(0).expand(self.k, -1, -1), nn.Identity())
-
-    def member_outputs(self, x: torch.Tensor) -> torch.Tensor:
-        """Each member's reconstruction of scaled rows: (n, features) -> (members, n, features)."""
-        return self._stack(self.decoder, self.member_codes(x), self.out_act)
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.member_codes(x).permute(1, 0, 2).reshape(x.shape[0], self.latent_dim)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        codes = z.reshape(z.shape[0], self.k, self.member_latent).permute(1, 0, 2)
-        return self._stack(self.decoder, codes, self.out_act).mean(dim=0)
-
-    def squared_errors(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-feature squared error averaged over members: (n, features)."""
-        return ((self.member_outputs(x) - x) ** 2).mean(dim=0)
-
-    def row_errors(self, x: torch.Tensor) -> torch.Tensor:
-        """Mean squared error per row, averaged over members: (n, features) -> (n,).
-
-        The same number as ``squared_errors(x).mean(1)``, computed for speed: with an identity
-        output, ``- x`` is folded into the last layer's bias so the residual is one fused op.
-        """
-        h = self.member_codes(x)
-        for layer in self.decoder[:-1]:
-            h = self.hidden_act(layer(h))
-        last = self.decoder[-1]
-        if isinstance(self.out_act, nn.Identity):
-            residual = torch.baddbmm(last.bias - x, h, last.weight)
-        else:
-            residual = self.out_act(torch.baddbmm(last.bias, h, last.weight)) - x
-        return residual.square_().mean(dim=(0, 2))
-
-    def training_loss(
-        self, x_in: torch.Tensor, target: torch.Tensor, recon_loss: nn.Module
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        # Squared error is the only reconstruction loss here: scores are squared errors too.
-        per_row = ((self.member_outputs(x_in) - target) ** 2).mean(dim=2)  # (members, n)
-        keep = max(1, math.ceil(per_row.shape[1] * (1 - self.trim)))
-        kept = per_row.topk(keep, dim=1, largest=False).values if keep < per_row.shape[1] else per_row
-        loss = kept.mean()
-        return loss, {"recon": loss}
+# Folders saved before the threshold moved into config.json kept it, and the forest's numbers, in
+# detector.json and the forest's arrays in detector.safetensors; they still load.
+OLD_CONFIG, FOREST_FILE = "detector.json", "detector.safetensors"
+FUSION_SPEC = {"median": ListOf(Real(), 2, 2), "scale": ListOf(Real(0, open="lo"), 2, 2), "max_samples": Int(1)}
 
 
 @register_estimator
-class AnomalyDetector(OutlierMixin, Autoencoder):
+class AnomalyDetector(OutlierMixin, _Estimator):
     """Outlier detector: an autoencoder ensemble's reconstruction error plus an isolation forest (higher = more normal).
 
     ``score_samples`` is minus the sum of two robust z-scores: the members' mean squared reconstruction
@@ -188,7 +78,7 @@ class AnomalyDetector(OutlierMixin, Autoencoder):
         training rows is flagged; ``"auto"`` flags rows scored worse than 99% of the training rows
         (the 0.01 quantile of training scores), i.e. about 1% of them.
     iforest : add the isolation forest's term to the score (default). Its trees are saved as arrays
-        (``detector.safetensors``) and walked in numpy, with no pickle; ``explain`` and ``top_features``
+        (``forest.*`` in model.safetensors) and walked in numpy, with no pickle; ``explain`` and ``top_features``
         break down the autoencoder's term only. Model folders saved before it load with ``iforest=False``.
     scaling : as for ``Autoencoder``; ``"auto"`` standardises table features (after any min-max
         scaling of the caller's, this puts every feature's error on the same footing).
@@ -196,21 +86,16 @@ class AnomalyDetector(OutlierMixin, Autoencoder):
         as for ``Autoencoder``; the defaults train briefly, stopping early on held-out rows.
     """
 
-    model = "mlp-ensemble"
-    loss = "mse"
-    output_activation = "auto"
-    # Autoencoder's table for the parameters they share, plus the detector's own.
-    _parameter_specs: ClassVar[dict[str, Spec]] = {
-        **{
-            k: v
-            for k, v in Autoencoder._parameter_specs.items()
-            if k not in ("model", "output_activation", "loss", "beta", "structure", "n_neighbors", "structure_weight")
-        },
+    # The shared parameters' table, plus the detector's own.
+    _parameter_specs: ClassVar[dict[str, Spec]] = _Estimator._parameter_specs | {
         "n_members": Int(1, MAX_MEMBERS),
         "trim": Real(0, 1, open="hi"),
         "contamination": Either(OneOf("auto"), Real(0, 0.5, open="lo")),
         "iforest": Bool(),
     }
+    # How far a row lies outside the training range is exactly what a detector measures: no clipping.
+    _clip_inputs: ClassVar[bool] = False
+    _state_prefix: ClassVar[str] = "forest."  # the isolation forest's arrays in model.safetensors
 
     def __init__(
         self,
@@ -253,9 +138,14 @@ class AnomalyDetector(OutlierMixin, Autoencoder):
         self.device = device
         self.verbose = verbose
 
-    def fit(self, X: Any, y: Any = None) -> AnomalyDetector:
-        """Train on ``X`` (labels, if given, are ignored) and set ``offset_`` from its scores."""
-        super().fit(X)  # checks the parameters first
+    def fit(
+        self, X: Any, y: Any = None, *, checkpoint_dir: str | os.PathLike | None = None, resume: bool = False
+    ) -> AnomalyDetector:
+        """Train on ``X`` (labels, if given, are ignored) and set ``offset_`` from its scores.
+
+        ``checkpoint_dir`` and ``resume`` checkpoint the ensemble's training as for ``Autoencoder.fit``.
+        """
+        super().fit(X, checkpoint_dir=checkpoint_dir, resume=resume)  # checks the parameters first
         flat = self._validate(X, reset=False)
         self.forest_ = Forest.fit(flat, int(self.seed)) if self.iforest else None
         parts = self._parts(flat)
@@ -268,13 +158,13 @@ class AnomalyDetector(OutlierMixin, Autoencoder):
             self.offset_ = float(np.quantile(scores, float(self.contamination)))
         return self
 
-    # How far a row lies outside the training range is exactly what a detector measures: no clipping.
-    _clip_inputs = False
-
     def _scaling(self, images: bool) -> str:
         # A detector compares every feature's error: tables are standardised per feature even when
         # their values lie in [0, 1] (where an Autoencoder scales them as pixels).
         return "standard" if self.scaling == "auto" and not images else self.scaling
+
+    def _model_name(self) -> str:
+        return "mlp-ensemble"
 
     def _model_config(self, scaling: str) -> dict[str, Any]:
         return super()._model_config(scaling) | {"n_members": int(self.n_members), "trim": float(self.trim)}
@@ -361,60 +251,65 @@ class AnomalyDetector(OutlierMixin, Autoencoder):
         return [f"x{i + 1}" for i in range(self.n_features_in_)]
 
     # ------------------------------------------------------------------------------ model files
-    def save(self, path: Any, extra_files: dict[str, bytes] | None = None) -> Any:
+    def _fitted_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        # The threshold and the z-scores' medians and spreads go in config.json, the forest's arrays
+        # beside the weights.
         check_is_fitted(self, "offset_")
-        import json
-
-        from safetensors.numpy import save as safetensors_bytes
-
-        # What fit learned beside the weights rides in the detector's own files: the threshold and the
-        # z-scores' medians and spreads in detector.json, the forest's arrays in detector.safetensors.
-        files = dict(extra_files or {})
-        doc: dict[str, Any] = {"offset": self.offset_}
-        if self.forest_ is not None:
-            median, scale = self.fusion_.tolist()
-            doc["fusion"] = {"median": median, "scale": scale, "max_samples": self.forest_.max_samples}
-            files[FOREST_FILE] = safetensors_bytes(self.forest_.arrays)
-        files["detector.json"] = json.dumps(doc).encode()
-        return super().save(path, files)
+        fitted: dict[str, Any] = {"offset": self.offset_}
+        if self.forest_ is None:
+            return fitted, {}
+        median, scale = self.fusion_.tolist()
+        fitted["fusion"] = {"median": median, "scale": scale, "max_samples": self.forest_.max_samples}
+        return fitted, dict(self.forest_.arrays)
 
     @classmethod
-    def _from_files(cls, config: dict[str, Any], arrays: dict[str, np.ndarray], source: Any) -> AnomalyDetector:
-        import json
+    def _fitted_schema(cls) -> dict[str, Any]:
+        return {"offset": Real(), "fusion": Optional(FUSION_SPEC)}
 
-        from safetensors import SafetensorError
-        from safetensors.numpy import load_file
-
-        est = super()._from_files(config, arrays, source)
-        path = source / "detector.json"
-        try:
-            doc = json.loads(path.read_text())
-        except (OSError, ValueError, RecursionError) as e:
-            raise HourglassError(f"{path}: missing or corrupt ({type(e).__name__})") from None
-        pair = ListOf(Real(), 2, 2)
-        fusion_spec = {"median": pair, "scale": ListOf(Real(0, open="lo"), 2, 2), "max_samples": Int(1)}
-        validate(doc, {"offset": Real(), "fusion": Optional(fusion_spec)}, str(path))
-        est.offset_ = float(doc["offset"])
-        forest_file = source / FOREST_FILE
-        has_forest = "fusion" in doc or forest_file.exists()
-        if not has_forest and config["params"].get("iforest") is None:
-            est.iforest = False  # saved before the forest term existed: the autoencoder's score alone
-        if has_forest != est.iforest or ("fusion" in doc) != forest_file.is_file():
+    def _restore_fitted(self, config: dict[str, Any], state: dict[str, np.ndarray], source: Path) -> None:
+        fitted = config.get("fitted")
+        where = f"{source / modelfile.CONFIG}: fitted"
+        forest_where = str(source / modelfile.WEIGHTS)
+        if fitted is None:  # an older folder: detector.json and detector.safetensors
+            if state:
+                raise HourglassError(f"{source}: model files do not match (forest arrays without config.json's fitted)")
+            fitted, state, where, forest_where = _old_fitted_state(source)
+        self.offset_ = float(fitted["offset"])
+        has_forest = "fusion" in fitted or bool(state)
+        if not has_forest and "iforest" not in config["params"]:
+            self.iforest = False  # saved before the forest term existed: the autoencoder's score alone
+        if has_forest != self.iforest or ("fusion" in fitted) != bool(state):
             raise HourglassError(
-                f"{source}: model files do not match (params.iforest is {str(est.iforest).lower()}; detector.json "
-                f"{'has' if 'fusion' in doc else 'lacks'} the forest's numbers, {FOREST_FILE} is "
-                f"{'present' if forest_file.exists() else 'absent'})"
+                f"{source}: model files do not match (params.iforest is {str(self.iforest).lower()}; {where} "
+                f"{'has' if 'fusion' in fitted else 'lacks'} the forest's numbers, and its arrays are "
+                f"{'present' if state else 'absent'})"
             )
-        est.forest_ = est.fusion_ = None
+        self.forest_ = self.fusion_ = None
         if has_forest:
-            try:
-                forest = load_file(str(forest_file))
-            except (SafetensorError, OSError, ValueError, TypeError) as e:
-                raise HourglassError(f"{forest_file}: corrupt ({' '.join(str(e).split())[:200]})") from None
-            fusion = doc["fusion"]
-            est.forest_ = Forest(forest, fusion["max_samples"], est.n_features_in_, str(forest_file))
-            est.fusion_ = np.array([fusion["median"], fusion["scale"]], dtype=np.float64)
-        return est
+            fusion = fitted["fusion"]
+            self.forest_ = Forest(state, fusion["max_samples"], self.n_features_in_, forest_where)
+            self.fusion_ = np.array([fusion["median"], fusion["scale"]], dtype=np.float64)
+
+
+def _old_fitted_state(source: Path) -> tuple[dict[str, Any], dict[str, np.ndarray], str, str]:
+    """The threshold and forest of a folder saved before they moved into config.json and model.safetensors,
+    checked as config.json's ``fitted`` is; the last two items name where each came from, for messages."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    path, forest_file = source / OLD_CONFIG, source / FOREST_FILE
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError) as e:
+        raise HourglassError(f"{path}: missing or corrupt ({type(e).__name__})") from None
+    validate(doc, AnomalyDetector._fitted_schema(), str(path))
+    state: dict[str, np.ndarray] = {}
+    if forest_file.exists():
+        try:
+            state = load_file(str(forest_file))
+        except (SafetensorError, OSError, ValueError, TypeError) as e:
+            raise HourglassError(f"{forest_file}: corrupt ({' '.join(str(e).split())[:200]})") from None
+    return doc, state, str(path), str(forest_file)
 
 
 def _robust(values: np.ndarray) -> tuple[float, float]:

@@ -8,7 +8,7 @@ import re
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
@@ -44,6 +44,9 @@ from hourglass.scaling import Scaler
 from hourglass.train import LOSSES, History, TrainConfig
 from hourglass.train import fit as train_model
 
+if TYPE_CHECKING:
+    from hourglass.anomaly import AnomalyDetector
+
 ROW_GROUP = 64  # forward passes are padded to a multiple of this; see batch_invariant
 INFER_ROWS = 8_192  # rows per forward pass: activations stay in cache (1.5x faster than 65k here)
 CHECK_VALUES = 1 << 20  # values per chunk of the finiteness check: a bounded temporary, even on a memory map
@@ -51,58 +54,23 @@ CHECK_VALUES = 1 << 20  # values per chunk of the finiteness check: a bounded te
 FLOAT32_OVERFLOW = float.fromhex("0x1.ffffffp+127")
 MAX_SAMPLES = 10_000_000
 SEEDS = Int(0, 2**32 - 1)
-ESTIMATORS: dict[str, type[Autoencoder]] = {}
+ESTIMATORS: dict[str, type[_Estimator]] = {}
+E = TypeVar("E", bound="_Estimator")
 
 
-def register_estimator(cls: type[Autoencoder]) -> type[Autoencoder]:
+def register_estimator(cls: type[_Estimator]) -> type[_Estimator]:
     """Make a saved model of this class loadable by ``hourglass.load``."""
     ESTIMATORS[cls.__name__] = cls
     return cls
 
 
-@register_estimator
-class Autoencoder(TransformerMixin, BaseEstimator):
-    """An autoencoder X -> code Z -> X_hat trained without labels by shrinking reconstruction loss.
+class _Estimator(TransformerMixin, BaseEstimator):
+    """What every hourglass estimator shares: the parameters of the data, the network and its training
+    (checked against ``_parameter_specs``), the run context (device, threads, seed), fitting, encoding and
+    decoding, and the model folder (save/load, with a subclass's own fitted state in ``config.json``).
 
-    Parameters
-    ----------
-    latent_dim : width of the code Z (the waist of the hourglass).
-    hidden : encoder widths from the input inward (units of an MLP, channels of a conv model); the
-        decoder mirrors them. ``None``: the model's own default (128,64 for mlp; 32,64 for conv).
-    model : name of a registered model (``hourglass.models.available_models()``), or ``"auto"``:
-        ``"conv"`` for images larger than 16x16, ``"mlp"`` for smaller images and tables.
-        ``"vae"`` is a variational autoencoder (conv body for images larger than 16x16).
-    activation : hidden-layer activation (relu, gelu, silu, elu, tanh, leaky_relu). GELU by default: chosen
-        leave-one-dataset-out over 11 datasets (``benchmarks/defaults.py``), it won every fold; ReLU
-        units die at a 2-number waist and cost 10-25% in held-out error on digits.
-    output_activation : ``"auto"`` (sigmoid when inputs are min-max scaled to [0, 1], else
-        identity), ``"sigmoid"`` or ``"identity"``.
-    scaling : ``"auto"`` (min-max over all pixels for images, i.e. arrays of ndim > 2 or uint8;
-        per-feature standardisation for tables), ``"minmax"``, ``"standard"`` or ``"none"``.
-    loss : ``"mse"`` or ``"bce"`` (BCE needs a sigmoid output).
-    epochs, batch_size, lr, weight_decay : Adam training budget; training stops early once the
-        validation loss has not improved for ``patience`` epochs and keeps the best epoch's weights.
-    validation_fraction : share of the rows held out for the validation curve and early stop.
-    seed : fixes initialisation, the split and shuffling: the same seed gives the same weights.
-    device : ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
-    verbose : show a progress bar (only on a terminal).
-    noise : ``None``, or a corruption spec such as ``"gaussian:0.3"`` or ``"gaussian:0.3+mask:0.1"``
-        (see ``hourglass.noise``) to train a denoising autoencoder: each batch's inputs get fresh
-        noise in scaled units while the target stays clean. Saved with the model.
-    beta : weight of the VAE's KL term per input feature (``model="vae"`` only; loss = MSE +
-        beta * KL / n_features). Larger values trade reconstruction for a code closer to N(0, I);
-        around 1 the code collapses onto the prior and carries nothing (see ``models/vae.py``).
-    structure : ``None``, or ``"neighbors"`` to train a neighbour-preserving code: UMAP's fuzzy graph of
-        the ``n_neighbors`` nearest training rows is built at ``fit`` and UMAP's cross-entropy on the
-        codes is added to the reconstruction loss (see ``hourglass.neighbors``), so that rows close in
-        the data stay close in the code, and clusters apart. Saved with the model.
-    n_neighbors : neighbours per row in that graph (besides the row itself), at least 1 and fewer
-        than the training rows.
-    structure_weight : weight of the neighbour term, relative to the data's variance (the error of a
-        code that carries nothing); 0 keeps the term's bookkeeping but not its pull.
-
-    Every parameter is checked against ``_parameter_specs`` when ``fit`` starts, before the data is
-    read: a bad value is one ``HourglassError`` naming the parameter and what it accepts.
+    A subclass lists its own parameters in its ``__init__`` and adds their specs to this table; hooks say
+    which model it builds (``_model_name``, ``_model_config``) and how it trains (``_loss``, ``_structure``).
     """
 
     # What each parameter accepts, declared once (like scikit-learn's ``_parameter_constraints``; not
@@ -111,11 +79,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     _parameter_specs: ClassVar[dict[str, Spec]] = {
         "latent_dim": Int(1, MAX_LATENT),
         "hidden": Maybe(ListOf(Int(1, MAX_WIDTH), 0, MAX_LAYERS)),
-        "model": OneOf("auto", available_models),
         "activation": OneOf(*ACTIVATIONS),
-        "output_activation": OneOf("auto", *OUTPUT_ACTIVATIONS),
         "scaling": OneOf("auto", *SCALINGS),
-        "loss": OneOf(*LOSSES),
         "epochs": Int(1, 1_000_000),
         "batch_size": Int(1),
         "lr": Real(0, open="lo"),
@@ -128,63 +93,16 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         ),
         "verbose": Bool(),
         "noise": Maybe(Satisfies(parse_noise, f"a noise spec: {NOISE_HELP}")),
-        "beta": Real(0),
-        "structure": Maybe(OneOf("neighbors")),
-        "n_neighbors": Int(1),
-        "structure_weight": Real(0),
     }
-
-    def __init__(
-        self,
-        latent_dim: int = 2,
-        hidden: Sequence[int] | None = None,
-        *,
-        model: str = "auto",
-        activation: str = "gelu",
-        output_activation: str = "auto",
-        scaling: str = "auto",
-        loss: str = "mse",
-        epochs: int = 200,
-        batch_size: int = 128,
-        lr: float = 1e-2,
-        weight_decay: float = 0.0,
-        validation_fraction: float = 0.1,
-        patience: int = 10,
-        seed: int = 0,
-        device: str = "auto",
-        verbose: bool = False,
-        noise: str | None = None,
-        beta: float = 0.03,
-        structure: str | None = None,
-        n_neighbors: int = 15,
-        structure_weight: float = 1.0,
-    ) -> None:
-        self.latent_dim = latent_dim
-        self.hidden = hidden
-        self.model = model
-        self.activation = activation
-        self.output_activation = output_activation
-        self.scaling = scaling
-        self.loss = loss
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.seed = seed
-        self.device = device
-        self.verbose = verbose
-        self.noise = noise
-        self.beta = beta
-        self.structure = structure
-        self.n_neighbors = n_neighbors
-        self.structure_weight = structure_weight
+    # Inputs far outside the training range are clipped to a window around it (see scaling.py).
+    _clip_inputs: ClassVar[bool] = True
+    # Arrays of the subclass's own fitted state in model.safetensors start with this (see ``_fitted_state``).
+    _state_prefix: ClassVar[str] = ""
 
     # ----------------------------------------------------------------------------------- training
     def fit(
-        self, X: Any, y: Any = None, *, checkpoint_dir: str | os.PathLike | None = None, resume: bool = False
-    ) -> Autoencoder:
+        self: E, X: Any, y: Any = None, *, checkpoint_dir: str | os.PathLike | None = None, resume: bool = False
+    ) -> E:
         """Learn the scaling and the weights from ``X`` alone; ``y`` is ignored (unsupervised).
 
         ``checkpoint_dir``: a folder where a checkpoint is written after every epoch (weights,
@@ -219,17 +137,12 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         for name, value in self.get_params(deep=False).items():
             validate(value, self._parameter_specs[name], type(self).__name__, f"parameter {name}")
 
-    # Inputs far outside the training range are clipped to a window around it (see scaling.py).
-    _clip_inputs: ClassVar[bool] = True
-
     def _scaling(self, images: bool) -> str:
         """The scaling asked for; ``"auto"`` is resolved by ``Scaler.fit`` from the data."""
         return self.scaling
 
     def _model_name(self) -> str:
-        if self.model != "auto":
-            return self.model
-        return "conv" if self.kind_ == "image" and suits_conv(self.sample_shape_) else "mlp"
+        raise NotImplementedError
 
     def _fit_prior(self, flat: np.ndarray) -> Prior:
         """The mixture over training codes that ``sample`` draws from (on a subsample of big data)."""
@@ -239,23 +152,31 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         codes = self._run(self.model_.encode, rows, self.model_.latent_dim, np.float64)
         return fit_prior(codes, seed=int(self.seed))
 
+    def _output_activation(self, scaling: str) -> str:
+        return "sigmoid" if scaling == "minmax" else "identity"
+
     def _model_config(self, scaling: str) -> dict[str, Any]:
-        output = self.output_activation
-        if output == "auto":
-            output = "sigmoid" if scaling == "minmax" else "identity"
-        if self.loss == "bce" and output != "sigmoid":
-            raise HourglassError("loss='bce' needs output_activation='sigmoid' (data scaled to [0, 1])")
+        """The model's constructor arguments: the shared ones, and the facts about the data it ``needs``."""
         config = {
             "n_features": self.n_features_in_,
             "latent_dim": int(self.latent_dim),
             "activation": self.activation,
-            "output_activation": output,
+            "output_activation": self._output_activation(scaling),
         }
         if self.hidden is not None:
             config["hidden"] = [int(h) for h in self.hidden]
-        # Read only when the model asks: subclasses (AnomalyDetector) have no beta parameter.
-        offered = {"sample_shape": lambda: list(self.sample_shape_), "beta": lambda: float(self.beta)}
+        offered = self._model_facts()
         return config | {key: offered[key]() for key in model_class(self._model_name()).needs}
+
+    def _model_facts(self) -> dict[str, Callable[[], Any]]:
+        """What a model may ask for in ``needs``, read only when it asks."""
+        return {"sample_shape": lambda: list(self.sample_shape_)}
+
+    def _loss(self) -> str:
+        return "mse"
+
+    def _structure(self) -> Structure | None:
+        return None
 
     def _train_config(self) -> TrainConfig:
         return TrainConfig(
@@ -265,19 +186,13 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             weight_decay=float(self.weight_decay),
             validation_fraction=float(self.validation_fraction),
             patience=int(self.patience),
-            loss=self.loss,
+            loss=self._loss(),
             seed=int(self.seed),
             verbose=bool(self.verbose),
             corrupt=parse_noise(self.noise) if self.noise is not None else None,
             noise=self.noise,
             structure=self._structure(),
         )
-
-    def _structure(self) -> Structure | None:
-        # getattr: subclasses without these parameters (AnomalyDetector) train no neighbour term.
-        if getattr(self, "structure", None) != "neighbors":
-            return None
-        return Structure(n_neighbors=int(self.n_neighbors), weight=float(self.structure_weight))
 
     # ---------------------------------------------------------------------------------- using it
     def transform(self, X: Any) -> np.ndarray:
@@ -457,7 +372,25 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         arrays |= self.scaler_.arrays()
         if getattr(self, "prior_", None) is not None:
             arrays |= self.prior_.to_arrays()
+        fitted, state = self._fitted_state()
+        if fitted is not None:
+            config["fitted"] = fitted
+        arrays |= {self._state_prefix + k: v for k, v in state.items()}
         return modelfile.save_folder(path, config, arrays, extra_files)
+
+    def _fitted_state(self) -> tuple[dict[str, Any] | None, dict[str, np.ndarray]]:
+        """What a subclass learnt in ``fit`` beside the network, the scaling and the prior: numbers for
+        config.json's ``fitted`` field (checked against ``_fitted_schema``) and arrays for model.safetensors
+        (saved under ``_state_prefix``). The plain estimator has none."""
+        return None, {}
+
+    @classmethod
+    def _fitted_schema(cls) -> dict[str, Any] | None:
+        return None
+
+    def _restore_fitted(self, config: dict[str, Any], state: dict[str, np.ndarray], source: Path) -> None:
+        """Set what ``_fitted_state`` saved: ``config["fitted"]`` (already checked against the schema) and the
+        arrays under ``_state_prefix`` (prefix removed; not checked yet)."""
 
     @classmethod
     def _config_schema(cls) -> dict[str, Any]:
@@ -490,10 +423,10 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                     "loss_parts": MapOf(losses),
                 }
             ),
-        }
+        } | ({"fitted": Optional(fitted)} if (fitted := cls._fitted_schema()) is not None else {})
 
     @classmethod
-    def _from_files(cls, config: dict[str, Any], arrays: dict[str, np.ndarray], source: Path) -> Autoencoder:
+    def _from_files(cls: type[E], config: dict[str, Any], arrays: dict[str, np.ndarray], source: Path) -> E:
         """Check the whole folder - every field, then every tensor against the model the config
         describes - before any of it is used; each problem is one HourglassError naming file and field."""
         where = source / modelfile.CONFIG
@@ -523,7 +456,10 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             scaler_keys += ["scaler.low", "scaler.high"]
         expected |= {key: np.zeros(n, np.float32) for key in scaler_keys}
         prior = {k: v for k, v in arrays.items() if k.startswith("prior.")}
-        modelfile.check_arrays({k: v for k, v in arrays.items() if k not in prior}, expected, weights)
+        prefix = cls._state_prefix
+        own = {k[len(prefix) :]: v for k, v in arrays.items() if prefix and k.startswith(prefix)}
+        rest = {k: v for k, v in arrays.items() if k not in prior and not (prefix and k.startswith(prefix))}
+        modelfile.check_arrays(rest, expected, weights)
         if np.any(arrays["scaler.scale"] <= 0):
             raise HourglassError(f"{weights}: tensor 'scaler.scale' must be positive")
         est.scaler_ = Scaler.from_arrays(data["scaling"], arrays)
@@ -532,10 +468,137 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         est.history_ = _history_from(config.get("training", {}))
         est.prior_ = Prior.from_arrays(prior, latent_dim=est.model_.latent_dim, where=str(weights)) if prior else None
         est.model_.to(resolve_device(est.device)).eval()
+        est._restore_fitted(config, own, source)
         return est
 
 
-def load(path: str | os.PathLike) -> Autoencoder:
+@register_estimator
+class Autoencoder(_Estimator):
+    """An autoencoder X -> code Z -> X_hat trained without labels by shrinking reconstruction loss.
+
+    Parameters
+    ----------
+    latent_dim : width of the code Z (the waist of the hourglass).
+    hidden : encoder widths from the input inward (units of an MLP, channels of a conv model); the
+        decoder mirrors them. ``None``: the model's own default (128,64 for mlp; 32,64 for conv).
+    model : name of a registered model (``hourglass.models.available_models()``), or ``"auto"``:
+        ``"conv"`` for images larger than 16x16, ``"mlp"`` for smaller images and tables.
+        ``"vae"`` is a variational autoencoder (conv body for images larger than 16x16).
+    activation : hidden-layer activation (relu, gelu, silu, elu, tanh, leaky_relu). GELU by default: chosen
+        leave-one-dataset-out over 11 datasets (``benchmarks/defaults.py``), it won every fold; ReLU
+        units die at a 2-number waist and cost 10-25% in held-out error on digits.
+    output_activation : ``"auto"`` (sigmoid when inputs are min-max scaled to [0, 1], else
+        identity), ``"sigmoid"`` or ``"identity"``.
+    scaling : ``"auto"`` (min-max over all pixels for images, i.e. arrays of ndim > 2 or uint8;
+        per-feature standardisation for tables), ``"minmax"``, ``"standard"`` or ``"none"``.
+    loss : ``"mse"`` or ``"bce"`` (BCE needs a sigmoid output).
+    epochs, batch_size, lr, weight_decay : Adam training budget; training stops early once the
+        validation loss has not improved for ``patience`` epochs and keeps the best epoch's weights.
+    validation_fraction : share of the rows held out for the validation curve and early stop.
+    seed : fixes initialisation, the split and shuffling: the same seed gives the same weights.
+    device : ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+    verbose : show a progress bar (only on a terminal).
+    noise : ``None``, or a corruption spec such as ``"gaussian:0.3"`` or ``"gaussian:0.3+mask:0.1"``
+        (see ``hourglass.noise``) to train a denoising autoencoder: each batch's inputs get fresh
+        noise in scaled units while the target stays clean. Saved with the model.
+    beta : weight of the VAE's KL term per input feature (``model="vae"`` only; loss = MSE +
+        beta * KL / n_features). Larger values trade reconstruction for a code closer to N(0, I);
+        around 1 the code collapses onto the prior and carries nothing (see ``models/vae.py``).
+    structure : ``None``, or ``"neighbors"`` to train a neighbour-preserving code: UMAP's fuzzy graph of
+        the ``n_neighbors`` nearest training rows is built at ``fit`` and UMAP's cross-entropy on the
+        codes is added to the reconstruction loss (see ``hourglass.neighbors``), so that rows close in
+        the data stay close in the code, and clusters apart. Saved with the model.
+    n_neighbors : neighbours per row in that graph (besides the row itself), at least 1 and fewer
+        than the training rows.
+    structure_weight : weight of the neighbour term, relative to the data's variance (the error of a
+        code that carries nothing); 0 keeps the term's bookkeeping but not its pull.
+
+    Every parameter is checked against ``_parameter_specs`` when ``fit`` starts, before the data is
+    read: a bad value is one ``HourglassError`` naming the parameter and what it accepts.
+    """
+
+    # The shared table plus the parameters only an Autoencoder has.
+    _parameter_specs: ClassVar[dict[str, Spec]] = _Estimator._parameter_specs | {
+        "model": OneOf("auto", available_models),
+        "output_activation": OneOf("auto", *OUTPUT_ACTIVATIONS),
+        "loss": OneOf(*LOSSES),
+        "beta": Real(0),
+        "structure": Maybe(OneOf("neighbors")),
+        "n_neighbors": Int(1),
+        "structure_weight": Real(0),
+    }
+
+    def __init__(
+        self,
+        latent_dim: int = 2,
+        hidden: Sequence[int] | None = None,
+        *,
+        model: str = "auto",
+        activation: str = "gelu",
+        output_activation: str = "auto",
+        scaling: str = "auto",
+        loss: str = "mse",
+        epochs: int = 200,
+        batch_size: int = 128,
+        lr: float = 1e-2,
+        weight_decay: float = 0.0,
+        validation_fraction: float = 0.1,
+        patience: int = 10,
+        seed: int = 0,
+        device: str = "auto",
+        verbose: bool = False,
+        noise: str | None = None,
+        beta: float = 0.03,
+        structure: str | None = None,
+        n_neighbors: int = 15,
+        structure_weight: float = 1.0,
+    ) -> None:
+        self.latent_dim = latent_dim
+        self.hidden = hidden
+        self.model = model
+        self.activation = activation
+        self.output_activation = output_activation
+        self.scaling = scaling
+        self.loss = loss
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.seed = seed
+        self.device = device
+        self.verbose = verbose
+        self.noise = noise
+        self.beta = beta
+        self.structure = structure
+        self.n_neighbors = n_neighbors
+        self.structure_weight = structure_weight
+
+    def _model_name(self) -> str:
+        if self.model != "auto":
+            return self.model
+        return "conv" if self.kind_ == "image" and suits_conv(self.sample_shape_) else "mlp"
+
+    def _output_activation(self, scaling: str) -> str:
+        output = super()._output_activation(scaling) if self.output_activation == "auto" else self.output_activation
+        if self.loss == "bce" and output != "sigmoid":
+            raise HourglassError("loss='bce' needs output_activation='sigmoid' (data scaled to [0, 1])")
+        return output
+
+    def _model_facts(self) -> dict[str, Callable[[], Any]]:
+        return super()._model_facts() | {"beta": lambda: float(self.beta)}
+
+    def _loss(self) -> str:
+        return self.loss
+
+    def _structure(self) -> Structure | None:
+        if self.structure != "neighbors":
+            return None
+        return Structure(n_neighbors=int(self.n_neighbors), weight=float(self.structure_weight))
+
+
+def load(path: str | os.PathLike) -> Autoencoder | AnomalyDetector:
     """Load a model folder written by ``save`` (or by ``hourglass train``), checked completely first."""
     from hourglass import anomaly  # noqa: F401 (registers AnomalyDetector, so its folders load too)
 

@@ -1,11 +1,15 @@
 """Model registry: a name maps to an ``Hourglass`` subclass, so a new variant is one file.
 
-A module defines its class with ``@register("name")`` and is listed in ``_MODULES`` below.
+A module in this package defines its class with ``@register("name")``; it is found by itself (every module
+of the package is imported on the first look-up), and its constructor's arguments are recorded and saved with
+it (``Hourglass.config``). ``register("name", internal=True)`` keeps a model that only an estimator builds
+(the detector's ensemble) out of the user's choices while folders that name it still load.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from typing import Any
 
 import torch
@@ -15,14 +19,22 @@ from hourglass.models.base import MAX_WEIGHTS, Hourglass
 from hourglass.models.schema import OneOf, validate
 
 MODELS: dict[str, type[Hourglass]] = {}
-_MODULES = ("hourglass.models.mlp", "hourglass.models.conv", "hourglass.models.vae")
+_discovered = False
 
 
-def register(name: str):
-    """Class decorator that adds a model class to the registry under ``name``."""
+def register(name: str, *, internal: bool = False):
+    """Class decorator that adds a model class to the registry under ``name``; a name is taken once."""
 
     def add(cls: type[Hourglass]) -> type[Hourglass]:
-        cls.name = name
+        if not (isinstance(cls, type) and issubclass(cls, Hourglass)):
+            raise HourglassError(f"model {name!r}: {cls!r} is not a subclass of hourglass.models.base.Hourglass")
+        if name in MODELS:
+            taken = MODELS[name]
+            raise HourglassError(
+                f"model name {name!r} is taken by {taken.__module__}.{taken.__qualname__}; choose another name"
+            )
+        cls.name, cls.internal = name, internal
+        cls.config_schema()  # every constructor argument has a spec, or this refuses the model now
         MODELS[name] = cls
         return cls
 
@@ -30,15 +42,20 @@ def register(name: str):
 
 
 def _discover() -> None:
-    for module in _MODULES:
-        importlib.import_module(module)
+    """Import every module of this package once, so each registers its models."""
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
 
 
 def model_class(name: str) -> type[Hourglass]:
-    """The class registered as ``name``."""
+    """The class registered as ``name`` (internal ones too: a saved folder may name them)."""
     _discover()
     if name not in MODELS:
-        raise HourglassError(f"unknown model {name!r}; available: {', '.join(sorted(MODELS))}")
+        raise HourglassError(f"unknown model {name!r}; available: {', '.join(available_models())}")
     return MODELS[name]
 
 
@@ -61,13 +78,29 @@ def build_model(name: str, **config: Any) -> Hourglass:
 
 def check_config(name: str, config: Any, where: str, field: str = "model.config") -> None:
     """Check a saved model's name and config against the model's own schema, before building it."""
-    validate(name, OneOf(available_models), where, "model.name")
+    validate(name, OneOf(registered_models), where, "model.name")
     validate(config, model_class(name).config_schema(), where, field)
 
 
 def available_models() -> list[str]:
+    """The models a user may choose (``Autoencoder(model=...)``, ``hourglass train --model``)."""
+    _discover()
+    return sorted(name for name, cls in MODELS.items() if not cls.internal)
+
+
+def registered_models() -> list[str]:
+    """Every registered model, internal ones included: what a saved folder may name."""
     _discover()
     return sorted(MODELS)
 
 
-__all__ = ["MODELS", "Hourglass", "available_models", "build_model", "check_config", "model_class", "register"]
+__all__ = [
+    "MODELS",
+    "Hourglass",
+    "available_models",
+    "build_model",
+    "check_config",
+    "model_class",
+    "register",
+    "registered_models",
+]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import inspect
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -10,7 +13,7 @@ import torch
 from torch import nn
 
 from hourglass.errors import HourglassError
-from hourglass.models.schema import Int, ListOf, OneOf, Optional, Real, Spec
+from hourglass.models.schema import Int, ListOf, OneOf, Optional, Spec
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -30,8 +33,8 @@ MAX_LAYERS = 32
 MAX_MEMBERS = 100
 MAX_WEIGHTS = 1 << 28  # 1 GiB of float32 weights (about 4 GiB while training with Adam)
 
-# Every constructor argument a model may take, and what it accepts: one table for all models, read by
-# ``Hourglass.config_schema`` to check a saved ``config()`` before the model is built from it.
+# The constructor arguments models share, and what each accepts; a model adds its own in ``arguments``.
+# ``Hourglass.config_schema`` reads them to check a saved ``config()`` before the model is built from it.
 ARGUMENTS: dict[str, Spec] = {
     "n_features": Int(1),
     "latent_dim": Int(1, MAX_LATENT),
@@ -39,10 +42,6 @@ ARGUMENTS: dict[str, Spec] = {
     "activation": OneOf(*ACTIVATIONS),
     "output_activation": OneOf(*OUTPUT_ACTIVATIONS),
     "sample_shape": ListOf(Int(1), 1, 16),
-    "body": OneOf("auto", "mlp", "conv"),
-    "beta": Real(0),
-    "n_members": Int(1, MAX_MEMBERS),
-    "trim": Real(0, 1, open="hi"),
 }
 
 
@@ -52,14 +51,40 @@ def make_activation(name: str, table: dict[str, type[nn.Module]] = ACTIVATIONS) 
     return table[name]()
 
 
+def _plain(value: Any) -> Any:
+    """A constructor argument as JSON keeps it: tuples as lists, numpy scalars as Python numbers."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _recording(init: Callable[..., None]) -> Callable[..., None]:
+    """Wrap a model's ``__init__`` so that the arguments of the outermost call are kept as its config."""
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def recorded_init(self: Hourglass, *args: Any, **kwargs: Any) -> None:
+        if "_config" not in self.__dict__:  # a subclass's super().__init__(...) does not overwrite it
+            bound = signature.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            self.__dict__["_config"] = {k: _plain(v) for k, v in list(bound.arguments.items())[1:]}
+        init(self, *args, **kwargs)
+
+    return recorded_init
+
+
 class Hourglass(nn.Module):
     """An autoencoder X -> Z = F(X) -> X_hat = G(Z) on flat float tensors of ``n_features``.
 
-    Subclasses build ``encoder`` and ``decoder`` and return their constructor arguments from
-    ``config()``; that dict, saved as JSON, rebuilds the same architecture.
+    Subclasses build ``encoder`` and ``decoder``. Their constructor arguments are recorded as they are
+    called (defaults filled in) and returned by ``config()``; that dict, saved as JSON, rebuilds the same
+    architecture. Each argument needs a spec: in ``ARGUMENTS`` or the model's own ``arguments``.
     """
 
     name: ClassVar[str] = ""
+    internal: ClassVar[bool] = False  # set by ``register``: built by an estimator, not offered to users
+    # What this model's own constructor arguments (those not in ``ARGUMENTS``) accept.
+    arguments: ClassVar[dict[str, Spec]] = {}
     # Facts about the data, beyond n_features, that the constructor takes from the estimator
     # (a conv model needs the image shape "sample_shape"; a VAE also its KL weight "beta").
     needs: ClassVar[tuple[str, ...]] = ()
@@ -70,14 +95,33 @@ class Hourglass(nn.Module):
     encoder: nn.Module
     decoder: nn.Module
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _recording(cls.__dict__["__init__"])
+
     def config(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The constructor's arguments as called, defaults filled in (plus any ``record``ed resolutions)."""
+        return copy.deepcopy(self.__dict__["_config"])  # a copy the caller may change
+
+    def record(self, **resolved: Any) -> None:
+        """Keep what the constructor resolved (an ``"auto"`` choice, a default of ``None``) in the config,
+        so the saved config says what was built."""
+        self.__dict__["_config"] |= {k: _plain(v) for k, v in resolved.items()}
 
     @classmethod
     def config_schema(cls) -> dict[str, Any]:
         """The fields of ``config()``: the constructor's arguments, those with a default optional."""
-        args = list(inspect.signature(cls.__init__).parameters.values())[1:]
-        return {a.name: ARGUMENTS[a.name] if a.default is a.empty else Optional(ARGUMENTS[a.name]) for a in args}
+        specs = ARGUMENTS | cls.arguments
+        out: dict[str, Any] = {}
+        for arg in list(inspect.signature(cls.__init__).parameters.values())[1:]:
+            if arg.name not in specs or arg.kind not in (arg.POSITIONAL_OR_KEYWORD, arg.KEYWORD_ONLY):
+                raise HourglassError(
+                    f"model {cls.name or cls.__name__!r}: constructor argument {arg.name!r} needs a spec in the "
+                    "class's `arguments` (hourglass.models.schema), so its saved config can be checked"
+                )
+            out[arg.name] = specs[arg.name] if arg.default is arg.empty else Optional(specs[arg.name])
+        return out
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)

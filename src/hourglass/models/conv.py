@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -130,16 +130,6 @@ class Conv(Hourglass):
         self.encoder = conv_encoder(self.sample_shape, self.hidden, activation, self.latent_dim)
         last = make_activation(output_activation, OUTPUT_ACTIVATIONS)
         self.decoder = conv_decoder(self.sample_shape, self.hidden, activation, self.latent_dim, last)
-
-    def config(self) -> dict[str, Any]:
-        return {
-            "n_features": self.n_features,
-            "sample_shape": self.sample_shape,
-            "latent_dim": self.latent_dim,
-            "hidden": self.hidden,
-            "activation": self.act,
-            "output_activation": self.output_act,
-        }
 
 
 def check_image_features(n_features: int, sample_shape: Sequence[int], hidden: Sequence[int]) -> None:

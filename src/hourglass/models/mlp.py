@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import Any
 
 from torch import nn
 
@@ -49,12 +48,3 @@ class MLP(Hourglass):
         self.encoder = mlp_encoder(self.n_features, self.hidden, activation, self.latent_dim)
         last = make_activation(output_activation, OUTPUT_ACTIVATIONS)
         self.decoder = mlp_decoder(self.n_features, self.hidden, activation, self.latent_dim, last)
-
-    def config(self) -> dict[str, Any]:
-        return {
-            "n_features": self.n_features,
-            "latent_dim": self.latent_dim,
-            "hidden": self.hidden,
-            "activation": self.act,
-            "output_activation": self.output_act,
-        }

@@ -9,7 +9,7 @@ validation loss - the code is the mean, so using a trained VAE is deterministic.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ from hourglass.models import register
 from hourglass.models.base import OUTPUT_ACTIVATIONS, Hourglass, make_activation
 from hourglass.models.conv import check_image_features, conv_decoder, conv_encoder, suits_conv
 from hourglass.models.mlp import mlp_decoder, mlp_encoder
+from hourglass.models.schema import OneOf, Real, Spec
 
 LOG_VAR_RANGE = (-20.0, 10.0)  # keeps exp(log_var) finite when a step overshoots
 
@@ -55,6 +56,7 @@ class VAE(Hourglass):
     """
 
     needs: ClassVar[tuple[str, ...]] = ("sample_shape", "beta")
+    arguments: ClassVar[dict[str, Spec]] = {"body": OneOf("auto", *BODIES), "beta": Real(0)}
     learns_prior: ClassVar[bool] = True
     walk_path: ClassVar[str] = "spherical"  # N(0, I) puts its mass near a sphere; slerp stays on it
 
@@ -82,22 +84,11 @@ class VAE(Hourglass):
         self.body, self.beta = body, float(beta)
         self.hidden = [int(h) for h in (default_hidden if hidden is None else hidden)]
         self.act, self.output_act = activation, output_activation
+        self.record(sample_shape=self.sample_shape, body=body, hidden=self.hidden, beta=self.beta)
         last = make_activation(output_activation, OUTPUT_ACTIVATIONS)
         self.encoder, self.decoder = build(
             self.n_features, self.sample_shape, self.hidden, activation, self.latent_dim, last
         )
-
-    def config(self) -> dict[str, Any]:
-        return {
-            "n_features": self.n_features,
-            "latent_dim": self.latent_dim,
-            "hidden": self.hidden,
-            "activation": self.act,
-            "output_activation": self.output_act,
-            "sample_shape": self.sample_shape,
-            "body": self.body,
-            "beta": self.beta,
-        }
 
     def moments(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance of the Gaussian code of each row."""
