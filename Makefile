@@ -25,6 +25,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+	# The docstrings' Examples run as tests, and the package type-checks (config in pyproject.toml).
+	$(BIN)/python -m pytest -q --doctest-modules src/hourglass
+	$(BIN)/python -m mypy src
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts

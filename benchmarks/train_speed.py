@@ -1,6 +1,7 @@
 """Training speed and quality: hourglass defaults vs a plain PyTorch loop vs PCA-2, on two datasets.
 
-Run: ``python benchmarks/train_speed.py`` (``--repeats 3`` for medians). Prints a Markdown table per
+Run: ``python benchmarks/train_speed.py`` (``--repeats 3`` for medians; ``--ablation`` adds what each
+step of the recipe buys on digits: the defaults with one step undone at a time). Prints a Markdown table per
 dataset: mnist7 (uint8 7x7 images) and scikit-learn's digits as flat rows in [0, 1] (``X = data / 16``,
 64 columns, the way a scikit-learn user passes them). The reference is the loop a PyTorch user writes
 first: features-128-64-2 ReLU MLP, sigmoid output, Adam 1e-3, batch 64, 100 epochs, batches sliced from
@@ -11,10 +12,13 @@ thread contention.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import itertools
 import platform
 import statistics
 import time
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -24,6 +28,28 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 import hourglass as hg
+from hourglass import train
+
+# The defaults with one step of the recipe undone: TrainConfig fields, estimator parameters, or "fused".
+ABLATIONS: dict[str, dict] = {
+    "defaults": {},
+    "Adam not fused (foreach, as the reference)": {"fused": False},
+    "no learning-rate warmup": {"warmup": 1},
+    "no learning-rate cut on plateaus": {"lr_patience": 0},
+    "stop on 0.1% progress (min_delta 1e-3)": {"min_delta": 1e-3},
+    "batch 64 (the reference's)": {"batch_size": 64},
+    "lr 1e-3 (the reference's)": {"lr": 1e-3},
+    "ReLU (the reference's)": {"activation": "relu"},
+}
+
+
+class _Ablated(hg.Autoencoder):
+    """The estimator with some TrainConfig fields overridden (not parameters a user sets)."""
+
+    overrides: ClassVar[dict] = {}
+
+    def _train_config(self) -> train.TrainConfig:
+        return dataclasses.replace(super()._train_config(), **self.overrides)
 
 
 def reference_fit(
@@ -55,8 +81,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per method (median reported)")
     parser.add_argument("--encode-rows", type=int, default=1_000_000)
+    parser.add_argument("--ablation", action="store_true", help="also time the recipe with one step undone")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.ablation:
+        ablation((load_digits().data / 16).astype(np.float32), args.repeats)
 
     mnist7 = compare("mnist7 (uint8 7x7 images)", hg.load_dataset("mnist7").X, 255.0, 3.0, args.repeats)
     digits = (load_digits().data / 16).astype(np.float32)
@@ -129,6 +158,60 @@ def compare(name: str, X: np.ndarray, unit: float, target: float, repeats: int) 
         f"(target: >= {target}x and ratio <= 1): {verdict}"
     )
     return model
+
+
+@contextlib.contextmanager
+def _recipe(step: dict):
+    """Undo one step: patch the optimiser or the warmup for the duration, return what the estimator takes."""
+    step = dict(step)
+    saved = train.make_optimizer, train.WARMUP_STEPS
+    if not step.pop("fused", True):
+        train.make_optimizer = lambda model, lr, wd, device: torch.optim.Adam(  # type: ignore[assignment]
+            model.parameters(), lr=lr, weight_decay=wd, foreach=True
+        )
+    train.WARMUP_STEPS = step.pop("warmup", train.WARMUP_STEPS)
+    fields = {f.name for f in dataclasses.fields(train.TrainConfig)}
+    params = set(hg.Autoencoder().get_params())
+    _Ablated.overrides = {k: v for k, v in step.items() if k in fields and k not in params}
+    try:
+        yield {k: v for k, v in step.items() if k in params}
+    finally:
+        train.make_optimizer, train.WARMUP_STEPS = saved
+        _Ablated.overrides = {}
+
+
+def ablation(X: np.ndarray, repeats: int) -> None:
+    """Digits rows: fit time and held-out MSE of the defaults and of each one-step-undone variant, with the
+    reference loop in the same run; medians over seeds 0..repeats-1, the variants interleaved per seed."""
+    X_train, X_test = train_test_split(X, test_size=0.2, random_state=0)
+    times: dict[str, list[float]] = {name: [] for name in ["reference", *ABLATIONS]}
+    mses: dict[str, list[float]] = {name: [] for name in times}
+    epochs: dict[str, list[int]] = {name: [] for name in times}
+    for seed in range(repeats):
+        start = time.perf_counter()
+        ref = reference_fit(X_train, seed=seed)
+        times["reference"].append(time.perf_counter() - start)
+        with torch.no_grad():
+            mses["reference"].append(float(torch.mean((ref(torch.as_tensor(X_test)) - torch.as_tensor(X_test)) ** 2)))
+        epochs["reference"].append(100)
+        for name, step in ABLATIONS.items():
+            with _recipe(step) as params:
+                start = time.perf_counter()
+                model = _Ablated(latent_dim=2, seed=seed, **params).fit(X_train)
+                times[name].append(time.perf_counter() - start)
+            mses[name].append(float(np.mean((model.reconstruct(X_test) - X_test) ** 2)))
+            epochs[name].append(len(model.history_.train))
+    ref_time = statistics.median(times["reference"])
+    base = statistics.median(times["defaults"])
+    print(f"\n### What each step buys (digits rows, medians of {repeats} seeds, one run)\n")
+    print("| recipe | fit s | speed-up over the reference | time vs defaults | held-out MSE | epochs |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name in times:
+        t = statistics.median(times[name])
+        print(
+            f"| {name} | {t:.2f} | {ref_time / t:.2f}x | {t / base:.2f}x | {statistics.median(mses[name]):.4f} "
+            f"| {statistics.median(epochs[name]):.0f} |"
+        )
 
 
 def encode_speed(model: hg.Autoencoder, args: argparse.Namespace) -> None:

@@ -9,9 +9,6 @@ import pytest
 from hourglass.cli import COMMANDS
 
 HEAVY = ("torch", "sklearn", "pandas")
-# train and fit-detector show the estimators' own defaults in --help, which needs the estimator
-# classes (scikit-learn and torch) until those defaults live in a module of their own.
-NEEDS_ESTIMATOR = {"train", "fit-detector"}
 
 
 def imported_after(args: list[str]) -> list[str]:
@@ -32,9 +29,7 @@ def imported_after(args: list[str]) -> list[str]:
     return heavy
 
 
-@pytest.mark.parametrize(
-    "args", [["--help"], *([c, "--help"] for c in COMMANDS if c not in NEEDS_ESTIMATOR)], ids=" ".join
-)
+@pytest.mark.parametrize("args", [["--help"], *([c, "--help"] for c in COMMANDS)], ids=" ".join)
 def test_help_imports_no_heavy_library(args):
     assert imported_after(args) == []
 
@@ -42,18 +37,6 @@ def test_help_imports_no_heavy_library(args):
 def test_info_reads_a_model_without_torch(tmp_path, small_model):
     folder = small_model.save(tmp_path / "m")
     assert imported_after(["info", str(folder)]) == []
-
-
-def test_the_help_texts_copies_match_their_sources():
-    """cli/common.py copies what --help shows so as not to import the modules that own it."""
-    from hourglass.cli import common
-    from hourglass.data import MAX_PIXELS
-    from hourglass.explorer.page import MAX_POINTS
-    from hourglass.noise import HELP
-    from hourglass.viz.interpolate import PATHS
-
-    assert (common.MAX_PIXELS, common.MAX_POINTS, common.NOISE_HELP) == (MAX_PIXELS, MAX_POINTS, HELP)
-    assert sorted(common.WALK_PATHS) == sorted(PATHS)
 
 
 def test_the_listing_and_one_built_command_agree():

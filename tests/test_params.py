@@ -3,7 +3,10 @@ that is not finite in float32 (the precision the model computes in) is refused w
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import math
+import re
 
 import numpy as np
 import pytest
@@ -11,7 +14,13 @@ import pytest
 import hourglass as hg
 from hourglass import HourglassError
 from hourglass.anomaly import AnomalyDetector
+from hourglass.cli import build_parser
+from hourglass.cli import fit_detector as fit_detector_cli
+from hourglass.cli import train as train_cli
 from hourglass.models.base import MAX_WEIGHTS
+from hourglass.models.schema import Maybe, OneOf
+from hourglass.noise import CORRUPTIONS
+from hourglass.params import AUTOENCODER, DETECTOR, NOISE_HELP
 
 NAN, INF = math.nan, math.inf
 # Values every parameter must refuse, by parameter: 0, -1, nan, inf, huge, the wrong type, an unknown name.
@@ -161,3 +170,51 @@ def test_values_whose_scaling_overflows_are_a_data_error_not_divergence():
     X[:10, 0], X[10:, 0] = 3e38, -3e38  # finite, but max - min is beyond float32
     with pytest.raises(HourglassError, match="too large to scale"):
         hg.Autoencoder(scaling="minmax", epochs=1).fit(X)
+
+
+# ------------------------------------------------------------------ defaults (hourglass.params) and the CLI
+COMMANDS = [
+    pytest.param(hg.Autoencoder, AUTOENCODER, "train", train_cli.estimator_from, train_cli.FLAGS, id="train"),
+    pytest.param(
+        AnomalyDetector, DETECTOR, "fit-detector", fit_detector_cli.detector_from, fit_detector_cli.FLAGS, id="detector"
+    ),
+]
+
+
+@pytest.mark.parametrize(("cls", "defaults", "command", "build", "flags"), COMMANDS)
+def test_the_estimator_takes_every_default_from_params(cls, defaults, command, build, flags):
+    signature = inspect.signature(cls.__init__).parameters
+    assert {name: p.default for name, p in signature.items() if name != "self"} == dataclasses.asdict(defaults)
+
+
+@pytest.mark.parametrize(("cls", "defaults", "command", "build", "flags"), COMMANDS)
+def test_the_command_without_flags_builds_the_default_estimator(cls, defaults, command, build, flags):
+    built = build(build_parser(command).parse_args([command, "data.npy"])).get_params()
+    differs = {name: value for name, value in built.items() if value != getattr(defaults, name)}
+    assert differs == ({"verbose": True} if command == "train" else {})  # train shows progress unless --quiet
+
+
+@pytest.mark.parametrize(("cls", "defaults", "command", "build", "flags"), COMMANDS)
+def test_every_flags_choices_are_what_its_parameter_accepts(cls, defaults, command, build, flags):
+    """A flag whose --help lists choices lists exactly what the parameter's spec accepts."""
+    parser = build_parser(command)._subparsers._group_actions[0].choices[command]
+    checked = []
+    for action in parser._actions:
+        param = next((p for p, flag in flags.items() if flag in action.option_strings), None)
+        if action.choices is None or param is None:
+            continue
+        spec = cls._parameter_specs[param]
+        spec = spec.spec if isinstance(spec, Maybe) else spec
+        assert isinstance(spec, OneOf) and set(action.choices) == set(spec.choices()), param
+        checked.append(param)
+    assert len(checked) == (3 if command == "train" else 0)  # --loss, --scaling, --structure
+
+
+def test_train_checks_model_names_against_the_registry_when_parsing():
+    with pytest.raises(HourglassError, match=r"invalid choice: 'unet' \(choose from 'auto', 'conv', 'mlp', 'vae'\)"):
+        build_parser("train").parse_args(["train", "data.npy", "--model", "unet"])
+    assert build_parser("train").parse_args(["train", "data.npy", "--model", "vae"]).model == "vae"
+
+
+def test_the_noise_help_names_every_corruption():
+    assert set(re.findall(r"(\w+):", NOISE_HELP)) == set(CORRUPTIONS)

@@ -2,6 +2,35 @@
 
 The public names load on first use (PEP 562), so ``import hourglass`` and the command line's start-up
 stay light: torch, scikit-learn and pandas are imported only by what needs them.
+
+Examples
+--------
+Fit a small autoencoder, encode, rebuild, generate, and keep it as a model folder:
+
+>>> import tempfile
+>>> import numpy as np
+>>> import hourglass
+>>> X = np.random.default_rng(0).normal(size=(64, 5)).astype(np.float32)
+>>> model = hourglass.Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(X)
+>>> model.transform(X).shape  # one 2-number code per row
+(64, 2)
+>>> model.reconstruct(X[:3]).shape
+(3, 5)
+>>> model.sample(4, seed=0).shape  # codes drawn from a mixture fitted to the training codes, decoded
+(4, 5)
+>>> with tempfile.TemporaryDirectory() as tmp:
+...     again = hourglass.load(model.save(f"{tmp}/model"))
+...     bool(np.array_equal(again.transform(X), model.transform(X)))
+True
+
+The same network as an anomaly detector (an ensemble of them plus an isolation forest):
+
+>>> det = hourglass.AnomalyDetector(latent_dim=2, hidden=(8,), epochs=2, seed=0, contamination=0.1).fit(X)
+>>> det.predict(X[:4])  # +1 normal, -1 anomaly
+array([1, 1, 1, 1])
+>>> names, errors = det.top_features(X[:1], k=2)
+>>> names
+[['x3', 'x5']]
 """
 
 from __future__ import annotations

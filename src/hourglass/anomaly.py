@@ -39,6 +39,7 @@ from hourglass.iforest import Forest
 from hourglass.models.base import MAX_MEMBERS
 from hourglass.models.ensemble import EnsembleMLP  # noqa: F401 (the model it builds; registers "mlp-ensemble")
 from hourglass.models.schema import Bool, Either, Int, ListOf, OneOf, Optional, Real, Spec, validate
+from hourglass.params import DETECTOR
 
 SCORE_BLOCK = 4096  # rows per fused scoring step
 AUTO_QUANTILE = 0.99  # contamination="auto": flag rows scored worse than 99% of the training rows
@@ -99,25 +100,25 @@ class AnomalyDetector(OutlierMixin, _Estimator):
 
     def __init__(
         self,
-        latent_dim: int = 4,
-        hidden: Sequence[int] = (32,),
+        latent_dim: int = DETECTOR.latent_dim,
+        hidden: Sequence[int] = DETECTOR.hidden,
         *,
-        n_members: int = 3,
-        trim: float = 0.2,
-        contamination: float | str = "auto",
-        iforest: bool = True,
-        activation: str = "relu",
-        scaling: str = "auto",
-        epochs: int = 30,
-        batch_size: int = 128,
-        lr: float = 3e-3,
-        weight_decay: float = 0.0,
-        noise: str | None = None,
-        validation_fraction: float = 0.1,
-        patience: int = 5,
-        seed: int = 0,
-        device: str = "auto",
-        verbose: bool = False,
+        n_members: int = DETECTOR.n_members,
+        trim: float = DETECTOR.trim,
+        contamination: float | str = DETECTOR.contamination,
+        iforest: bool = DETECTOR.iforest,
+        activation: str = DETECTOR.activation,
+        scaling: str = DETECTOR.scaling,
+        epochs: int = DETECTOR.epochs,
+        batch_size: int = DETECTOR.batch_size,
+        lr: float = DETECTOR.lr,
+        weight_decay: float = DETECTOR.weight_decay,
+        noise: str | None = DETECTOR.noise,
+        validation_fraction: float = DETECTOR.validation_fraction,
+        patience: int = DETECTOR.patience,
+        seed: int = DETECTOR.seed,
+        device: str = DETECTOR.device,
+        verbose: bool = DETECTOR.verbose,
     ) -> None:
         self.latent_dim = latent_dim
         self.hidden = hidden

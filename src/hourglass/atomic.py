@@ -83,7 +83,7 @@ def remove_stale_siblings(path: str | os.PathLike) -> list[Path]:
     name = re.escape(target.name)
     ours = re.compile(rf"\.{name}\.(?P<pid>\d+)\.(?:[a-z0-9_]{{8}}\.tmp|old)")
     legacy = re.compile(rf"\.{name}\.[a-z0-9_]{{8}}\.tmp")
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(target.parent))
     except OSError:

@@ -17,7 +17,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -179,9 +179,9 @@ class Checkpoint:
         held = {*_prefixed(self.tensors, "optimizer.").keys(), *self.optimizer["scalars"].keys()}
         amsgrad = any(group.get("amsgrad") for group in self.optimizer["param_groups"])
         needed = [n for n in ADAM_STATE if amsgrad or n != "max_exp_avg_sq"]
-        missing = [f"{i}.{n}" for i in range(len(params)) for n in needed if f"{i}.{n}" not in held]
-        if missing:
-            self._fail(f"optimizer state {missing[0]} is missing")
+        absent = [f"{i}.{n}" for i in range(len(params)) for n in needed if f"{i}.{n}" not in held]
+        if absent:
+            self._fail(f"optimizer state {absent[0]} is missing")
         live = optimizer.state_dict()["param_groups"]
         if len(self.optimizer["param_groups"]) != len(live):
             self._fail("optimizer.param_groups does not fit this model")
@@ -193,7 +193,7 @@ class Checkpoint:
                 self._fail(f"optimizer.param_groups[{i}].params does not fit this model")
         _same_kinds(self.scheduler, scheduler.state_dict(), "scheduler", self._fail)
 
-    def _fail(self, problem: str) -> None:
+    def _fail(self, problem: str) -> NoReturn:
         raise HourglassError(f"{self.path}: damaged checkpoint ({problem}); delete {self.path.parent} to start over")
 
     def rng(self, rank: int) -> dict[str, torch.Tensor]:
@@ -296,9 +296,9 @@ def _check_rng(tensors: dict[str, torch.Tensor], processes: int) -> None:
             if state is None or state.dtype != torch.uint8 or state.shape != shape:
                 raise ValueError(f"random state rng.{rank}.{name} is missing or damaged")
     for name, state in tensors.items():
-        rank, _, kind = name.removeprefix("rng.").partition(".")
+        owner, _, kind = name.removeprefix("rng.").partition(".")
         if name.startswith("rng.") and not (
-            rank.isdigit() and int(rank) < processes and kind in (*sizes, "cuda") and state.dtype == torch.uint8
+            owner.isdigit() and int(owner) < processes and kind in (*sizes, "cuda") and state.dtype == torch.uint8
         ):
             raise ValueError(f"unexpected tensor {name[:80]!r}")
 

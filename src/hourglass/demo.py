@@ -90,9 +90,9 @@ class DemoRun:
         self.files.append(name)
         return data
 
-    def figure(self, name: str, fig: Figure, caption: str, **kwargs: object) -> str:
+    def figure(self, name: str, fig: Figure, caption: str) -> str:
         """Save ``fig`` as ``name`` and return it as an embedded report figure."""
-        return figure(self.save(name, png_bytes(fig)), caption, **kwargs)
+        return figure(self.save(name, png_bytes(fig)), caption)
 
 
 SectionBuilder = Callable[[DemoRun], Section | None]
@@ -221,6 +221,7 @@ def _samples(run: DemoRun) -> Section:
     r = run.result
     samples = r.model.sample(32, seed=0)
     fig = viz.samples_beside_nearest(r.model, samples, r.X_train, cols=16)
+    assert r.model.prior_ is not None  # the demo's MLP learns no prior of its own, so one was fitted
     k = len(r.model.prior_.weights)
     caption = (
         f"New digits: codes drawn from a {k}-component Gaussian mixture fitted to the training codes, then decoded "

@@ -103,7 +103,7 @@ class DenoiseEvaluation:
         for (label, mse, db), key in zip(self.rows(), self.mse, strict=True):
             mark = "  <- better classical" if key == self.best_classical else ""
             lines.append(f"{label:<26}{mse:>10.5f}{db:>11.2f}{mark}")
-        if self.gain_db is not None:
+        if self.best_classical is not None and self.gain_db is not None:
             lines.append(f"autoencoder vs {self.labels[self.best_classical]}: {self.gain_db:+.2f} dB")
         if self.trained_noise is None:
             lines.append("note: this model was trained without noise; train with --noise for a real denoiser")

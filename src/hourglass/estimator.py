@@ -35,8 +35,8 @@ from hourglass.models.schema import (
     validate,
 )
 from hourglass.neighbors import Structure
-from hourglass.noise import HELP as NOISE_HELP
 from hourglass.noise import parse_noise
+from hourglass.params import AUTOENCODER, NOISE_HELP
 from hourglass.runtime import CPU_THREADS, resolve_device, torch_threads
 from hourglass.sampling import MAX_FIT_ROWS, Prior, fit_prior
 from hourglass.scaling import KINDS as SCALINGS
@@ -530,28 +530,28 @@ class Autoencoder(_Estimator):
 
     def __init__(
         self,
-        latent_dim: int = 2,
-        hidden: Sequence[int] | None = None,
+        latent_dim: int = AUTOENCODER.latent_dim,
+        hidden: Sequence[int] | None = AUTOENCODER.hidden,
         *,
-        model: str = "auto",
-        activation: str = "gelu",
-        output_activation: str = "auto",
-        scaling: str = "auto",
-        loss: str = "mse",
-        epochs: int = 200,
-        batch_size: int = 128,
-        lr: float = 1e-2,
-        weight_decay: float = 0.0,
-        validation_fraction: float = 0.1,
-        patience: int = 10,
-        seed: int = 0,
-        device: str = "auto",
-        verbose: bool = False,
-        noise: str | None = None,
-        beta: float = 0.03,
-        structure: str | None = None,
-        n_neighbors: int = 15,
-        structure_weight: float = 1.0,
+        model: str = AUTOENCODER.model,
+        activation: str = AUTOENCODER.activation,
+        output_activation: str = AUTOENCODER.output_activation,
+        scaling: str = AUTOENCODER.scaling,
+        loss: str = AUTOENCODER.loss,
+        epochs: int = AUTOENCODER.epochs,
+        batch_size: int = AUTOENCODER.batch_size,
+        lr: float = AUTOENCODER.lr,
+        weight_decay: float = AUTOENCODER.weight_decay,
+        validation_fraction: float = AUTOENCODER.validation_fraction,
+        patience: int = AUTOENCODER.patience,
+        seed: int = AUTOENCODER.seed,
+        device: str = AUTOENCODER.device,
+        verbose: bool = AUTOENCODER.verbose,
+        noise: str | None = AUTOENCODER.noise,
+        beta: float = AUTOENCODER.beta,
+        structure: str | None = AUTOENCODER.structure,
+        n_neighbors: int = AUTOENCODER.n_neighbors,
+        structure_weight: float = AUTOENCODER.structure_weight,
     ) -> None:
         self.latent_dim = latent_dim
         self.hidden = hidden

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from hourglass.errors import HourglassError
 
@@ -29,8 +30,14 @@ NAMES = ("left", "right", "feature", "threshold", "value")
 DTYPES = {"left": np.int32, "right": np.int32, "feature": np.int32, "threshold": np.float64, "value": np.float64}
 
 
-def average_path_length(n: np.ndarray) -> np.ndarray:
-    """``c(n)``: the mean depth of an unsuccessful search in a binary search tree of ``n`` keys (as scikit-learn)."""
+def average_path_length(n: ArrayLike) -> np.ndarray:
+    """``c(n)``: the mean depth of an unsuccessful search in a binary search tree of ``n`` keys (as scikit-learn).
+
+    Examples
+    --------
+    >>> average_path_length([1, 2, 256]).round(4)
+    array([ 0.    ,  1.    , 10.2448])
+    """
     n = np.asarray(n, dtype=np.float64)
     out = np.where(n == 2, 1.0, 0.0)
     big = n > 2
@@ -39,7 +46,26 @@ def average_path_length(n: np.ndarray) -> np.ndarray:
 
 
 class Forest:
-    """An isolation forest's trees as arrays of shape (trees, nodes); see the module docstring."""
+    """An isolation forest's trees as arrays of shape (trees, nodes); see the module docstring.
+
+    Attributes
+    ----------
+    arrays : dict[str, np.ndarray]
+        ``left``, ``right``, ``feature`` (int32), ``threshold`` and ``value`` (float64), each (trees, nodes).
+    max_samples : int
+        Rows each tree was grown on (its path lengths are normalised by ``c(max_samples)``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).normal(size=(300, 3)).astype(np.float32)
+    >>> forest = Forest.fit(X, seed=0)
+    >>> forest.n_trees, forest.max_samples
+    (100, 256)
+    >>> scores = forest.score(np.array([[0, 0, 0], [8, 8, 8]], np.float32))
+    >>> bool(scores[1] > scores[0])  # the far-out row isolates sooner: a higher anomaly score
+    True
+    """
 
     def __init__(self, arrays: dict[str, np.ndarray], max_samples: int, n_features: int, where: str = "forest") -> None:
         _check(arrays, max_samples, n_features, where)

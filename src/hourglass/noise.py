@@ -17,10 +17,10 @@ import numpy as np
 import torch
 
 from hourglass.errors import HourglassError
+from hourglass.params import NOISE_HELP
 
 Corruption = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 CORRUPTIONS: dict[str, Callable[[float], Corruption]] = {}
-HELP = "gaussian:SIGMA, saltpepper:P or mask:P, joined with + (e.g. gaussian:0.3+mask:0.1)"
 
 
 def corruption(name: str) -> Callable[[Callable[[float], Corruption]], Callable[[float], Corruption]]:
@@ -83,15 +83,15 @@ class Noise:
 def parse_noise(spec: str) -> Noise:
     """Turn ``"gaussian:0.3+mask:0.1"`` into a ``Noise``; a spec that does not parse is a HourglassError."""
     if not isinstance(spec, str) or not spec.strip():
-        raise HourglassError(f"empty noise spec; expected {HELP}")
+        raise HourglassError(f"empty noise spec; expected {NOISE_HELP}")
     steps = []
     for part in re.split(r"(?<![eE])\+", spec):  # not the + of an exponent such as 1e+2
         name, sep, value = part.strip().partition(":")
         name = name.strip().lower()
         if not name:
-            raise HourglassError(f"empty part in noise spec {spec!r}; expected {HELP}")
+            raise HourglassError(f"empty part in noise spec {spec!r}; expected {NOISE_HELP}")
         if name not in CORRUPTIONS:
-            raise HourglassError(f"unknown noise {name!r} in {spec!r}; expected {HELP}")
+            raise HourglassError(f"unknown noise {name!r} in {spec!r}; expected {NOISE_HELP}")
         try:
             number = float(value) if sep else math.nan
         except ValueError:

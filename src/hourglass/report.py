@@ -41,13 +41,23 @@ def image(data: bytes, alt: str, mime: str = "image/png", pixelated: bool = Fals
     return f'<img src="{src}" alt="{html.escape(alt)}"{extra}>'
 
 
-def figure(data: bytes, caption: str, mime: str = "image/png", **kwargs: object) -> str:
+def figure(
+    data: bytes, caption: str, mime: str = "image/png", *, pixelated: bool = False, width: int | None = None
+) -> str:
     """An embedded image with a caption; ``caption`` is trusted HTML."""
-    return f"<figure>{image(data, _strip_tags(caption), mime, **kwargs)}<figcaption>{caption}</figcaption></figure>"
+    img = image(data, _strip_tags(caption), mime, pixelated=pixelated, width=width)
+    return f"<figure>{img}<figcaption>{caption}</figcaption></figure>"
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A plain HTML table; numbers are right-aligned, everything is escaped."""
+    """A plain HTML table; numbers are right-aligned, everything is escaped.
+
+    Examples
+    --------
+    >>> print(table(("n", "name"), [(1, "a<b")]).replace("<tbody>", "\n<tbody>"))
+    <table><thead><tr><th>n</th><th>name</th></tr></thead>
+    <tbody><tr><td class="num">1</td><td>a&lt;b</td></tr></tbody></table>
+    """
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
 
     def cell(value: object) -> str:

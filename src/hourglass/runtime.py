@@ -22,6 +22,15 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``"auto"`` picks CUDA when present, else the CPU; ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` must exist.
 
     Other torch device types (mps, xla, meta ...) are refused: the models and tests only cover these.
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    >>> resolve_device("mps")
+    Traceback (most recent call last):
+    ...
+    hourglass.errors.HourglassError: unknown device 'mps'; use auto, cpu, cuda or cuda:N
     """
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

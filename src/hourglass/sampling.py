@@ -26,7 +26,25 @@ MAX_STORED_COMPONENTS = 1000  # what a loaded prior may hold (fit_prior makes at
 
 @dataclass
 class Prior:
-    """Mixture weights (k,), means (k, d) and full covariances (k, d, d) of the codes."""
+    """A Gaussian mixture over d-dimensional codes (``fit_prior`` makes one).
+
+    Attributes
+    ----------
+    weights : np.ndarray, shape (k,)
+        Mixture weights (they sum to 1).
+    means : np.ndarray, shape (k, d)
+    covariances : np.ndarray, shape (k, d, d)
+        Full, symmetric positive-definite covariances.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> prior = Prior(np.array([1.0]), np.zeros((1, 2)), np.eye(2)[None])
+    >>> prior.sample(3, seed=0).shape
+    (3, 2)
+    >>> bool(np.array_equal(prior.sample(3, seed=0), prior.sample(3, seed=0)))  # same seed, same codes
+    True
+    """
 
     weights: np.ndarray
     means: np.ndarray
@@ -92,7 +110,32 @@ class Prior:
 
 
 def fit_prior(codes: np.ndarray, n_components: int = MAX_COMPONENTS, seed: int = 0) -> Prior:
-    """Fit a full-covariance Gaussian mixture to ``codes`` (n, d)."""
+    """Fit a full-covariance Gaussian mixture to ``codes``.
+
+    Parameters
+    ----------
+    codes : np.ndarray, shape (n, d)
+        Training codes; at most ``MAX_FIT_ROWS`` of them (a seeded subsample) are used.
+    n_components : int, default ``MAX_COMPONENTS`` (10)
+        The most components; fewer are fitted when there are fewer than ten codes per component, or
+        fewer distinct codes.
+    seed : int, default 0
+        Seeds the subsample and the mixture's initialisation.
+
+    Returns
+    -------
+    Prior
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> codes = np.random.default_rng(0).normal(size=(200, 2))
+    >>> prior = fit_prior(codes, n_components=2)
+    >>> prior.means.shape, prior.covariances.shape
+    ((2, 2), (2, 2, 2))
+    >>> print(round(float(prior.weights.sum()), 6))
+    1.0
+    """
     codes = np.asarray(codes, np.float64)
     if codes.ndim != 2 or len(codes) < 1:
         raise HourglassError(f"need a non-empty 2-D array of codes to fit a prior; got shape {codes.shape}")

@@ -36,8 +36,28 @@ PIXEL_MIN_COLUMNS = 16
 class Scaler:
     """``scaled = clip((x - offset) / scale)`` per feature; every vector has one entry per feature.
 
-    ``low``/``high`` are the training minimum and maximum in scaled units (``None`` in models saved
-    before clipping existed: their inputs are not clipped).
+    Build one with ``Scaler.fit`` (or ``from_arrays`` for a saved one).
+
+    Attributes
+    ----------
+    kind : str
+        What it is: ``"minmax"``, ``"standard"`` or ``"none"`` (``"auto"`` is resolved by ``fit``).
+    offset, scale : np.ndarray of float32, shape (features,)
+        Subtracted, then divided by.
+    low, high : np.ndarray of float32, shape (features,), or None
+        The training minimum and maximum in scaled units (``None`` in models saved before clipping
+        existed: their inputs are not clipped).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = Scaler.fit(np.array([[0.0, 10.0], [2.0, 30.0]]), "minmax")
+    >>> s.offset, s.scale
+    (array([ 0., 10.], dtype=float32), array([ 2., 20.], dtype=float32))
+    >>> s.transform(np.array([[1.0, 20.0]]))
+    array([[0.5, 0.5]], dtype=float32)
+    >>> s.inverse_transform(np.array([[0.5, 0.5]], np.float32))
+    array([[ 1., 20.]], dtype=float32)
     """
 
     kind: str
@@ -50,9 +70,21 @@ class Scaler:
     def fit(cls, X: np.ndarray, kind: str = "auto", images: bool = False, clip: bool = True) -> Scaler:
         """Learn the statistics in one chunked pass (memory-mapped arrays stay on disk).
 
-        ``kind`` is ``"auto"``, ``"minmax"``, ``"standard"`` or ``"none"``; ``images=True`` (image
-        arrays, uint8) pools every value for min-max instead of scaling each pixel on its own.
-        ``clip=False`` keeps no clip window (inputs pass unclipped).
+        Parameters
+        ----------
+        X : np.ndarray, shape (n, features)
+            The training rows.
+        kind : {"auto", "minmax", "standard", "none"}, default "auto"
+            ``"auto"`` picks min-max for bounded data and per-feature standardising for tables
+            (see the module docstring).
+        images : bool, default False
+            Image arrays (uint8): pool every value for min-max instead of scaling each pixel on its own.
+        clip : bool, default True
+            Keep a clip window; ``False`` lets inputs pass unclipped.
+
+        Returns
+        -------
+        Scaler
         """
         if kind not in ("auto", *KINDS):
             raise HourglassError(f"unknown scaling {kind!r}; choose one of auto, {', '.join(KINDS)}")
@@ -85,6 +117,7 @@ class Scaler:
         return cls(kind, offset, scale, low, high)
 
     def transform(self, X: np.ndarray) -> np.ndarray:
+        """Rows (n, features) in scaled units, as float32, clipped to ``clip_window``."""
         scaled = (np.asarray(X, np.float32) - self.offset) / self.scale
         if self.low is not None and self.high is not None:
             lo, hi = self.clip_window()
@@ -92,6 +125,7 @@ class Scaler:
         return scaled.astype(np.float32, copy=False)
 
     def inverse_transform(self, X: np.ndarray) -> np.ndarray:
+        """Scaled rows back in the data's units (no clipping), as float32."""
         return (np.asarray(X, np.float32) * self.scale + self.offset).astype(np.float32, copy=False)
 
     def clip_window(self) -> tuple[np.ndarray, np.ndarray]:

@@ -1,7 +1,7 @@
 """Arguments and input/output shared by several sub-commands.
 
-Building a parser imports nothing heavy (see ``hourglass.cli``): pandas, hourglass.data and the
-estimator (torch, scikit-learn) are imported inside the functions that read or write data.
+Building a parser imports nothing heavy (see ``hourglass.cli``): pandas (``hourglass.data.tables``) and
+the estimator (torch, scikit-learn) are imported inside the functions that read or write data.
 """
 
 from __future__ import annotations
@@ -15,24 +15,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hourglass.data import MAX_PIXELS, MAX_SIDE, Dataset, load_dataset
 from hourglass.errors import HourglassError
 from hourglass.modelfile import is_model_folder
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from hourglass.data import Dataset
     from hourglass.estimator import Autoencoder
 
 ARRAY_SUFFIXES = (".npy", ".npz")
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
-
-# What --help shows, copied from the modules that own these values: importing those modules imports
-# pandas or torch. tests/test_cli_start.py checks each copy against its source.
-MAX_PIXELS = 25_000_000  # hourglass.data.MAX_PIXELS
-MAX_POINTS = 20_000  # hourglass.explorer.page.MAX_POINTS
-NOISE_HELP = "gaussian:SIGMA, saltpepper:P or mask:P, joined with + (e.g. gaussian:0.3+mask:0.1)"  # hourglass.noise
-WALK_PATHS = ("linear", "spherical")  # hourglass.viz.interpolate.PATHS
 
 
 def add_data_args(p: argparse.ArgumentParser, data_help: str = "data") -> None:
@@ -71,8 +64,6 @@ def read_data(args: argparse.Namespace, model: Autoencoder | None = None, source
 
     A table's columns are matched to the model's by name, so their order may differ.
     """
-    from hourglass.data import Dataset, load_dataset
-
     source = source or args.data
     data = load_dataset(
         source,
@@ -145,7 +136,6 @@ def read_codes(path: str, latent_dim: int) -> np.ndarray:
 
     Every cell must be a finite number within float32's range, and each row ``latent_dim`` wide.
     """
-    from hourglass.data import load_dataset
     from hourglass.data.tables import frame_to_rows, read_frame, to_float32
 
     file = Path(path)
@@ -264,8 +254,6 @@ def _has_entries(folder: Path) -> bool:
 
 
 def _size(text: str) -> tuple[int, int]:
-    from hourglass.data import MAX_SIDE
-
     try:
         h, w = (int(v) for v in text.lower().split("x"))
         if not (1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE):
@@ -325,6 +313,22 @@ def layer_widths(text: str) -> tuple[int, ...]:
         return tuple(int(w) for w in text.split(",") if w.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated widths such as 128,64, got {text!r}") from None
+
+
+def model_name(text: str) -> str:
+    """An argparse type for --model: "auto" or a model in the registry, checked when parsing.
+
+    The registry imports torch, so --help cannot list the models; a name that is not one of them is
+    answered with the list, in argparse's words for a bad choice.
+    """
+    if text == "auto":
+        return text
+    from hourglass.models import available_models
+
+    names = ("auto", *available_models())
+    if text not in names:
+        raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {', '.join(map(repr, names))})")
+    return text
 
 
 def device_name(text: str) -> str:

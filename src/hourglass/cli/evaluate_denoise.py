@@ -6,8 +6,9 @@ import argparse
 from pathlib import Path
 
 from hourglass.atomic import atomic_file
-from hourglass.cli.common import NOISE_HELP, add_data_args, check_output, read_data, read_model, seed_int
+from hourglass.cli.common import add_data_args, check_output, read_data, read_model, seed_int
 from hourglass.errors import HourglassError
+from hourglass.params import NOISE_HELP
 
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 

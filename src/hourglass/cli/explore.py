@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hourglass.cli.common import MAX_POINTS, _size, add_max_pixels, bounded_int, check_output, read_data, read_model
+from hourglass.cli.common import _size, add_max_pixels, bounded_int, check_output, read_data, read_model
 from hourglass.errors import HourglassError
+from hourglass.params import MAX_POINTS
 
 if TYPE_CHECKING:
     from hourglass.data import Dataset

@@ -1,11 +1,15 @@
-"""``hourglass fit-detector DATA --out runs/NAME``: train an ``AnomalyDetector`` (no labels needed)."""
+"""``hourglass fit-detector DATA --out runs/NAME``: train an ``AnomalyDetector`` (no labels needed).
+
+The defaults --help shows are the detector's own (``hourglass.params``); the detector (torch,
+scikit-learn) is imported only to train.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hourglass.anomaly import AnomalyDetector
 from hourglass.cli.common import (
     add_data_args,
     bounded_float,
@@ -15,6 +19,10 @@ from hourglass.cli.common import (
     layer_widths,
     read_data,
 )
+from hourglass.params import DETECTOR
+
+if TYPE_CHECKING:
+    from hourglass.anomaly import AnomalyDetector
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "and write its model folder for `hourglass score` and `hourglass evaluate-anomaly`.",
     )
     add_data_args(p, "training data")
-    d = AnomalyDetector()
+    d = DETECTOR
     p.add_argument("--out", help="model folder to write (default: runs/<data name>-detector)")
     p.add_argument(
         "--contamination",
@@ -62,8 +70,10 @@ FLAGS = {
 }
 
 
-def run(args: argparse.Namespace) -> int:
-    detector = AnomalyDetector(
+def detector_from(args: argparse.Namespace) -> AnomalyDetector:
+    from hourglass.anomaly import AnomalyDetector
+
+    return AnomalyDetector(
         latent_dim=args.latent,
         hidden=args.hidden,
         n_members=args.members,
@@ -74,6 +84,10 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    detector = detector_from(args)
     check_params(detector, FLAGS)  # every flag's range, before any data is read
     if args.out is not None:
         check_model_output(args.out, [args.data])  # before reading data that may take long to load

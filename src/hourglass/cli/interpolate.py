@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from hourglass.cli.common import (
-    WALK_PATHS,
     add_data_args,
     bounded_int,
     check_output,
@@ -19,6 +18,7 @@ from hourglass.cli.common import (
     write_rows,
 )
 from hourglass.errors import HourglassError
+from hourglass.params import WALK_PATHS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -1,12 +1,16 @@
-"""``hourglass train DATA --latent 2 --out runs/NAME``."""
+"""``hourglass train DATA --latent 2 --out runs/NAME``.
+
+The defaults --help shows are the estimator's own (``hourglass.params``); the estimator, the checkpoint
+and torch.distributed are imported only to train, so --help starts without torch.
+"""
 
 from __future__ import annotations
 
 import argparse
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hourglass import checkpoint, distributed
 from hourglass.cli.common import (
     add_data_args,
     check_model_output,
@@ -15,13 +19,16 @@ from hourglass.cli.common import (
     device_name,
     layer_widths,
     model_input,
+    model_name,
     read_data,
 )
 from hourglass.data import BUILTINS
 from hourglass.errors import HourglassError
-from hourglass.estimator import Autoencoder
-from hourglass.models import available_models
-from hourglass.noise import HELP as NOISE_HELP
+from hourglass.params import AUTOENCODER, NOISE_HELP
+from hourglass.scaling import KINDS as SCALINGS
+
+if TYPE_CHECKING:
+    from hourglass.estimator import Autoencoder
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -31,13 +38,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Train an autoencoder (unsupervised: labels are never used) and write its model folder.",
     )
     add_data_args(p, "training data")
-    d = Autoencoder()
+    d = AUTOENCODER
     p.add_argument("--out", help="model folder to write (default: runs/<data name>)")
     p.add_argument(
         "--model",
+        type=model_name,
         default=d.model,
-        choices=("auto", *available_models()),
-        help="model family (default: auto = conv for images larger than 16x16, else mlp)",
+        help="model family: auto (the default: conv for images larger than 16x16, else mlp) "
+        "or a registered model such as vae",
     )
     p.add_argument("--latent", type=int, default=d.latent_dim, help="code width (default: %(default)s)")
     p.add_argument(
@@ -48,7 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--activation", default=d.activation, help="hidden activation (default: %(default)s)")
     p.add_argument("--loss", default=d.loss, choices=("mse", "bce"), help="reconstruction loss")
-    p.add_argument("--scaling", default=d.scaling, choices=("auto", "minmax", "standard", "none"))
+    p.add_argument("--scaling", default=d.scaling, choices=("auto", *SCALINGS))
     p.add_argument("--epochs", type=int, default=d.epochs, help="most epochs (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate (default: %(default)s)")
@@ -111,6 +119,8 @@ FLAGS = {
 
 
 def estimator_from(args: argparse.Namespace) -> Autoencoder:
+    from hourglass.estimator import Autoencoder
+
     return Autoencoder(
         latent_dim=args.latent,
         hidden=args.hidden,
@@ -136,6 +146,8 @@ def estimator_from(args: argparse.Namespace) -> Autoencoder:
 
 def check_model_out(out: str | Path, data: str) -> Path:
     """Fail before training if the model folder or its checkpoint folder beside it cannot be written."""
+    from hourglass import checkpoint
+
     check_model_output(out, [data])
     check_output(
         checkpoint.folder_for(out),
@@ -148,6 +160,8 @@ def check_model_out(out: str | Path, data: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hourglass import checkpoint, distributed
+
     model = estimator_from(args)
     check_params(model, FLAGS)  # every flag's range, before any data is read
     if args.out is not None:
@@ -184,4 +198,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _is_checkpoint_folder(folder: Path) -> bool:
     """A folder training wrote: its checkpoint, or the temporary file of one that a kill interrupted."""
+    from hourglass import checkpoint
+
     return all(p.name.lstrip(".").startswith(checkpoint.FILE) for p in folder.iterdir())

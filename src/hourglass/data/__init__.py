@@ -1,4 +1,8 @@
-"""Load data by built-in name or path; every loader returns a ``Dataset``."""
+"""Load data by built-in name or path; every loader returns a ``Dataset``.
+
+Importing this package does not import pandas (``tables``, read only once a file is), so the command
+line's ``--help`` can show ``MAX_PIXELS`` from here.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +16,8 @@ import numpy as np
 from hourglass.data.builtin import BUILTINS
 from hourglass.data.dataset import Dataset
 from hourglass.data.images import MAX_PIXELS, MAX_SIDE, read_image_folder
-from hourglass.data.tables import TABLE_SUFFIXES, read_npy, read_npz, read_table, to_float32
 from hourglass.errors import HourglassError
 
-_READERS = {".npy": read_npy, ".npz": read_npz, **dict.fromkeys(TABLE_SUFFIXES, read_table)}
 _CHUNK_BYTES = 64 << 20  # memory one step of the finiteness check may use
 
 
@@ -48,7 +50,10 @@ def load_dataset(
             raise HourglassError(f"{path}: an image folder takes its labels from sub-folder names, not --label")
         data = read_image_folder(path, image_size, color, max_pixels)
     else:
-        reader = _READERS.get(path.suffix.lower())
+        from hourglass.data.tables import TABLE_SUFFIXES, read_npy, read_npz, read_table
+
+        readers = {".npy": read_npy, ".npz": read_npz, **dict.fromkeys(TABLE_SUFFIXES, read_table)}
+        reader = readers.get(path.suffix.lower())
         if reader is None:
             raise HourglassError(
                 f"{path}: unsupported file type; use .npy, .npz, .csv, .tsv, .parquet or an image folder"
@@ -66,6 +71,8 @@ def _check_finite(data: Dataset, path: Path, drop: bool) -> Dataset:
 
     Reads a memory map in chunks, so a file larger than RAM is checked without loading it whole.
     """
+    from hourglass.data.tables import to_float32
+
     if data.X.dtype.kind != "f":  # integers always fit float32's range
         return data
     bad_rows = np.zeros(len(data), dtype=bool)

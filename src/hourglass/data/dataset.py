@@ -11,8 +11,25 @@ import numpy as np
 class Dataset:
     """Rows of samples plus optional labels. Labels only ever colour plots; training never sees them.
 
-    ``X`` has shape ``(n, *sample_shape)``: ``(n, features)`` for tables, ``(n, H, W)`` or
-    ``(n, H, W, C)`` for images. It may be a read-only memory map for data larger than RAM.
+    Attributes
+    ----------
+    X : np.ndarray
+        Shape ``(n, *sample_shape)``: ``(n, features)`` for tables, ``(n, H, W)`` or ``(n, H, W, C)``
+        for images. It may be a read-only memory map for data larger than RAM.
+    y : np.ndarray of shape (n,), or None
+        Labels, if the source had them.
+    kind : {"image", "table"}
+    name : str
+        What the data is called in titles and messages.
+    feature_names : list[str] or None, default None
+        A table's column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> data = Dataset(np.zeros((10, 7, 7), np.uint8), None, kind="image", name="blank")
+    >>> len(data), data.sample_shape, data.n_features
+    (10, (7, 7), 49)
     """
 
     X: np.ndarray
@@ -26,8 +43,10 @@ class Dataset:
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
+        """The shape of one sample (``X.shape[1:]``)."""
         return tuple(int(s) for s in self.X.shape[1:])
 
     @property
     def n_features(self) -> int:
+        """Values per sample, as the model sees them flattened."""
         return int(np.prod(self.sample_shape))

@@ -74,7 +74,7 @@ def read_image_folder(
 
 
 def _open(path: Path, max_pixels: int, decode: bool, size: tuple[int, int] | None = None):
-    """The image's (W, H) from its header, or (``decode``) its pixels as RGB resized to ``size``."""
+    """The image's (W, H) from its header, or (``decode``) its pixels as RGB, resized to ``size`` if given."""
     try:
         # Pillow's warnings (decompression bomb, odd palettes, bad EXIF) are not the user's business:
         # the size limit below says it in hourglass's words; anything worse raises.
@@ -93,8 +93,8 @@ def _open(path: Path, max_pixels: int, decode: bool, size: tuple[int, int] | Non
                     return w, h
                 im.load()
                 rgb = im.convert("RGB")
-                if rgb.size != (size[1], size[0]):
-                    rgb = rgb.resize((size[1], size[0]), Image.BILINEAR)
+                if size is not None and rgb.size != (size[1], size[0]):
+                    rgb = rgb.resize((size[1], size[0]), Image.Resampling.BILINEAR)
                 return np.asarray(rgb)
     except HourglassError:
         raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -99,7 +100,7 @@ def frame_to_rows(frame: pd.DataFrame, path: Path, label: str | None) -> tuple[n
     return to_float32(values), y, [str(c) for c in frame.columns]
 
 
-def _is_real_number(dtype: object) -> bool:
+def _is_real_number(dtype: Any) -> bool:  # a numpy or a pandas extension dtype
     return pd.api.types.is_numeric_dtype(dtype) and np.dtype(getattr(dtype, "numpy_dtype", dtype)).kind in "biuf"
 
 

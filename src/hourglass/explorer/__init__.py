@@ -1,4 +1,5 @@
-"""The latent-space explorer: a self-contained HTML page (``write_explorer``) or a local server (``serve``)."""
+"""The latent-space explorer: a self-contained HTML page (``write_explorer``) or a local server
+(``hourglass.explorer.server.make_server``, what ``hourglass serve`` runs)."""
 
 from hourglass.explorer.export import browser_decodable, export_decoder
 from hourglass.explorer.page import render_page, write_explorer

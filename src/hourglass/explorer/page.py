@@ -20,8 +20,8 @@ from hourglass.atomic import atomic_file
 from hourglass.errors import HourglassError
 from hourglass.estimator import Autoencoder
 from hourglass.explorer.export import b64_float32, export_decoder
+from hourglass.params import MAX_POINTS
 
-MAX_POINTS = 20_000  # dots on the map; more data is subsampled (fixed seed) so the page stays small and fast
 MAX_CATEGORIES = 20  # more distinct labels than this are coloured as a continuous value
 
 MODES = ("file", "server")  # a file reaches nothing at all; the served page talks only to its own server

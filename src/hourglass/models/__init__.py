@@ -64,6 +64,27 @@ def build_model(name: str, **config: Any) -> Hourglass:
 
     The weights are counted first on the ``meta`` device (no memory, no random draws), so a model too
     large to hold fails here in one line instead of in an allocation of terabytes.
+
+    Parameters
+    ----------
+    name : str
+        A registered model (``available_models()``, or an internal one).
+    **config
+        The model's constructor arguments (``n_features`` at least).
+
+    Returns
+    -------
+    Hourglass
+        The model, on the CPU; its ``config()`` rebuilds the same architecture.
+
+    Examples
+    --------
+    >>> import torch
+    >>> model = build_model("mlp", n_features=5, latent_dim=2, hidden=(8,))
+    >>> model.encode(torch.zeros(3, 5)).shape
+    torch.Size([3, 2])
+    >>> model.config()["hidden"]
+    [8]
     """
     cls = model_class(name)
     with torch.device("meta"):

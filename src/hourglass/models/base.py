@@ -92,13 +92,17 @@ class Hourglass(nn.Module):
     # ``prior_sample``; the estimator fits a Gaussian mixture to the codes of the others.
     learns_prior: ClassVar[bool] = False
     walk_path: ClassVar[str] = "linear"  # the interpolation walk's default path (viz.interpolate.PATHS)
+    # Every model sets these in its constructor (the sizes the estimator and the figures read).
+    n_features: int
+    latent_dim: int
+    hidden: list[int]
     encoder: nn.Module
     decoder: nn.Module
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "__init__" in cls.__dict__:
-            cls.__init__ = _recording(cls.__dict__["__init__"])
+            cls.__init__ = _recording(cls.__dict__["__init__"])  # type: ignore[method-assign]  # on purpose
 
     def config(self) -> dict[str, Any]:
         """The constructor's arguments as called, defaults filled in (plus any ``record``ed resolutions)."""

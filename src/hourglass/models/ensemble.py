@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import torch
 from torch import nn
@@ -39,6 +39,8 @@ class EnsembleMLP(Hourglass):
     """
 
     arguments: ClassVar[dict[str, Spec]] = {"n_members": Int(1, MAX_MEMBERS), "trim": Real(0, 1, open="hi")}
+    encoder: nn.ModuleList  # one batched layer per depth, stepped through by ``_stack``
+    decoder: nn.ModuleList
 
     def __init__(
         self,
@@ -103,7 +105,7 @@ class EnsembleMLP(Hourglass):
         h = self.member_codes(x)
         for layer in self.decoder[:-1]:
             h = self.hidden_act(layer(h))
-        last = self.decoder[-1]
+        last = cast(_Batched, self.decoder[-1])
         if isinstance(self.out_act, nn.Identity):
             residual = torch.baddbmm(last.bias - x, h, last.weight)
         else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -48,7 +49,8 @@ class Int(Spec):
     def accepts(self, value: Any) -> bool:
         if not isinstance(value, numbers.Integral) or isinstance(value, bool):
             return False
-        return (self.lo is None or value >= self.lo) and (self.hi is None or value <= self.hi)
+        n = operator.index(value)  # exact, however large
+        return (self.lo is None or n >= self.lo) and (self.hi is None or n <= self.hi)
 
     def __str__(self) -> str:
         return "an integer" + _range(self.lo, self.hi, False, False)
@@ -72,8 +74,9 @@ class Real(Spec):
             return False
         if not math.isfinite(value):
             return not self.finite
-        lo_ok = self.lo is None or (value > self.lo if "lo" in self.open else value >= self.lo)
-        hi_ok = self.hi is None or (value < self.hi if "hi" in self.open else value <= self.hi)
+        x = float(value)  # isfinite converted it already, so this cannot overflow
+        lo_ok = self.lo is None or (x > self.lo if "lo" in self.open else x >= self.lo)
+        hi_ok = self.hi is None or (x < self.hi if "hi" in self.open else x <= self.hi)
         return lo_ok and hi_ok
 
     def __str__(self) -> str:
@@ -263,7 +266,32 @@ def as_spec(spec: Spec | Mapping[str, Any]) -> Spec:
 
 
 def validate(value: Any, spec: Spec | Mapping[str, Any], where: str, field: str = "") -> None:
-    """Check ``value`` against ``spec``; the first problem is one line: ``"{where}: {field} {problem}"``."""
+    """Check ``value`` against ``spec``; the first problem is one line: ``"{where}: {field} {problem}"``.
+
+    Parameters
+    ----------
+    value : Any
+        What came from outside (a parameter, parsed JSON).
+    spec : Spec or Mapping[str, Any]
+        A ``Spec``, or a table ``field -> Spec`` that ``as_spec`` turns into one.
+    where : str
+        Where the value came from (a parameter, a file), the start of the message.
+    field : str, default ""
+        The value's own name inside ``where``.
+
+    Raises
+    ------
+    HourglassError
+        On the first field that does not meet its spec.
+
+    Examples
+    --------
+    >>> validate({"epochs": 5}, {"epochs": Int(1)}, "config.json")
+    >>> validate({"epochs": 0}, {"epochs": Int(1)}, "config.json")
+    Traceback (most recent call last):
+    ...
+    hourglass.errors.HourglassError: config.json: epochs must be an integer in [1, 2,147,483,647]; got 0
+    """
     try:
         as_spec(spec).check(value, field)
     except Invalid as e:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import matplotlib
 import numpy as np
@@ -10,6 +10,11 @@ from matplotlib.figure import Figure
 
 from hourglass.viz.figure import new_figure
 from hourglass.viz.images import PAD_VALUE, centers, require_images, show, tile, to_unit
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from hourglass.anomaly import AnomalyDetector
 
 
 def score_histogram(error: np.ndarray, is_anomaly: np.ndarray, threshold: float, title: str) -> Figure:
@@ -20,8 +25,8 @@ def score_histogram(error: np.ndarray, is_anomaly: np.ndarray, threshold: float,
     bins = np.geomspace(lo, max(float(error.max()), lo * 10, threshold * 1.1), 60)
     fig = new_figure(7, 4)
     ax = fig.subplots()
-    ax.hist(np.maximum(error[~is_anomaly], lo), bins=bins, alpha=0.6, label=f"normal ({(~is_anomaly).sum()})")
-    ax.hist(np.maximum(error[is_anomaly], lo), bins=bins, alpha=0.6, label=f"anomaly ({is_anomaly.sum()})")
+    ax.hist(np.maximum(error[~is_anomaly], lo), bins=bins.tolist(), alpha=0.6, label=f"normal ({(~is_anomaly).sum()})")
+    ax.hist(np.maximum(error[is_anomaly], lo), bins=bins.tolist(), alpha=0.6, label=f"anomaly ({is_anomaly.sum()})")
     ax.axvline(threshold, color="black", linestyle="--", label="threshold")
     ax.set(xscale="log", xlabel="reconstruction error (scaled units, log)", ylabel="rows")
     ax.set_title(title, fontsize=10)
@@ -29,7 +34,7 @@ def score_histogram(error: np.ndarray, is_anomaly: np.ndarray, threshold: float,
     return fig
 
 
-def error_gallery(detector: Any, X: Any, notes: list[str], title: str) -> Figure:
+def error_gallery(detector: AnomalyDetector, X: ArrayLike, notes: list[str], title: str) -> Figure:
     """Images of ``X`` (top) above their per-pixel squared errors from ``detector.explain`` (bottom)."""
     require_images(detector, "error gallery")
     X = np.asarray(X)

@@ -12,7 +12,14 @@ from hourglass.viz.figure import new_figure
 
 
 def hourglass_diagram(n_features: int, hidden: Sequence[int], latent_dim: int) -> Figure:
-    """Encoder widths ``n_features -> *hidden -> latent_dim`` and the mirrored decoder, left to right."""
+    """Encoder widths ``n_features -> *hidden -> latent_dim`` and the mirrored decoder, left to right.
+
+    Examples
+    --------
+    >>> fig = hourglass_diagram(49, [32, 16], 2)
+    >>> [t.get_text() for t in fig.axes[0].texts if t.get_text().isdigit()]  # the widths, input to output
+    ['49', '32', '16', '2', '16', '32', '49']
+    """
     widths = [n_features, *hidden, latent_dim, *reversed(hidden), n_features]
     names = ["input", *["encoder"] * len(hidden), "code Z", *["decoder"] * len(hidden), "output"]
     middle = len(hidden) + 1

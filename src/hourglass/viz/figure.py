@@ -22,6 +22,13 @@ def new_figure(width: float, height: float) -> Figure:
 
 
 def png_bytes(fig: Figure, dpi: int = DPI) -> bytes:
+    """The figure as PNG bytes, on white.
+
+    Examples
+    --------
+    >>> png_bytes(new_figure(1, 1))[:8]
+    b'\\x89PNG\\r\\n\\x1a\\n'
+    """
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
     return buf.getvalue()

@@ -2,31 +2,41 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
+from numpy.typing import ArrayLike
 
 from hourglass.errors import HourglassError
 from hourglass.viz.figure import new_figure
 
+if TYPE_CHECKING:  # the figures take fitted estimators; importing them here would load torch for nothing
+    from typing import TypeAlias
+
+    from hourglass.anomaly import AnomalyDetector
+    from hourglass.estimator import Autoencoder
+
+    Model: TypeAlias = Autoencoder | AnomalyDetector  # either fitted estimator: the figures read what they share
+
 PAD_VALUE = 0.5  # mid-grey gutters separate black-background digits without looking like ink
 
 
-def require_images(model: Any, what: str) -> None:
+def require_images(model: Model, what: str) -> None:
     if getattr(model, "kind_", None) != "image":
         raise HourglassError(f"the {what} draws images; this model was trained on a table")
 
 
-def pixel_range(model: Any) -> tuple[float, float]:
+def pixel_range(model: Model) -> tuple[float, float]:
     """The pixel values the training images spanned (what black and white mean)."""
     lo = float(np.min(model.scaler_.offset))
     hi = float(np.max(model.scaler_.offset + model.scaler_.scale))
     return lo, hi if hi > lo else lo + 1.0
 
 
-def to_unit(model: Any, rows: Any) -> np.ndarray:
+def to_unit(model: Model, rows: ArrayLike) -> np.ndarray:
     """Rows or images in the model's units -> images (n, H, W[, C]) with values clipped to [0, 1]."""
     lo, hi = pixel_range(model)
     images = np.asarray(rows, np.float32).reshape(-1, *model.sample_shape_)
@@ -50,7 +60,7 @@ def centers(count: int, size: int, pad: int = 1) -> np.ndarray:
     return pad + np.arange(count) * (size + pad) + (size - 1) / 2
 
 
-def show(ax: Axes, canvas: np.ndarray, **kwargs: Any) -> Any:
+def show(ax: Axes, canvas: np.ndarray, **kwargs: Any) -> AxesImage:
     """Draw a [0, 1] canvas: grey images white-on-black, colour images as they are."""
     ax.set_xticks([])
     ax.set_yticks([])

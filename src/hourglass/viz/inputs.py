@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -10,10 +10,15 @@ from matplotlib.figure import Figure
 from hourglass.viz.figure import new_figure
 from hourglass.viz.images import require_images, show, tile, to_unit
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from hourglass.viz.images import Model
+
 MAX_ANNOTATED = 12  # write every pixel's value only while an image is small enough to read them
 
 
-def inputs(model: Any, X: Any, labels: Any = None, n: int = 10) -> Figure:
+def inputs(model: Model, X: ArrayLike, labels: ArrayLike | None = None, n: int = 10) -> Figure:
     """The first input enlarged (with its numbers, when small) beside ``n`` examples with labels."""
     require_images(model, "input figure")
     X = np.asarray(X)[:n]

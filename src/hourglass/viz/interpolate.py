@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from hourglass.errors import HourglassError
+from hourglass.params import WALK_PATHS
 from hourglass.viz.figure import new_figure
 from hourglass.viz.images import pixel_range, require_images, show, tile, to_unit
 
@@ -30,10 +31,10 @@ def spherical(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     return (np.sin((1 - t) * omega)[:, None] * a + np.sin(t * omega)[:, None] * b) / np.sin(omega)
 
 
-PATHS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
-    "linear": linear,
-    "spherical": spherical,
-}
+# Named in hourglass.params, which --help reads without importing matplotlib.
+PATHS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = dict(
+    zip(WALK_PATHS, (linear, spherical), strict=True)
+)
 
 
 def walk(model: Any, a: Any, b: Any, steps: int = 10, path: str | None = None) -> tuple[np.ndarray, np.ndarray]:

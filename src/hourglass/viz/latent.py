@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 
 from hourglass.viz.figure import new_figure
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from hourglass.viz.images import Model
 
 MAX_CLASSES = 20  # more distinct labels than this are drawn on a continuous colour scale
 MAX_POINTS = 20_000  # a scatter of more dots is slow to draw and no clearer
@@ -60,9 +66,9 @@ class Plane:
 
 
 def latent_map(
-    model: Any,
-    X: Any,
-    labels: Any = None,
+    model: Model,
+    X: ArrayLike,
+    labels: ArrayLike | None = None,
     *,
     codes: np.ndarray | None = None,
     path: np.ndarray | None = None,
@@ -74,6 +80,38 @@ def latent_map(
 
     Without labels the dots are coloured by reconstruction error. ``path`` (codes, e.g. an
     interpolation walk) is drawn on top with its ends marked. Pass ``codes`` to skip encoding.
+
+    Parameters
+    ----------
+    model : Autoencoder or AnomalyDetector
+        A fitted estimator.
+    X : array-like, shape (n, *sample_shape)
+        The rows to map (at most ``MAX_POINTS`` of them, a seeded subsample, are drawn).
+    labels : array-like of shape (n,), optional
+        Colours the dots by class; without them, by reconstruction error.
+    codes : np.ndarray, shape (n, latent_dim), optional
+        ``model.transform(X)`` when the caller has it already.
+    path : np.ndarray, shape (steps, latent_dim), optional
+        Codes drawn as a line on top, ends marked A and B.
+    plane : Plane, optional
+        How codes map to the page; by default fitted to ``codes`` (PCA beyond 2-D).
+    title : str, default "Latent map"
+    seed : int, default 0
+        Seeds the subsample and a 1-D code's vertical jitter.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hourglass import Autoencoder
+    >>> X = np.random.default_rng(0).normal(size=(64, 5)).astype(np.float32)
+    >>> model = Autoencoder(latent_dim=3, hidden=(8,), epochs=2, seed=0).fit(X)
+    >>> fig = latent_map(model, X, labels=np.arange(64) % 2)
+    >>> fig.axes[0].get_title()
+    'Latent map (3-D code, PCA projection)'
     """
     X = np.asarray(X)
     codes = model.transform(X) if codes is None else np.asarray(codes)
@@ -127,7 +165,7 @@ def latent_map(
     return fig
 
 
-def _frame(ax: Any, points: np.ndarray, keep: np.ndarray) -> None:
+def _frame(ax: Axes, points: np.ndarray, keep: np.ndarray) -> None:
     """Limit the view to where nearly all codes are: one stray code must not shrink the rest to a dot."""
     lo, hi = np.quantile(points, [0.001, 0.999], axis=0)
     if len(keep):
@@ -151,14 +189,15 @@ def _frame(ax: Any, points: np.ndarray, keep: np.ndarray) -> None:
 
 
 def _scatter_labels(
-    fig: Figure, ax: Any, points: np.ndarray, labels: np.ndarray, dot: float, names_on_map: bool
+    fig: Figure, ax: Axes, points: np.ndarray, labels: np.ndarray, dot: float, names_on_map: bool
 ) -> None:
     classes, index = np.unique(labels, return_inverse=True)
     if len(classes) > MAX_CLASSES and np.issubdtype(labels.dtype, np.number):
         sc = ax.scatter(points[:, 0], points[:, 1], c=labels, s=dot, cmap="viridis", linewidths=0)
         fig.colorbar(sc, ax=ax, label="label (not used in training)")
         return
-    colors = colormaps["tab20" if len(classes) > 10 else "tab10"].colors
+    cmap = colormaps["tab20" if len(classes) > 10 else "tab10"]
+    colors = [cmap(i) for i in range(cmap.N)]  # a listed map: integer i is its i-th colour
     shown = min(len(classes), MAX_CLASSES)
     rest = index >= shown
     if rest.any():

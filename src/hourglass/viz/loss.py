@@ -16,7 +16,15 @@ LOSS_NAMES = {"mse": "mean squared error", "bce": "binary cross-entropy"}
 def loss_curve(
     history: History, log: bool = True, loss: str = "mse", title: str = "Training: reconstruction loss per epoch"
 ) -> Figure:
-    """Plot ``history`` (``Autoencoder.history_``); ``log`` puts the loss on a log scale."""
+    """Plot ``history`` (``Autoencoder.history_``); ``log`` puts the loss on a log scale.
+
+    Examples
+    --------
+    >>> from hourglass.train import History
+    >>> fig = loss_curve(History(train=[1.0, 0.5, 0.3], val=[1.1, 0.6, 0.4]))
+    >>> fig.axes[0].get_yscale()
+    'log'
+    """
     if not history.train:
         raise HourglassError("no training history to plot (the model has no recorded epochs)")
     fig = new_figure(6.0, 3.6)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -11,11 +11,41 @@ from hourglass.errors import HourglassError
 from hourglass.viz.figure import new_figure
 from hourglass.viz.images import pairs_figure, to_unit
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
-def reconstructions(model: Any, X: Any, n: int = 10, cols: int = 10) -> Figure:
+    from hourglass.viz.images import Model
+
+
+def reconstructions(model: Model, X: ArrayLike, n: int = 10, cols: int = 10) -> Figure:
     """The first ``n`` rows of ``X`` and their reconstructions, with each one's MSE (pixels in [0, 1]).
 
     Table models get one panel per row instead: original and rebuilt values feature by feature.
+
+    Parameters
+    ----------
+    model : Autoencoder or AnomalyDetector
+        A fitted estimator.
+    X : array-like, shape (n, *sample_shape)
+        Rows in the data's own units (held-out ones show what the model learned, not what it memorised).
+    n : int, default 10
+        How many rows to show (tables: at most 6 panels).
+    cols : int, default 10
+        Image pairs per row of the figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hourglass import Autoencoder
+    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
+    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> fig = reconstructions(model, images, n=4)
+    >>> [label.get_text() for label in fig.axes[0].get_yticklabels()]
+    ['original', 'rebuilt']
     """
     X = np.asarray(X)
     if len(X) == 0 or n < 1:
@@ -38,7 +68,7 @@ def reconstructions(model: Any, X: Any, n: int = 10, cols: int = 10) -> Figure:
     )
 
 
-def _table_reconstructions(model: Any, X: np.ndarray, rebuilt: np.ndarray) -> Figure:
+def _table_reconstructions(model: Model, X: np.ndarray, rebuilt: np.ndarray) -> Figure:
     X, rebuilt = X.reshape(len(X), -1).astype(np.float64), rebuilt.reshape(len(X), -1)
     names = getattr(model, "feature_names_in_", None)
     names = list(names) if names is not None else [f"x{i + 1}" for i in range(X.shape[1])]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -12,8 +12,13 @@ from hourglass.errors import HourglassError
 from hourglass.viz.figure import new_figure
 from hourglass.viz.images import pairs_figure, require_images, show, tile, to_unit
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
-def nearest_training(model: Any, samples: np.ndarray, X_train: Any) -> tuple[np.ndarray, np.ndarray]:
+    from hourglass.viz.images import Model
+
+
+def nearest_training(model: Model, samples: np.ndarray, X_train: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Index of each sample's nearest training example and the RMS distance to it (scaled units)."""
     X_train = np.asarray(X_train)
     if X_train.size // max(len(X_train), 1) != model.n_features_in_:
@@ -26,7 +31,7 @@ def nearest_training(model: Any, samples: np.ndarray, X_train: Any) -> tuple[np.
     return index[:, 0], distance[:, 0] / np.sqrt(train.shape[1])
 
 
-def samples_beside_nearest(model: Any, samples: np.ndarray, X_train: Any, cols: int = 16) -> Figure:
+def samples_beside_nearest(model: Model, samples: np.ndarray, X_train: ArrayLike, cols: int = 16) -> Figure:
     """Generated samples above, the closest training image below, with their RMS pixel distance."""
     require_images(model, "samples figure")
     X_train = np.asarray(X_train)
@@ -43,7 +48,7 @@ def samples_beside_nearest(model: Any, samples: np.ndarray, X_train: Any, cols: 
     )
 
 
-def sample_grid(model: Any, samples: np.ndarray, cols: int = 8, title: str = "Generated samples") -> Figure:
+def sample_grid(model: Model, samples: np.ndarray, cols: int = 8, title: str = "Generated samples") -> Figure:
     """Just the samples, tiled."""
     require_images(model, "samples grid")
     images = to_unit(model, samples)
