@@ -25,7 +25,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -37,7 +37,7 @@ from hourglass.errors import HourglassError
 from hourglass.estimator import _Estimator, batch_invariant, register_estimator
 from hourglass.iforest import Forest
 from hourglass.models.base import MAX_MEMBERS
-from hourglass.models.ensemble import EnsembleMLP  # noqa: F401 (the model it builds; registers "mlp-ensemble")
+from hourglass.models.ensemble import EnsembleMLP  # the model it builds (importing it registers "mlp-ensemble")
 from hourglass.models.schema import Bool, Either, Int, ListOf, OneOf, Optional, Real, Spec, validate
 from hourglass.params import DETECTOR
 
@@ -62,29 +62,78 @@ class AnomalyDetector(OutlierMixin, _Estimator):
 
     Follows scikit-learn's ``IsolationForest`` API: ``score_samples``, ``decision_function``
     (``score_samples - offset_``; negative = anomaly), ``predict`` (+1 normal, -1 anomaly),
-    ``fit_predict``. It trains without labels on data that may hold anomalies. Fitted attributes beside
-    the autoencoder's: ``forest_`` (a ``hourglass.iforest.Forest``, or None) and ``fusion_`` (rows: the two
-    terms' training medians and IQRs; None without the forest).
+    ``fit_predict``. It trains without labels on data that may hold anomalies.
 
     Parameters
     ----------
-    latent_dim : code width of each member. Narrow on purpose: a wide code learns to rebuild
-        anomalies too.
-    hidden : encoder widths of each member; the decoder mirrors them.
-    n_members : autoencoders in the ensemble (different initial weights); their errors are averaged.
-    trim : share of each batch's worst-rebuilt rows a member ignores while training, so anomalies in
-        the training data are not learned. 0 gives plain mean squared error.
-    contamination : ``"auto"`` or the expected share of anomalies in the training data, in (0, 0.5].
-        It sets ``offset_``, the threshold ``predict`` uses: with a fraction, that share of the
-        training rows is flagged; ``"auto"`` flags rows scored worse than 99% of the training rows
-        (the 0.01 quantile of training scores), i.e. about 1% of them.
-    iforest : add the isolation forest's term to the score (default). Its trees are saved as arrays
-        (``forest.*`` in model.safetensors) and walked in numpy, with no pickle; ``explain`` and ``top_features``
-        break down the autoencoder's term only. Model folders saved before it load with ``iforest=False``.
-    scaling : as for ``Autoencoder``; ``"auto"`` standardises table features (after any min-max
-        scaling of the caller's, this puts every feature's error on the same footing).
-    epochs, batch_size, lr, weight_decay, noise, validation_fraction, patience, seed, device, verbose :
-        as for ``Autoencoder``; the defaults train briefly, stopping early on held-out rows.
+    latent_dim : int, default 4
+        Code width of each member. Narrow on purpose: a wide code learns to rebuild anomalies too.
+    hidden : sequence of int, default (32,)
+        Encoder widths of each member; the decoder mirrors them.
+    n_members : int, default 3
+        Autoencoders in the ensemble (different initial weights); their errors are averaged.
+    trim : float, default 0.2
+        Share of each batch's worst-rebuilt rows a member ignores while training, so anomalies in the
+        training data are not learned. 0 gives plain mean squared error.
+    contamination : "auto" or float, default "auto"
+        The expected share of anomalies in the training data, in (0, 0.5]. It sets ``offset_``, the
+        threshold ``predict`` uses: with a fraction, that share of the training rows is flagged; ``"auto"``
+        flags rows scored worse than 99% of the training rows (the 0.01 quantile of training scores),
+        i.e. about 1% of them.
+    iforest : bool, default True
+        Add the isolation forest's term to the score. Its trees are saved as arrays (``forest.*`` in
+        model.safetensors) and walked in numpy, with no pickle; ``explain`` and ``top_features`` break down
+        the autoencoder's term only. Model folders saved before it load with ``iforest=False``.
+    activation : str, default "relu"
+        Hidden-layer activation, as for ``Autoencoder``.
+    scaling : str, default "auto"
+        As for ``Autoencoder``, except that ``"auto"`` standardises every table's features (after any
+        min-max scaling of the caller's, this puts every feature's error on the same footing).
+    epochs : int, default 30
+        Most passes over the training rows; the defaults train briefly, stopping early on held-out rows.
+    batch_size : int, default 128
+        Rows per Adam step.
+    lr : float, default 0.003
+        Adam's learning rate.
+    weight_decay : float, default 0.0
+        Adam's L2 penalty.
+    noise : str or None, default None
+        A corruption spec for the training inputs, as for ``Autoencoder``.
+    validation_fraction : float, default 0.1
+        Share of the rows held out for the early stop.
+    patience : int, default 5
+        Epochs without progress on the held-out rows before training stops; 0 never stops early.
+    seed : int, default 0
+        Fixes the members' initialisation, the split, shuffling and the forest.
+    device : str, default "auto"
+        ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    verbose : bool, default False
+        Show a progress bar (only on a terminal).
+
+    Attributes
+    ----------
+    offset_ : float
+        The threshold on ``score_samples``: rows scored below it are anomalies (see ``contamination``).
+    forest_ : hourglass.iforest.Forest or None
+        The isolation forest fitted on the training rows; None with ``iforest=False``.
+    fusion_ : np.ndarray of float64, shape (2, 2), or None
+        Row 0 the two terms' medians over the training rows, row 1 their interquartile ranges (error
+        first, forest second); None without the forest.
+    model_, scaler_, history_, prior_, kind_, sample_shape_, n_features_in_, feature_names_in_
+        As for ``Autoencoder``; ``model_`` is the ensemble (``hourglass.models.ensemble.EnsembleMLP``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hourglass.anomaly import AnomalyDetector
+    >>> X = np.random.default_rng(0).normal(size=(200, 4))
+    >>> det = AnomalyDetector(hidden=(8,), epochs=2).fit(X)
+    >>> det.score_samples(X).shape
+    (200,)
+    >>> int((det.predict(X) == -1).sum())  # contamination="auto": about 1% of the training rows
+    2
+    >>> det.top_features(X[:1], k=2)[0]  # the row's two worst-rebuilt columns  # doctest: +ELLIPSIS
+    [['x...', 'x...']]
     """
 
     # The shared parameters' table, plus the detector's own.
@@ -180,6 +229,7 @@ class AnomalyDetector(OutlierMixin, _Estimator):
     def _combine(self, parts: np.ndarray) -> np.ndarray:
         if self.forest_ is None:
             return -parts[:, 0]
+        assert self.fusion_ is not None  # set together with the forest
         z = (parts - self.fusion_[0]) / self.fusion_[1]
         return -(z[:, 0] + z[:, 1])
 
@@ -188,6 +238,7 @@ class AnomalyDetector(OutlierMixin, _Estimator):
         offset = torch.as_tensor(self.scaler_.offset)
         scale = torch.as_tensor(self.scaler_.scale)
         forest = self.forest_
+        model = cast(EnsembleMLP, self.model_)
 
         def parts(x: torch.Tensor) -> torch.Tensor:
             # Blocks small enough that the members' activations stay in cache: 2-3x the rows/s of
@@ -196,7 +247,7 @@ class AnomalyDetector(OutlierMixin, _Estimator):
             for i in range(0, x.shape[0], SCORE_BLOCK):
                 part = x[i : i + SCORE_BLOCK]
                 part = (part - offset.to(part.device)) / scale.to(part.device)
-                out[i : i + part.shape[0], 0] = batch_invariant(self.model_.row_errors, part).cpu()
+                out[i : i + part.shape[0], 0] = batch_invariant(model.row_errors, part).cpu()
             if forest is not None:  # on the rows as given: the forest was fitted on them unscaled
                 out[:, 1] = torch.from_numpy(forest.score(x.cpu().numpy()))
             return out
@@ -224,7 +275,7 @@ class AnomalyDetector(OutlierMixin, _Estimator):
         check_is_fitted(self)
         flat = self._validate(X, reset=False)
         errors = self._run(
-            lambda x: batch_invariant(self.model_.squared_errors, x),
+            lambda x: batch_invariant(cast(EnsembleMLP, self.model_).squared_errors, x),
             flat,
             self.n_features_in_,
             np.float32,
@@ -242,7 +293,8 @@ class AnomalyDetector(OutlierMixin, _Estimator):
         return [[names[j] for j in row] for row in order], np.take_along_axis(errors, order, axis=1)
 
     def feature_names(self) -> list[str]:
-        """Column names seen in fit, else x1..xn (tables) or "pixel (r, c)" names (images)."""
+        """Column names seen in fit, else ``x1``..``xn`` (tables) or ``pixel_r_c`` (images; ``pixel_r_c_ch`` in colour),
+        from 0: ``pixel_3_5`` is row 3, column 5."""
         check_is_fitted(self)
         names = getattr(self, "feature_names_in_", None)
         if names is not None:
@@ -259,6 +311,7 @@ class AnomalyDetector(OutlierMixin, _Estimator):
         fitted: dict[str, Any] = {"offset": self.offset_}
         if self.forest_ is None:
             return fitted, {}
+        assert self.fusion_ is not None  # set together with the forest
         median, scale = self.fusion_.tolist()
         fitted["fusion"] = {"median": median, "scale": scale, "max_samples": self.forest_.max_samples}
         return fitted, dict(self.forest_.arrays)

@@ -41,7 +41,7 @@ from hourglass.runtime import CPU_THREADS, resolve_device, torch_threads
 from hourglass.sampling import MAX_FIT_ROWS, Prior, fit_prior
 from hourglass.scaling import KINDS as SCALINGS
 from hourglass.scaling import Scaler
-from hourglass.train import LOSSES, History, TrainConfig
+from hourglass.train import LOSSES, History, TrainConfig, seed_torch
 from hourglass.train import fit as train_model
 
 if TYPE_CHECKING:
@@ -122,9 +122,12 @@ class _Estimator(TransformerMixin, BaseEstimator):
             raise HourglassError(
                 "X: values too large to scale (their spread overflows float32, beyond 3.4e38); rescale the data"
             )
-        device = resolve_device(self.device)
-        with torch_threads(CPU_THREADS if device.type == "cpu" else None), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)  # also seeds a VAE's sampling noise in training
+        device = distributed.setup(resolve_device(self.device))  # under torchrun, this rank's GPU
+        # Seeding touches torch's global generators (a VAE's sampling noise draws from them): those of the
+        # CPU and of the GPU trained on, which fork_rng puts back as they were.
+        gpu = [device] if device.type == "cuda" else []
+        with torch_threads(CPU_THREADS if device.type == "cpu" else None), torch.random.fork_rng(devices=gpu):
+            seed_torch(self.seed, device)
             self.model_ = build_model(self._model_name(), **self._model_config(scaling))
             self.history_ = train_model(
                 self.model_, flat, self.scaler_, self._train_config(), device, checkpoint_dir, resume
@@ -230,12 +233,13 @@ class _Estimator(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         validate(n, Int(1, MAX_SAMPLES), "sample", "n")
         validate(seed, SEEDS, "sample", "seed")
+        prior = getattr(self, "prior_", None)
         if self.model_.learns_prior:
             codes = self.model_.prior_sample(int(n), seed)
-        elif getattr(self, "prior_", None) is None:
+        elif prior is None:
             raise HourglassError("this model was saved without a code prior; retrain it to sample")
         else:
-            codes = self.prior_.sample(int(n), seed)
+            codes = prior.sample(int(n), seed)
         codes = codes.astype(np.float32)
         return self.inverse_transform(codes).reshape(int(n), *self.sample_shape_)
 
@@ -370,8 +374,9 @@ class _Estimator(TransformerMixin, BaseEstimator):
         }
         arrays = {f"model.{k}": v.detach().cpu().numpy() for k, v in self.model_.state_dict().items()}
         arrays |= self.scaler_.arrays()
-        if getattr(self, "prior_", None) is not None:
-            arrays |= self.prior_.to_arrays()
+        prior = getattr(self, "prior_", None)
+        if prior is not None:
+            arrays |= prior.to_arrays()
         fitted, state = self._fitted_state()
         if fitted is not None:
             config["fitted"] = fitted
@@ -478,43 +483,101 @@ class Autoencoder(_Estimator):
 
     Parameters
     ----------
-    latent_dim : width of the code Z (the waist of the hourglass).
-    hidden : encoder widths from the input inward (units of an MLP, channels of a conv model); the
-        decoder mirrors them. ``None``: the model's own default (128,64 for mlp; 32,64 for conv).
-    model : name of a registered model (``hourglass.models.available_models()``), or ``"auto"``:
-        ``"conv"`` for images larger than 16x16, ``"mlp"`` for smaller images and tables.
-        ``"vae"`` is a variational autoencoder (conv body for images larger than 16x16).
-    activation : hidden-layer activation (relu, gelu, silu, elu, tanh, leaky_relu). GELU by default: chosen
-        leave-one-dataset-out over 11 datasets (``benchmarks/defaults.py``), it won every fold; ReLU
-        units die at a 2-number waist and cost 10-25% in held-out error on digits.
-    output_activation : ``"auto"`` (sigmoid when inputs are min-max scaled to [0, 1], else
-        identity), ``"sigmoid"`` or ``"identity"``.
-    scaling : ``"auto"`` (min-max over all pixels for images, i.e. arrays of ndim > 2 or uint8;
-        per-feature standardisation for tables), ``"minmax"``, ``"standard"`` or ``"none"``.
-    loss : ``"mse"`` or ``"bce"`` (BCE needs a sigmoid output).
-    epochs, batch_size, lr, weight_decay : Adam training budget; training stops early once the
-        validation loss has not improved for ``patience`` epochs and keeps the best epoch's weights.
-    validation_fraction : share of the rows held out for the validation curve and early stop.
-    seed : fixes initialisation, the split and shuffling: the same seed gives the same weights.
-    device : ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
-    verbose : show a progress bar (only on a terminal).
-    noise : ``None``, or a corruption spec such as ``"gaussian:0.3"`` or ``"gaussian:0.3+mask:0.1"``
-        (see ``hourglass.noise``) to train a denoising autoencoder: each batch's inputs get fresh
-        noise in scaled units while the target stays clean. Saved with the model.
-    beta : weight of the VAE's KL term per input feature (``model="vae"`` only; loss = MSE +
-        beta * KL / n_features). Larger values trade reconstruction for a code closer to N(0, I);
-        around 1 the code collapses onto the prior and carries nothing (see ``models/vae.py``).
-    structure : ``None``, or ``"neighbors"`` to train a neighbour-preserving code: UMAP's fuzzy graph of
-        the ``n_neighbors`` nearest training rows is built at ``fit`` and UMAP's cross-entropy on the
-        codes is added to the reconstruction loss (see ``hourglass.neighbors``), so that rows close in
-        the data stay close in the code, and clusters apart. Saved with the model.
-    n_neighbors : neighbours per row in that graph (besides the row itself), at least 1 and fewer
-        than the training rows.
-    structure_weight : weight of the neighbour term, relative to the data's variance (the error of a
-        code that carries nothing); 0 keeps the term's bookkeeping but not its pull.
+    latent_dim : int, default 2
+        Width of the code Z (the waist of the hourglass).
+    hidden : sequence of int or None, default None
+        Encoder widths from the input inward (units of an MLP, channels of a conv model); the decoder
+        mirrors them. ``None``: the model's own default (128,64 for mlp; 32,64 for conv).
+    model : str, default "auto"
+        Name of a registered model (``hourglass.models.available_models()``), or ``"auto"``: ``"conv"``
+        for images larger than 16x16, ``"mlp"`` for smaller images and tables. ``"vae"`` is a variational
+        autoencoder (conv body for images larger than 16x16).
+    activation : str, default "gelu"
+        Hidden-layer activation (relu, gelu, silu, elu, tanh, leaky_relu). GELU, chosen leave-one-dataset-out
+        over 11 datasets (``benchmarks/defaults.py``), won every fold; ReLU units die at a 2-number waist and
+        cost 10-25% in held-out error on digits.
+    output_activation : str, default "auto"
+        ``"auto"`` (sigmoid when inputs are min-max scaled to [0, 1], else identity), ``"sigmoid"`` or
+        ``"identity"``.
+    scaling : str, default "auto"
+        ``"auto"`` (min-max over all pixels for images, i.e. arrays of ndim > 2 or uint8; per-feature
+        standardisation for tables), ``"minmax"``, ``"standard"`` or ``"none"``.
+    loss : str, default "mse"
+        ``"mse"`` or ``"bce"`` (BCE needs a sigmoid output).
+    epochs : int, default 200
+        Most passes over the training rows; training stops early once the validation loss has not improved
+        for ``patience`` epochs, and keeps the best epoch's weights.
+    batch_size : int, default 128
+        Rows per Adam step (per process under torchrun).
+    lr : float, default 0.01
+        Adam's learning rate, cut 0.3x after 4 epochs without progress (not with ``structure``).
+    weight_decay : float, default 0.0
+        Adam's L2 penalty.
+    validation_fraction : float, default 0.1
+        Share of the rows held out for the validation curve and the early stop.
+    patience : int, default 10
+        Epochs without progress on the held-out rows before training stops; 0 never stops early.
+    seed : int, default 0
+        Fixes initialisation, the split and shuffling: the same seed gives the same weights. Torch's global
+        random state (CPU and CUDA) is left as it was.
+    device : str, default "auto"
+        ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    verbose : bool, default False
+        Show a progress bar (only on a terminal).
+    noise : str or None, default None
+        A corruption spec such as ``"gaussian:0.3"`` or ``"gaussian:0.3+mask:0.1"`` (see ``hourglass.noise``)
+        to train a denoising autoencoder: each batch's inputs get fresh noise in scaled units while the
+        target stays clean. Saved with the model.
+    beta : float, default 0.03
+        Weight of the VAE's KL term per input feature (``model="vae"`` only; loss = MSE + beta * KL /
+        n_features). Larger values trade reconstruction for a code closer to N(0, I); around 1 the code
+        collapses onto the prior and carries nothing (see ``models/vae.py``).
+    structure : str or None, default None
+        ``"neighbors"`` trains a neighbour-preserving code: UMAP's fuzzy graph of the ``n_neighbors``
+        nearest training rows is built at ``fit`` and UMAP's cross-entropy on the codes is added to the
+        reconstruction loss (see ``hourglass.neighbors``), so that rows close in the data stay close in the
+        code, and clusters apart. Saved with the model.
+    n_neighbors : int, default 15
+        Neighbours per row in that graph (besides the row itself), at least 1 and fewer than the training rows.
+    structure_weight : float, default 1.0
+        Weight of the neighbour term, relative to the data's variance (the error of a code that carries
+        nothing); 0 keeps the term's bookkeeping but not its pull.
 
     Every parameter is checked against ``_parameter_specs`` when ``fit`` starts, before the data is
     read: a bad value is one ``HourglassError`` naming the parameter and what it accepts.
+
+    Attributes
+    ----------
+    model_ : hourglass.models.base.Hourglass
+        The trained network (its ``encode`` and ``decode`` work on scaled rows).
+    scaler_ : hourglass.scaling.Scaler
+        The scaling learnt from the training data; the network sees ``scaler_``'s output.
+    history_ : hourglass.train.History
+        Per-epoch training and validation losses, the best epoch and whether training stopped early.
+    prior_ : hourglass.sampling.Prior or None
+        The Gaussian mixture over training codes that ``sample`` draws from; None for a VAE, which
+        samples from its own N(0, I).
+    kind_ : str
+        ``"image"`` (fitted on an array of ndim > 2) or ``"table"``.
+    sample_shape_ : tuple of int
+        The shape of one sample: ``(n_features_in_,)`` for a table, e.g. ``(28, 28)`` for images.
+    n_features_in_ : int
+        Values per sample (pixels of an image).
+    feature_names_in_ : np.ndarray of str
+        The column names, only when fitted on a table with string column names (a pandas DataFrame).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import hourglass as hg
+    >>> X = np.random.default_rng(0).normal(size=(100, 5))
+    >>> ae = hg.Autoencoder(latent_dim=2, hidden=(8,), epochs=2).fit(X)
+    >>> ae.transform(X).shape
+    (100, 2)
+    >>> ae.reconstruct(X).shape, len(ae.history_.train)
+    ((100, 5), 2)
+    >>> ae.sample(3, seed=0).shape
+    (3, 5)
     """
 
     # The shared table plus the parameters only an Autoencoder has.

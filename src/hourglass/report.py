@@ -54,7 +54,7 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
     Examples
     --------
-    >>> print(table(("n", "name"), [(1, "a<b")]).replace("<tbody>", "\n<tbody>"))
+    >>> print(table(("n", "name"), [(1, "a<b")]).replace("<tbody>", "\\n<tbody>"))
     <table><thead><tr><th>n</th><th>name</th></tr></thead>
     <tbody><tr><td class="num">1</td><td>a&lt;b</td></tr></tbody></table>
     """

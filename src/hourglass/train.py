@@ -100,6 +100,17 @@ def make_optimizer(model: nn.Module, lr: float, weight_decay: float, device: tor
         return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay, foreach=True)
 
 
+def seed_torch(seed: int, device: torch.device) -> None:
+    """Seed torch's global generators that training draws from (a VAE's sampling noise): the CPU's and,
+    on CUDA, ``device``'s. Not ``torch.manual_seed``, which seeds every GPU at once: a caller's
+    ``fork_rng`` puts back only the GPU trained on."""
+    torch.default_generator.manual_seed(seed)
+    if device.type == "cuda":
+        torch.cuda.init()  # seeded now, not lazily on whichever GPU is current at first use
+        with torch.cuda.device(device):
+            torch.cuda.manual_seed(seed)
+
+
 def fit(
     model: Hourglass,
     X: np.ndarray,
@@ -131,7 +142,7 @@ def fit(
         train_idx, val_idx = _shard(train_idx, rank, world), val_idx[rank::world]
         # Each rank draws its own shuffles and noise (a VAE's from torch's global generator).
         gen.manual_seed(distributed.rank_seed(cfg.seed, rank))
-        torch.manual_seed(distributed.rank_seed(cfg.seed, rank))
+        seed_torch(distributed.rank_seed(cfg.seed, rank), device)
     offset = torch.as_tensor(scaler.offset, device=device)
     scale = torch.as_tensor(scaler.scale, device=device)
 
@@ -199,13 +210,13 @@ def fit(
         rows_seen, step = 0, 0
         for block in blocks():
             # Each batch gathers its rows: a shuffled copy of the whole block would double the memory.
-            order = torch.randperm(block.shape[0], generator=gen).to(device)
+            perm = torch.randperm(block.shape[0], generator=gen).to(device)
             for i in range(0, block.shape[0], cfg.batch_size):
                 if epoch == 0 and step < warmup:
                     for group in optimizer.param_groups:
                         group["lr"] = cfg.lr * (step + 1) / warmup
                 step += 1
-                target = block[order[i : i + cfg.batch_size]]
+                target = block[perm[i : i + cfg.batch_size]]
                 x_in = cfg.corrupt(target, gen) if cfg.corrupt else target
                 edges = None
                 if sampler is not None:  # the neighbour term's rows: edges by weight, uniform negatives
@@ -234,8 +245,8 @@ def fit(
                 f"training diverged at epoch {epoch + 1} (loss is {train_loss}); lower the learning rate"
             )
         history.train.append(train_loss)
-        for key, value in epoch_parts.items():
-            history.parts.setdefault(key, []).append(value)
+        for key, part in epoch_parts.items():
+            history.parts.setdefault(key, []).append(part)
         score = train_loss
         if val is not None:
             history.val.append(val_sum / val_rows)

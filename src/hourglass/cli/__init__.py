@@ -20,6 +20,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
+from typing import NoReturn
 
 from hourglass.errors import HourglassError
 
@@ -58,7 +59,7 @@ _WARNINGS = (
 class _Parser(argparse.ArgumentParser):
     """argparse with its errors as one line through ``main``'s boundary (argparse prints a usage block)."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise HourglassError(f"{message} (see '{self.prog} --help')")
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,33 +12,44 @@ from hourglass.atomic import atomic_dir
 from hourglass.cli.common import add_data_args, bounded_int, check_output, read_data, read_model
 from hourglass.errors import HourglassError
 
+if TYPE_CHECKING:  # types only: the CLI imports torch and matplotlib when a command runs, not before
+    from collections.abc import Callable
 
-def _loss(model: Any, X: np.ndarray, y: Any, args: argparse.Namespace) -> Any:
+    from matplotlib.figure import Figure
+    from numpy.typing import ArrayLike
+
+    from hourglass.viz.images import Model
+
+    Draw = Callable[[Model, np.ndarray, ArrayLike | None, argparse.Namespace], Figure]
+
+
+def _loss(model: Model, X: np.ndarray, y: ArrayLike | None, args: argparse.Namespace) -> Figure:
     from hourglass.viz import loss_curve
 
-    return loss_curve(model.history_, log=not args.linear, loss=model.loss)
+    # A detector has no loss parameter: it trains on (trimmed) squared error.
+    return loss_curve(model.history_, log=not args.linear, loss=getattr(model, "loss", "mse"))
 
 
-def _reconstructions(model: Any, X: np.ndarray, y: Any, args: argparse.Namespace) -> Any:
+def _reconstructions(model: Model, X: np.ndarray, y: ArrayLike | None, args: argparse.Namespace) -> Figure:
     from hourglass.viz import reconstructions
 
     return reconstructions(model, X, n=args.n)
 
 
-def _latent(model: Any, X: np.ndarray, y: Any, args: argparse.Namespace) -> Any:
+def _latent(model: Model, X: np.ndarray, y: ArrayLike | None, args: argparse.Namespace) -> Figure:
     from hourglass.viz import latent_map
 
     return latent_map(model, X, y)
 
 
-def _manifold(model: Any, X: np.ndarray, y: Any, args: argparse.Namespace) -> Any:
+def _manifold(model: Model, X: np.ndarray, y: ArrayLike | None, args: argparse.Namespace) -> Figure:
     from hourglass.viz import manifold
 
     return manifold(model, X, n=args.grid, spacing=args.spacing)
 
 
 # name -> (draw, needs an image model)
-FIGURES: dict[str, tuple[Callable[..., Any], bool]] = {
+FIGURES: dict[str, tuple[Draw, bool]] = {
     "loss": (_loss, False),
     "reconstructions": (_reconstructions, False),
     "latent": (_latent, False),

@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
         quiet=not args.verbose,
     )  # fmt: skip
     host, port = server.server_address[:2]
+    host = host.decode() if isinstance(host, bytes) else host
     where = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
     print(f"serving the explorer on http://{where}:{port}/ (Ctrl-C stops)", flush=True)
     try:

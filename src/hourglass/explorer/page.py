@@ -28,7 +28,7 @@ MODES = ("file", "server")  # a file reaches nothing at all; the served page tal
 
 
 def _static(name: str) -> str:
-    return resources.files("hourglass.explorer").joinpath("static", name).read_text(encoding="utf-8")
+    return resources.files("hourglass.explorer").joinpath("static").joinpath(name).read_text(encoding="utf-8")
 
 
 def _sha256(text: str) -> str:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.figure import Figure
+from numpy.typing import ArrayLike
 from PIL import Image
 
 from hourglass.errors import HourglassError
 from hourglass.params import WALK_PATHS
 from hourglass.viz.figure import new_figure
 from hourglass.viz.images import pixel_range, require_images, show, tile, to_unit
+
+if TYPE_CHECKING:
+    from hourglass.viz.images import Model
 
 
 def linear(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -37,7 +41,9 @@ PATHS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = d
 )
 
 
-def walk(model: Any, a: Any, b: Any, steps: int = 10, path: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def walk(
+    model: Model, a: ArrayLike, b: ArrayLike, steps: int = 10, path: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Encode ``a`` and ``b`` (one sample each), decode ``steps`` points between their codes.
 
     ``path`` defaults to the model's own (``walk_path``): spherical for a VAE, linear otherwise.
@@ -57,7 +63,7 @@ def walk(model: Any, a: Any, b: Any, steps: int = 10, path: str | None = None) -
     return codes, frames
 
 
-def walk_strip(model: Any, frames: np.ndarray, title: str = "Interpolation walk from A to B") -> Figure:
+def walk_strip(model: Model, frames: np.ndarray, title: str = "Interpolation walk from A to B") -> Figure:
     """The frames side by side, A on the left, B on the right."""
     require_images(model, "interpolation strip")
     images = to_unit(model, frames)
@@ -69,7 +75,7 @@ def walk_strip(model: Any, frames: np.ndarray, title: str = "Interpolation walk 
     return fig
 
 
-def gif_frames(model: Any, frames: np.ndarray, size: int = 140) -> list[Image.Image]:
+def gif_frames(model: Model, frames: np.ndarray, size: int = 140) -> list[Image.Image]:
     """Each frame as an upscaled PIL image (nearest neighbour, so pixels stay crisp)."""
     require_images(model, "interpolation animation")
     lo, hi = pixel_range(model)
@@ -79,11 +85,11 @@ def gif_frames(model: Any, frames: np.ndarray, size: int = 140) -> list[Image.Im
         image = Image.fromarray(pixels.squeeze(-1) if pixels.ndim == 3 and pixels.shape[2] == 1 else pixels)
         h, w = frame.shape[:2]
         scale = max(1, size // max(h, w))
-        out.append(image.resize((w * scale, h * scale), Image.NEAREST))
+        out.append(image.resize((w * scale, h * scale), Image.Resampling.NEAREST))
     return out
 
 
-def walk_gif(model: Any, frames: np.ndarray, size: int = 140, ms: int = 120, hold_ms: int = 700) -> bytes:
+def walk_gif(model: Model, frames: np.ndarray, size: int = 140, ms: int = 120, hold_ms: int = 700) -> bytes:
     """An animated GIF of the walk, pausing on A and B, looping forever."""
     images = gif_frames(model, frames, size)
     durations = [hold_ms] + [ms] * (len(images) - 2) + [hold_ms]

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.figure import Figure
+from numpy.typing import ArrayLike
 
 from hourglass.errors import HourglassError
 from hourglass.viz.figure import new_figure
 from hourglass.viz.images import PAD_VALUE, centers, require_images, show, tile, to_unit
 from hourglass.viz.latent import Plane
 
+if TYPE_CHECKING:
+    from hourglass.viz.images import Model
+
 
 def _linear(values: np.ndarray, lo: float, hi: float, n: int) -> np.ndarray:
-    return np.linspace(*np.quantile(values, [lo, hi]), n)
+    a, b = np.quantile(values, [lo, hi])
+    return np.linspace(a, b, n)
 
 
 def _quantile(values: np.ndarray, lo: float, hi: float, n: int) -> np.ndarray:
@@ -28,7 +33,7 @@ SPACINGS: dict[str, Callable[[np.ndarray, float, float, int], np.ndarray]] = {"l
 
 
 def manifold_grid(
-    model: Any,
+    model: Model,
     codes: np.ndarray,
     n: int = 15,
     quantiles: tuple[float, float] = (0.02, 0.98),
@@ -78,8 +83,8 @@ def occupied(points: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
 
 
 def manifold(
-    model: Any,
-    X: Any = None,
+    model: Model,
+    X: ArrayLike | None = None,
     n: int = 15,
     *,
     codes: np.ndarray | None = None,
