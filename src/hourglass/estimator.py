@@ -95,7 +95,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     structure : ``None``, or ``"neighbors"`` to train a neighbour-preserving code: UMAP's fuzzy graph of
         the ``n_neighbors`` nearest training rows is built at ``fit`` and UMAP's cross-entropy on the
         codes is added to the reconstruction loss (see ``hourglass.neighbors``), so that rows close in
-        the data stay close in the code, and clusters apart. Saved with the model.
+        the data stay close in the code, and clusters apart; after that fit the decoder alone is trained
+        a few more epochs on the final codes, which gives back most of the reconstruction the term cost.
+        Saved with the model.
     n_neighbors : neighbours per row in that graph (besides the row itself), at least 1 and fewer
         than the training rows.
     structure_weight : weight of the neighbour term, relative to the data's variance (the error of a
