@@ -53,8 +53,8 @@ def test_sampler_and_loss():
     rows, negatives = sampler.draw(32, torch.Generator().manual_seed(0))
     again = sampler.draw(32, torch.Generator().manual_seed(0))
     assert torch.equal(rows, again[0]) and torch.equal(negatives, again[1])
-    assert rows.shape == (96,) and negatives.shape == (32, 5) and int(rows.max()) < 50
-    codes = torch.randn(96, 2, requires_grad=True)
+    assert rows.shape == (64,) and negatives.shape == (32, 5) and int(rows.max()) < 50 and int(negatives.max()) < 64
+    codes = torch.randn(64, 2, requires_grad=True)
     loss = neighbor_loss(codes, negatives)
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(codes.grad).all()
@@ -175,3 +175,19 @@ def test_loss_curve_shows_the_neighbour_term_on_its_own_axis():
     left, right = fig.axes
     assert list(left.lines[0].get_ydata()) == [0.02, 0.01]  # train: the reconstruction part
     assert list(right.lines[0].get_ydata()) == [1.2, 1.1]
+
+
+def test_decoder_is_refit_on_the_final_codes(monkeypatch):
+    import hourglass.train as train
+
+    X, _ = sheet_and_clusters(600, 0)
+    settings = {"latent_dim": 2, "hidden": (16,), "epochs": 4, "seed": 0, "structure": "neighbors", "device": "cpu"}
+    refit = hg.Autoencoder(**settings).fit(X)
+    monkeypatch.setattr(train, "REFIT_EPOCHS", 0)
+    plain = hg.Autoencoder(**settings).fit(X)
+    assert np.array_equal(refit.transform(X), plain.transform(X))  # the encoder, and so the map, is untouched
+
+    def error(model: hg.Autoencoder) -> float:
+        return float(np.mean((model.inverse_transform(model.transform(X)) - X) ** 2))
+
+    assert error(refit) < 0.9 * error(plain)

@@ -536,7 +536,8 @@ class Autoencoder(_Estimator):
         ``"neighbors"`` trains a neighbour-preserving code: UMAP's fuzzy graph of the ``n_neighbors``
         nearest training rows is built at ``fit`` and UMAP's cross-entropy on the codes is added to the
         reconstruction loss (see ``hourglass.neighbors``), so that rows close in the data stay close in the
-        code, and clusters apart. Saved with the model.
+        code, and clusters apart; after that fit the decoder alone is trained a few more epochs on the final
+        codes, which gives back most of the reconstruction the term cost. Saved with the model.
     n_neighbors : int, default 15
         Neighbours per row in that graph (besides the row itself), at least 1 and fewer than the training rows.
     structure_weight : float, default 1.0
