@@ -140,3 +140,25 @@ def test_memory_limit_follows_the_environment_and_the_machine(monkeypatch):
     with open("/proc/meminfo") as f:
         available = next(int(line.split()[1]) << 10 for line in f if line.startswith("MemAvailable:"))
     assert 0.3 * available < train.memory_limit() < 0.7 * available
+
+
+def test_learning_rate_warms_up_over_the_first_steps_then_holds(monkeypatch, table):
+    seen: list[float] = []
+    make = train.make_optimizer
+
+    def spying(*args, **kwargs):
+        optimizer = make(*args, **kwargs)
+        step = optimizer.step
+
+        def record(*a, **k):
+            seen.append(optimizer.param_groups[0]["lr"])
+            return step(*a, **k)
+
+        optimizer.step = record
+        return optimizer
+
+    monkeypatch.setattr(train, "make_optimizer", spying)
+    hg.Autoencoder(hidden=(8,), epochs=2, batch_size=16, lr=0.01, patience=0).fit(table[:160])
+    ramp = [0.01 * (i + 1) / train.WARMUP_STEPS for i in range(train.WARMUP_STEPS)]
+    assert np.allclose(seen[: train.WARMUP_STEPS], ramp)
+    assert np.allclose(seen[train.WARMUP_STEPS :], 0.01)  # 9 steps an epoch, 2 epochs: no plateau cut yet
