@@ -132,6 +132,81 @@ def fit(
     device = distributed.setup(device)
     rank, world = distributed.rank(), distributed.world_size()
     gen = torch.Generator().manual_seed(cfg.seed)
+    data = _prepare_data(X, scaler, cfg, device, gen, rank, world)
+
+    model.to(device)
+    optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, device)
+    # Cutting the rate on a plateau settles into a lower minimum than a fixed rate in fewer epochs.
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, factor=cfg.lr_factor, patience=max(cfg.lr_patience - 1, 0), threshold=cfg.min_delta
+    )
+    recon_loss = LOSSES[cfg.loss]()
+    run = _run_facts(model, X, scaler, cfg, world)
+    state = _start_or_resume(model, optimizer, scheduler, gen, device, run, cfg, checkpoint_dir, resume)
+    objective = _objective(model, recon_loss, data.structure_weight, device, world)
+    history = state.history
+    elapsed, start = history.seconds, time.perf_counter()
+    todo = range(state.epoch, cfg.epochs) if not history.stopped_early else range(0)
+    show = cfg.verbose and rank == 0
+    bar = tqdm(todo, desc="training", unit="epoch", initial=state.epoch, total=cfg.epochs, disable=not show or None)
+    for epoch in bar:
+        parts = _train_epoch(model, data, objective, optimizer, cfg, gen, epoch)
+        val_sum = total_loss(model, data.val, recon_loss) if data.val is not None else 0.0
+        train_loss, val_loss, parts = _epoch_losses(parts, val_sum / max(data.val_rows, 1), world, epoch)
+        history.train.append(train_loss)
+        for key, part in parts.items():
+            history.parts.setdefault(key, []).append(part)
+        score = train_loss
+        if data.val is not None:
+            history.val.append(val_loss)
+            # The neighbour term lives on the training graph: its epoch mean joins the held-out
+            # reconstruction in the score that schedules, stops and picks the best epoch.
+            score = val_loss + data.structure_weight * parts.get("structure", 0.0)
+        bar.set_postfix(train=f"{train_loss:.4g}", **({"val": f"{val_loss:.4g}"} if data.val is not None else {}))
+        if cfg.lr_patience and data.sampler is None:
+            # Not with the neighbour term: its slow, noisy progress reads as a plateau, and the cut
+            # rates froze the map before it formed (mnist7: 1-NN 0.69 with cuts, 0.72-0.75 without).
+            scheduler.step(score)
+        state.record(model, score, epoch, cfg)
+        if checkpoint_dir is not None:
+            history.seconds = elapsed + time.perf_counter() - start
+            progress = {
+                "epoch": epoch + 1,
+                "best": state.best,
+                "stale": state.stale,
+                "history": dataclasses.asdict(history),
+            }
+            _save_checkpoint(checkpoint_dir, run, progress, model, state.best_state, optimizer, scheduler, gen, device)
+        if history.stopped_early:
+            break
+    bar.close()
+    model.load_state_dict(state.best_state)
+    # Not under torchrun: each rank would refit on its own shard, and the ranks' decoders drift apart.
+    if data.sampler is not None and data.val is not None and data.resident is not None and world == 1:
+        _refit_decoder(model, data.resident, data.val, recon_loss, cfg, gen)
+    model.eval()
+    history.seconds = elapsed + time.perf_counter() - start
+    return history
+
+
+@dataclass
+class _Data:
+    """The rows a run trains on, as tensors in scaled units."""
+
+    val: torch.Tensor | None  # this rank's held-out rows
+    val_rows: int  # held-out rows over all ranks: the validation loss is their mean
+    train_rows: int  # this rank's training rows
+    blocks: Callable[[], Iterator[torch.Tensor]]  # one epoch's training rows, block by block
+    resident: torch.Tensor | None = None  # all the training rows, when they fit in memory
+    sampler: EdgeSampler | None = None  # the neighbour term's graph
+    structure_weight: float = 0.0
+
+
+def _prepare_data(
+    X: np.ndarray, scaler: Scaler, cfg: TrainConfig, device: torch.device, gen: torch.Generator, rank: int, world: int
+) -> _Data:
+    """Split off the validation rows, take this rank's shard, and hold the training rows in memory (with the
+    neighbour graph when asked) or stream them from disk when they are larger than ``memory_limit()``."""
     n = X.shape[0]
     n_val = min(round(n * cfg.validation_fraction) if cfg.validation_fraction > 0 and n >= 10 else 0, MAX_VAL_ROWS)
     order = torch.randperm(n, generator=gen).numpy()
@@ -150,33 +225,58 @@ def fit(
         return _scaled_rows(X, rows, offset, scale, device)
 
     val = to_tensor(val_idx) if n_val else None
-    sampler: EdgeSampler | None = None
-    structure_weight = 0.0
-    if X.shape[1] * len(train_idx) * 4 <= memory_limit():
-        resident = to_tensor(train_idx)
-        blocks: Callable[[], Iterator[torch.Tensor]] = lambda: iter([resident])  # noqa: E731
+    if X.shape[1] * len(train_idx) * 4 > memory_limit():
         if cfg.structure is not None:
-            # Built afresh (and deterministically) by every fit, so a checkpoint need not hold it; under
-            # torchrun each rank's graph joins the rows of its own shard.
-            sampler, structure_weight = cfg.structure.prepare(resident, device)
-    elif cfg.structure is not None:
-        raise HourglassError(
-            "structure='neighbors' needs the training rows in memory, and these are larger than the "
-            f"memory limit ({MEMORY_ENV}); train on a subsample"
+            raise HourglassError(
+                "structure='neighbors' needs the training rows in memory, and these are larger than the "
+                f"memory limit ({MEMORY_ENV}); train on a subsample"
+            )
+        return _Data(
+            val, val_rows, len(train_idx), _streamed_blocks(train_idx, _block_rows(X.shape[1]), to_tensor, gen)
         )
-    else:
-        blocks = _streamed_blocks(train_idx, _block_rows(X.shape[1]), to_tensor, gen)
+    resident = to_tensor(train_idx)
+    data = _Data(val, val_rows, len(train_idx), lambda: iter([resident]), resident)
+    if cfg.structure is not None:
+        # Built afresh (and deterministically) by every fit, so a checkpoint need not hold it; under
+        # torchrun each rank's graph joins the rows of its own shard.
+        data.sampler, data.structure_weight = cfg.structure.prepare(resident, device)
+    return data
 
-    model.to(device)
-    optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, device)
-    # Cutting the rate on a plateau settles into a lower minimum than a fixed rate in fewer epochs.
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, factor=cfg.lr_factor, patience=max(cfg.lr_patience - 1, 0), threshold=cfg.min_delta
-    )
-    recon_loss = LOSSES[cfg.loss]()
-    history = History()
-    best, best_state, stale, done = math.inf, _snapshot(model), 0, 0
-    run = _run_facts(model, X, scaler, cfg, world)
+
+@dataclass
+class _State:
+    """Where a run stands between epochs: what a checkpoint saves and a resume restores."""
+
+    history: History
+    best_state: dict[str, torch.Tensor]
+    best: float = math.inf
+    stale: int = 0  # epochs since the last progress
+    epoch: int = 0  # epochs done
+
+    def record(self, model: nn.Module, score: float, epoch: int, cfg: TrainConfig) -> None:
+        """Keep the weights when ``score`` made progress; decide whether the run stops early."""
+        self.epoch = epoch + 1
+        if score < self.best * (1 - cfg.min_delta):
+            self.best, self.best_state, self.stale = score, _snapshot(model), 0
+            self.history.best_epoch = epoch + 1
+        else:
+            self.stale += 1
+            self.history.stopped_early = bool(cfg.patience and self.stale >= cfg.patience)
+
+
+def _start_or_resume(
+    model: Hourglass,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau,
+    gen: torch.Generator,
+    device: torch.device,
+    run: dict,
+    cfg: TrainConfig,
+    checkpoint_dir: str | os.PathLike | None,
+    resume: bool,
+) -> _State:
+    """A fresh state, or the one in ``checkpoint_dir`` (weights, optimiser, schedule and random state restored)."""
+    rank, world = distributed.rank(), distributed.world_size()
     saved = checkpoint.load(checkpoint_dir) if checkpoint_dir is not None and resume else None
     if checkpoint_dir is not None and not resume and rank == 0:
         # Starting over: a kill before this run's first checkpoint must not let a later --resume
@@ -184,102 +284,78 @@ def fit(
         (Path(checkpoint_dir) / checkpoint.FILE).unlink(missing_ok=True)
     if world > 1 and resume:
         _same_checkpoint_everywhere(saved, checkpoint_dir)
-    if saved is not None:
-        saved.check(run)
-        best_state = saved.restore(model, optimizer, scheduler)
-        checkpoint.set_rng_state(saved.rng(rank), gen, device)
-        history = History(**saved.progress["history"])
-        best, stale, done = saved.progress["best"], saved.progress["stale"], saved.progress["epoch"]
-        if cfg.verbose and rank == 0:
-            print(f"resuming after epoch {done} from {saved.path}", file=sys.stderr)
-    objective = _objective(model, recon_loss, structure_weight, device, world)
-    elapsed = history.seconds
-    start = time.perf_counter()
+    if saved is None:
+        return _State(History(), _snapshot(model))
+    saved.check(run)
+    best_state = saved.restore(model, optimizer, scheduler)
+    checkpoint.set_rng_state(saved.rng(rank), gen, device)
+    progress = saved.progress
+    state = _State(History(**progress["history"]), best_state, progress["best"], progress["stale"], progress["epoch"])
     # --patience may change on resume: whether the run is over is decided by the patience given now.
-    history.stopped_early = bool(saved is not None and cfg.patience and stale >= cfg.patience)
-    todo = range(done, cfg.epochs) if not history.stopped_early else range(0)
-    show = cfg.verbose and rank == 0
+    state.history.stopped_early = bool(cfg.patience and state.stale >= cfg.patience)
+    if cfg.verbose and rank == 0:
+        print(f"resuming after epoch {state.epoch} from {saved.path}", file=sys.stderr)
+    return state
+
+
+def _train_epoch(
+    model: Hourglass,
+    data: _Data,
+    objective: Objective,
+    optimizer: torch.optim.Optimizer,
+    cfg: TrainConfig,
+    gen: torch.Generator,
+    epoch: int,
+) -> dict[str, float]:
+    """One pass over the training rows in shuffled batches; the row-weighted mean of the loss and its parts."""
+    model.train()
+    device = optimizer.param_groups[0]["params"][0].device
     # Within the first epoch (at most its whole-batch count), so a checkpoint never falls mid-warmup.
-    warmup = min(WARMUP_STEPS, max(1, len(train_idx) // cfg.batch_size))
-    bar = tqdm(todo, desc="training", unit="epoch", initial=done, total=cfg.epochs, disable=None if show else True)
-    for epoch in bar:
-        model.train()
-        # Row-weighted sums, kept as tensors and read once per epoch (a .item() per step costs a sync;
-        # a list of per-step tensors fragments the heap by ~25 KB a step).
-        sums: dict[str, torch.Tensor] = {}
-        rows_seen, step = 0, 0
-        for block in blocks():
-            # Each batch gathers its rows: a shuffled copy of the whole block would double the memory.
-            perm = torch.randperm(block.shape[0], generator=gen).to(device)
-            for i in range(0, block.shape[0], cfg.batch_size):
-                if epoch == 0 and step < warmup:
-                    for group in optimizer.param_groups:
-                        group["lr"] = cfg.lr * (step + 1) / warmup
-                step += 1
-                target = block[perm[i : i + cfg.batch_size]]
-                x_in = cfg.corrupt(target, gen) if cfg.corrupt else target
-                edges = None
-                if sampler is not None:  # the neighbour term's rows: edges by weight, uniform negatives
-                    rows, negatives = sampler.draw(target.shape[0] * EDGES_PER_ROW, gen)
-                    edges = resident[rows], negatives
-                loss, parts = objective(x_in, target, edges)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                # Kept as tensors and reduced once per epoch: a .item() per step would cost a sync.
-                for key, value in (("loss", loss), *parts.items()):
-                    total = sums.setdefault(key, torch.zeros((), dtype=torch.float64, device=device))
-                    total.add_(value.detach(), alpha=target.shape[0])
-                rows_seen += target.shape[0]
-        epoch_parts = {k: float(v) / rows_seen for k, v in sums.items()}
-        val_sum = total_loss(model, val, recon_loss) if val is not None else 0.0
-        if world > 1:
-            # Equal shards of equal batches: the epoch's mean loss is the mean of the ranks' means.
-            # One reduction for all, identical on every rank, so all take the same decisions below.
-            packed = distributed.sum_all(torch.tensor([*epoch_parts.values(), val_sum], dtype=torch.float64))
-            epoch_parts = {k: float(v) / world for k, v in zip(epoch_parts, packed[:-1], strict=True)}
-            val_sum = float(packed[-1])
-        train_loss = epoch_parts.pop("loss")
-        if not math.isfinite(train_loss):
-            raise HourglassError(
-                f"training diverged at epoch {epoch + 1} (loss is {train_loss}); lower the learning rate"
-            )
-        history.train.append(train_loss)
-        for key, part in epoch_parts.items():
-            history.parts.setdefault(key, []).append(part)
-        score = train_loss
-        if val is not None:
-            history.val.append(val_sum / val_rows)
-            bar.set_postfix(train=f"{train_loss:.4g}", val=f"{history.val[-1]:.4g}")
-            # The neighbour term lives on the training graph: its epoch mean joins the held-out
-            # reconstruction in the score that schedules, stops and picks the best epoch.
-            score = history.val[-1] + structure_weight * epoch_parts.get("structure", 0.0)
-        else:
-            bar.set_postfix(train=f"{train_loss:.4g}")
-        if cfg.lr_patience and sampler is None:
-            # Not with the neighbour term: its slow, noisy progress reads as a plateau, and the cut
-            # rates froze the map before it formed (mnist7: 1-NN 0.69 with cuts, 0.72-0.75 without).
-            scheduler.step(score)
-        if score < best * (1 - cfg.min_delta):
-            best, best_state, stale = score, _snapshot(model), 0
-            history.best_epoch = epoch + 1
-        else:
-            stale += 1
-            history.stopped_early = bool(cfg.patience and stale >= cfg.patience)
-        if checkpoint_dir is not None:
-            history.seconds = elapsed + time.perf_counter() - start
-            progress = {"epoch": epoch + 1, "best": best, "stale": stale, "history": dataclasses.asdict(history)}
-            _save_checkpoint(checkpoint_dir, run, progress, model, best_state, optimizer, scheduler, gen, device)
-        if history.stopped_early:
-            break
-    bar.close()
-    model.load_state_dict(best_state)
-    # Not under torchrun: each rank would refit on its own shard, and the ranks' decoders drift apart.
-    if sampler is not None and val is not None and world == 1:
-        _refit_decoder(model, resident, val, recon_loss, cfg, gen)
-    model.eval()
-    history.seconds = elapsed + time.perf_counter() - start
-    return history
+    warmup = min(WARMUP_STEPS, max(1, data.train_rows // cfg.batch_size)) if epoch == 0 else 0
+    # Row-weighted sums, kept as tensors and read once per epoch (a .item() per step costs a sync;
+    # a list of per-step tensors fragments the heap by ~25 KB a step).
+    sums: dict[str, torch.Tensor] = {}
+    rows_seen, step = 0, 0
+    for block in data.blocks():
+        # Each batch gathers its rows: a shuffled copy of the whole block would double the memory.
+        perm = torch.randperm(block.shape[0], generator=gen).to(device)
+        for i in range(0, block.shape[0], cfg.batch_size):
+            if step < warmup:
+                for group in optimizer.param_groups:
+                    group["lr"] = cfg.lr * (step + 1) / warmup
+            step += 1
+            target = block[perm[i : i + cfg.batch_size]]
+            x_in = cfg.corrupt(target, gen) if cfg.corrupt else target
+            edges = None
+            if data.sampler is not None and data.resident is not None:  # the neighbour term's edges
+                rows, negatives = data.sampler.draw(target.shape[0] * EDGES_PER_ROW, gen)
+                edges = data.resident[rows], negatives
+            loss, parts = objective(x_in, target, edges)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            for key, value in (("loss", loss), *parts.items()):
+                total = sums.setdefault(key, torch.zeros((), dtype=torch.float64, device=device))
+                total.add_(value.detach(), alpha=target.shape[0])
+            rows_seen += target.shape[0]
+    return {k: float(v) / rows_seen for k, v in sums.items()}
+
+
+def _epoch_losses(
+    parts: dict[str, float], val_loss: float, world: int, epoch: int
+) -> tuple[float, float, dict[str, float]]:
+    """(training loss, validation loss, the other parts) over all ranks; a diverged run stops here."""
+    if world > 1:
+        # Equal shards of equal batches: the epoch's mean loss is the mean of the ranks' means. The
+        # validation sums were divided by all ranks' held-out rows, so theirs add up. One reduction for
+        # all, identical on every rank, so all take the same decisions after it.
+        packed = distributed.sum_all(torch.tensor([*parts.values(), val_loss], dtype=torch.float64))
+        parts = {k: float(v) / world for k, v in zip(parts, packed[:-1], strict=True)}
+        val_loss = float(packed[-1])
+    train_loss = parts.pop("loss")
+    if not math.isfinite(train_loss):
+        raise HourglassError(f"training diverged at epoch {epoch + 1} (loss is {train_loss}); lower the learning rate")
+    return train_loss, val_loss, parts
 
 
 def _refit_decoder(
