@@ -240,5 +240,5 @@ def test_table_explorer_colours_numeric_labels():
     page = render_page(table, X, rng.normal(size=300))
     data = json.loads(re.search(r'id="hg-data">(.*?)</script>', page, re.S).group(1))
     assert data["kind"] == "table" and data["labels"]["kind"] == "number"
-    with pytest.raises(HourglassError, match="data has 5 features; the model takes 6"):
+    with pytest.raises(HourglassError, match="data: 5 features per row, but the model expects 6"):
         render_page(table, X[:, :5])

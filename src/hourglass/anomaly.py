@@ -261,7 +261,13 @@ class AnomalyDetector(OutlierMixin, _Estimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """+1 for normal rows, -1 for anomalies (``decision_function < 0``)."""
-        return np.where(self.decision_function(X) < 0, -1, 1)
+        return self.verdicts(self.score_samples(X))
+
+    def verdicts(self, scores: Any) -> np.ndarray:
+        """``predict`` for rows already scored by ``score_samples`` (+1 normal, -1 anomaly), so that a caller
+        that shows the scores too need not score the rows twice, nor restate the rule."""
+        check_is_fitted(self, "offset_")
+        return np.where(np.asarray(scores) - self.offset_ < 0, -1, 1)
 
     # ---------------------------------------------------------------------------- explanations
     def explain(self, X: Any) -> np.ndarray:

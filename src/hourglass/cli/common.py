@@ -15,17 +15,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hourglass.data import MAX_PIXELS, MAX_SIDE, Dataset, load_dataset
+from hourglass.data import ARRAY_SUFFIXES, MAX_PIXELS, MAX_SIDE, TABLE_SUFFIXES, Dataset, load_dataset, model_input
 from hourglass.errors import HourglassError
 from hourglass.modelfile import is_model_folder
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from hourglass.estimator import Autoencoder
-
-ARRAY_SUFFIXES = (".npy", ".npz")
-TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
 
 
 def add_data_args(p: argparse.ArgumentParser, data_help: str = "data") -> None:
@@ -60,10 +55,9 @@ def add_rows_output(p: argparse.ArgumentParser) -> None:
 
 
 def read_data(args: argparse.Namespace, model: Autoencoder | None = None, source: str | None = None) -> Dataset:
-    """Load DATA (or ``source``); given the model it is for, check its shape, naming the file in any error.
-
-    A table's columns are matched to the model's by name, so their order may differ.
-    """
+    """Load DATA (or ``source``); given the model it is for, in the model's form (``model_input``): a table's
+    columns in the model's order (matched by name, so their order may differ), rows in its sample shape, and
+    any mismatch an error naming the file."""
     source = source or args.data
     data = load_dataset(
         source,
@@ -75,54 +69,11 @@ def read_data(args: argparse.Namespace, model: Autoencoder | None = None, source
     )
     if model is None:
         return data
-    if data.feature_names:
-        order = model_columns(source, data.feature_names, model)
-        if order is not None and order != data.feature_names:
-            index = [data.feature_names.index(c) for c in order]
-            data = Dataset(np.asarray(data.X)[:, index], data.y, data.kind, data.name, order)
-    if data.kind == "image" and model.kind_ == "image" and data.sample_shape != tuple(model.sample_shape_):
-        raise HourglassError(
-            f"{source}: images of shape {data.sample_shape}, but the model was trained on {tuple(model.sample_shape_)}"
-        )
-    if data.n_features != model.n_features_in_:
-        raise HourglassError(
-            f"{source}: {data.n_features} features per row, but the model expects {model.n_features_in_}"
-        )
-    return data
-
-
-def model_input(data: Dataset) -> np.ndarray | pd.DataFrame:
-    """What to hand an estimator: a named table keeps its column names, so fit and use are checked alike."""
-    if data.feature_names:
-        import pandas as pd
-
-        return pd.DataFrame(np.asarray(data.X), columns=data.feature_names)
-    return data.X
-
-
-def model_columns(file: str | Path, columns: list, model: Autoencoder) -> list | None:
-    """The table's columns in the model's order; any mismatch is a clear error before work starts."""
-    names = getattr(model, "feature_names_in_", None)
-    if names is None:
-        if len(columns) != model.n_features_in_:
-            raise HourglassError(
-                f"{file}: the table has {len(columns)} columns, but the model was trained on {model.n_features_in_}"
-            )
-        return None
-    expected = [str(n) for n in names]
-    have = [str(c) for c in columns]
-    missing = [c for c in expected if c not in have]
-    extra = [c for c in have if c not in expected]
-    if missing or extra:
-        parts = [
-            f"missing {', '.join(missing[:5])}" if missing else "",
-            f"unexpected {', '.join(extra[:5])}" if extra else "",
-        ]
-        raise HourglassError(
-            f"{file}: columns differ from the model's ({'; '.join(p for p in parts if p)}); "
-            "name a label column with --label"
-        )
-    return [columns[have.index(c)] for c in expected]
+    X = model_input(data, model, where=source)
+    if isinstance(X, np.ndarray):
+        return Dataset(X, data.y, model.kind_, data.name)
+    # A table for a model fitted on one: its rows in the model's column order, read by position from here on.
+    return Dataset(X.to_numpy(), data.y, model.kind_, data.name, [str(c) for c in X.columns])
 
 
 def read_model(path: str) -> Autoencoder:

@@ -13,6 +13,7 @@ from hourglass.cli.common import (
     read_model,
     write_rows,
 )
+from hourglass.data import model_input
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -36,5 +37,5 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     data = read_data(args, model)
-    write_rows(args.output, model.denoise(data.X).reshape(len(data), -1), model)
+    write_rows(args.output, model.denoise(model_input(data, model)).reshape(len(data), -1), model)
     return 0

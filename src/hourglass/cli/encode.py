@@ -7,15 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hourglass.cli.common import (
-    ARRAY_SUFFIXES,
-    TABLE_SUFFIXES,
-    add_data_args,
-    check_output,
-    model_input,
-    read_data,
-    read_model,
-)
+from hourglass.cli.common import add_data_args, check_output, read_data, read_model
+from hourglass.data import ARRAY_SUFFIXES, TABLE_SUFFIXES, model_input
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -36,9 +29,9 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.output, suffixes=TABLE_SUFFIXES + ARRAY_SUFFIXES, inputs=[args.model, args.data])
     model = read_model(args.model)
     data = read_data(args, model)
-    codes = model.transform(model_input(data))
+    codes = model.transform(model_input(data, model))
     out = Path(args.output)
-    if out.suffix.lower() in (".npy", ".npz"):
+    if out.suffix.lower() in ARRAY_SUFFIXES:
         write_array(out, codes)
     else:
         columns = {f"z{i + 1}": codes[:, i] for i in range(codes.shape[1])}

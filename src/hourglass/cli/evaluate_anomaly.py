@@ -7,7 +7,7 @@ import argparse
 import numpy as np
 
 from hourglass.cli.common import check_output
-from hourglass.cli.score import as_model_input, iter_chunks, read_detector
+from hourglass.cli.score import model_chunks, read_detector
 from hourglass.errors import HourglassError
 
 
@@ -33,11 +33,12 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.plot, suffixes=(".png",), inputs=[args.model, args.data])
     model = read_detector(args.model)
     scores, labels = [], []
-    for X, y in iter_chunks(args.data, model, args.labels):
-        if y is None:
-            raise HourglassError(f"{args.data}: no labels; name the label column with --labels")
-        scores.append(model.score_samples(as_model_input(model, X)))
-        labels.append(y)
+    with model_chunks(args.data, model, args.labels) as chunks:
+        for X, y in chunks:
+            if y is None:
+                raise HourglassError(f"{args.data}: no labels; name the label column with --labels")
+            scores.append(model.score_samples(X))
+            labels.append(y)
     score, y = np.concatenate(scores), np.concatenate(labels)
     is_anomaly = _positive(y, args.positive)
     n_pos = int(is_anomaly.sum())
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     error = -score  # higher = more anomalous, the orientation both metrics expect
     auc = roc_auc_score(is_anomaly, error)
     ap = average_precision_score(is_anomaly, error)
-    flagged = error > -model.offset_
+    flagged = model.verdicts(score) == -1
     print(f"rows {len(y)}, anomalies {n_pos} ({n_pos / len(y):.2%})")
     print(f"ROC-AUC            {auc:.4f}")
     print(f"average precision  {ap:.4f}  (chance: {n_pos / len(y):.4f})")

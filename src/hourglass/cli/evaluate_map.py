@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from hourglass.atomic import atomic_file
-from hourglass.cli.common import check_output, model_input, read_data, read_model, seed_int
+from hourglass.cli.common import check_output, read_data, read_model, seed_int
+from hourglass.data import model_input
 from hourglass.errors import HourglassError
 
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
@@ -40,10 +41,10 @@ def run(args: argparse.Namespace) -> int:
             raise HourglassError(f"{source}: no labels; name the label column with --labels COL")
     from hourglass.maps import evaluate_map, map_figure
 
+    umap = False if args.no_umap else None
     evaluation = evaluate_map(
-        model, model_input(train), train.y, model_input(test), test.y, umap=False if args.no_umap else None,
-        seed=args.seed,
-    )  # fmt: skip
+        model, model_input(train, model), train.y, model_input(test, model), test.y, umap=umap, seed=args.seed
+    )
     print(evaluation.table())
     if args.output is not None:
         out = Path(args.output)

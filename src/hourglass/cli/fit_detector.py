@@ -19,6 +19,7 @@ from hourglass.cli.common import (
     layer_widths,
     read_data,
 )
+from hourglass.data import model_input
 from hourglass.params import DETECTOR
 
 if TYPE_CHECKING:
@@ -93,12 +94,7 @@ def run(args: argparse.Namespace) -> int:
         check_model_output(args.out, [args.data])  # before reading data that may take long to load
     data = read_data(args)
     out = check_model_output(args.out or Path("runs") / f"{data.name}-detector", [args.data])
-    if data.feature_names:
-        import pandas as pd
-
-        detector.fit(pd.DataFrame(data.X, columns=data.feature_names))
-    else:
-        detector.fit(data.X)
+    detector.fit(model_input(data))
     detector.save(out)
     if not args.quiet:
         h = detector.history_

@@ -8,11 +8,11 @@ from hourglass.cli.common import (
     add_data_args,
     add_rows_output,
     check_rows_output,
-    model_input,
     read_data,
     read_model,
     write_rows,
 )
+from hourglass.data import model_input
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -30,5 +30,5 @@ def run(args: argparse.Namespace) -> int:
     model = read_model(args.model)
     check_rows_output(args.output, model, inputs=[args.model, args.data])
     data = read_data(args, model)
-    write_rows(args.output, model.reconstruct(model_input(data)).reshape(len(data), -1), model)
+    write_rows(args.output, model.reconstruct(model_input(data, model)).reshape(len(data), -1), model)
     return 0

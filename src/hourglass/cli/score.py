@@ -7,22 +7,21 @@ file larger than memory is scored in constant memory; other inputs are loaded wh
 from __future__ import annotations
 
 import argparse
+import contextlib
 from collections.abc import Iterator
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hourglass.atomic import atomic_file
-from hourglass.cli.common import bounded_int, check_output, model_columns
+from hourglass.cli.common import bounded_int, check_output
+from hourglass.data import CHUNK_ROWS, PARQUET_SUFFIXES, TABLE_SUFFIXES, iter_chunks, model_input
 from hourglass.errors import HourglassError
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from hourglass.anomaly import AnomalyDetector
-
-CHUNK_ROWS = 65_536
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -52,83 +51,26 @@ def read_detector(path: str) -> AnomalyDetector:
     return model
 
 
-def iter_chunks(
-    path: str, model: AnomalyDetector, label: str | None = None, rows: int = CHUNK_ROWS
-) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
-    """Yield (rows as float32 in the model's feature order, labels or None) one chunk at a time."""
-    from hourglass.data import load_dataset
-
-    file = Path(path)
-    suffix = file.suffix.lower()
-    if file.is_file() and suffix in (".csv", ".tsv", ".parquet", ".pq"):
-        yield from _table_chunks(file, model, label, rows)
-        return
-    data = load_dataset(path, label=label)  # .npy comes back memory-mapped: slicing reads only the chunk
-    if data.n_features != model.n_features_in_:
-        raise HourglassError(
-            f"{path}: rows have {data.n_features} features, but the model expects {model.n_features_in_}"
-        )
-    for start in range(0, len(data), rows):
-        chunk = np.asarray(data.X[start : start + rows], np.float32).reshape(-1, model.n_features_in_)
-        if not np.isfinite(chunk).all():
-            raise HourglassError(f"{path}: rows {start}..{start + len(chunk) - 1} hold NaN or infinite values")
-        yield chunk, None if data.y is None else np.asarray(data.y[start : start + rows])
-
-
-def as_model_input(model: AnomalyDetector, X: np.ndarray) -> np.ndarray | pd.DataFrame:
-    """Rows as the model was fitted on them: named columns for a model fitted on a table."""
-    import pandas as pd
-
-    names = getattr(model, "feature_names_in_", None)
-    return X if names is None or X.ndim != 2 else pd.DataFrame(X, columns=names, copy=False)
-
-
-def _table_chunks(file: Path, model: AnomalyDetector, label: str | None, rows: int):
-    import pandas as pd
-
-    from hourglass.data.tables import frame_to_rows
-
-    try:
-        if file.suffix.lower() in (".parquet", ".pq"):
-            import pyarrow.parquet as pq
-
-            frames = (b.to_pandas() for b in pq.ParquetFile(file).iter_batches(batch_size=rows))
-        else:
-            frames = pd.read_csv(file, sep="\t" if file.suffix.lower() == ".tsv" else ",", chunksize=rows)
-        columns, seen = None, False
-        for frame in frames:
-            X, y, names = frame_to_rows(frame, file, label)
-            if not seen:
-                columns, seen = model_columns(file, names, model), True
-            if columns:
-                X = X[:, [names.index(c) for c in columns]]
-            if not np.isfinite(X).all():
-                raise HourglassError(
-                    f"{file}: rows hold NaN or infinite values, or values too large for float32; clean them"
-                )
-            yield X, y
-        if not seen:
-            raise HourglassError(f"{file}: the table has no data rows")
-    except HourglassError:
-        raise
-    except (ValueError, TypeError) as e:  # non-numeric cells, ragged rows
-        raise HourglassError(f"{file}: cannot read the table as numbers ({str(e).splitlines()[0]})") from None
-    except Exception as e:  # pandas/pyarrow raise many types for malformed files
-        raise HourglassError(f"{file}: cannot parse the table ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+@contextlib.contextmanager
+def model_chunks(path: str, model: AnomalyDetector, label: str | None = None) -> Iterator[Iterator[tuple[Any, Any]]]:
+    """DATA streamed (``hourglass.data.iter_chunks``, ``CHUNK_ROWS`` rows at a time) as (the model's input, labels
+    or None) per chunk; the file is closed on leaving the block, however it is left."""
+    with contextlib.closing(iter_chunks(path, label, rows=CHUNK_ROWS)) as chunks:
+        yield ((model_input(chunk, model, where=path), chunk.y) for chunk in chunks)
 
 
 def run(args: argparse.Namespace) -> int:
-    out = check_output(args.output, suffixes=(".csv", ".tsv", ".parquet", ".pq"), inputs=[args.model, args.data])
+    out = check_output(args.output, suffixes=TABLE_SUFFIXES, inputs=[args.model, args.data])
     suffix = out.suffix.lower()
     model = read_detector(args.model)
     n = flagged = 0
     writer = None
-    with atomic_file(out) as tmp:
-        for X, y in iter_chunks(args.data, model, args.label):
+    with atomic_file(out) as tmp, model_chunks(args.data, model, args.label) as chunks:
+        for X, y in chunks:
             frame = _score_frame(model, X, y, args.label, args.top, first_id=n)
             n += len(frame)
             flagged += int(frame["is_anomaly"].sum())
-            if suffix in (".parquet", ".pq"):
+            if suffix in PARQUET_SUFFIXES:
                 import pyarrow as pa
                 import pyarrow.parquet as pq
 
@@ -143,16 +85,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _score_frame(model: AnomalyDetector, X: np.ndarray, y, label: str | None, top: int, first_id: int) -> pd.DataFrame:
+def _score_frame(model: AnomalyDetector, X: Any, y: Any, label: str | None, top: int, first_id: int) -> pd.DataFrame:
+    """One chunk's lines: every number and verdict is the detector's own (``score_samples``, ``verdicts``,
+    ``top_features``)."""
     import pandas as pd
 
-    X = as_model_input(model, X)
     score = model.score_samples(X)
-    columns: dict[str, object] = {"row_id": np.arange(first_id, first_id + len(X))}
+    columns: dict[str, object] = {"row_id": np.arange(first_id, first_id + len(score))}
     if y is not None:
         columns[label or "label"] = y
     columns["score"] = score
-    columns["is_anomaly"] = score < model.offset_
+    columns["is_anomaly"] = model.verdicts(score) == -1
     if top:
         columns["top_features"] = [";".join(row) for row in model.top_features(X, k=top)[0]]
     return pd.DataFrame(columns)

@@ -18,11 +18,10 @@ from hourglass.cli.common import (
     check_params,
     device_name,
     layer_widths,
-    model_input,
     model_name,
     read_data,
 )
-from hourglass.data import BUILTINS
+from hourglass.data import BUILTINS, model_input
 from hourglass.errors import HourglassError
 from hourglass.params import AUTOENCODER, NOISE_HELP
 from hourglass.scaling import KINDS as SCALINGS

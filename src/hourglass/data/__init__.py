@@ -1,4 +1,5 @@
-"""Load data by built-in name or path; every loader returns a ``Dataset``.
+"""Load data by built-in name or path, whole or in chunks; every loader returns a ``Dataset``, and
+``model_input`` turns it (or an array, a DataFrame, a request's rows) into what a model takes.
 
 Importing this package does not import pandas (``tables``, read only once a file is), so the command
 line's ``--help`` can show ``MAX_PIXELS`` from here.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +18,11 @@ import numpy as np
 from hourglass.data.builtin import BUILTINS
 from hourglass.data.dataset import Dataset
 from hourglass.data.images import MAX_PIXELS, MAX_SIDE, read_image_folder
+from hourglass.data.inputs import ARRAY_SUFFIXES, PARQUET_SUFFIXES, TABLE_SUFFIXES, model_input
 from hourglass.errors import HourglassError
 
 _CHUNK_BYTES = 64 << 20  # memory one step of the finiteness check may use
+CHUNK_ROWS = 65_536  # rows per chunk that ``iter_chunks`` yields
 
 
 def load_dataset(
@@ -50,7 +54,7 @@ def load_dataset(
             raise HourglassError(f"{path}: an image folder takes its labels from sub-folder names, not --label")
         data = read_image_folder(path, image_size, color, max_pixels)
     else:
-        from hourglass.data.tables import TABLE_SUFFIXES, read_npy, read_npz, read_table
+        from hourglass.data.tables import read_npy, read_npz, read_table
 
         readers = {".npy": read_npy, ".npz": read_npz, **dict.fromkeys(TABLE_SUFFIXES, read_table)}
         reader = readers.get(path.suffix.lower())
@@ -64,6 +68,24 @@ def load_dataset(
             raise HourglassError(f"{path}: the file is empty")
         data = reader(path, label)
     return _check_finite(data, path, drop_nonfinite)
+
+
+def iter_chunks(source: str | os.PathLike, label: str | None = None, rows: int = CHUNK_ROWS) -> Iterator[Dataset]:
+    """``load_dataset(source, label)`` as chunks of ``rows`` rows in float32, for data larger than memory.
+
+    A CSV/TSV/Parquet table is read chunk by chunk and a ``.npy`` file is memory-mapped (slicing reads only
+    the chunk), so either streams in constant memory; other sources are loaded whole, then sliced.
+    """
+    from hourglass.data.tables import iter_table, to_float32
+
+    path = Path(source)
+    if path.suffix.lower() in TABLE_SUFFIXES and path.is_file():
+        yield from iter_table(path, label, rows)
+        return
+    data = load_dataset(source, label=label)  # finiteness is checked here, a chunk at a time
+    for start in range(0, len(data), rows):
+        y = None if data.y is None else np.asarray(data.y[start : start + rows])
+        yield Dataset(to_float32(data.X[start : start + rows]), y, data.kind, data.name, data.feature_names)
 
 
 def _check_finite(data: Dataset, path: Path, drop: bool) -> Dataset:
@@ -97,4 +119,16 @@ def _check_finite(data: Dataset, path: Path, drop: bool) -> Dataset:
     return Dataset(np.asarray(data.X)[keep], y, data.kind, data.name, data.feature_names)
 
 
-__all__ = ["BUILTINS", "MAX_PIXELS", "MAX_SIDE", "Dataset", "load_dataset"]
+__all__ = [
+    "ARRAY_SUFFIXES",
+    "BUILTINS",
+    "CHUNK_ROWS",
+    "MAX_PIXELS",
+    "MAX_SIDE",
+    "PARQUET_SUFFIXES",
+    "TABLE_SUFFIXES",
+    "Dataset",
+    "iter_chunks",
+    "load_dataset",
+    "model_input",
+]

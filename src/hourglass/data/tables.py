@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +12,8 @@ import pandas as pd
 
 from hourglass.atomic import atomic_file
 from hourglass.data.dataset import Dataset
+from hourglass.data.inputs import ARRAY_SUFFIXES, PARQUET_SUFFIXES
 from hourglass.errors import HourglassError
-
-TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
 
 
 def read_npy(path: Path, label: str | None) -> Dataset:
@@ -61,15 +62,50 @@ def read_table(path: Path, label: str | None) -> Dataset:
 def read_frame(path: Path) -> pd.DataFrame:
     """A CSV/TSV/Parquet file as a DataFrame with text column names, or a one-line error naming the file."""
     try:
-        if path.suffix.lower() in (".parquet", ".pq"):
+        if path.suffix.lower() in PARQUET_SUFFIXES:
             frame = pd.read_parquet(path)
         else:
-            frame = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
+            frame = pd.read_csv(path, sep=_separator(path))
     except pd.errors.EmptyDataError:
         raise HourglassError(f"{path}: the file is empty") from None
     except Exception as e:  # pandas/pyarrow raise many types for malformed files
         raise HourglassError(f"{path}: cannot parse the table ({_first_line(e)})") from None
     return frame.rename(columns=str)
+
+
+def iter_table(path: Path, label: str | None, rows: int) -> Iterator[Dataset]:
+    """A CSV/TSV/Parquet table ``rows`` rows at a time, so one larger than memory is read in constant memory.
+
+    Each chunk is checked as ``read_table`` checks a whole table, and its values must be finite in float32.
+    The file stays open until the last chunk is read or the generator is closed: a caller that may stop
+    early closes it (``contextlib.closing``), so no file is left for the garbage collector to find.
+    """
+    try:
+        with contextlib.ExitStack() as stack:
+            if path.suffix.lower() in PARQUET_SUFFIXES:
+                import pyarrow.parquet as pq
+
+                table = stack.enter_context(pq.ParquetFile(path))
+                frames: Iterator[pd.DataFrame] = (b.to_pandas() for b in table.iter_batches(batch_size=rows))
+            else:
+                frames = stack.enter_context(pd.read_csv(path, sep=_separator(path), chunksize=rows))
+            seen = False
+            for frame in frames:
+                X, y, names = frame_to_rows(frame, path, label)
+                if not np.isfinite(X).all():
+                    raise HourglassError(
+                        f"{path}: rows hold NaN or infinite values, or values too large for float32; clean them"
+                    )
+                seen = True
+                yield Dataset(X, y, kind="table", name=path.stem, feature_names=names)
+        if not seen:
+            raise HourglassError(f"{path}: the table has no data rows")
+    except HourglassError:
+        raise
+    except (ValueError, TypeError) as e:  # non-numeric cells, ragged rows
+        raise HourglassError(f"{path}: cannot read the table as numbers ({_first_line(e)})") from None
+    except Exception as e:  # pandas/pyarrow raise many types for malformed files
+        raise HourglassError(f"{path}: cannot parse the table ({type(e).__name__}: {_first_line(e)})") from None
 
 
 def frame_to_rows(frame: pd.DataFrame, path: Path, label: str | None) -> tuple[np.ndarray, np.ndarray | None, list]:
@@ -147,14 +183,14 @@ def write_table(path: Path, columns: dict[str, np.ndarray]) -> None:
     """Write named columns as CSV/TSV/Parquet, or stacked into .npy/.npz, atomically."""
     suffix = path.suffix.lower()
     with atomic_file(path) as tmp:
-        if suffix in (".npy", ".npz"):
+        if suffix in ARRAY_SUFFIXES:
             array = np.column_stack(list(columns.values()))
             with open(tmp, "wb") as f:
                 (np.save if suffix == ".npy" else np.savez)(f, array)
-        elif suffix in (".parquet", ".pq"):
+        elif suffix in PARQUET_SUFFIXES:
             pd.DataFrame(columns).to_parquet(tmp, index=False)
         else:
-            pd.DataFrame(columns).to_csv(tmp, index=False, sep="\t" if suffix == ".tsv" else ",")
+            pd.DataFrame(columns).to_csv(tmp, index=False, sep=_separator(path))
 
 
 def write_array(path: Path, array: np.ndarray) -> None:
@@ -164,6 +200,10 @@ def write_array(path: Path, array: np.ndarray) -> None:
             np.savez_compressed(f, X=array)
         else:
             np.save(f, array)
+
+
+def _separator(path: Path) -> str:
+    return "\t" if path.suffix.lower() == ".tsv" else ","
 
 
 def _first_line(error: BaseException) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from hourglass.atomic import atomic_file
+from hourglass.data import model_input
 from hourglass.errors import HourglassError
 from hourglass.estimator import Autoencoder
 from hourglass.explorer.export import b64_float32, export_decoder
@@ -99,18 +100,6 @@ def _labels(y: np.ndarray | None) -> dict[str, Any] | None:
     }
 
 
-def model_input(model: Autoencoder, rows: np.ndarray) -> Any:
-    """Rows in the form the model was fitted on: images reshaped, named tables as a DataFrame."""
-    if model.kind_ == "image":
-        return rows if rows.ndim > 2 else rows.reshape(len(rows), *model.sample_shape_)
-    names = getattr(model, "feature_names_in_", None)
-    if names is not None:
-        import pandas as pd
-
-        return pd.DataFrame(rows.reshape(len(rows), -1), columns=list(names))
-    return rows
-
-
 def explorer_data(
     model: Autoencoder,
     X: Any,
@@ -121,8 +110,10 @@ def explorer_data(
     title: str | None = None,
 ) -> dict[str, Any]:
     """Everything the page draws: codes (and their 2-D view), errors, originals, labels, shapes."""
-    if hasattr(X, "to_numpy"):  # a DataFrame: its columns are checked against the model's by width below
-        X = X.to_numpy(np.float32)
+    frame = hasattr(X, "to_numpy")
+    X = model_input(X, model, where="data")  # a table's columns matched to the model's by name, rows checked
+    if frame:  # in the model's column order now: read by position from here on
+        X = np.asarray(X, np.float32)
     n = int(np.shape(X)[0])
     if n == 0:
         raise HourglassError("need at least one row to draw the latent map")
@@ -134,11 +125,8 @@ def explorer_data(
     rows = np.asarray(X[keep] if n > max_points else X)
     labels = None if y is None else np.asarray(y).reshape(-1)[keep]
 
-    width = int(np.prod(rows.shape[1:]))
-    if model.kind_ == "table" and width != model.n_features_in_:
-        raise HourglassError(f"data has {width} features; the model takes {model.n_features_in_}")
-    codes = model.transform(model_input(model, rows)).astype(np.float32)
-    errors = -model.score_samples(model_input(model, rows))  # mean squared error per row, in scaled units
+    codes = model.transform(rows).astype(np.float32)
+    errors = -model.score_samples(rows)  # mean squared error per row, in scaled units
     latent_dim = codes.shape[1]
     projection = None
     view = codes

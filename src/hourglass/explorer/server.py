@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from hourglass.data import model_input
 from hourglass.errors import HourglassError
 from hourglass.estimator import Autoencoder
-from hourglass.explorer.page import MAX_POINTS, csp, model_input, render_page
+from hourglass.explorer.page import MAX_POINTS, csp, render_page
 
 MAX_BODY = 1 << 20  # bytes per request
 MAX_ROWS = 10_000  # rows (or codes) per request
@@ -52,7 +53,7 @@ class _Api:
     def encode(self, body: dict[str, Any]) -> dict[str, Any]:
         rows = _matrix(body, "rows", self.model.n_features_in_, "the model's feature count")
         with self.lock:
-            codes = self.model.transform(model_input(self.model, rows))
+            codes = self.model.transform(model_input(rows, self.model, where="'rows'"))
         return {"codes": _finite(codes, "rows")}
 
 
