@@ -75,9 +75,12 @@ def test_export_refuses_layers_without_a_js_twin(model):
         export_decoder(odd)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def js_decoder():
-    """A blank Chromium page holding explorer.js's ``makeDecoder`` (the page's own start-up left out)."""
+    """A blank Chromium page holding explorer.js's ``makeDecoder`` (the page's own start-up left out).
+
+    Per test, not per module: Playwright's sync API runs an event loop while it is open, and a second
+    one (``browser_page``) cannot start inside it."""
     require_browser()
     from playwright.sync_api import sync_playwright
 

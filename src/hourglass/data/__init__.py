@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +70,9 @@ def load_dataset(
     return _check_finite(data, path, drop_nonfinite)
 
 
-def iter_chunks(source: str | os.PathLike, label: str | None = None, rows: int = CHUNK_ROWS) -> Iterator[Dataset]:
+def iter_chunks(
+    source: str | os.PathLike, label: str | None = None, rows: int = CHUNK_ROWS
+) -> Generator[Dataset, None, None]:
     """``load_dataset(source, label)`` as chunks of ``rows`` rows in float32, for data larger than memory.
 
     A CSV/TSV/Parquet table is read chunk by chunk and a ``.npy`` file is memory-mapped (slicing reads only
