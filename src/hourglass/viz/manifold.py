@@ -120,10 +120,9 @@ def manifold(
         ax.set_ylabel(ylabel)
     lo, hi = quantiles
     how = "evenly spaced" if spacing == "linear" else "quantile-spaced"
-    blank = f"; grey: no code in that cell ({int(empty.sum())} of {len(tiles)})" if empty.any() else ""
+    blank = f"\ngrey: no code in that cell ({int(empty.sum())} of {len(tiles)})" if empty.any() else ""
     ax.set_title(
         f"Manifold: decoded {cols}x{rows} grid, {how} over the codes' {lo:.0%}-{hi:.0%} range{plane.note}{blank}",
         fontsize=10,
-        wrap=True,
     )
     return fig
