@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hourglass import demo, report
+from hourglass.demo import report, story
 
 
 @pytest.fixture(scope="module")
@@ -14,15 +14,15 @@ def run(tmp_path_factory):
     seen = {}
 
     # The hook later sections (denoising, the explorer link) use: one function, placed before "numbers".
-    @demo.register_section("extra", before="numbers")
-    def extra(ctx: demo.DemoRun) -> report.Section:
+    @story.register_section("extra", before="numbers")
+    def extra(ctx: story.DemoRun) -> report.Section:
         seen["codes"] = ctx.codes_all.shape
         return report.Section("An extra section", "<p>added through register_section</p>")
 
     try:
-        result = demo.run_demo(out, verbose=False)
+        result = story.run_demo(out, verbose=False)
     finally:
-        demo.SECTIONS[:] = [s for s in demo.SECTIONS if s[0] != "extra"]
+        story.SECTIONS[:] = [s for s in story.SECTIONS if s[0] != "extra"]
     return out, result, seen
 
 
@@ -77,15 +77,15 @@ def test_pick_typical_takes_the_row_nearest_its_class_median():
     # mean (row 2) nor the first (row 1). Row 0, a 7, sits on that median too and must not be picked.
     codes = np.array([[2, 0], [0, 0], [3, 0], [100, 0], [2, 0.5], [1, 0]], float)
     y = np.array([7, 1, 1, 1, 1, 1])
-    assert demo.pick_typical(codes, y, 1) == 4
-    assert demo.pick_typical(codes, y, 7) == 0
+    assert story.pick_typical(codes, y, 1) == 4
+    assert story.pick_typical(codes, y, 7) == 0
 
 
 def test_walk_goes_from_a_heldout_one_to_a_heldout_seven(run):
     _, result, _ = run
     codes = result.model.transform(result.X_test)
     for label in (1, 7):
-        picked = demo.pick_typical(codes, result.y_test, label)
+        picked = story.pick_typical(codes, result.y_test, label)
         mine = codes[result.y_test == label]
         nearest = np.linalg.norm(mine - np.median(mine, axis=0), axis=1).min()
         assert result.y_test[picked] == label
@@ -94,13 +94,13 @@ def test_walk_goes_from_a_heldout_one_to_a_heldout_seven(run):
 
 def test_run_demo_prints_where_the_report_is(tmp_path, capsys, monkeypatch):
     # Training is the slow part and is tested above; here a tiny model keeps the printing test fast.
-    original = demo.Autoencoder
+    original = story.Autoencoder
 
     def small(**kwargs):
         return original(**{**kwargs, "epochs": 2, "hidden": (8,)})
 
-    monkeypatch.setattr(demo, "Autoencoder", small)
-    demo.run_demo(tmp_path / "d", verbose=True)
+    monkeypatch.setattr(story, "Autoencoder", small)
+    story.run_demo(tmp_path / "d", verbose=True)
     printed = capsys.readouterr().out
     assert f"report: {(tmp_path / 'd' / 'report.html').resolve()}" in printed
 

@@ -12,8 +12,9 @@ from sklearn.model_selection import train_test_split
 
 import hourglass as hg
 from hourglass.cli import main
-from hourglass.denoise import denoise_demo, denoise_figure, evaluate_denoise, psnr
-from hourglass.noise import corrupt_array
+from hourglass.data.noise import corrupt_array
+from hourglass.demo.denoise import denoise_demo
+from hourglass.tasks.denoise import denoise_figure, evaluate_denoise, psnr
 
 NOISE = "gaussian:0.3"
 

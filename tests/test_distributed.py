@@ -12,9 +12,9 @@ import pytest
 import torch
 
 import hourglass as hg
-from hourglass import distributed
-from hourglass.checkpoint import load as load_checkpoint
-from hourglass.train import _shard
+from hourglass.engine import distributed
+from hourglass.engine.checkpoint import load as load_checkpoint
+from hourglass.engine.train import _shard
 
 
 def torchrun(*args: str, cwd, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -96,7 +96,7 @@ SCRIPT = """
 import numpy as np
 import torch
 import hourglass as hg
-from hourglass import distributed
+from hourglass.engine import distributed
 
 X = np.load("train.npy")
 model = hg.Autoencoder(epochs=4, batch_size=64, patience=0, seed=0).fit(X[:2000])
@@ -126,7 +126,7 @@ RESUME_SCRIPT = """
 import numpy as np
 import torch
 import hourglass as hg
-from hourglass import distributed
+from hourglass.engine import distributed
 
 def flat(model):
     return torch.cat([p.detach().flatten() for p in model.model_.parameters()]).numpy()
@@ -172,7 +172,7 @@ STRUCTURE_SCRIPT = """
 import numpy as np
 import torch
 import hourglass as hg
-from hourglass import distributed
+from hourglass.engine import distributed
 
 X = np.load("train.npy")[:1000]
 model = hg.Autoencoder(epochs=2, batch_size=64, patience=0, structure="neighbors").fit(X)

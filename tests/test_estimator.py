@@ -10,8 +10,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import hourglass as hg
-from hourglass import train
 from hourglass.anomaly import AnomalyDetector
+from hourglass.engine import train
 
 
 @parametrize_with_checks(

@@ -17,9 +17,10 @@ from safetensors.numpy import load_file, save_file
 from safetensors.torch import save_file as save_torch
 
 import hourglass as hg
-from hourglass import HourglassError, checkpoint
+from hourglass import HourglassError
 from hourglass.anomaly import AnomalyDetector
 from hourglass.cli import main
+from hourglass.engine import checkpoint
 
 X = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
 IMAGES = np.random.default_rng(1).integers(0, 255, size=(40, 8, 8)).astype(np.uint8)

@@ -13,8 +13,8 @@ from sklearn.metrics import roc_auc_score
 
 import hourglass as hg
 from hourglass import HourglassError
-from hourglass.anomaly import AUTO_QUANTILE, FOREST_FILE, OLD_CONFIG, AnomalyDetector
-from hourglass.iforest import NAMES, Forest
+from hourglass.anomaly.detector import AUTO_QUANTILE, FOREST_FILE, OLD_CONFIG, AnomalyDetector
+from hourglass.anomaly.iforest import NAMES, Forest
 
 SMALL = {"hidden": (8,), "epochs": 3}
 

@@ -17,11 +17,11 @@ import pandas as pd
 import pytest
 
 import hourglass as hg
-from hourglass import demo
 from hourglass.anomaly import AnomalyDetector
 from hourglass.atomic import remove_stale_siblings
 from hourglass.cli import main
 from hourglass.cli import plot as plot_cli
+from hourglass.demo import story
 
 # Each writing command with one output left as {out}, what that output is (a folder; a file; rows: a file,
 # or a new folder of PNGs) and the file type a good output has.
@@ -165,7 +165,7 @@ def no_work(monkeypatch) -> None:
         for name in ("fit", "transform", "inverse_transform", "reconstruct", "denoise", "sample", "score_samples"):
             if name in vars(cls):
                 monkeypatch.setattr(cls, name, boom)
-    monkeypatch.setattr(demo, "train_demo", boom)
+    monkeypatch.setattr(story, "train_demo", boom)
 
 
 def run_cli(args, capsys) -> tuple[int, list[str]]:
@@ -226,7 +226,7 @@ def test_unwritable_folder_on_a_read_only_mount(inputs, tmp_path):
 
 # ------------------------------------------------------------------------------ all or nothing
 def test_a_failed_training_removes_the_checkpoint_folder_it_made(inputs, work, monkeypatch, capsys):
-    from hourglass import checkpoint
+    from hourglass.engine import checkpoint
 
     real = checkpoint.save
 
@@ -280,30 +280,30 @@ def test_demo_refuses_a_folder_it_did_not_write_and_cleans_up_after_a_failure(tm
     mine.mkdir()
     (mine / "report.html").write_text("mine")
     with pytest.raises(hg.HourglassError, match="not written by hourglass demo"):
-        demo.run_demo(mine, verbose=False)  # the library refuses too, not only the command
+        story.run_demo(mine, verbose=False)  # the library refuses too, not only the command
     assert [p.name for p in mine.iterdir()] == ["report.html"]
 
     def fail(*args, **kwargs):
         raise RuntimeError("training broke")
 
-    monkeypatch.setattr(demo, "train_demo", fail)
+    monkeypatch.setattr(story, "train_demo", fail)
     empty = tmp_path / "empty"
     empty.mkdir()
     for out in (tmp_path / "new", empty):
         with pytest.raises(RuntimeError):
-            demo.run_demo(out, verbose=False)
+            story.run_demo(out, verbose=False)
     assert not (tmp_path / "new").exists() and list(empty.iterdir()) == []
 
     # A folder the demo wrote (its marker) is accepted again; so is one from before the marker.
     ours = tmp_path / "ours"
     ours.mkdir()
-    (ours / demo.MARKER).write_text("")
+    (ours / story.MARKER).write_text("")
     (ours / "report.html").write_text("old report")
-    assert demo.is_demo_folder(ours) and not demo.is_demo_folder(mine)
+    assert story.is_demo_folder(ours) and not story.is_demo_folder(mine)
     legacy = tmp_path / "legacy"
     hg.Autoencoder(hidden=(4,), epochs=1).fit(np.random.default_rng(0).normal(size=(20, 3))).save(legacy / "model")
-    (legacy / "report.html").write_text(f"<title>{demo.TITLE}</title>")
-    assert demo.is_demo_folder(legacy)
+    (legacy / "report.html").write_text(f"<title>{story.TITLE}</title>")
+    assert story.is_demo_folder(legacy)
 
 
 # ------------------------------------------------------------------------------ symbolic links
@@ -327,7 +327,7 @@ KILLED_SAVE = textwrap.dedent(
     """
     import sys, time
     import hourglass as hg
-    from hourglass import modelfile
+    from hourglass.engine import modelfile
 
     real = modelfile.save_file
 

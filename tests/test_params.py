@@ -17,9 +17,9 @@ from hourglass.anomaly import AnomalyDetector
 from hourglass.cli import build_parser
 from hourglass.cli import fit_detector as fit_detector_cli
 from hourglass.cli import train as train_cli
+from hourglass.data.noise import CORRUPTIONS
 from hourglass.models.base import MAX_WEIGHTS
 from hourglass.models.schema import Maybe, OneOf
-from hourglass.noise import CORRUPTIONS
 from hourglass.params import AUTOENCODER, DETECTOR, NOISE_HELP
 
 NAN, INF = math.nan, math.inf

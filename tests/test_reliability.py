@@ -181,7 +181,7 @@ def test_estimator_on_random_arrays(X):
 WRITER = textwrap.dedent(
     """
     import sys, hourglass as hg
-    from hourglass.report import Section, write_report
+    from hourglass.demo.report import Section, write_report
     model = hg.load(sys.argv[1])
     print("ready", flush=True)
     i = 0
@@ -194,7 +194,7 @@ WRITER = textwrap.dedent(
 
 
 def test_killed_mid_write_leaves_the_old_model_and_report_intact(tmp_path, small_model):
-    from hourglass.report import Section, write_report
+    from hourglass.demo.report import Section, write_report
 
     target = small_model.save(tmp_path / "model")
     report = write_report(tmp_path / "report.html", "report", [Section("s", "x")])

@@ -18,9 +18,9 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 import hourglass as hg
-from hourglass import checkpoint
 from hourglass.cli import main
-from hourglass.train import History
+from hourglass.engine import checkpoint
+from hourglass.engine.train import History
 
 
 def same_weights(a: hg.Autoencoder, b: hg.Autoencoder) -> bool:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import hourglass as hg
-from hourglass.scaling import RANGE_FLOOR, Scaler
+from hourglass.data.scaling import RANGE_FLOOR, Scaler
 
 N, RANK = 1500, 3
 

@@ -10,8 +10,8 @@ import torch
 from sklearn.neighbors import KNeighborsClassifier
 
 import hourglass as hg
+from hourglass.engine.neighbors import EdgeSampler, fuzzy_graph, neighbor_loss
 from hourglass.errors import HourglassError
-from hourglass.neighbors import EdgeSampler, fuzzy_graph, neighbor_loss
 
 
 def sheet_and_clusters(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -154,7 +154,7 @@ def test_cli_trains_and_evaluates_a_map(tmp_path, capsys):
 @pytest.mark.skipif(not os.environ.get("HOURGLASS_SLOW_TESTS"), reason="numba compiles ~60 s; set HOURGLASS_SLOW_TESTS")
 def test_large_data_uses_pynndescent(monkeypatch):
     pytest.importorskip("pynndescent")
-    from hourglass import neighbors
+    from hourglass.engine import neighbors
 
     X = np.random.default_rng(0).normal(size=(300, 4)).astype(np.float32)
     exact = neighbors.nearest(X, 5)
@@ -166,7 +166,7 @@ def test_large_data_uses_pynndescent(monkeypatch):
 
 
 def test_loss_curve_shows_the_neighbour_term_on_its_own_axis():
-    from hourglass.train import History
+    from hourglass.engine.train import History
     from hourglass.viz import loss_curve
 
     history = History(train=[0.2, 0.1], val=[0.02, 0.01], parts={"recon": [0.02, 0.01], "structure": [1.2, 1.1]})
@@ -178,7 +178,7 @@ def test_loss_curve_shows_the_neighbour_term_on_its_own_axis():
 
 
 def test_decoder_is_refit_on_the_final_codes(monkeypatch):
-    import hourglass.train as train
+    import hourglass.engine.train as train
 
     X, _ = sheet_and_clusters(600, 0)
     settings = {"latent_dim": 2, "hidden": (16,), "epochs": 4, "seed": 0, "structure": "neighbors", "device": "cpu"}

@@ -36,7 +36,8 @@ array([1, 1, 1, 1])
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+import os
+from typing import TYPE_CHECKING, Any, cast
 
 from hourglass.errors import HourglassError
 
@@ -45,10 +46,9 @@ __version__ = "0.1.0"
 _LAZY = {
     "AnomalyDetector": "hourglass.anomaly",
     "Autoencoder": "hourglass.estimator",
-    "load": "hourglass.estimator",
     "Dataset": "hourglass.data",
     "load_dataset": "hourglass.data",
-    "evaluate_map": "hourglass.maps",
+    "evaluate_map": "hourglass.tasks.maps",
 }
 
 __all__ = [
@@ -65,8 +65,16 @@ __all__ = [
 if TYPE_CHECKING:
     from hourglass.anomaly import AnomalyDetector
     from hourglass.data import Dataset, load_dataset
-    from hourglass.estimator import Autoencoder, load
-    from hourglass.maps import evaluate_map
+    from hourglass.estimator import Autoencoder
+    from hourglass.tasks.maps import evaluate_map
+
+
+def load(path: str | os.PathLike) -> Autoencoder | AnomalyDetector:
+    """Load a model folder written by ``save`` (or by ``hourglass train``), checked completely first."""
+    from hourglass import anomaly  # noqa: F401 (registers AnomalyDetector, so its folders load too)
+    from hourglass.estimator import load as load_registered
+
+    return cast("Autoencoder | AnomalyDetector", load_registered(path))  # the two registered classes
 
 
 def __getattr__(name: str) -> Any:

@@ -8,14 +8,22 @@ import re
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from hourglass import distributed, modelfile
+from hourglass.data.noise import parse_noise
+from hourglass.data.scaling import KINDS as SCALINGS
+from hourglass.data.scaling import Scaler
+from hourglass.engine import distributed, modelfile
+from hourglass.engine.neighbors import Structure
+from hourglass.engine.prior import MAX_FIT_ROWS, Prior, fit_prior
+from hourglass.engine.runtime import CPU_THREADS, resolve_device, torch_threads
+from hourglass.engine.train import LOSSES, History, TrainConfig, seed_torch
+from hourglass.engine.train import fit as train_model
 from hourglass.errors import HourglassError
 from hourglass.models import available_models, build_model, check_config, model_class
 from hourglass.models.base import ACTIVATIONS, MAX_LATENT, MAX_LAYERS, MAX_WIDTH, OUTPUT_ACTIVATIONS
@@ -34,18 +42,7 @@ from hourglass.models.schema import (
     Text,
     validate,
 )
-from hourglass.neighbors import Structure
-from hourglass.noise import parse_noise
 from hourglass.params import AUTOENCODER, NOISE_HELP
-from hourglass.runtime import CPU_THREADS, resolve_device, torch_threads
-from hourglass.sampling import MAX_FIT_ROWS, Prior, fit_prior
-from hourglass.scaling import KINDS as SCALINGS
-from hourglass.scaling import Scaler
-from hourglass.train import LOSSES, History, TrainConfig, seed_torch
-from hourglass.train import fit as train_model
-
-if TYPE_CHECKING:
-    from hourglass.anomaly import AnomalyDetector
 
 ROW_GROUP = 64  # forward passes are padded to a multiple of this; see batch_invariant
 INFER_ROWS = 8_192  # rows per forward pass: activations stay in cache (1.5x faster than 65k here)
@@ -109,7 +106,7 @@ class _Estimator(TransformerMixin, BaseEstimator):
         optimiser, learning-rate schedule, random state, history). With ``resume=True`` training
         continues from the checkpoint there, or starts afresh when there is none; a resumed fit
         ends with the same weights as an uninterrupted one. Under torchrun every process calls
-        ``fit`` with the same ``X``; each trains on its own shard (see ``hourglass.distributed``).
+        ``fit`` with the same ``X``; each trains on its own shard (see ``hourglass.engine.distributed``).
         """
         self._validate_params()
         pixels = getattr(X, "dtype", None) == np.uint8
@@ -525,7 +522,7 @@ class Autoencoder(_Estimator):
     verbose : bool, default False
         Show a progress bar (only on a terminal).
     noise : str or None, default None
-        A corruption spec such as ``"gaussian:0.3"`` or ``"gaussian:0.3+mask:0.1"`` (see ``hourglass.noise``)
+        A corruption spec such as ``"gaussian:0.3"`` or ``"gaussian:0.3+mask:0.1"`` (see ``hourglass.data.noise``)
         to train a denoising autoencoder: each batch's inputs get fresh noise in scaled units while the
         target stays clean. Saved with the model.
     beta : float, default 0.03
@@ -535,7 +532,7 @@ class Autoencoder(_Estimator):
     structure : str or None, default None
         ``"neighbors"`` trains a neighbour-preserving code: UMAP's fuzzy graph of the ``n_neighbors``
         nearest training rows is built at ``fit`` and UMAP's cross-entropy on the codes is added to the
-        reconstruction loss (see ``hourglass.neighbors``), so that rows close in the data stay close in the
+        reconstruction loss (see ``hourglass.engine.neighbors``), so that rows close in the data stay close in the
         code, and clusters apart; after that fit the decoder alone is trained a few more epochs on the final
         codes, which gives back most of the reconstruction the term cost. Saved with the model.
     n_neighbors : int, default 15
@@ -551,11 +548,11 @@ class Autoencoder(_Estimator):
     ----------
     model_ : hourglass.models.base.Hourglass
         The trained network (its ``encode`` and ``decode`` work on scaled rows).
-    scaler_ : hourglass.scaling.Scaler
+    scaler_ : hourglass.data.scaling.Scaler
         The scaling learnt from the training data; the network sees ``scaler_``'s output.
-    history_ : hourglass.train.History
+    history_ : hourglass.engine.train.History
         Per-epoch training and validation losses, the best epoch and whether training stopped early.
-    prior_ : hourglass.sampling.Prior or None
+    prior_ : hourglass.engine.prior.Prior or None
         The Gaussian mixture over training codes that ``sample`` draws from; None for a VAE, which
         samples from its own N(0, I).
     kind_ : str
@@ -662,10 +659,12 @@ class Autoencoder(_Estimator):
         return Structure(n_neighbors=int(self.n_neighbors), weight=float(self.structure_weight))
 
 
-def load(path: str | os.PathLike) -> Autoencoder | AnomalyDetector:
-    """Load a model folder written by ``save`` (or by ``hourglass train``), checked completely first."""
-    from hourglass import anomaly  # noqa: F401 (registers AnomalyDetector, so its folders load too)
+def load(path: str | os.PathLike) -> _Estimator:
+    """Load a model folder of any estimator class registered so far, checked completely first.
 
+    Estimators above this layer (``AnomalyDetector``) register themselves when imported; ``hourglass.load``
+    imports them all first, so it loads every kind of folder.
+    """
     config, arrays = modelfile.load_folder(path)
     validate(config.get("estimator"), OneOf(lambda: ESTIMATORS), str(Path(path) / modelfile.CONFIG), "estimator")
     return ESTIMATORS[config["estimator"]]._from_files(config, arrays, Path(path))

@@ -69,7 +69,7 @@ class DetectorDefaults:
 AUTOENCODER = AutoencoderDefaults()
 DETECTOR = DetectorDefaults()
 
-# The syntax of a noise spec (``hourglass.noise.parse_noise``), for its error messages and --help.
+# The syntax of a noise spec (``hourglass.data.noise.parse_noise``), for its error messages and --help.
 NOISE_HELP = "gaussian:SIGMA, saltpepper:P or mask:P, joined with + (e.g. gaussian:0.3+mask:0.1)"
 # Dots on the explorer's map; more data is subsampled (fixed seed) so the page stays small and fast.
 MAX_POINTS = 20_000

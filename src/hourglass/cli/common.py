@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hourglass.data import ARRAY_SUFFIXES, MAX_PIXELS, MAX_SIDE, TABLE_SUFFIXES, Dataset, load_dataset, model_input
+from hourglass.engine.modelfile import is_model_folder
 from hourglass.errors import HourglassError
-from hourglass.modelfile import is_model_folder
 
 if TYPE_CHECKING:
     from hourglass.estimator import Autoencoder
@@ -77,7 +77,7 @@ def read_data(args: argparse.Namespace, model: Autoencoder | None = None, source
 
 
 def read_model(path: str) -> Autoencoder:
-    from hourglass.estimator import load
+    from hourglass import load
 
     return load(path)
 
@@ -284,7 +284,7 @@ def model_name(text: str) -> str:
 
 def device_name(text: str) -> str:
     """An argparse type for --device: the names ``runtime.resolve_device`` accepts, checked when parsing."""
-    from hourglass.runtime import resolve_device
+    from hourglass.engine.runtime import resolve_device
 
     try:
         resolve_device(text)

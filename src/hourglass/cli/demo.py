@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hourglass.demo import is_demo_folder, run_demo
+    from hourglass.demo.story import is_demo_folder, run_demo
 
     check_output(args.out, folder=True, reusable=is_demo_folder, what="a folder written by hourglass demo")
     run_demo(args.out, verbose=not args.quiet)

@@ -12,8 +12,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from hourglass.engine.modelfile import CONFIG, load_folder
 from hourglass.errors import HourglassError
-from hourglass.modelfile import CONFIG, load_folder
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

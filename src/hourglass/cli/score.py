@@ -42,8 +42,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def read_detector(path: str) -> AnomalyDetector:
+    from hourglass import load
     from hourglass.anomaly import AnomalyDetector
-    from hourglass.estimator import load
 
     model = load(path)
     if not isinstance(model, AnomalyDetector):

@@ -22,9 +22,9 @@ from hourglass.cli.common import (
     read_data,
 )
 from hourglass.data import BUILTINS, model_input
+from hourglass.data.scaling import KINDS as SCALINGS
 from hourglass.errors import HourglassError
 from hourglass.params import AUTOENCODER, NOISE_HELP
-from hourglass.scaling import KINDS as SCALINGS
 
 if TYPE_CHECKING:
     from hourglass.estimator import Autoencoder
@@ -145,7 +145,7 @@ def estimator_from(args: argparse.Namespace) -> Autoencoder:
 
 def check_model_out(out: str | Path, data: str) -> Path:
     """Fail before training if the model folder or its checkpoint folder beside it cannot be written."""
-    from hourglass import checkpoint
+    from hourglass.engine import checkpoint
 
     check_model_output(out, [data])
     check_output(
@@ -159,7 +159,7 @@ def check_model_out(out: str | Path, data: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hourglass import checkpoint, distributed
+    from hourglass.engine import checkpoint, distributed
 
     model = estimator_from(args)
     check_params(model, FLAGS)  # every flag's range, before any data is read
@@ -197,6 +197,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _is_checkpoint_folder(folder: Path) -> bool:
     """A folder training wrote: its checkpoint, or the temporary file of one that a kill interrupted."""
-    from hourglass import checkpoint
+    from hourglass.engine import checkpoint
 
     return all(p.name.lstrip(".").startswith(checkpoint.FILE) for p in folder.iterdir())

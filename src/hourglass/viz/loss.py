@@ -6,8 +6,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from hourglass.engine.train import History
 from hourglass.errors import HourglassError
-from hourglass.train import History
 from hourglass.viz.figure import new_figure
 
 LOSS_NAMES = {"mse": "mean squared error", "bce": "binary cross-entropy"}
@@ -20,7 +20,7 @@ def loss_curve(
 
     Examples
     --------
-    >>> from hourglass.train import History
+    >>> from hourglass.engine.train import History
     >>> fig = loss_curve(History(train=[1.0, 0.5, 0.3], val=[1.1, 0.6, 0.4]))
     >>> fig.axes[0].get_yscale()
     'log'

@@ -4,10 +4,10 @@ No DataLoader: for in-memory data a DataLoader's per-batch collation costs more 
 model this small. Data larger than the in-memory limit (memory-mapped ``.npy``) is streamed in
 blocks of rows, shuffled within each block and in block order.
 
-Under ``torchrun`` (see ``hourglass.distributed``) each process trains on its own shard of the
+Under ``torchrun`` (see ``hourglass.engine.distributed``) each process trains on its own shard of the
 training rows and DistributedDataParallel averages the gradients, so N processes at batch B step
 like one process at batch N x B. With a checkpoint folder, the state after every epoch is saved
-(``hourglass.checkpoint``) and ``resume`` continues from it.
+(``hourglass.engine.checkpoint``) and ``resume`` continues from it.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from hourglass import checkpoint, distributed
+from hourglass.data.scaling import Scaler
+from hourglass.engine import checkpoint, distributed
+from hourglass.engine.neighbors import EDGES_PER_ROW, EdgeSampler, Structure, neighbor_loss
 from hourglass.errors import HourglassError
 from hourglass.models.base import Hourglass
-from hourglass.neighbors import EDGES_PER_ROW, EdgeSampler, Structure, neighbor_loss
-from hourglass.scaling import Scaler
 
 MEMORY_ENV = "HOURGLASS_MEMORY_LIMIT"  # bytes of training rows to hold in memory (suffix K, M or G)
 MEMORY_SHARE = 0.5  # by default, half of the memory the machine has available when training starts
@@ -66,7 +66,7 @@ class TrainConfig:
     verbose: bool = False
     corrupt: Corruption | None = None  # denoising: applied to inputs, fresh each batch
     noise: str | None = None  # the spec ``corrupt`` came from, which a resumed run must share
-    structure: Structure | None = None  # the neighbour-preserving term (``hourglass.neighbors``)
+    structure: Structure | None = None  # the neighbour-preserving term (``hourglass.engine.neighbors``)
 
 
 @dataclass

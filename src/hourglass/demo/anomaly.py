@@ -17,7 +17,7 @@ from hourglass.anomaly import AnomalyDetector
 from hourglass.viz import error_gallery, score_histogram
 
 if TYPE_CHECKING:
-    from hourglass.demo import DemoResult
+    from hourglass.demo.story import DemoResult
 
 
 @dataclass

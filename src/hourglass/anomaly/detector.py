@@ -32,10 +32,10 @@ import torch
 from sklearn.base import OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from hourglass import modelfile
+from hourglass.anomaly.iforest import Forest
+from hourglass.engine import modelfile
 from hourglass.errors import HourglassError
 from hourglass.estimator import _Estimator, batch_invariant, register_estimator
-from hourglass.iforest import Forest
 from hourglass.models.base import MAX_MEMBERS
 from hourglass.models.ensemble import EnsembleMLP  # the model it builds (importing it registers "mlp-ensemble")
 from hourglass.models.schema import Bool, Either, Int, ListOf, OneOf, Optional, Real, Spec, validate
@@ -114,7 +114,7 @@ class AnomalyDetector(OutlierMixin, _Estimator):
     ----------
     offset_ : float
         The threshold on ``score_samples``: rows scored below it are anomalies (see ``contamination``).
-    forest_ : hourglass.iforest.Forest or None
+    forest_ : hourglass.anomaly.iforest.Forest or None
         The isolation forest fitted on the training rows; None with ``iforest=False``.
     fusion_ : np.ndarray of float64, shape (2, 2), or None
         Row 0 the two terms' medians over the training rows, row 1 their interquartile ranges (error

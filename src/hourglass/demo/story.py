@@ -20,10 +20,10 @@ from sklearn.model_selection import train_test_split
 
 from hourglass import viz
 from hourglass.data import load_dataset
+from hourglass.demo.report import Section, figure, table, write_report
+from hourglass.engine.modelfile import is_model_folder
 from hourglass.errors import HourglassError
 from hourglass.estimator import Autoencoder
-from hourglass.modelfile import is_model_folder
-from hourglass.report import Section, figure, table, write_report
 from hourglass.viz.figure import png_bytes, save_bytes
 
 
@@ -250,7 +250,7 @@ def _numbers(run: DemoRun) -> Section:
 
 @register_section("denoise", before="numbers")
 def _denoise(run: DemoRun) -> Section:
-    from hourglass.denoise import denoise_demo
+    from hourglass.demo.denoise import denoise_demo
 
     demo = denoise_demo(run.result, noise="gaussian:0.3")
     ev = demo.evaluation
@@ -269,7 +269,7 @@ def _denoise(run: DemoRun) -> Section:
 
 @register_section("anomaly", before="numbers")
 def _anomaly(run: DemoRun) -> Section:
-    from hourglass.anomaly_demo import anomaly_demo
+    from hourglass.demo.anomaly import anomaly_demo
 
     a = anomaly_demo(run.result)
     n_turned, n_flagged = int(a.is_turned.sum()), int(a.flagged.sum())

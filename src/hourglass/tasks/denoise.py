@@ -7,7 +7,6 @@ peak is the clean data's range in scaled units.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -17,13 +16,11 @@ from matplotlib.figure import Figure
 from scipy import ndimage
 from sklearn.utils.validation import check_is_fitted
 
-from hourglass.noise import corrupt_array, parse_noise
+from hourglass.data.noise import corrupt_array, parse_noise
 
 if TYPE_CHECKING:
-    from hourglass.demo import DemoResult
     from hourglass.estimator import Autoencoder
 
-DEMO_NOISE = "gaussian:0.3"
 BLUR_SIGMAS = (0.5, 0.75, 1.0, 1.5, 2.0)  # the blur's width is picked per run, on the clean data
 
 # A classical filter: (noisy, clean, spatial axes) -> (filtered, label); clean is only used to tune.
@@ -170,30 +167,6 @@ def denoise_figure(evaluation: DenoiseEvaluation, n: int = 10) -> Figure:
         axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
     fig.suptitle(f"denoising {ev.noise} (PSNR on all {len(ev.clean):,} samples)", fontsize=10)
     return fig
-
-
-@dataclass
-class DenoiseDemo:
-    model: Autoencoder
-    evaluation: DenoiseEvaluation
-    figure: Figure
-    seconds: float  # training time
-
-
-def denoise_demo(demo: DemoResult, noise: str = DEMO_NOISE, seed: int = 0) -> DenoiseDemo:
-    """Train a small denoiser on the demo's training digits and evaluate it on its held-out ones.
-
-    A 16-number code (2 numbers keep too little to rebuild a digit's strokes), 40 epochs of
-    batches of 128 keep this to a couple of seconds on one CPU thread (benchmarks/denoise.py
-    trains the full recipe).
-    """
-    from hourglass.estimator import Autoencoder
-
-    start = time.perf_counter()
-    model = Autoencoder(latent_dim=16, epochs=40, batch_size=128, noise=noise, seed=seed).fit(demo.X_train)
-    seconds = time.perf_counter() - start
-    evaluation = evaluate_denoise(model, demo.X_test, noise, seed=seed)
-    return DenoiseDemo(model, evaluation, denoise_figure(evaluation), seconds)
 
 
 def _mse(a: np.ndarray, b: np.ndarray) -> float:
