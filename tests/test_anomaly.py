@@ -162,6 +162,9 @@ def test_cli_fit_score_evaluate(tmp_path, capsys, monkeypatch):
     auc = float(printed.split("ROC-AUC")[1].split()[0])
     assert auc > 0.8 and "average precision" in printed
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # `plot` on a detector folder (its loss curve once read an Autoencoder-only parameter and crashed).
+    assert main(["plot", model, str(tmp_path / "test.csv"), "--label", "label", "-o", str(tmp_path / "figs")]) == 0
+    assert (tmp_path / "figs" / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_score_refuses_a_plain_autoencoder(tmp_path, digits):

@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     model = read_detector(args.model)
     n = flagged = 0
     writer = None
-    with atomic_file(out) as tmp, model_chunks(args.data, model, args.label) as chunks:
+    # The Parquet writer is closed before the file is moved into place, however the block is left.
+    with atomic_file(out) as tmp, model_chunks(args.data, model, args.label) as chunks, contextlib.ExitStack() as stack:
         for X, y in chunks:
             frame = _score_frame(model, X, y, args.label, args.top, first_id=n)
             n += len(frame)
@@ -75,12 +76,10 @@ def run(args: argparse.Namespace) -> int:
                 import pyarrow.parquet as pq
 
                 table = pa.Table.from_pandas(frame, preserve_index=False)
-                writer = writer or pq.ParquetWriter(tmp, table.schema)
+                writer = writer or stack.enter_context(pq.ParquetWriter(tmp, table.schema))
                 writer.write_table(table)
             else:
                 frame.to_csv(tmp, mode="a", header=n == len(frame), index=False, sep="\t" if suffix == ".tsv" else ",")
-        if writer is not None:
-            writer.close()
     print(f"scored {n} rows: {flagged} flagged as anomalies ({flagged / max(n, 1):.2%}); written to {out}")
     return 0
 
