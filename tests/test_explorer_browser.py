@@ -138,6 +138,13 @@ def hover_and_walk(page, model: Autoencoder, X: np.ndarray) -> None:
     # Click two dots: the walk runs frame by frame and ends on B's decode.
     page.mouse.click(x, y)
     wait_until(page, f"{EX}.state.selected.length === 1")
+    wait_until(page, "document.getElementById('selection').textContent.includes('percentile')")
+    shown = page.evaluate("document.getElementById('selection').textContent")
+    rank = re.search(r"(\d+)(st|nd|rd|th) percentile", shown)
+    assert rank and rank.group(2) == page.evaluate(f"{EX}.ordinal({rank.group(1)})")[len(rank.group(1)) :]
+    words = {k: page.evaluate(f"{EX}.ordinal({k})") for k in (0, 1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 100, 101, 111)}
+    assert words == {0: "0th", 1: "1st", 2: "2nd", 3: "3rd", 4: "4th", 11: "11th", 12: "12th", 13: "13th",
+                     21: "21st", 22: "22nd", 23: "23rd", 100: "100th", 101: "101st", 111: "111th"}  # fmt: skip
     page.mouse.click(x2, y2)
     assert page.evaluate(f"{EX}.state.selected") == [5, far]
     frames = set()

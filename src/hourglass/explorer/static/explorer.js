@@ -403,6 +403,11 @@ if (typeof document !== "undefined") (function () {
     while (lo2 < hi2) { const m = (lo2 + hi2) >> 1; if (errorRank[m] < errors[i]) lo2 = m + 1; else hi2 = m; }
     return Math.round((100 * lo2) / Math.max(1, n - 1));
   }
+  // 1st, 2nd, 3rd, 4th ... 11th, 12th, 13th ... 21st, 22nd, 101st.
+  function ordinal(k) {
+    const teen = k % 100 >= 11 && k % 100 <= 13;
+    return k + (teen ? "th" : ({ 1: "st", 2: "nd", 3: "rd" })[k % 10] || "th");
+  }
   function select(i) {
     if (state.selected.length >= 2) state.selected = [];
     state.selected.push(i);
@@ -411,7 +416,7 @@ if (typeof document !== "undefined") (function () {
       if (isImage) { paint(original, orig); paint(recon, rec); } else paintBars(original, rec, orig);
       const label = D.labels ? [" \u00b7 label ", bold(labelOf(i))] : [];
       $("selection").replaceChildren("row ", bold(D.index[i]), ...label, " \u00b7 error ", bold(fmt(errors[i])),
-        ` (MSE, scaled; ${percentile(i)}th percentile)`, ...(isImage ? [] : [el("br"), "bars: reconstruction; outline: original"]));
+        ` (MSE, scaled; ${ordinal(percentile(i))} percentile)`, ...(isImage ? [] : [el("br"), "bars: reconstruction; outline: original"]));
       state.inspected = { index: i, reconstruction: Array.from(rec) };
     }).catch(showError);
     if (state.selected.length === 2) startWalk(); else { stopWalk(); state.walk = null; updateWalkUi(); }
@@ -587,7 +592,7 @@ if (typeof document !== "undefined") (function () {
   window.hourglassExplorer = {
     state, decode: (list) => decodeMany(list).then((rows) => rows.map((r) => Array.from(r))),
     dotScreen: (i) => { const [x, y] = toScreen(view[2 * i], view[2 * i + 1]); const r = map.getBoundingClientRect(); return [r.left + x, r.top + y]; },
-    viewToCode, range: [lo, hi], n, latentDim: k, mode: D.mode,
+    viewToCode, ordinal, range: [lo, hi], n, latentDim: k, mode: D.mode,
     benchmark: (count) => {
       if (!local) return null;
       const t0 = performance.now();
