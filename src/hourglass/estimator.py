@@ -111,7 +111,7 @@ class _Estimator(TransformerMixin, BaseEstimator):
         self._validate_params()
         pixels = getattr(X, "dtype", None) == np.uint8
         flat = self._validate(X, reset=True)
-        with np.errstate(over="ignore"):  # an overflowing spread is reported just below, in words
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflowing spread is reported just below, in words
             images = pixels or self.kind_ == "image"
             self.scaler_ = Scaler.fit(flat, self._scaling(images), images=images, clip=self._clip_inputs)
         scaling = self.scaler_.kind
@@ -347,6 +347,36 @@ class _Estimator(TransformerMixin, BaseEstimator):
         """Write the model folder (config.json + model.safetensors) atomically; returns its path.
 
         Under torchrun only rank 0 writes; the other ranks return the path having written nothing.
+        Nothing is pickled: the folder holds JSON and tensors, so loading it runs no code from the file.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The folder to write. An existing model folder (or an empty folder) is replaced in one step, so
+            a crash leaves the old model or the new one, never a mix; anything else there is refused.
+        extra_files : dict of str to bytes, optional
+            Further files to write into the folder with the model (name -> contents).
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``, for ``hourglass.load``.
+
+        Raises
+        ------
+        HourglassError
+            ``path`` exists and is not an hourglass model folder (a file, or a folder of other things).
+
+        Examples
+        --------
+        >>> import os
+        >>> import tempfile
+        >>> import numpy as np
+        >>> X = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
+        >>> model = Autoencoder(hidden=(8,), epochs=2, seed=0).fit(X)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     sorted(os.listdir(model.save(f"{tmp}/model")))
+        ['config.json', 'model.safetensors']
         """
         check_is_fitted(self)
         if not distributed.is_main():
