@@ -70,7 +70,41 @@ if TYPE_CHECKING:
 
 
 def load(path: str | os.PathLike) -> Autoencoder | AnomalyDetector:
-    """Load a model folder written by ``save`` (or by ``hourglass train``), checked completely first."""
+    """Load a model folder written by ``save`` (or by ``hourglass train``), checked completely first.
+
+    Every file is read and checked (the JSON against its schema, each tensor's name, shape and finiteness)
+    before a model is built, so a damaged folder is one error rather than a half-loaded model.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The model folder (``config.json`` and ``model.safetensors``).
+
+    Returns
+    -------
+    Autoencoder or AnomalyDetector
+        The fitted estimator of the class that saved the folder, ready to use.
+
+    Raises
+    ------
+    HourglassError
+        The folder is missing, is a file, lacks a file, or holds a corrupt or inconsistent config or weights.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> import hourglass
+    >>> X = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     folder = hourglass.Autoencoder(hidden=(8,), epochs=2, seed=0).fit(X).save(f"{tmp}/model")
+    ...     type(hourglass.load(folder)).__name__
+    'Autoencoder'
+    >>> hourglass.load("no/such/folder")
+    Traceback (most recent call last):
+    ...
+    hourglass.errors.HourglassError: no/such/folder: no such model folder
+    """
     from hourglass import anomaly  # noqa: F401 (registers AnomalyDetector, so its folders load too)
     from hourglass.estimator import load as load_registered
 

@@ -33,12 +33,58 @@ def load_dataset(
     drop_nonfinite: bool = False,
     max_pixels: int = MAX_PIXELS,
 ) -> Dataset:
-    """Load a built-in dataset (``mnist7``, ``digits8``) or a file/folder of the user's.
+    """Load a built-in dataset (``mnist7``, ``digits8``, ``fashion``, ``fashion-test``) or a file/folder of the user's.
 
     Files: ``.npy`` (memory-mapped), ``.npz`` (arrays ``X`` and optional ``y``), ``.csv``/``.tsv``/
     ``.parquet`` (numeric columns; ``label`` names a column kept aside, never trained on), or a folder
     of images (each at most ``max_pixels`` pixels). Values that are NaN, infinite or beyond float32's
     range are an error unless ``drop_nonfinite`` drops those rows.
+
+    Parameters
+    ----------
+    source : str or os.PathLike
+        A built-in name (``BUILTINS``; none is ever downloaded, and ``fashion`` needs Debian's
+        dataset-fashion-mnist package) or the path of a file or image folder.
+    label : str, optional
+        The label column of a table, or the label array of an ``.npz`` (default: ``y`` if present).
+        An image folder takes its labels from sub-folder names instead; a ``.npy`` file has none.
+    image_size : tuple of (int, int), optional
+        ``(height, width)`` to resize a folder's images to; by default the most common size among them.
+    color : {"auto", "gray", "rgb"}, default "auto"
+        An image folder's colour mode; ``"auto"`` keeps RGB only if some image really has colour.
+    drop_nonfinite : bool, default False
+        Drop rows with NaN, infinite or too-large values (reported on stderr) instead of refusing the data.
+    max_pixels : int, default MAX_PIXELS
+        The largest image read, in pixels, checked from each file's header before anything is decoded.
+
+    Returns
+    -------
+    Dataset
+        The rows (``X``, possibly a read-only memory map), labels (``y`` or None), ``kind`` (``"image"``
+        or ``"table"``), a ``name`` for titles, and a table's ``feature_names``.
+
+    Raises
+    ------
+    HourglassError
+        No such file or built-in; an unsupported, empty, damaged or non-regular file; a missing label;
+        non-finite values without ``drop_nonfinite`` (or in every row).
+
+    Examples
+    --------
+    >>> data = load_dataset("mnist7")  # ships with hourglass
+    >>> data.kind, data.X.shape, data.X.dtype
+    ('image', (5000, 7, 7), dtype('uint8'))
+
+    A table, its label column kept aside:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = Path(tmp, "plants.csv")
+    ...     _ = path.write_text("height,width,kind\\n1.0,2.0,a\\n3.0,4.0,b\\n")
+    ...     table = load_dataset(path, label="kind")
+    >>> table.feature_names, table.y.tolist(), table.name
+    (['height', 'width'], ['a', 'b'], 'plants')
     """
     name = str(source)
     if name in BUILTINS:
@@ -77,6 +123,36 @@ def iter_chunks(
 
     A CSV/TSV/Parquet table is read chunk by chunk and a ``.npy`` file is memory-mapped (slicing reads only
     the chunk), so either streams in constant memory; other sources are loaded whole, then sliced.
+
+    Parameters
+    ----------
+    source : str or os.PathLike
+        What ``load_dataset`` takes: a built-in name, a file or an image folder.
+    label : str, optional
+        The label column (or ``.npz`` array), as for ``load_dataset``.
+    rows : int, default CHUNK_ROWS
+        Rows per chunk; the last chunk holds what is left.
+
+    Yields
+    ------
+    Dataset
+        One chunk: ``X`` in float32, its labels, and the source's kind, name and feature names.
+
+    Raises
+    ------
+    HourglassError
+        As ``load_dataset``; a table's chunk is checked when it is read, so an error can come after
+        earlier chunks were yielded.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     np.save(Path(tmp, "rows.npy"), np.arange(10.0).reshape(5, 2))
+    ...     [chunk.X.shape for chunk in iter_chunks(Path(tmp, "rows.npy"), rows=2)]
+    [(2, 2), (2, 2), (1, 2)]
     """
     from hourglass.data.tables import iter_table, to_float32
 

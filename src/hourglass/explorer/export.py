@@ -50,7 +50,26 @@ def _layers(module: nn.Module) -> list[nn.Module]:
 
 
 def browser_decodable(model: Autoencoder) -> bool:
-    """True when every decoder layer has a JavaScript twin (MLP decoders do; conv decoders need ``serve``)."""
+    """True when every decoder layer has a JavaScript twin (MLP decoders do; conv decoders need ``serve``).
+
+    Parameters
+    ----------
+    model : Autoencoder
+        A fitted estimator.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hourglass import Autoencoder
+    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
+    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> browser_decodable(model)
+    True
+    """
     return all(type(m) in EXPORTERS for m in _layers(model.model_.decoder))
 
 
@@ -58,6 +77,32 @@ def export_decoder(model: Autoencoder) -> dict[str, Any]:
     """The decoder as JSON-able data: layer list, float32 weights (base64), and the scaler to undo.
 
     JS evaluates ``layers`` in order on a code, then ``x * scale + offset`` gives rows in original units.
+
+    Parameters
+    ----------
+    model : Autoencoder
+        A fitted estimator whose decoder is ``browser_decodable``.
+
+    Returns
+    -------
+    dict
+        ``latent_dim``, ``n_features``, ``layers`` (each a dict with a ``type`` and, for linear layers, base64
+        ``weight`` and ``bias``), and the scaler's base64 ``offset`` and ``scale``.
+
+    Raises
+    ------
+    HourglassError
+        A decoder layer has no JavaScript twin (use ``hourglass serve``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hourglass import Autoencoder
+    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
+    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> spec = export_decoder(model)
+    >>> spec["latent_dim"], spec["n_features"], spec["layers"][0]["type"]
+    (2, 16, 'linear')
     """
     layers = []
     for m in _layers(model.model_.decoder):

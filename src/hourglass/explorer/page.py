@@ -180,7 +180,46 @@ def render_page(
     max_points: int = MAX_POINTS,
     title: str | None = None,
 ) -> str:
-    """The explorer page. ``mode="file"`` decodes in the page (MLP decoders); ``"server"`` asks /api/decode."""
+    """The explorer page. ``mode="file"`` decodes in the page (MLP decoders); ``"server"`` asks /api/decode.
+
+    One self-contained HTML text: CSS, script and data inline, a content-security policy that lets
+    nothing be fetched (the served page may talk to its own server only).
+
+    Parameters
+    ----------
+    model : Autoencoder
+        A fitted estimator; for ``mode="file"`` its decoder must run in the browser (``browser_decodable``).
+    X : Dataset, pandas.DataFrame or array-like
+        The rows to map (a table's columns are matched to the model's by name).
+    y : array-like of shape (n,), optional
+        Labels that colour the map; never used otherwise.
+    mode : {"file", "server"}, default "file"
+        ``"file"``: the page carries the decoder's weights and decodes by itself.
+    max_points : int, default MAX_POINTS
+        At most this many rows (a seeded subsample) are drawn.
+    title : str, optional
+        The page's title; by default "hourglass explorer".
+
+    Returns
+    -------
+    str
+        The HTML page.
+
+    Raises
+    ------
+    HourglassError
+        An unknown ``mode``; no rows, or a label count that differs from the rows'; rows that do not fit the
+        model; in ``"file"`` mode, a decoder layer with no JavaScript twin.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hourglass import Autoencoder
+    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
+    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> render_page(model, images, np.arange(32) % 2).startswith("<!doctype html>")
+    True
+    """
     if mode not in MODES:
         raise HourglassError(f"unknown explorer mode {mode!r}; choose one of {', '.join(MODES)}")
     data = explorer_data(model, X, y, max_points=max_points, title=title)
@@ -207,7 +246,47 @@ def write_explorer(
     max_points: int = MAX_POINTS,
     title: str | None = None,
 ) -> Path:
-    """Write the self-contained explorer page for ``model`` over ``X`` (labels ``y`` colour it); returns the path."""
+    """Write the self-contained explorer page for ``model`` over ``X`` (labels ``y`` colour it); returns the path.
+
+    The page needs no network and no server: open it in any browser. A decoder that cannot run in the
+    browser (``browser_decodable`` is False) needs ``hourglass serve`` instead.
+
+    Parameters
+    ----------
+    model : Autoencoder
+        A fitted estimator with a browser-decodable (MLP) decoder.
+    X : Dataset, pandas.DataFrame or array-like
+        The rows to map.
+    y : array-like of shape (n,), optional
+        Labels that colour the map.
+    path : str or os.PathLike, default "explorer.html"
+        The file to write; an existing file is replaced whole, never left half-written.
+    max_points : int, default MAX_POINTS
+        At most this many rows (a seeded subsample) are drawn.
+    title : str, optional
+        The page's title.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    HourglassError
+        As ``render_page`` in ``"file"`` mode.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from hourglass import Autoencoder
+    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
+    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     write_explorer(model, images, path=f"{tmp}/explorer.html").stat().st_size > 0
+    True
+    """
     page = render_page(model, X, y, mode="file", max_points=max_points, title=title)
     target = Path(path)
     with atomic_file(target) as tmp:

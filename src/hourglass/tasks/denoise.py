@@ -29,6 +29,8 @@ CLASSICAL: dict[str, Classical] = {}
 
 
 def classical(name: str) -> Callable[[Classical], Classical]:
+    """Register a classical filter under ``name`` in ``CLASSICAL``; ``evaluate_denoise`` runs each on images."""
+
     def add(fn: Classical) -> Classical:
         CLASSICAL[name] = fn
         return fn
@@ -43,11 +45,16 @@ def _per_axis(value: float, other: float, spatial: tuple[int, ...], ndim: int) -
 
 @classical("median")
 def median(noisy: np.ndarray, clean: np.ndarray, spatial: tuple[int, ...]) -> tuple[np.ndarray, str]:
+    """A 3x3 median filter over the ``spatial`` axes of ``noisy``; ``clean`` is not used. Returns (filtered, label)."""
     return ndimage.median_filter(noisy, size=_per_axis(3, 1, spatial, noisy.ndim)), "median filter 3x3"
 
 
 @classical("gaussian")
 def gaussian_blur(noisy: np.ndarray, clean: np.ndarray, spatial: tuple[int, ...]) -> tuple[np.ndarray, str]:
+    """A Gaussian blur over the ``spatial`` axes, its width the one of ``BLUR_SIGMAS`` closest to ``clean`` (by MSE).
+
+    Returns (filtered, label).
+    """
     # The width is chosen with the clean images in hand, an advantage the autoencoder never gets.
     blurred = {s: ndimage.gaussian_filter(noisy, sigma=_per_axis(s, 0, spatial, noisy.ndim)) for s in BLUR_SIGMAS}
     best = min(blurred, key=lambda s: float(np.mean((blurred[s] - clean) ** 2)))
@@ -55,13 +62,54 @@ def gaussian_blur(noisy: np.ndarray, clean: np.ndarray, spatial: tuple[int, ...]
 
 
 def psnr(mse: float, data_range: float = 1.0) -> float:
-    """Peak signal-to-noise ratio in dB: 10·log10(data_range² / MSE)."""
+    """Peak signal-to-noise ratio in dB: 10·log10(data_range² / MSE).
+
+    Parameters
+    ----------
+    mse : float
+        Mean squared error; values under 1e-12 count as 1e-12, so a perfect match is finite (120 dB).
+    data_range : float, default 1.0
+        The peak: the span of the clean values (1 for pixels scaled to [0, 1]).
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> psnr(0.01)
+    20.0
+    """
     return float(10 * np.log10(data_range**2 / max(mse, 1e-12)))
 
 
 @dataclass
 class DenoiseEvaluation:
-    """Noisy vs denoised vs classical filters on one dataset, all in scaled units, samples in shape."""
+    """Noisy vs denoised vs classical filters on one dataset, all in scaled units, samples in shape.
+
+    ``evaluate_denoise`` makes one; ``table`` prints it, ``denoise_figure`` draws it.
+
+    Attributes
+    ----------
+    noise : str
+        The noise spec the clean data was corrupted with.
+    seed : int
+        The seed it was drawn with.
+    data_range : float
+        The PSNR peak: 1.0 for min-max scaled data, else the clean data's range in scaled units.
+    mse : dict of str to float
+        Method (``"noisy"``, ``"autoencoder"``, then each classical filter) -> MSE against the clean data.
+    labels : dict of str to str
+        Method -> how to print it.
+    best_classical : str or None
+        The classical filter with the lower MSE this run (images only; None for tables).
+    clean, noisy, denoised : np.ndarray, shape (n, *sample_shape)
+        The clean data, its corrupted copy and the model's output, in scaled units.
+    filtered : dict of str to np.ndarray
+        Classical method -> its output (empty for tables).
+    trained_noise : str or None
+        The noise the model was trained with (None: it was not trained to denoise).
+    """
 
     noise: str
     seed: int
@@ -77,6 +125,7 @@ class DenoiseEvaluation:
 
     @property
     def psnr(self) -> dict[str, float]:
+        """Method -> PSNR in dB against the clean data (``mse`` with peak ``data_range``)."""
         return {k: psnr(v, self.data_range) for k, v in self.mse.items()}
 
     @property
@@ -91,6 +140,7 @@ class DenoiseEvaluation:
         return [(self.labels[k], mse, self.psnr[k]) for k, mse in self.mse.items()]
 
     def table(self) -> str:
+        """A text report: the noise, MSE and PSNR per method, the gain over the better classical filter."""
         peak = "pixels scaled to [0, 1]" if self.data_range == 1.0 else f"peak = clean range {self.data_range:.3g}"
         lines = [
             f"noise {self.noise} (seed {self.seed}) on {len(self.clean):,} samples; "
@@ -108,7 +158,41 @@ class DenoiseEvaluation:
 
 
 def evaluate_denoise(model: Autoencoder, X: Any, noise: str, seed: int = 0) -> DenoiseEvaluation:
-    """Corrupt clean ``X`` with ``noise`` (fixed ``seed``), denoise it, and score everything."""
+    """Corrupt clean ``X`` with ``noise`` (fixed ``seed``), denoise it, and score everything.
+
+    The noise is added in the model's scaled units, as in training. Images are also run through each
+    classical filter (``CLASSICAL``), clipped to the pixel range, for comparison.
+
+    Parameters
+    ----------
+    model : Autoencoder
+        A fitted autoencoder, best one trained with ``noise=`` (a denoising autoencoder).
+    X : array-like, shape (n, *sample_shape)
+        Clean rows in the data's own units (held-out ones measure what the model learned).
+    noise : str
+        A noise spec such as ``"gaussian:0.3"`` or ``"gaussian:0.3+mask:0.1"``.
+    seed : int, default 0
+        Seeds the noise, so a seed always gives the same noisy data.
+
+    Returns
+    -------
+    DenoiseEvaluation
+
+    Raises
+    ------
+    HourglassError
+        ``noise`` does not parse, or ``X`` does not fit the model.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hourglass import Autoencoder
+    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
+    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0, noise="gaussian:0.2").fit(images)
+    >>> ev = evaluate_denoise(model, images, "gaussian:0.2")
+    >>> list(ev.mse), ev.data_range, ev.denoised.shape
+    (['noisy', 'autoencoder', 'median', 'gaussian'], 1.0, (32, 4, 4))
+    """
     check_is_fitted(model)
     spec = parse_noise(noise)
     flat = model._validate(X, reset=False)
@@ -146,7 +230,28 @@ def evaluate_denoise(model: Autoencoder, X: Any, noise: str, seed: int = 0) -> D
 
 
 def denoise_figure(evaluation: DenoiseEvaluation, n: int = 10) -> Figure:
-    """Rows clean | noisy | denoised (| better classical filter), one column per sample, PSNR in labels."""
+    """Rows clean | noisy | denoised (| better classical filter), one column per sample, PSNR in labels.
+
+    Parameters
+    ----------
+    evaluation : DenoiseEvaluation
+        What ``evaluate_denoise`` returned; table rows are drawn as 1-pixel-high strips.
+    n : int, default 10
+        Samples (columns) to show, the first ones.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hourglass import Autoencoder
+    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
+    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> type(denoise_figure(evaluate_denoise(model, images, "gaussian:0.2"), n=4)).__name__
+    'Figure'
+    """
     ev = evaluation
     rows = [("clean", ev.clean), ("noisy", ev.noisy), ("autoencoder", ev.denoised)]
     if ev.best_classical is not None:

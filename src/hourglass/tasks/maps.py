@@ -29,6 +29,27 @@ UMAP_DECODE_ROWS = 50  # umap-learn's inverse_transform decodes ~30 rows/s: time
 
 @dataclass
 class MapScores:
+    """One method's scores as a map of the held-out rows (one row of ``MapEvaluation.table``).
+
+    Attributes
+    ----------
+    name : str
+        The method: ``"hourglass"`` (``"hourglass+neighbors"`` with a structure term), ``"PCA-<width>"``
+        or ``"UMAP"``.
+    knn1, knn5 : float
+        Accuracy of 1- and 5-nearest-neighbour classification of the test codes against the training codes.
+    trust : float
+        Trustworthiness (k=5) of the test codes against the test rows, on up to ``TRUST_ROWS`` of them.
+    silhouette : float
+        Silhouette of the test codes by label (nan with a single label).
+    mse : float
+        Held-out reconstruction MSE in the model's scaled units (nan: the method cannot decode).
+    fit_s : float
+        Seconds to fit (nan: not timed here, the model was fitted before).
+    encode_rps, decode_rps : float
+        Rows per second encoded and decoded (UMAP decodes ``UMAP_DECODE_ROWS`` rows only).
+    """
+
     name: str
     knn1: float
     knn5: float
@@ -42,11 +63,30 @@ class MapScores:
 
 @dataclass
 class MapEvaluation:
+    """What ``evaluate_map`` returns: the scores of each method and the test codes they were scored on.
+
+    Attributes
+    ----------
+    scores : list of MapScores
+        The model's scores first, then each baseline's.
+    codes : dict of str to np.ndarray
+        Each method's test codes, shape ``(n_test, width)``, by ``MapScores.name``.
+    labels : np.ndarray of shape (n_test,), or None
+        The test labels the codes were scored by (``map_figure`` colours by them).
+    """
+
     scores: list[MapScores]
     codes: dict[str, np.ndarray] = field(default_factory=dict)  # test codes by method
     labels: np.ndarray | None = None
 
     def table(self) -> str:
+        """The scores as a fixed-width text table, one line per method; ``-`` where a value is nan.
+
+        Returns
+        -------
+        str
+            A header line, a rule, then one line per ``MapScores``.
+        """
         head = f"{'map':<20} {'1-NN':>6} {'5-NN':>6} {'trust':>6} {'silh.':>6} {'MSE':>8} {'fit s':>7} "
         head += f"{'enc rows/s':>11} {'dec rows/s':>11}"
         lines = [head, "-" * len(head)]
@@ -99,8 +139,55 @@ def evaluate_map(
     umap: bool | None = None,
     seed: int = 0,
 ) -> MapEvaluation:
-    """Score ``model``'s code as a map of ``X_test`` (see the module's doc). ``umap``: ``None`` adds UMAP
-    when umap-learn is importable, ``True`` requires it, ``False`` leaves it out."""
+    """Score ``model``'s code as a map of ``X_test`` (see the module's doc) beside PCA and UMAP.
+
+    Every method is scored the same way: k-NN accuracy of the test codes against the training codes,
+    trustworthiness, silhouette by label, held-out reconstruction MSE in the model's scaled units, and
+    encode/decode speed. Labels only score; nothing is trained on them.
+
+    Parameters
+    ----------
+    model : Autoencoder
+        A fitted autoencoder; its code width is the baselines' width.
+    X_train : array-like, shape (n_train, *sample_shape)
+        Rows the neighbours are looked up among; the baselines are fitted on them.
+    y_train : array-like of shape (n_train,)
+        Their labels.
+    X_test : array-like, shape (n_test, *sample_shape)
+        Held-out rows, the ones scored.
+    y_test : array-like of shape (n_test,)
+        Their labels.
+    baselines : bool, default True
+        Add PCA at the code's width.
+    umap : bool or None, default None
+        ``None`` adds UMAP when umap-learn is importable, ``True`` requires it, ``False`` leaves it out.
+    seed : int, default 0
+        Seeds the baselines and the trustworthiness subsample.
+
+    Returns
+    -------
+    MapEvaluation
+        The scores (the model first) and the test codes of each method.
+
+    Raises
+    ------
+    HourglassError
+        A label count differs from its rows', or ``umap=True`` without umap-learn installed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hourglass import Autoencoder
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.arange(80) % 2
+    >>> X = (rng.normal(size=(80, 6)) + 3 * y[:, None]).astype(np.float32)
+    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(X[:60])
+    >>> ev = evaluate_map(model, X[:60], y[:60], X[60:], y[60:], umap=False)
+    >>> [s.name for s in ev.scores], ev.codes["PCA-2"].shape
+    (['hourglass', 'PCA-2'], (20, 2))
+    >>> print(ev.table().splitlines()[0])  # doctest: +NORMALIZE_WHITESPACE
+    map 1-NN 5-NN trust silh. MSE fit s enc rows/s dec rows/s
+    """
     from sklearn.decomposition import PCA
     from sklearn.utils.validation import check_is_fitted
 
@@ -156,7 +243,27 @@ def evaluate_map(
 
 
 def map_figure(evaluation: MapEvaluation) -> Figure:
-    """The 2-D test codes of every method side by side, coloured by label (first two code dimensions)."""
+    """The 2-D test codes of every method side by side, coloured by label (first two code dimensions).
+
+    Parameters
+    ----------
+    evaluation : MapEvaluation
+        What ``evaluate_map`` returned.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per method, titled with its 1-NN accuracy and MSE.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> scores = MapScores("PCA-2", 1.0, 1.0, 1.0, 0.5, 0.1, 0.0, 1e6, 1e6)
+    >>> ev = MapEvaluation([scores], {"PCA-2": rng.normal(size=(10, 2))}, np.arange(10) % 2)
+    >>> type(map_figure(ev)).__name__
+    'Figure'
+    """
     from matplotlib.figure import Figure
 
     n = len(evaluation.codes)

@@ -18,7 +18,30 @@ if TYPE_CHECKING:
 
 
 def score_histogram(error: np.ndarray, is_anomaly: np.ndarray, threshold: float, title: str) -> Figure:
-    """Histograms of the reconstruction errors of normal and anomalous rows, the threshold dashed."""
+    """Histograms of the reconstruction errors of normal and anomalous rows, the threshold dashed.
+
+    Parameters
+    ----------
+    error : np.ndarray of shape (n,)
+        Reconstruction error per row (``-detector.score_samples(X)``), in scaled units; drawn on a log scale.
+    is_anomaly : np.ndarray of shape (n,)
+        True for the rows counted as anomalies (known labels, or the detector's own verdicts).
+    threshold : float
+        The error above which a row is called an anomaly.
+    title : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> error = np.random.default_rng(0).lognormal(size=100)
+    >>> fig = score_histogram(error, error > 3.0, threshold=3.0, title="errors")
+    >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    ['normal (83)', 'anomaly (17)', 'threshold']
+    """
     error, is_anomaly = np.asarray(error, np.float64), np.asarray(is_anomaly, bool)
     # Errors are heavy-tailed: log-spaced bins keep both the bulk and the tail readable.
     lo = max(float(error.min()), 1e-8)
@@ -35,7 +58,36 @@ def score_histogram(error: np.ndarray, is_anomaly: np.ndarray, threshold: float,
 
 
 def error_gallery(detector: AnomalyDetector, X: ArrayLike, notes: list[str], title: str) -> Figure:
-    """Images of ``X`` (top) above their per-pixel squared errors from ``detector.explain`` (bottom)."""
+    """Images of ``X`` (top) above their per-pixel squared errors from ``detector.explain`` (bottom).
+
+    Parameters
+    ----------
+    detector : AnomalyDetector
+        A detector fitted on images.
+    X : array-like, shape (n, H, W[, C])
+        The images to show, in the data's own units (a handful: one column each).
+    notes : list of str
+        One note per image, under its column (its score, its label).
+    title : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    HourglassError
+        The detector was trained on a table.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hourglass import AnomalyDetector
+    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
+    >>> det = AnomalyDetector(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> type(error_gallery(det, images[:3], ["a", "b", "c"], "worst rebuilt")).__name__
+    'Figure'
+    """
     require_images(detector, "error gallery")
     X = np.asarray(X)
     images, errors = to_unit(detector, X), detector.explain(X)

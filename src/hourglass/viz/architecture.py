@@ -14,6 +14,21 @@ from hourglass.viz.figure import new_figure
 def hourglass_diagram(n_features: int, hidden: Sequence[int], latent_dim: int) -> Figure:
     """Encoder widths ``n_features -> *hidden -> latent_dim`` and the mirrored decoder, left to right.
 
+    Bar heights are on a square-root scale, so a 2-number code stays visible next to 128 inputs.
+
+    Parameters
+    ----------
+    n_features : int
+        Values per input (and output).
+    hidden : sequence of int
+        The encoder's hidden widths, input side first; the decoder mirrors them.
+    latent_dim : int
+        The code's width.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
     Examples
     --------
     >>> fig = hourglass_diagram(49, [32, 16], 2)

@@ -19,7 +19,38 @@ MAX_ANNOTATED = 12  # write every pixel's value only while an image is small eno
 
 
 def inputs(model: Model, X: ArrayLike, labels: ArrayLike | None = None, n: int = 10) -> Figure:
-    """The first input enlarged (with its numbers, when small) beside ``n`` examples with labels."""
+    """The first input enlarged (with its numbers, when small) beside ``n`` examples with labels.
+
+    Parameters
+    ----------
+    model : Autoencoder or AnomalyDetector
+        A model fitted on images (it gives the pixel range and the image shape).
+    X : array-like, shape (n, H, W[, C])
+        Images in the data's own units; the first ``n`` are shown.
+    labels : array-like of shape (n,), optional
+        Shown in the title; labels are never used in training.
+    n : int, default 10
+        How many examples to show.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    HourglassError
+        The model was trained on a table.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hourglass import Autoencoder
+    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
+    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> fig = inputs(model, images, labels=np.arange(32) % 3, n=4)
+    >>> fig.axes[0].get_title()
+    'one input: 4x4 = 16 numbers'
+    """
     require_images(model, "input figure")
     X = np.asarray(X)[:n]
     images = to_unit(model, X)

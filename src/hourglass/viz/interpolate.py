@@ -48,8 +48,39 @@ def walk(
 
     ``path`` defaults to the model's own (``walk_path``): spherical for a VAE, linear otherwise.
 
-    Returns (codes (steps, latent_dim), frames (steps, *sample_shape) in the model's units); the
-    first and last frames are exactly the decoded codes of A and B.
+    Parameters
+    ----------
+    model : Autoencoder or AnomalyDetector
+        A fitted estimator (images or tables).
+    a, b : array-like, shape sample_shape
+        The two samples, in the data's own units.
+    steps : int, default 10
+        Points on the way, both ends included (at least 2).
+    path : {"linear", "spherical"}, optional
+        How to move between the codes (``PATHS``); by default the model's own.
+
+    Returns
+    -------
+    codes : np.ndarray, shape (steps, latent_dim)
+        The codes walked through.
+    frames : np.ndarray, shape (steps, *sample_shape)
+        Their decodings in the model's units; the first and last frames are exactly the decoded codes of
+        A and B.
+
+    Raises
+    ------
+    HourglassError
+        ``steps`` under 2, or an unknown ``path``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hourglass import Autoencoder
+    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
+    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> codes, frames = walk(model, images[0], images[1], steps=5)
+    >>> codes.shape, frames.shape
+    ((5, 2), (5, 4, 4))
     """
     if steps < 2:
         raise HourglassError(f"a walk needs at least 2 steps (the two ends); got {steps}")
@@ -64,7 +95,34 @@ def walk(
 
 
 def walk_strip(model: Model, frames: np.ndarray, title: str = "Interpolation walk from A to B") -> Figure:
-    """The frames side by side, A on the left, B on the right."""
+    """The frames side by side, A on the left, B on the right.
+
+    Parameters
+    ----------
+    model : Autoencoder or AnomalyDetector
+        The model fitted on images that made the frames.
+    frames : np.ndarray, shape (steps, H, W[, C])
+        ``walk``'s frames.
+    title : str, default "Interpolation walk from A to B"
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    HourglassError
+        The model was trained on a table.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hourglass import Autoencoder
+    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
+    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> type(walk_strip(model, walk(model, images[0], images[1], steps=5)[1])).__name__
+    'Figure'
+    """
     require_images(model, "interpolation strip")
     images = to_unit(model, frames)
     fig = new_figure(min(1.0 + 0.6 * len(images), 12.0), 1.5)
@@ -90,7 +148,40 @@ def gif_frames(model: Model, frames: np.ndarray, size: int = 140) -> list[Image.
 
 
 def walk_gif(model: Model, frames: np.ndarray, size: int = 140, ms: int = 120, hold_ms: int = 700) -> bytes:
-    """An animated GIF of the walk, pausing on A and B, looping forever."""
+    """An animated GIF of the walk, pausing on A and B, looping forever.
+
+    Parameters
+    ----------
+    model : Autoencoder or AnomalyDetector
+        The model fitted on images that made the frames.
+    frames : np.ndarray, shape (steps, H, W[, C])
+        ``walk``'s frames.
+    size : int, default 140
+        About the longest side in pixels; frames are enlarged by a whole factor, so pixels stay crisp.
+    ms : int, default 120
+        Milliseconds per frame.
+    hold_ms : int, default 700
+        Milliseconds on the first and last frame.
+
+    Returns
+    -------
+    bytes
+        The GIF file's contents (``save_bytes`` writes it).
+
+    Raises
+    ------
+    HourglassError
+        The model was trained on a table.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hourglass import Autoencoder
+    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
+    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> walk_gif(model, walk(model, images[0], images[1], steps=5)[1])[:6]
+    b'GIF89a'
+    """
     images = gif_frames(model, frames, size)
     durations = [hold_ms] + [ms] * (len(images) - 2) + [hold_ms]
     buf = io.BytesIO()

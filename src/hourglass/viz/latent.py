@@ -24,19 +24,39 @@ MAX_POINTS = 20_000  # a scatter of more dots is slow to draw and no clearer
 
 @dataclass
 class Plane:
-    """How codes map to the page: as they are for a 2-D code, by PCA for a wider one."""
+    """How codes map to the page: as they are for a 2-D code, by PCA for a wider one.
+
+    Build one with ``Plane.fit``; ``latent_map`` and ``manifold`` share one so their axes agree.
+
+    Attributes
+    ----------
+    latent_dim : int
+        The code's width.
+    pca : sklearn.decomposition.PCA or None, default None
+        The projection of a code wider than 2; None otherwise.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> codes = np.random.default_rng(0).normal(size=(50, 3))
+    >>> plane = Plane.fit(codes)
+    >>> plane.to_plane(codes).shape, plane.from_plane(np.zeros((1, 2))).shape, plane.note
+    ((50, 2), (1, 3), ' (3-D code, PCA projection)')
+    """
 
     latent_dim: int
     pca: PCA | None = None
 
     @classmethod
     def fit(cls, codes: np.ndarray) -> Plane:
+        """The plane for ``codes`` of shape (n, latent_dim): PCA fitted to them when wider than 2."""
         codes = np.asarray(codes, np.float64)
         if codes.shape[1] <= 2:
             return cls(codes.shape[1])
         return cls(codes.shape[1], PCA(2, random_state=0).fit(codes))
 
     def to_plane(self, codes: np.ndarray) -> np.ndarray:
+        """Points (n, 2) on the page for ``codes`` (n, latent_dim); a 1-D code gets y = 0."""
         codes = np.asarray(codes, np.float64)
         if self.pca is not None:
             return self.pca.transform(codes)
@@ -53,6 +73,7 @@ class Plane:
 
     @property
     def axis_labels(self) -> tuple[str, str]:
+        """The x and y axis labels (a PCA plane's give each component's share of the variance)."""
         if self.pca is not None:
             share = self.pca.explained_variance_ratio_
             return f"PC 1 of Z ({share[0]:.0%} of variance)", f"PC 2 of Z ({share[1]:.0%} of variance)"
@@ -60,6 +81,7 @@ class Plane:
 
     @property
     def note(self) -> str:
+        """What titles append: how the code was put on the page (empty for a 2-D code)."""
         if self.pca is not None:
             return f" ({self.latent_dim}-D code, PCA projection)"
         return " (1-D code)" if self.latent_dim == 1 else ""

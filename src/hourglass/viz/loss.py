@@ -18,6 +18,28 @@ def loss_curve(
 ) -> Figure:
     """Plot ``history`` (``Autoencoder.history_``); ``log`` puts the loss on a log scale.
 
+    Terms beside the reconstruction (a VAE's KL, the neighbour term) go on a right-hand axis, and the
+    train curve is then the reconstruction part alone, comparable with the validation curve.
+
+    Parameters
+    ----------
+    history : History
+        Per-epoch losses; the best epoch (the weights kept) is marked.
+    log : bool, default True
+        Put the loss on a log scale.
+    loss : str, default "mse"
+        The loss trained on (``"mse"`` or ``"bce"``), named on the y axis.
+    title : str, default "Training: reconstruction loss per epoch"
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    HourglassError
+        The history has no epochs.
+
     Examples
     --------
     >>> from hourglass.engine.train import History

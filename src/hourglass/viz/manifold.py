@@ -43,9 +43,45 @@ def manifold_grid(
     """Decode an ``n`` x ``n`` grid spanning the ``quantiles`` of the codes on the latent plane.
 
     Quantiles, not a fixed +/-3: a plain autoencoder's codes can sit anywhere, and the tails are
-    sparse. Returns (images, xs, ys): images (rows, n, *sample_shape) in the model's units with the
-    top row at the largest y, and the grid coordinates in latent units (ascending). A 1-D code
-    gives one row; a wider code is gridded on its 2-D PCA plane.
+    sparse. A 1-D code gives one row; a wider code is gridded on its 2-D PCA plane.
+
+    Parameters
+    ----------
+    model : Autoencoder or AnomalyDetector
+        A fitted estimator.
+    codes : np.ndarray, shape (n, latent_dim)
+        The codes the grid spans (``model.transform(X)``).
+    n : int, default 15
+        Grid points per side (at least 2).
+    quantiles : tuple of (float, float), default (0.02, 0.98)
+        The low and high quantile of the codes the grid spans, ``0 <= low < high <= 1``.
+    plane : Plane, optional
+        How codes map to the page; by default fitted to ``codes``.
+    spacing : {"linear", "quantile"}, default "linear"
+        ``"linear"``: evenly spaced in latent units (a true map of the plane); ``"quantile"``: one point
+        per equal share of the codes, so dense clusters get as many tiles as sparse tails.
+
+    Returns
+    -------
+    images : np.ndarray, shape (rows, n, *sample_shape)
+        The decoded grid in the model's units, the top row at the largest y (``rows`` is 1 for a 1-D code).
+    xs, ys : np.ndarray
+        The grid coordinates in latent units (ascending).
+
+    Raises
+    ------
+    HourglassError
+        ``n`` under 2, quantiles out of order or range, or an unknown ``spacing``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hourglass import Autoencoder
+    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
+    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> grid, xs, ys = manifold_grid(model, model.transform(images), n=3)
+    >>> grid.shape, xs.shape, ys.shape
+    ((3, 3, 4, 4), (3,), (3,))
     """
     if n < 2:
         raise HourglassError(f"a manifold grid needs at least 2 points per side; got {n}")
@@ -98,6 +134,41 @@ def manifold(
     ``where_data``: cells of the grid that hold no code are left blank (grey) rather than decoded. A code
     that keeps clusters apart (``structure="neighbors"``) leaves empty plane between them, where the
     decoder's drawing is a guess about codes no input ever had.
+
+    Parameters
+    ----------
+    model : Autoencoder or AnomalyDetector
+        A model fitted on images.
+    X : array-like, shape (n, H, W[, C]), optional
+        Rows whose codes the grid spans; not needed when ``codes`` is given.
+    n : int, default 15
+        Tiles per side.
+    codes : np.ndarray, shape (n, latent_dim), optional
+        ``model.transform(X)`` when the caller has it already.
+    quantiles : tuple of (float, float), default (0.02, 0.98)
+    plane : Plane, optional
+    spacing : {"linear", "quantile"}, default "linear"
+        As for ``manifold_grid``.
+    where_data : bool, default True
+        Leave cells that hold no code blank (grey).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    HourglassError
+        The model was trained on a table, or as ``manifold_grid``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hourglass import Autoencoder
+    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
+    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> type(manifold(model, images, n=3)).__name__
+    'Figure'
     """
     require_images(model, "manifold grid")
     codes = model.transform(np.asarray(X)) if codes is None else np.asarray(codes)
