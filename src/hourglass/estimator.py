@@ -19,6 +19,7 @@ from hourglass.data.noise import parse_noise
 from hourglass.data.scaling import KINDS as SCALINGS
 from hourglass.data.scaling import Scaler
 from hourglass.engine import distributed, modelfile
+from hourglass.engine.card import card
 from hourglass.engine.neighbors import Structure
 from hourglass.engine.prior import MAX_FIT_ROWS, Prior, fit_prior
 from hourglass.engine.runtime import CPU_THREADS, resolve_device, torch_threads
@@ -341,6 +342,38 @@ class _Estimator(TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+    # ----------------------------------------------------------------------------------- notebooks
+    def _html_repr(self) -> str:
+        """Jupyter's view (``_repr_html_``, ``_repr_mimebundle_``): once fitted, a card with the architecture,
+        the loss curves, a small latent map and the held-out error, above scikit-learn's parameter diagram."""
+        diagram = super()._html_repr()
+        if not hasattr(self, "model_"):
+            return diagram
+        model, history = self.model_, self.history_
+        widths = [self.n_features_in_, *model.hidden, model.latent_dim]
+        facts = [
+            ("network", f"{model.name}, widths {' > '.join(map(str, widths))} and back, "
+                        f"{sum(p.numel() for p in model.parameters()):,} weights"),
+            ("data", f"{self.kind_}s of shape {tuple(self.sample_shape_)}, {self.scaler_.kind} scaling"),
+            ("training", f"{len(history.train)} epochs in {history.seconds:.1f} s, best epoch {history.best_epoch}"
+                         + (", stopped early" if history.stopped_early else "")),
+        ]  # fmt: skip
+        if history.val and history.best_epoch:
+            facts.append(
+                ("held-out error", f"{history.val[history.best_epoch - 1]:.4g} (validation MSE, scaled units)")
+            )
+        codes, note = None, f"no map: the code has {model.latent_dim} numbers, the map draws 2"
+        prior = getattr(self, "prior_", None)
+        if model.latent_dim == 2 and prior is not None:
+            # The training rows are not kept; the mixture fitted to their codes stands for them.
+            codes, note = (
+                prior.sample(400, seed=0),
+                "map: 400 codes drawn from the mixture fitted to the training codes",
+            )
+        elif model.latent_dim == 2:
+            note = "no map: this model's codes follow its own N(0, I) prior"
+        return card(type(self).__name__, facts, history.train, history.val, codes, note) + diagram
 
     # ------------------------------------------------------------------------------ model files
     def save(self, path: str | os.PathLike, extra_files: dict[str, bytes] | None = None) -> Path:
