@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -143,7 +145,7 @@ def test_cli_fit_score_evaluate(tmp_path, capsys, monkeypatch):
     out = tmp_path / "scores.csv"
     assert main(["score", model, str(tmp_path / "test.csv"), "--label", "label", "-o", str(out)]) == 0
     scores = pd.read_csv(out)
-    assert list(scores.columns) == ["row_id", "label", "score", "is_anomaly", "top_features"]
+    assert list(scores.columns) == ["row_id", "label", "score", "p_value", "is_anomaly", "top_features"]
     assert scores["row_id"].tolist() == list(range(525))
     detector = hg.load(model)
     np.testing.assert_allclose(scores["score"], detector.score_samples(frame), rtol=1e-6)
@@ -154,6 +156,12 @@ def test_cli_fit_score_evaluate(tmp_path, capsys, monkeypatch):
     np.save(tmp_path / "rows.npy", frame.to_numpy(np.float32))
     assert main(["score", model, str(tmp_path / "rows.npy"), "-o", str(tmp_path / "s2.csv")]) == 0
     np.testing.assert_allclose(pd.read_csv(tmp_path / "s2.csv")["score"], scores["score"], rtol=1e-6)
+    np.testing.assert_allclose(scores["p_value"], detector.p_values(frame), rtol=1e-12)
+    # --alpha: the verdict is p < alpha, the detector's own rule.
+    test = str(tmp_path / "test.csv")
+    assert main(["score", model, test, "--label", "label", "--alpha", "0.05", "-o", str(out)]) == 0
+    assert pd.read_csv(out)["is_anomaly"].tolist() == (detector.predict(frame, alpha=0.05) == -1).tolist()
+    assert main(["score", model, str(tmp_path / "test.csv"), "--alpha", "1.5", "-o", str(out)]) == 2
 
     plot = tmp_path / "hist.png"
     capsys.readouterr()
@@ -170,3 +178,47 @@ def test_cli_fit_score_evaluate(tmp_path, capsys, monkeypatch):
 def test_score_refuses_a_plain_autoencoder(tmp_path, digits):
     hg.Autoencoder(epochs=1).fit(digits[0][:100]).save(tmp_path / "ae")
     assert main(["score", str(tmp_path / "ae"), "mnist7", "-o", str(tmp_path / "s.csv")]) == 2
+
+
+ADBENCH = Path(__file__).resolve().parents[2] / "shared" / "data" / "adbench"
+
+
+def _normal_sets() -> dict[str, np.ndarray]:
+    """Normal rows of a few real tables (ADBench, beside the checkout as in CI) and of mnist7 digits."""
+    sets = {"mnist7 digits": hg.load_dataset("mnist7").X.reshape(-1, 49).astype(np.float32)}
+    for name in ("6_cardio", "30_satellite", "27_PageBlocks", "47_yeast"):
+        if (ADBENCH / f"{name}.npz").exists():
+            data = np.load(ADBENCH / f"{name}.npz")
+            sets[name] = data["X"][data["y"] == 0].astype(np.float32)
+    assert len(sets) >= 3, f"ADBench tables missing from {ADBENCH}"
+    return sets
+
+
+@pytest.mark.parametrize("name", ["mnist7 digits", "6_cardio", "30_satellite", "27_PageBlocks", "47_yeast"])
+def test_p_values_keep_the_false_positive_rate_on_new_normal_rows(name):
+    sets = _normal_sets()
+    if name not in sets:
+        pytest.skip(f"{name} not in {ADBENCH}")
+    X = sets[name][np.random.default_rng(0).permutation(len(sets[name]))[:3000]]
+    train, new = X[: len(X) // 2], X[len(X) // 2 :]
+    det = AnomalyDetector(epochs=10, seed=0).fit(train)
+    p = det.p_values(new)
+    assert ((p > 0) & (p <= 1)).all()
+    for alpha in (0.05, 0.1):
+        # Split conformal: P(p < alpha) <= alpha for an exchangeable normal row, on average over calibration
+        # sets; the rate seen here also varies with these new rows and with this calibration set (n rows):
+        # allow 3 standard errors of both.
+        limit = alpha + 3 * np.sqrt(alpha * (1 - alpha) * (1 / len(new) + 1 / len(det.calibration_)))
+        assert (det.predict(new, alpha=alpha) == -1).mean() <= limit
+        assert np.array_equal(det.predict(new, alpha=alpha) == -1, p < alpha)
+    # Rows far from the data get the smallest p-value there is.
+    far = new[:5] + 50 * np.abs(new).max()
+    assert np.allclose(det.p_values(far), 1 / (len(det.calibration_) + 1))
+
+
+def test_p_values_need_held_out_rows(table):
+    det = AnomalyDetector(hidden=(8,), epochs=2, validation_fraction=0).fit(table)
+    with pytest.raises(hg.HourglassError, match="no held-out rows"):
+        det.p_values(table)
+    with pytest.raises(hg.HourglassError, match="alpha"):
+        AnomalyDetector(hidden=(8,), epochs=2).fit(table).predict(table, alpha=1.5)

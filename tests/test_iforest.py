@@ -15,6 +15,7 @@ import hourglass as hg
 from hourglass import HourglassError
 from hourglass.anomaly.detector import AUTO_QUANTILE, FOREST_FILE, OLD_CONFIG, AnomalyDetector
 from hourglass.anomaly.iforest import NAMES, Forest
+from hourglass.engine.train import held_out_rows
 
 SMALL = {"hidden": (8,), "epochs": 3}
 
@@ -41,13 +42,16 @@ def test_scores_equal_scikit_learns(name, options):
 def test_the_detectors_forest_is_scikit_learns_seeded():
     X = _datasets()["heavy"].astype(np.float32)
     det = AnomalyDetector(seed=5, **SMALL).fit(X)
-    expected = -IsolationForest(random_state=5).fit(X).score_samples(X)
+    # Fitted on the rows the members trained on: the held-out ones calibrate p-values.
+    held, rows = held_out_rows(len(X), det.validation_fraction, 5)
+    assert len(held) == round(0.1 * len(X)) and len(np.intersect1d(held, rows)) == 0
+    expected = -IsolationForest(random_state=5).fit(X[rows]).score_samples(X)
     np.testing.assert_allclose(det.forest_.score(X), expected, rtol=0, atol=1e-6)
     # The score is minus the two robust z-scores, each from the training rows' median and IQR.
     error, forest = -AnomalyDetector(seed=5, iforest=False, **SMALL).fit(X).score_samples(X), expected
     (m_error, m_forest), (s_error, s_forest) = det.fusion_
-    np.testing.assert_allclose(m_forest, np.median(forest), rtol=1e-12)
-    np.testing.assert_allclose(s_error, np.subtract(*np.percentile(error, [75, 25])), rtol=1e-12)
+    np.testing.assert_allclose(m_forest, np.median(forest[rows]), rtol=1e-12)
+    np.testing.assert_allclose(s_error, np.subtract(*np.percentile(error[rows], [75, 25])), rtol=1e-12)
     combined = -((error - m_error) / s_error + (forest - m_forest) / s_forest)
     np.testing.assert_allclose(det.score_samples(X), combined, rtol=1e-9, atol=1e-9)
     np.testing.assert_array_equal(det.score_samples(X), AnomalyDetector(seed=5, **SMALL).fit(X).score_samples(X))
@@ -62,7 +66,8 @@ def test_iforest_false_is_the_old_reconstruction_score():
     np.testing.assert_allclose(scores, -plain.explain(X).mean(axis=1), rtol=1e-5)
     # Same autoencoders either way (the forest draws no torch random numbers): the error term is the same bits.
     np.testing.assert_array_equal(scores, -fused._parts(X)[:, 0])
-    assert plain.offset_ == np.quantile(scores, 1 - AUTO_QUANTILE)
+    rows = held_out_rows(len(X), plain.validation_fraction, 2)[1]  # the threshold is the trained-on rows'
+    assert plain.offset_ == np.quantile(scores[rows], 1 - AUTO_QUANTILE)
     assert not np.array_equal(fused.score_samples(X), scores)
 
 
@@ -102,13 +107,15 @@ def test_save_load_round_trip_is_bitwise(saved):
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
     assert _config(folder)["fitted"] == {
         "offset": det.offset_,
+        "calibration": det.calibration_.tolist(),
         "fusion": {"median": det.fusion_[0].tolist(), "scale": det.fusion_[1].tolist(), "max_samples": 256},
     }
     assert {f"forest.{name}" for name in NAMES} <= set(load_file(str(folder / "model.safetensors")))
     back = hg.load(folder)
     assert back.iforest and back.forest_.max_samples == det.forest_.max_samples
     np.testing.assert_array_equal(back.fusion_, det.fusion_)
-    for method in ("score_samples", "decision_function", "predict"):
+    np.testing.assert_array_equal(back.calibration_, det.calibration_)
+    for method in ("score_samples", "decision_function", "predict", "p_values"):
         np.testing.assert_array_equal(getattr(back, method)(X), getattr(det, method)(X))
 
 

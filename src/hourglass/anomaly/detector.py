@@ -34,6 +34,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from hourglass.anomaly.iforest import Forest
 from hourglass.engine import modelfile
+from hourglass.engine.train import held_out_rows
 from hourglass.errors import HourglassError
 from hourglass.estimator import _Estimator, batch_invariant, register_estimator
 from hourglass.models.base import MAX_MEMBERS
@@ -43,6 +44,9 @@ from hourglass.params import DETECTOR
 
 SCORE_BLOCK = 4096  # rows per fused scoring step
 AUTO_QUANTILE = 0.99  # contamination="auto": flag rows scored worse than 99% of the training rows
+# Held-out scores kept for p-values: a random subset of exchangeable rows is still exchangeable, and 2,000
+# resolve p down to 1/2001 while config.json stays small.
+MAX_CALIBRATION = 2_000
 # Folders saved before the threshold moved into config.json kept it, and the forest's numbers, in
 # detector.json and the forest's arrays in detector.safetensors; they still load.
 OLD_CONFIG, FOREST_FILE = "detector.json", "detector.safetensors"
@@ -116,6 +120,9 @@ class AnomalyDetector(OutlierMixin, _Estimator):
         The threshold on ``score_samples``: rows scored below it are anomalies (see ``contamination``).
     forest_ : hourglass.anomaly.iforest.Forest or None
         The isolation forest fitted on the training rows; None with ``iforest=False``.
+    calibration_ : np.ndarray of float64
+        The held-out rows' anomaly scores (``-score_samples``), sorted, at most 2,000: what ``p_values``
+        compares with. Empty for a detector fitted without held-out rows.
     fusion_ : np.ndarray of float64, shape (2, 2), or None
         Row 0 the two terms' medians over the training rows, row 1 their interquartile ranges (error
         first, forest second); None without the forest.
@@ -197,15 +204,21 @@ class AnomalyDetector(OutlierMixin, _Estimator):
         """
         super().fit(X, checkpoint_dir=checkpoint_dir, resume=resume)  # checks the parameters first
         flat = self._validate(X, reset=False)
-        self.forest_ = Forest.fit(flat, int(self.seed)) if self.iforest else None
+        # The rows the members held out for their early stop are kept out of the forest, the z-scores and
+        # the threshold as well, so that their scores can calibrate p-values (see ``p_values``).
+        held, rows = held_out_rows(len(flat), float(self.validation_fraction), int(self.seed))
+        self.forest_ = Forest.fit(flat, int(self.seed), rows) if self.iforest else None
         parts = self._parts(flat)
         # Each term's training median and spread: the two z-scores are on the same footing.
-        self.fusion_ = np.array([_robust(p) for p in parts.T]).T if self.forest_ is not None else None
+        self.fusion_ = np.array([_robust(p) for p in parts[rows].T]).T if self.forest_ is not None else None
         scores = self._combine(parts)
-        if self.contamination == "auto":
-            self.offset_ = float(np.quantile(scores, 1 - AUTO_QUANTILE))
-        else:
-            self.offset_ = float(np.quantile(scores, float(self.contamination)))
+        quantile = 1 - AUTO_QUANTILE if self.contamination == "auto" else float(self.contamination)
+        self.offset_ = float(np.quantile(scores[rows], quantile))
+        calibration = -scores[held]
+        if len(calibration) > MAX_CALIBRATION:
+            calibration = np.random.default_rng(int(self.seed)).choice(calibration, MAX_CALIBRATION, replace=False)
+        # A row too far out to measure scores -inf: as an anomaly score, the largest finite number.
+        self.calibration_ = np.sort(np.nan_to_num(calibration, posinf=np.finfo(np.float64).max))
         return self
 
     def _scaling(self, images: bool) -> str:
@@ -259,15 +272,56 @@ class AnomalyDetector(OutlierMixin, _Estimator):
         check_is_fitted(self, "offset_")
         return self.score_samples(X) - self.offset_
 
-    def predict(self, X: Any) -> np.ndarray:
-        """+1 for normal rows, -1 for anomalies (``decision_function < 0``)."""
-        return self.verdicts(self.score_samples(X))
+    def predict(self, X: Any, alpha: float | None = None) -> np.ndarray:
+        """+1 for normal rows, -1 for anomalies: ``decision_function < 0``, or with ``alpha``, ``p_values < alpha``
+        (then at most a share ``alpha`` of new normal rows is flagged; see ``p_values``)."""
+        return self.verdicts(self.score_samples(X), alpha)
 
-    def verdicts(self, scores: Any) -> np.ndarray:
+    def verdicts(self, scores: Any, alpha: float | None = None) -> np.ndarray:
         """``predict`` for rows already scored by ``score_samples`` (+1 normal, -1 anomaly), so that a caller
         that shows the scores too need not score the rows twice, nor restate the rule."""
         check_is_fitted(self, "offset_")
-        return np.where(np.asarray(scores) - self.offset_ < 0, -1, 1)
+        if alpha is None:
+            return np.where(np.asarray(scores) - self.offset_ < 0, -1, 1)
+        validate(alpha, Real(0, 1, open="lo"), "predict", "alpha")
+        return np.where(self.p_values_of(scores) < alpha, -1, 1)
+
+    def p_values(self, X: Any) -> np.ndarray:
+        """Conformal p-value of each row: the share of held-out training rows that scored at least as
+        anomalous, ``(1 + #{calibration >= s}) / (n + 1)``.
+
+        The calibration rows are the ones the members held out for their early stop (``validation_fraction``),
+        kept out of the forest and the threshold too. If the new rows and the training rows are exchangeable
+        (drawn from one distribution, in no particular order), a new *normal* row gets ``p < alpha`` with
+        probability at most ``alpha``: ``predict(X, alpha=0.01)`` flags at most 1% of normal data, whatever the
+        contamination, with no rate to guess. What breaks it: drift (new normal data unlike the training
+        data), training data with many anomalies (they raise the calibration scores, so true anomalies look
+        less rare), and a slight optimism from the members' early stop having looked at those rows.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from hourglass.anomaly import AnomalyDetector
+        >>> rng = np.random.default_rng(0)
+        >>> det = AnomalyDetector(hidden=(8,), epochs=2).fit(rng.normal(size=(500, 4)))
+        >>> p = det.p_values(np.array([[0.0, 0.0, 0.0, 0.0], [9.0, 9.0, 9.0, 9.0]]))
+        >>> bool(p[0] > 0.1), bool(p[1] < 0.05)
+        (True, True)
+        """
+        return self.p_values_of(self.score_samples(X))
+
+    def p_values_of(self, scores: Any) -> np.ndarray:
+        """``p_values`` for rows already scored by ``score_samples``."""
+        check_is_fitted(self, "offset_")
+        calibration = getattr(self, "calibration_", np.zeros(0))
+        if not len(calibration):
+            raise HourglassError(
+                "this detector has no held-out rows to calibrate p-values (fitted with validation_fraction=0 "
+                "or on fewer than 10 rows, or saved before p-values existed); refit it"
+            )
+        anomaly = -np.asarray(scores, np.float64)
+        at_least = len(calibration) - np.searchsorted(calibration, anomaly, side="left")
+        return (1 + at_least) / (len(calibration) + 1)
 
     # ---------------------------------------------------------------------------- explanations
     def explain(self, X: Any) -> np.ndarray:
@@ -315,6 +369,9 @@ class AnomalyDetector(OutlierMixin, _Estimator):
         # beside the weights.
         check_is_fitted(self, "offset_")
         fitted: dict[str, Any] = {"offset": self.offset_}
+        calibration = getattr(self, "calibration_", np.zeros(0))
+        if len(calibration):
+            fitted["calibration"] = calibration.tolist()
         if self.forest_ is None:
             return fitted, {}
         assert self.fusion_ is not None  # set together with the forest
@@ -324,7 +381,11 @@ class AnomalyDetector(OutlierMixin, _Estimator):
 
     @classmethod
     def _fitted_schema(cls) -> dict[str, Any]:
-        return {"offset": Real(), "fusion": Optional(FUSION_SPEC)}
+        return {
+            "offset": Real(),
+            "fusion": Optional(FUSION_SPEC),
+            "calibration": Optional(ListOf(Real(), 1, MAX_CALIBRATION)),
+        }
 
     def _restore_fitted(self, config: dict[str, Any], state: dict[str, np.ndarray], source: Path) -> None:
         fitted = config.get("fitted")
@@ -335,6 +396,7 @@ class AnomalyDetector(OutlierMixin, _Estimator):
                 raise HourglassError(f"{source}: model files do not match (forest arrays without config.json's fitted)")
             fitted, state, where, forest_where = _old_fitted_state(source)
         self.offset_ = float(fitted["offset"])
+        self.calibration_ = np.sort(np.asarray(fitted.get("calibration", []), np.float64))
         has_forest = "fusion" in fitted or bool(state)
         if not has_forest and "iforest" not in config["params"]:
             self.iforest = False  # saved before the forest term existed: the autoencoder's score alone

@@ -74,12 +74,17 @@ class Forest:
         self._heap = _heap_layout(self.arrays, where)
 
     @classmethod
-    def fit(cls, X: np.ndarray, seed: int) -> Forest:
-        """Fit scikit-learn's ``IsolationForest(random_state=seed)`` (defaults otherwise) on the rows of ``X``."""
+    def fit(cls, X: np.ndarray, seed: int, rows: np.ndarray | None = None) -> Forest:
+        """Fit scikit-learn's ``IsolationForest(random_state=seed)`` (defaults otherwise) on the rows of ``X``
+        (those numbered ``rows`` when given)."""
         from sklearn.ensemble import IsolationForest
 
-        if len(X) > MAX_FIT_ROWS:  # pick before converting, so a memory map is read only in part
-            X = X[np.sort(np.random.default_rng(seed).choice(len(X), MAX_FIT_ROWS, replace=False))]
+        if rows is not None and len(rows) > MAX_FIT_ROWS:
+            rows = np.sort(np.random.default_rng(seed).choice(rows, MAX_FIT_ROWS, replace=False))
+        elif rows is None and len(X) > MAX_FIT_ROWS:
+            rows = np.sort(np.random.default_rng(seed).choice(len(X), MAX_FIT_ROWS, replace=False))
+        if rows is not None:  # picked before converting, so a memory map is read only in part
+            X = X[rows]
         return cls.from_sklearn(IsolationForest(random_state=seed).fit(np.asarray(X, np.float32)))
 
     @classmethod

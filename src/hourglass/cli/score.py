@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hourglass.atomic import atomic_file
-from hourglass.cli.common import bounded_int, check_output
+from hourglass.cli.common import bounded_float, bounded_int, check_output
 from hourglass.data import CHUNK_ROWS, PARQUET_SUFFIXES, TABLE_SUFFIXES, iter_chunks, model_input
 from hourglass.errors import HourglassError
 
@@ -27,8 +27,9 @@ if TYPE_CHECKING:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "score",
-        description="Write one line per row of DATA: row id, score (higher = more normal), is_anomaly "
-        "(below the model's threshold) and the worst-rebuilt features. Large .npy/CSV/Parquet files "
+        description="Write one line per row of DATA: row id, score (higher = more normal), p_value (the share "
+        "of held-out training rows that scored at least as anomalous), is_anomaly (below the model's threshold, "
+        "or with --alpha, p_value < alpha) and the worst-rebuilt features. Large .npy/CSV/Parquet files "
         "are streamed.",
     )
     p.add_argument("model", metavar="MODEL", help="detector folder (from `hourglass fit-detector`)")
@@ -37,6 +38,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label", help="table column to leave out of scoring (copied to the output)")
     p.add_argument(
         "--top", type=bounded_int(0, 1000), default=3, help="worst-rebuilt features to list per row (default: 3)"
+    )
+    p.add_argument(
+        "--alpha",
+        type=bounded_float(0, 1, lo_open=True, hi_open=True),
+        help="flag rows with p_value < ALPHA: at most that share of normal rows is flagged, no contamination "
+        "rate to guess (default: the model's threshold)",
     )
     p.set_defaults(run=run)
 
@@ -68,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     # The Parquet writer is closed before the file is moved into place, however the block is left.
     with atomic_file(out) as tmp, model_chunks(args.data, model, args.label) as chunks, contextlib.ExitStack() as stack:
         for X, y in chunks:
-            frame = _score_frame(model, X, y, args.label, args.top, first_id=n)
+            frame = _score_frame(model, X, y, args.label, args.top, first_id=n, alpha=args.alpha)
             n += len(frame)
             flagged += int(frame["is_anomaly"].sum())
             if suffix in PARQUET_SUFFIXES:
@@ -84,9 +91,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _score_frame(model: AnomalyDetector, X: Any, y: Any, label: str | None, top: int, first_id: int) -> pd.DataFrame:
-    """One chunk's lines: every number and verdict is the detector's own (``score_samples``, ``verdicts``,
-    ``top_features``)."""
+def _score_frame(
+    model: AnomalyDetector, X: Any, y: Any, label: str | None, top: int, first_id: int, alpha: float | None = None
+) -> pd.DataFrame:
+    """One chunk's lines: every number and verdict is the detector's own (``score_samples``, ``p_values_of``,
+    ``verdicts``, ``top_features``)."""
     import pandas as pd
 
     score = model.score_samples(X)
@@ -94,7 +103,9 @@ def _score_frame(model: AnomalyDetector, X: Any, y: Any, label: str | None, top:
     if y is not None:
         columns[label or "label"] = y
     columns["score"] = score
-    columns["is_anomaly"] = model.verdicts(score) == -1
+    if alpha is not None or len(getattr(model, "calibration_", ())):  # not for detectors saved before p-values
+        columns["p_value"] = model.p_values_of(score)
+    columns["is_anomaly"] = model.verdicts(score, alpha) == -1
     if top:
         columns["top_features"] = [";".join(row) for row in model.top_features(X, k=top)[0]]
     return pd.DataFrame(columns)

@@ -189,6 +189,19 @@ def fit(
     return history
 
 
+def split_rows(n: int, fraction: float, gen: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(held-out rows, training rows) of ``n``, each sorted: ``round(n * fraction)`` rows (at most
+    ``MAX_VAL_ROWS``, none below 10 rows) from a permutation drawn from ``gen``."""
+    n_val = min(round(n * fraction) if fraction > 0 and n >= 10 else 0, MAX_VAL_ROWS)
+    order = torch.randperm(n, generator=gen).numpy()
+    return np.sort(order[:n_val]), np.sort(order[n_val:])
+
+
+def held_out_rows(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The split ``fit`` makes with ``TrainConfig(seed=seed, validation_fraction=fraction)``: (held out, trained on)."""
+    return split_rows(n, fraction, torch.Generator().manual_seed(seed))
+
+
 @dataclass
 class _Data:
     """The rows a run trains on, as tensors in scaled units."""
@@ -207,11 +220,8 @@ def _prepare_data(
 ) -> _Data:
     """Split off the validation rows, take this rank's shard, and hold the training rows in memory (with the
     neighbour graph when asked) or stream them from disk when they are larger than ``memory_limit()``."""
-    n = X.shape[0]
-    n_val = min(round(n * cfg.validation_fraction) if cfg.validation_fraction > 0 and n >= 10 else 0, MAX_VAL_ROWS)
-    order = torch.randperm(n, generator=gen).numpy()
     # The split comes from the seed alone, so every rank holds out the same rows before sharding.
-    val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+    val_idx, train_idx = split_rows(X.shape[0], cfg.validation_fraction, gen)
     val_rows = len(val_idx)
     if world > 1:
         train_idx, val_idx = _shard(train_idx, rank, world), val_idx[rank::world]
@@ -224,7 +234,7 @@ def _prepare_data(
     def to_tensor(rows: np.ndarray) -> torch.Tensor:
         return _scaled_rows(X, rows, offset, scale, device)
 
-    val = to_tensor(val_idx) if n_val else None
+    val = to_tensor(val_idx) if val_rows else None
     if X.shape[1] * len(train_idx) * 4 > memory_limit():
         if cfg.structure is not None:
             raise HourglassError(
