@@ -33,6 +33,7 @@ from hourglass.engine import checkpoint, distributed
 from hourglass.engine.neighbors import EDGES_PER_ROW, EdgeSampler, Structure, neighbor_loss
 from hourglass.errors import HourglassError
 from hourglass.models.base import Hourglass
+from hourglass.params import AUTOENCODER
 
 MEMORY_ENV = "HOURGLASS_MEMORY_LIMIT"  # bytes of training rows to hold in memory (suffix K, M or G)
 MEMORY_SHARE = 0.5  # by default, half of the memory the machine has available when training starts
@@ -52,12 +53,13 @@ Corruption = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 @dataclass
 class TrainConfig:
-    epochs: int = 200
-    batch_size: int = 128
-    lr: float = 1e-2
-    weight_decay: float = 0.0
-    validation_fraction: float = 0.1
-    patience: int = 10
+    # The estimator passes its own values; these defaults are the same (one source: hourglass.params).
+    epochs: int = AUTOENCODER.epochs
+    batch_size: int = AUTOENCODER.batch_size
+    lr: float = AUTOENCODER.lr
+    weight_decay: float = AUTOENCODER.weight_decay
+    validation_fraction: float = AUTOENCODER.validation_fraction
+    patience: int = AUTOENCODER.patience
     lr_patience: int = 4  # epochs without progress before the learning rate is cut; 0 = never
     lr_factor: float = 0.3
     min_delta: float = 1e-4  # relative improvement that counts as progress
