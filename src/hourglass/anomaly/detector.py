@@ -204,8 +204,9 @@ class AnomalyDetector(OutlierMixin, _Estimator):
         """
         super().fit(X, checkpoint_dir=checkpoint_dir, resume=resume)  # checks the parameters first
         flat = self._validate(X, reset=False)
-        # The rows the members held out for their early stop are kept out of the forest, the z-scores and
-        # the threshold as well, so that their scores can calibrate p-values (see ``p_values``).
+        # The rows the members held out for their early stop are kept out of the forest and the z-scores as
+        # well, so that their scores can calibrate p-values (see ``p_values``); the threshold is not part of
+        # the score, and contamination="q" flags a share q of all the training rows.
         held, rows = held_out_rows(len(flat), float(self.validation_fraction), int(self.seed))
         self.forest_ = Forest.fit(flat, int(self.seed), rows) if self.iforest else None
         parts = self._parts(flat)
@@ -213,7 +214,7 @@ class AnomalyDetector(OutlierMixin, _Estimator):
         self.fusion_ = np.array([_robust(p) for p in parts[rows].T]).T if self.forest_ is not None else None
         scores = self._combine(parts)
         quantile = 1 - AUTO_QUANTILE if self.contamination == "auto" else float(self.contamination)
-        self.offset_ = float(np.quantile(scores[rows], quantile))
+        self.offset_ = float(np.quantile(scores, quantile))  # over every training row, as scikit-learn does
         calibration = -scores[held]
         if len(calibration) > MAX_CALIBRATION:
             calibration = np.random.default_rng(int(self.seed)).choice(calibration, MAX_CALIBRATION, replace=False)
@@ -291,7 +292,7 @@ class AnomalyDetector(OutlierMixin, _Estimator):
         anomalous, ``(1 + #{calibration >= s}) / (n + 1)``.
 
         The calibration rows are the ones the members held out for their early stop (``validation_fraction``),
-        kept out of the forest and the threshold too. If the new rows and the training rows are exchangeable
+        kept out of the forest and the z-scores' statistics too. If the new rows and the training rows are exchangeable
         (drawn from one distribution, in no particular order), a new *normal* row gets ``p < alpha`` with
         probability at most ``alpha``: ``predict(X, alpha=0.01)`` flags at most 1% of normal data, whatever the
         contamination, with no rate to guess. What breaks it: drift (new normal data unlike the training
