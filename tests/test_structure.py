@@ -10,7 +10,7 @@ import torch
 from sklearn.neighbors import KNeighborsClassifier
 
 import hourglass as hg
-from hourglass.engine.neighbors import EdgeSampler, fuzzy_graph, neighbor_loss
+from hourglass.engine.neighbors import fuzzy_graph, layout, neighbor_loss, spectral_start
 from hourglass.errors import HourglassError
 
 
@@ -47,15 +47,26 @@ def test_graph_is_symmetric_fuzzy_and_has_the_neighbours():
     assert all(set(idx[i]) <= set(P[i].indices) for i in range(len(X)))
 
 
-def test_sampler_and_loss():
-    X = np.random.default_rng(1).normal(size=(50, 3))
-    sampler = EdgeSampler(fuzzy_graph(X, 5), torch.device("cpu"))
-    rows, negatives = sampler.draw(32, torch.Generator().manual_seed(0))
-    again = sampler.draw(32, torch.Generator().manual_seed(0))
-    assert torch.equal(rows, again[0]) and torch.equal(negatives, again[1])
-    assert rows.shape == (64,) and negatives.shape == (32, 5) and int(rows.max()) < 50 and int(negatives.max()) < 64
+def test_layout_keeps_neighbours_near_and_is_deterministic():
+    X, y = sheet_and_clusters(300, 0)
+    graph = fuzzy_graph(X, 10)
+    places = layout(graph, X, 2, seed=0)
+    assert places.shape == (300, 2) and places.dtype == np.float32
+    np.testing.assert_allclose(places.mean(axis=0), 0, atol=1e-5)
+    assert abs(float(places.std()) - 1) < 1e-4
+    np.testing.assert_array_equal(places, layout(graph, X, 2, seed=0))
+    assert not np.array_equal(places, layout(graph, X, 2, seed=1))
+    # the clusters that a plain code merges are apart in the layout
+    assert KNeighborsClassifier(1).fit(places[:200], y[:200]).score(places[200:], y[200:]) >= 0.95
+    # a graph in pieces (two far-apart blobs) starts from PCA, not from the Laplacian's piece indicators
+    blobs = np.vstack([np.random.default_rng(0).normal(size=(40, 3)), 100 + np.random.default_rng(1).normal(size=(40, 3))])
+    assert spectral_start(fuzzy_graph(blobs, 5), 2) is None
+    assert np.isfinite(layout(fuzzy_graph(blobs, 5), blobs, 3, seed=0)).all()
+
+
+def test_loss_is_finite_with_gradients():
     codes = torch.randn(64, 2, requires_grad=True)
-    loss = neighbor_loss(codes, negatives)
+    loss = neighbor_loss(codes, torch.randint(64, (32, 5), generator=torch.Generator().manual_seed(0)))
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(codes.grad).all()
 

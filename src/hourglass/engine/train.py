@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from hourglass.data.scaling import Scaler
 from hourglass.engine import checkpoint, distributed
-from hourglass.engine.neighbors import EDGES_PER_ROW, EdgeSampler, Structure, neighbor_loss
+from hourglass.engine.neighbors import Structure
 from hourglass.errors import HourglassError
 from hourglass.models.base import Hourglass
 from hourglass.params import AUTOENCODER
@@ -134,7 +134,7 @@ def fit(
     device = distributed.setup(device)
     rank, world = distributed.rank(), distributed.world_size()
     gen = torch.Generator().manual_seed(cfg.seed)
-    data = _prepare_data(X, scaler, cfg, device, gen, rank, world)
+    data = _prepare_data(X, scaler, cfg, device, gen, rank, world, model.latent_dim)
 
     model.to(device)
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, device)
@@ -161,13 +161,11 @@ def fit(
         score = train_loss
         if data.val is not None:
             history.val.append(val_loss)
-            # The neighbour term lives on the training graph: its epoch mean joins the held-out
+            # The neighbour term lives on the training rows' layout: its epoch mean joins the held-out
             # reconstruction in the score that schedules, stops and picks the best epoch.
             score = val_loss + data.structure_weight * parts.get("structure", 0.0)
         bar.set_postfix(train=f"{train_loss:.4g}", **({"val": f"{val_loss:.4g}"} if data.val is not None else {}))
-        if cfg.lr_patience and data.sampler is None:
-            # Not with the neighbour term: its slow, noisy progress reads as a plateau, and the cut
-            # rates froze the map before it formed (mnist7: 1-NN 0.69 with cuts, 0.72-0.75 without).
+        if cfg.lr_patience:
             scheduler.step(score)
         state.record(model, score, epoch, cfg)
         if checkpoint_dir is not None:
@@ -184,7 +182,7 @@ def fit(
     bar.close()
     model.load_state_dict(state.best_state)
     # Not under torchrun: each rank would refit on its own shard, and the ranks' decoders drift apart.
-    if data.sampler is not None and data.val is not None and data.resident is not None and world == 1:
+    if data.anchors is not None and data.val is not None and data.resident is not None and world == 1:
         _refit_decoder(model, data.resident, data.val, recon_loss, cfg, gen)
     model.eval()
     history.seconds = elapsed + time.perf_counter() - start
@@ -213,18 +211,26 @@ class _Data:
     train_rows: int  # this rank's training rows
     blocks: Callable[[], Iterator[torch.Tensor]]  # one epoch's training rows, block by block
     resident: torch.Tensor | None = None  # all the training rows, when they fit in memory
-    sampler: EdgeSampler | None = None  # the neighbour term's graph
+    anchors: torch.Tensor | None = None  # the neighbour layout's place for each resident row
     structure_weight: float = 0.0
 
 
 def _prepare_data(
-    X: np.ndarray, scaler: Scaler, cfg: TrainConfig, device: torch.device, gen: torch.Generator, rank: int, world: int
+    X: np.ndarray,
+    scaler: Scaler,
+    cfg: TrainConfig,
+    device: torch.device,
+    gen: torch.Generator,
+    rank: int,
+    world: int,
+    latent_dim: int,
 ) -> _Data:
     """Split off the validation rows, take this rank's shard, and hold the training rows in memory (with the
-    neighbour graph when asked) or stream them from disk when they are larger than ``memory_limit()``."""
+    neighbour layout when asked) or stream them from disk when they are larger than ``memory_limit()``."""
     # The split comes from the seed alone, so every rank holds out the same rows before sharding.
     val_idx, train_idx = split_rows(X.shape[0], cfg.validation_fraction, gen)
     val_rows = len(val_idx)
+    all_train = train_idx
     if world > 1:
         train_idx, val_idx = _shard(train_idx, rank, world), val_idx[rank::world]
         # Each rank draws its own shuffles and noise (a VAE's from torch's global generator).
@@ -249,9 +255,12 @@ def _prepare_data(
     resident = to_tensor(train_idx)
     data = _Data(val, val_rows, len(train_idx), lambda: iter([resident]), resident)
     if cfg.structure is not None:
-        # Built afresh (and deterministically) by every fit, so a checkpoint need not hold it; under
-        # torchrun each rank's graph joins the rows of its own shard.
-        data.sampler, data.structure_weight = cfg.structure.prepare(resident, device)
+        # Built afresh (and deterministically, on the CPU) by every fit, so a checkpoint need not hold it.
+        # Under torchrun every rank lays out all the training rows, the same way, and keeps its shard's
+        # places: one map, drawn in pieces.
+        rows = resident if world == 1 else to_tensor(all_train)
+        places, data.structure_weight = cfg.structure.prepare(rows, latent_dim, cfg.seed)
+        data.anchors = places if world == 1 else places[torch.from_numpy(np.searchsorted(all_train, train_idx))]
     return data
 
 
@@ -336,13 +345,11 @@ def _train_epoch(
                 for group in optimizer.param_groups:
                     group["lr"] = cfg.lr * (step + 1) / warmup
             step += 1
-            target = block[perm[i : i + cfg.batch_size]]
+            batch = perm[i : i + cfg.batch_size]
+            target = block[batch]
             x_in = cfg.corrupt(target, gen) if cfg.corrupt else target
-            edges = None
-            if data.sampler is not None and data.resident is not None:  # the neighbour term's edges
-                rows, negatives = data.sampler.draw(target.shape[0] * EDGES_PER_ROW, gen)
-                edges = data.resident[rows], negatives
-            loss, parts = objective(x_in, target, edges)
+            anchors = data.anchors[batch] if data.anchors is not None else None
+            loss, parts = objective(x_in, target, anchors)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -410,22 +417,21 @@ def _refit_decoder(
 
 class _Objective(nn.Module):
     """The model's own training loss as a forward pass, for DistributedDataParallel: it all-reduces
-    the gradients of what its wrapped module's forward computed, and nothing else. With ``edges`` (rows of
-    the neighbour graph from ``EdgeSampler.draw``) it adds the neighbour term, weighted ``structure_weight``."""
+    the gradients of what its wrapped module's forward computed, and nothing else. With ``anchors`` (the
+    batch rows' places in the neighbour layout) it adds the codes' distance to them, weighted
+    ``structure_weight``."""
 
     def __init__(self, model: Hourglass, recon_loss: nn.Module, structure_weight: float = 0.0) -> None:
         super().__init__()
         self.model, self.recon_loss, self.structure_weight = model, recon_loss, structure_weight
 
     def forward(
-        self, x_in: torch.Tensor, target: torch.Tensor, edges: tuple[torch.Tensor, torch.Tensor] | None = None
+        self, x_in: torch.Tensor, target: torch.Tensor, anchors: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        loss, parts = self.model.training_loss(x_in, target, self.recon_loss)
-        if edges is None:
+        loss, parts = self.model.training_loss(x_in, target, self.recon_loss, anchors)
+        if anchors is None:
             return loss, parts
-        rows, negatives = edges
-        structure = neighbor_loss(self.model.encode(rows), negatives)
-        return loss + self.structure_weight * structure, parts | {"structure": structure}
+        return loss + self.structure_weight * parts["structure"], parts
 
 
 REFIT_EPOCHS = 30  # decoder-only epochs after a fit with the neighbour term (``_refit_decoder``)

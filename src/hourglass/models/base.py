@@ -141,8 +141,17 @@ class Hourglass(nn.Module):
         raise HourglassError(f"the {self.name!r} model learns no code prior to sample from")
 
     def training_loss(
-        self, x_in: torch.Tensor, target: torch.Tensor, recon_loss: nn.Module
+        self, x_in: torch.Tensor, target: torch.Tensor, recon_loss: nn.Module, anchors: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Loss to minimise and its named parts; variants with extra terms (a KL, say) override this."""
-        recon = recon_loss(self(x_in), target)
-        return recon, {"recon": recon}
+        """Loss to minimise and its named parts; variants with extra terms (a KL, say) override this.
+
+        With ``anchors`` (the places the neighbour layout gives these rows), the parts also hold ``structure``,
+        the codes' mean squared distance to them, for the training loop to weigh into the loss."""
+        code = self.encode(x_in)
+        recon = recon_loss(self.decode(code), target)
+        return recon, {"recon": recon, **anchored(code, anchors)}
+
+
+def anchored(code: torch.Tensor, anchors: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """``{"structure": mean squared distance of the codes to their anchors}``, or nothing without anchors."""
+    return {} if anchors is None else {"structure": (code - anchors).square().mean()}

@@ -10,6 +10,7 @@ from typing import ClassVar, cast
 import torch
 from torch import nn
 
+from hourglass.errors import HourglassError
 from hourglass.models import register
 from hourglass.models.base import ACTIVATIONS, MAX_MEMBERS, OUTPUT_ACTIVATIONS, Hourglass, make_activation
 from hourglass.models.schema import Int, Real, Spec
@@ -113,8 +114,10 @@ class EnsembleMLP(Hourglass):
         return residual.square_().mean(dim=(0, 2))
 
     def training_loss(
-        self, x_in: torch.Tensor, target: torch.Tensor, recon_loss: nn.Module
+        self, x_in: torch.Tensor, target: torch.Tensor, recon_loss: nn.Module, anchors: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if anchors is not None:
+            raise HourglassError("the detector's ensemble trains no neighbour-preserving map")
         # Squared error is the only reconstruction loss here: scores are squared errors too.
         per_row = ((self.member_outputs(x_in) - target) ** 2).mean(dim=2)  # (members, n)
         keep = max(1, math.ceil(per_row.shape[1] * (1 - self.trim)))

@@ -17,7 +17,7 @@ from torch import nn
 
 from hourglass.errors import HourglassError
 from hourglass.models import register
-from hourglass.models.base import OUTPUT_ACTIVATIONS, Hourglass, make_activation
+from hourglass.models.base import OUTPUT_ACTIVATIONS, Hourglass, anchored, make_activation
 from hourglass.models.conv import check_image_features, conv_decoder, conv_encoder, suits_conv
 from hourglass.models.mlp import mlp_decoder, mlp_encoder
 from hourglass.models.schema import OneOf, Real, Spec
@@ -99,13 +99,14 @@ class VAE(Hourglass):
         return self.moments(x)[0]
 
     def training_loss(
-        self, x_in: torch.Tensor, target: torch.Tensor, recon_loss: nn.Module
+        self, x_in: torch.Tensor, target: torch.Tensor, recon_loss: nn.Module, anchors: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         mean, log_var = self.moments(x_in)
         z = mean + torch.randn_like(mean) * torch.exp(0.5 * log_var)
         recon = recon_loss(self.decode(z), target)
         kl = 0.5 * (mean.square() + log_var.exp() - 1.0 - log_var).sum(dim=1).mean()
-        return recon + self.beta * kl / self.n_features, {"recon": recon, "kl": kl}
+        # The code a VAE's map shows is its mean: that is what the layout places.
+        return recon + self.beta * kl / self.n_features, {"recon": recon, "kl": kl, **anchored(mean, anchors)}
 
     def prior_sample(self, n: int, seed: int = 0) -> np.ndarray:
         """``n`` codes from the N(0, I) prior the KL term trained the codes towards."""
