@@ -20,7 +20,7 @@ from hourglass.cli import main
 from hourglass.data import load_dataset
 from hourglass.errors import HourglassError
 from hourglass.estimator import Autoencoder
-from hourglass.explorer import export_decoder, render_page, write_explorer
+from hourglass.explorer import browser_encodable, export_decoder, export_encoder, render_page, write_explorer
 from hourglass.explorer.server import MAX_BODY, MAX_ROWS, make_server
 
 JS = Path(__file__).parents[1] / "src/hourglass/explorer/static/explorer.js"
@@ -77,7 +77,8 @@ def test_export_refuses_layers_without_a_js_twin(model):
 
 @pytest.fixture
 def js_decoder():
-    """A blank Chromium page holding explorer.js's ``makeDecoder`` (the page's own start-up left out).
+    """A blank Chromium page holding explorer.js's ``makeDecoder``, ``makeEncoder`` and ``meanSquare`` (the page's
+    own start-up left out).
 
     Per test, not per module: Playwright's sync API runs an event loop while it is open, and a second
     one (``browser_page``) cannot start inside it."""
@@ -90,7 +91,8 @@ def js_decoder():
             page = browser.new_page()
             # A `document` parameter that is undefined skips the script's page part, as under node.
             page.evaluate(
-                "(js) => { window.makeDecoder = new Function('document', js + ';return makeDecoder;')(); }",
+                "(js) => { Object.assign(window, new Function('document', js + "
+                "';return { makeDecoder, makeEncoder, meanSquare };')()); }",
                 JS.read_text(),
             )
             yield page
@@ -111,6 +113,65 @@ def test_js_decoder_matches_pytorch(digits, activation, js_decoder):
         [export_decoder(m), codes.tolist()],
     )
     assert _scaled_gap(m, js_rows, codes) < 1e-5
+
+
+def _probe_rows(model, X):
+    """Data rows, random rows across the data's range, and rows far outside it (clipped by the scaler)."""
+    flat = X.reshape(len(X), -1).astype(np.float64)[:20]
+    rng = np.random.default_rng(1)
+    lo, hi = flat.min(), flat.max()
+    inside = rng.uniform(lo, hi, size=(10, flat.shape[1]))
+    outside = rng.uniform(lo - 10 * (hi - lo), hi + 10 * (hi - lo), size=(10, flat.shape[1]))
+    return np.vstack([flat, inside, outside])
+
+
+ENCODE_IN_JS = """([spec, decoderSpec, rows]) => {
+  const enc = makeEncoder(spec), dec = makeDecoder(decoderSpec);
+  return rows.map((row) => {
+    const x = enc.scale(row), code = enc.encodeScaled(x);
+    return { code: Array.from(code), score: meanSquare(dec.decodeScaled(code), x) };
+  });
+}"""
+
+
+@pytest.mark.parametrize("kind", ["mlp", "mlp-relu-table-3d", "vae", "vae-table"])
+def test_js_encoder_matches_pytorch(digits, kind, js_decoder):
+    X = digits[0]
+    table = "table" in kind
+    rows = X.reshape(len(X), -1)[:, 10:30].astype(np.float64) if table else X
+    options = {"latent_dim": 3 if "3d" in kind else 2, "activation": "relu" if "relu" in kind else "gelu"}
+    m = _fit(rows, model="vae" if kind.startswith("vae") else "mlp", **options)
+    assert browser_encodable(m)
+    probes = _probe_rows(m, rows)
+    got = js_decoder.evaluate(ENCODE_IN_JS, [export_encoder(m), export_decoder(m), probes.tolist()])
+    codes = np.asarray([g["code"] for g in got])
+    assert codes.shape == (len(probes), m.latent_dim)
+    assert np.abs(codes - m.transform(probes)).max() < 1e-5
+    # The reconstruction error as score_samples measures it (scaled, after clipping): the pad's score.
+    errors = -m.score_samples(probes)
+    assert np.abs(np.asarray([g["score"] for g in got]) - errors).max() < 1e-5 * max(1.0, errors.max())
+
+
+def test_encoder_export_refuses_what_js_cannot_run(digits):
+    X = digits[0]
+    conv = Autoencoder(latent_dim=2, hidden=(4,), epochs=1, model="conv").fit(
+        np.random.default_rng(0).integers(0, 256, size=(40, 20, 20), dtype=np.uint8)
+    )
+    assert not browser_encodable(conv)
+    with pytest.raises(HourglassError, match=r"encoder layer \w+ cannot run in the browser"):
+        export_encoder(conv)
+    odd = _fit(X)
+    odd.model_.encoder = torch.nn.Sequential(torch.nn.Linear(49, 2), torch.nn.Softplus())
+    assert not browser_encodable(odd)
+    data = _page_data(render_page(odd, X))
+    assert data["encoder"] is None and not data["pad"]["ok"] and "hourglass serve" in data["pad"]["note"]
+    # The served page draws with any image model (the server encodes): conv included.
+    served = _page_data(render_page(conv, np.zeros((5, 20, 20), np.uint8), mode="server"))
+    assert served["pad"]["ok"] and served["encoder"] is None
+
+
+def _page_data(page):
+    return json.loads(re.search(r'id="hg-data">(.*?)</script>', page, re.S).group(1))
 
 
 def test_page_decoder_in_chromium_matches_pytorch(model, digits, tmp_path):
@@ -182,6 +243,17 @@ def test_server_decodes_and_encodes(server, model, digits):
     assert '"mode":"server"' in page and '"decoder":null' in page
 
 
+def test_server_inspects_rows_for_the_pad(server, model, digits):
+    X = digits[0][:3].reshape(3, -1)
+    status, body = _post(server + "/api/inspect", {"rows": X.tolist()})
+    assert status == 200
+    assert np.allclose(body["codes"], model.transform(X), atol=1e-5)
+    assert np.allclose(body["reconstructions"], model.reconstruct(X), atol=1e-3)
+    assert np.allclose(body["scores"], -model.score_samples(X), rtol=1e-6)
+    status, body = _post(server + "/api/inspect", {"rows": [[0.0] * 5]})
+    assert status == 400 and "list of 49 numbers" in body["error"]
+
+
 @pytest.mark.parametrize(
     ("path", "body", "content_type", "status", "message"),
     [
@@ -243,5 +315,6 @@ def test_table_explorer_colours_numeric_labels():
     page = render_page(table, X, rng.normal(size=300))
     data = json.loads(re.search(r'id="hg-data">(.*?)</script>', page, re.S).group(1))
     assert data["kind"] == "table" and data["labels"]["kind"] == "number"
+    assert not data["pad"]["ok"] and "needs an image model" in data["pad"]["note"] and data["encoder"] is None
     with pytest.raises(HourglassError, match="data: 5 features per row, but the model expects 6"):
         render_page(table, X[:, :5])

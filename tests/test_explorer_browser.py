@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -54,15 +55,22 @@ def require_browser() -> None:
 
 
 @contextlib.contextmanager
-def browser_page(url: str):
-    """A fresh headless Chromium (own profile) on ``url``; page errors fail the test. Skips loudly without one."""
+def browser_page(url: str, **options):
+    """A fresh headless Chromium (own profile) on ``url``; page errors fail the test. Skips loudly without one.
+
+    ``options`` go to Playwright's context (``has_touch=True`` for a touch screen)."""
     require_browser()
     from playwright.sync_api import sync_playwright
 
     errors: list[str] = []
     with tempfile.TemporaryDirectory() as profile, sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True, args=FLAGS, viewport={"width": 1366, "height": 768}
+            profile,
+            executable_path=CHROMIUM,
+            headless=True,
+            args=FLAGS,
+            viewport={"width": 1366, "height": 768},
+            **options,
         )
         try:
             page = context.new_page()
@@ -197,3 +205,181 @@ def test_explorer_against_serve(trained):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+# ---------------------------------------------------------------------------------------------- the drawing pad
+PAD_COLOUR = (0xD6, 0x33, 0x6C)  # explorer.js PAD_COLOUR: the drawing's diamond on the map
+
+
+def pad_points(page, fractions):
+    """Points on the pad, in page pixels, from (x, y) fractions of its box."""
+    box = page.locator("#pad").bounding_box()
+    return [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in fractions]
+
+
+def mouse_stroke(page, fractions):
+    points = pad_points(page, fractions)
+    page.mouse.move(*points[0])
+    page.mouse.down()
+    for point in points[1:]:
+        page.mouse.move(*point, steps=4)
+    page.mouse.up()
+
+
+def touch_stroke(page, fractions):
+    """A finger dragged over the pad: real touch input through Chromium's input pipeline (DevTools protocol), which
+    the page receives as pointer events of pointerType "touch", as on a phone."""
+    cdp = page.context.new_cdp_session(page)
+    for j, (x, y) in enumerate(pad_points(page, fractions)):
+        kind = "touchMove" if j else "touchStart"
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y}]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    cdp.detach()
+
+
+def pad_row(page) -> np.ndarray:
+    """The drawing as the model's input row: ink 0..1 spans the page's value range."""
+    lo, hi = page.evaluate(f"{EX}.range")
+    return lo + np.asarray(page.evaluate(f"{EX}.padInk()")) * (hi - lo)
+
+
+def check_pad_against_model(page, model) -> None:
+    """The pad's code, reconstruction, score and marker are PyTorch's, for the drawing on the pad now."""
+    row = pad_row(page)[None]
+    pad = page.evaluate(f"{EX}.state.pad")
+    scale = model.scaler_.scale
+    assert np.abs(np.asarray(pad["code"]) - model.transform(row)[0]).max() < 1e-5
+    assert np.abs((np.asarray(pad["reconstruction"]) - model.reconstruct(row)[0]) / scale).max() < 1e-5
+    assert abs(pad["score"] + model.score_samples(row)[0]) < 1e-6 * max(1.0, abs(pad["score"]))
+    assert np.allclose(pad["view"], page.evaluate(f"{EX}.codeToView({json.dumps(pad['code'])})"))
+    assert "percentile" in page.text_content("#pad-readout")
+    # The diamond is drawn on the map's overlay where the code lands.
+    x, y = page.evaluate(f"{EX}.padScreen()")
+    box = page.locator("#map").bounding_box()
+    overlay = "document.getElementById('map').getContext('2d')"
+    pixel = page.evaluate(f"Array.from({overlay}.getImageData({x - box['x']}, {y - box['y']}, 1, 1).data)")
+    assert tuple(pixel[:3]) == PAD_COLOUR
+
+
+STROKE_A = [(0.3, 0.2), (0.7, 0.2), (0.4, 0.85)]  # a 7
+STROKE_B = [(0.5, 0.1), (0.5, 0.9)]  # a 1
+
+
+def test_pad_with_the_mouse(trained, tmp_path):
+    model, X, y, _ = trained
+    path = write_explorer(model, X, y, tmp_path / "explorer.html")
+    with browser_page(path.resolve().as_uri()) as page:
+        assert page.is_visible("#pad") and page.evaluate(f"{EX}.state.pad.view") is None
+        mouse_stroke(page, STROKE_A)
+        wait_until(page, f"{EX}.state.pad.updates > 0")
+        assert page.evaluate(f"{EX}.state.pad.pointer") == "mouse"
+        assert (pad_row(page) > 0).sum() >= 5
+        check_pad_against_model(page, model)
+        first = page.evaluate(f"{EX}.state.pad")
+
+        # More strokes: every move re-encodes, the marker moves, the readout follows.
+        mouse_stroke(page, STROKE_B)
+        second = page.evaluate(f"{EX}.state.pad")
+        assert second["updates"] > first["updates"] + 3 and second["code"] != first["code"]
+        check_pad_against_model(page, model)
+
+        page.click("#pad-clear")
+        assert not any(page.evaluate(f"{EX}.padInk()")) and page.evaluate(f"{EX}.state.pad.view") is None
+
+
+def test_pad_with_a_finger(trained, tmp_path):
+    model, X, y, _ = trained
+    path = write_explorer(model, X, y, tmp_path / "explorer.html")
+    with browser_page(path.resolve().as_uri(), has_touch=True) as page:
+        box = page.locator("#pad").bounding_box()
+        page.touchscreen.tap(box["x"] + 0.5 * box["width"], box["y"] + 0.5 * box["height"])  # a dot
+        wait_until(page, f"{EX}.state.pad.updates > 0")
+        assert page.evaluate(f"{EX}.state.pad.pointer") == "touch"
+        check_pad_against_model(page, model)
+        tapped = page.evaluate(f"{EX}.state.pad")
+
+        touch_stroke(page, [(0.2, 0.3), (0.4, 0.3), (0.6, 0.3), (0.8, 0.3), (0.5, 0.6), (0.3, 0.9)])
+        wait_until(page, f"{EX}.state.pad.updates > {tapped['updates'] + 3}")
+        assert page.evaluate(f"{EX}.state.pad.pointer") == "touch"
+        assert page.evaluate(f"{EX}.state.pad.code") != tapped["code"]
+        check_pad_against_model(page, model)
+
+
+def test_search_lasso_and_neighbours(trained, tmp_path):
+    model, X, y, _ = trained
+    path = write_explorer(model, X, y, tmp_path / "explorer.html")
+    codes = model.transform(X).astype(np.float32)
+    with browser_page(path.resolve().as_uri()) as page:
+        # Search: labels match whole ("3" is label 3), "#n" is row n; the count and the state say which.
+        page.fill("#search", "3")
+        assert page.evaluate(f"{EX}.state.search") == np.flatnonzero(y == 3).tolist()
+        assert page.text_content("#search-count") == f"{(y == 3).sum()} of {len(y)} dots"
+        page.fill("#search", "#5, #17, 8")
+        assert page.evaluate(f"{EX}.state.search") == sorted({5, 17, *np.flatnonzero(y == 8).tolist()})
+        page.fill("#search", "")
+        assert page.evaluate(f"{EX}.state.search") is None
+
+        # Lasso: a loop drawn with the mouse selects the dots inside it; the CSV holds exactly their row ids.
+        from matplotlib.path import Path as Polygon
+
+        dots = np.asarray(page.evaluate(f"Array.from({{length: {EX}.n}}, (_, i) => {EX}.dotScreen(i))"))
+        centre = np.median(dots, axis=0)
+        spread = np.percentile(dots, 75, axis=0) - np.percentile(dots, 25, axis=0)
+        loop = centre + np.array([[-1.0, -1.0], [1.2, -0.6], [0.8, 1.1], [-0.9, 0.7]]) * spread
+        page.click("#lasso")
+        page.mouse.move(*loop[0])
+        page.mouse.down()
+        for corner in [*loop[1:], loop[0]]:
+            page.mouse.move(*corner, steps=6)
+        page.mouse.up()
+        inside = np.flatnonzero(Polygon(loop).contains_points(dots)).tolist()
+        assert 10 < len(inside) < len(X)
+        assert page.evaluate(f"{EX}.state.lasso.dots") == inside
+        assert page.text_content("#lasso-count") == f"{len(inside)} dots lassoed"
+        with page.expect_download() as download:
+            page.click("#lasso-csv")
+        lines = Path(download.value.path()).read_text().splitlines()
+        assert lines == ["row", *map(str, inside)]  # no subsample here: the dot's index is its row id
+        page.click("#lasso")  # off again: a drag pans
+
+        # Neighbours: the selected dot's nearest dots by code distance, as images, in order.
+        page.mouse.click(*page.evaluate(f"{EX}.dotScreen(5)"))
+        wait_until(page, f"{EX}.state.selected.length === 1")
+        selected = page.evaluate(f"{EX}.state.selected[0]")
+        distance = np.linalg.norm(codes - codes[selected], axis=1)
+        distance[selected] = np.inf
+        expected = np.lexsort((np.arange(len(codes)), distance))[:8].tolist()
+        assert page.evaluate(f"{EX}.state.neighbours") == expected
+        shown = page.eval_on_selector_all("#neighbours button", "(bs) => bs.map((b) => Number(b.dataset.index))")
+        assert shown == expected and page.locator("#neighbours canvas").count() == 8
+        page.click("#neighbours button >> nth=0")
+        assert page.evaluate(f"{EX}.state.selected") == [selected, expected[0]]
+
+
+def test_pad_against_serve_with_a_detector():
+    """Served, any model draws: the server encodes. A detector's pad shows its own score against its threshold."""
+    import threading
+
+    from hourglass.anomaly import AnomalyDetector
+    from hourglass.explorer.server import make_server
+
+    X = load_dataset("mnist7").X[:300]
+    detector = AnomalyDetector(epochs=2, seed=0).fit(X)
+    server = make_server(detector, X, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with browser_page(f"http://127.0.0.1:{server.server_address[1]}/") as page:
+            assert page.evaluate(f"{EX}.mode") == "server"
+            mouse_stroke(page, STROKE_A)
+            wait_until(page, f"{EX}.state.pad.updates > 0 && {EX}.state.pad.score !== null")
+            # One request in flight, the latest stroke next: wait until the last answer is for the drawing as it is.
+            row = pad_row(page)[None]
+            expected = -detector.score_samples(row)[0]
+            wait_until(page, f"Math.abs({EX}.state.pad.score - {expected}) < 1e-6")
+            assert np.abs(np.asarray(page.evaluate(f"{EX}.state.pad.code")) - detector.transform(row)[0]).max() < 1e-5
+            readout = page.text_content("#pad-readout")
+            verdict = "anomaly" if expected > -detector.offset_ else "normal"
+            assert "anomaly score " in readout and f"({verdict}: threshold " in readout
+    finally:
+        server.shutdown()
+        server.server_close()

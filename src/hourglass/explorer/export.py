@@ -1,4 +1,4 @@
-"""Turn a trained MLP decoder into plain numbers a browser can evaluate: float32 weights as base64."""
+"""Turn a trained MLP encoder and decoder into plain numbers a browser can evaluate: float32 weights as base64."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from torch import nn
 
 from hourglass.errors import HourglassError
 from hourglass.estimator import Autoencoder
+from hourglass.models.base import Hourglass
+from hourglass.models.vae import VAE
 
 
 def b64_float32(array: Any) -> str:
@@ -49,6 +51,29 @@ def _layers(module: nn.Module) -> list[nn.Module]:
     return [module]
 
 
+def _exportable(module: nn.Module) -> bool:
+    return all(type(m) in EXPORTERS for m in _layers(module))
+
+
+def _export_stack(module: nn.Module, part: str) -> list[dict[str, Any]]:
+    """Each layer of ``module`` (the encoder or the decoder) in its JSON form."""
+    layers = []
+    for m in _layers(module):
+        export = EXPORTERS.get(type(m))
+        if export is None:
+            raise HourglassError(
+                f"the {part} layer {type(m).__name__} cannot run in the browser; use `hourglass serve MODEL` instead"
+            )
+        layers.append(export(m))
+    return layers
+
+
+# Networks whose code is the leading ``latent_dim`` outputs of their encoder: all of them (the plain
+# ``Hourglass.encode``), or a VAE's means (its log-variances follow). Another ``encode`` (an ensemble's
+# member codes side by side) would need its own JavaScript.
+LEADING_CODE = (Hourglass.encode, VAE.encode)
+
+
 def browser_decodable(model: Autoencoder) -> bool:
     """True when every decoder layer has a JavaScript twin (MLP decoders do; conv decoders need ``serve``).
 
@@ -70,7 +95,32 @@ def browser_decodable(model: Autoencoder) -> bool:
     >>> browser_decodable(model)
     True
     """
-    return all(type(m) in EXPORTERS for m in _layers(model.model_.decoder))
+    return _exportable(model.model_.decoder)
+
+
+def browser_encodable(model: Autoencoder) -> bool:
+    """True when the page can encode by itself: every encoder layer has a JavaScript twin (MLP and MLP-bodied
+    VAE encoders) and the code is the encoder's leading outputs.
+
+    Parameters
+    ----------
+    model : Autoencoder
+        A fitted estimator.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hourglass import Autoencoder
+    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
+    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> browser_encodable(model)
+    True
+    """
+    return type(model.model_).encode in LEADING_CODE and _exportable(model.model_.encoder)
 
 
 def export_decoder(model: Autoencoder) -> dict[str, Any]:
@@ -104,18 +154,60 @@ def export_decoder(model: Autoencoder) -> dict[str, Any]:
     >>> spec["latent_dim"], spec["n_features"], spec["layers"][0]["type"]
     (2, 16, 'linear')
     """
-    layers = []
-    for m in _layers(model.model_.decoder):
-        export = EXPORTERS.get(type(m))
-        if export is None:
-            raise HourglassError(
-                f"the decoder layer {type(m).__name__} cannot run in the browser; use `hourglass serve MODEL` instead"
-            )
-        layers.append(export(m))
     return {
         "latent_dim": int(model.model_.latent_dim),
         "n_features": int(model.n_features_in_),
-        "layers": layers,
+        "layers": _export_stack(model.model_.decoder, "decoder"),
         "offset": b64_float32(model.scaler_.offset),
         "scale": b64_float32(model.scaler_.scale),
+    }
+
+
+def export_encoder(model: Autoencoder) -> dict[str, Any]:
+    """The encoder as JSON-able data: the input scaling (with its clip window), the layers, the code's width.
+
+    JS scales a row as ``Scaler.transform`` does, ``clip((x - offset) / scale, low, high)``, evaluates ``layers``
+    in order and keeps the first ``latent_dim`` outputs (a VAE's means; a plain encoder has no more).
+
+    Parameters
+    ----------
+    model : Autoencoder
+        A fitted estimator that is ``browser_encodable``.
+
+    Returns
+    -------
+    dict
+        ``latent_dim``, ``n_features``, ``layers`` (as in ``export_decoder``), the scaler's base64 ``offset`` and
+        ``scale``, and base64 ``low`` and ``high`` of its clip window (``None`` for a model saved before inputs
+        were clipped).
+
+    Raises
+    ------
+    HourglassError
+        An encoder layer has no JavaScript twin, or the model builds its code otherwise (use ``hourglass serve``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hourglass import Autoencoder
+    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
+    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> spec = export_encoder(model)
+    >>> spec["n_features"], spec["latent_dim"], [layer["type"] for layer in spec["layers"]]
+    (16, 2, ['linear', 'gelu', 'linear', 'identity'])
+    """
+    net, scaler = model.model_, model.scaler_
+    if type(net).encode not in LEADING_CODE:
+        raise HourglassError(
+            f"the {type(net).__name__} model's code cannot be computed in the browser; use `hourglass serve MODEL`"
+        )
+    low, high = scaler.clip_window() if scaler.low is not None else (None, None)
+    return {
+        "latent_dim": int(net.latent_dim),
+        "n_features": int(model.n_features_in_),
+        "layers": _export_stack(net.encoder, "encoder"),
+        "offset": b64_float32(scaler.offset),
+        "scale": b64_float32(scaler.scale),
+        "low": None if low is None else b64_float32(low),
+        "high": None if high is None else b64_float32(high),
     }

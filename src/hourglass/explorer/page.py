@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from hourglass.anomaly import AnomalyDetector
 from hourglass.atomic import atomic_file
 from hourglass.data import model_input
 from hourglass.errors import HourglassError
 from hourglass.estimator import Autoencoder
-from hourglass.explorer.export import b64_float32, export_decoder
+from hourglass.explorer.export import b64_float32, browser_encodable, export_decoder, export_encoder
 from hourglass.params import MAX_POINTS
 
 MAX_CATEGORIES = 20  # more distinct labels than this are coloured as a continuous value
@@ -100,6 +101,25 @@ def _labels(y: np.ndarray | None) -> dict[str, Any] | None:
     }
 
 
+def score_meta(model: Autoencoder) -> dict[str, Any]:
+    """What the dots' ``errors`` are: a detector's anomaly score and threshold, or an autoencoder's reconstruction
+    MSE (coloured on a log scale: it spans decades and is never negative)."""
+    if isinstance(model, AnomalyDetector):
+        legend = "anomaly score (above the threshold: anomaly)"
+        return {"threshold": -float(model.offset_), "log": False, "legend": legend}
+    return {"threshold": None, "log": True, "legend": "reconstruction error (MSE, scaled units, log colour)"}
+
+
+def pad_meta(model: Autoencoder, mode: str) -> dict[str, Any]:
+    """Whether the page offers the drawing pad, and if not, the note that says why."""
+    if model.kind_ != "image":
+        return {"ok": False, "note": "The drawing pad needs an image model; this one reads table rows."}
+    if mode == "file" and not browser_encodable(model):
+        note = "This model's encoder cannot run in the page (MLP encoders can); `hourglass serve MODEL` draws with it."
+        return {"ok": False, "note": note}
+    return {"ok": True, "note": ""}
+
+
 def explorer_data(
     model: Autoencoder,
     X: Any,
@@ -126,7 +146,7 @@ def explorer_data(
     labels = None if y is None else np.asarray(y).reshape(-1)[keep]
 
     codes = model.transform(rows).astype(np.float32)
-    errors = -model.score_samples(rows)  # mean squared error per row, in scaled units
+    errors = -model.score_samples(rows)  # mean squared error per row in scaled units, or a detector's anomaly score
     latent_dim = codes.shape[1]
     projection = None
     view = codes
@@ -168,6 +188,7 @@ def explorer_data(
         "range": [lo, hi if hi > lo else lo + 1.0],
         "labels": _labels(labels),
         "projection": projection,
+        "score": score_meta(model),
     }
 
 
@@ -180,7 +201,7 @@ def render_page(
     max_points: int = MAX_POINTS,
     title: str | None = None,
 ) -> str:
-    """The explorer page. ``mode="file"`` decodes in the page (MLP decoders); ``"server"`` asks /api/decode.
+    """The explorer page. ``mode="file"`` encodes and decodes in the page (MLP models); ``"server"`` asks /api/*.
 
     One self-contained HTML text: CSS, script and data inline, a content-security policy that lets
     nothing be fetched (the served page may talk to its own server only).
@@ -225,6 +246,9 @@ def render_page(
     data = explorer_data(model, X, y, max_points=max_points, title=title)
     data["mode"] = mode
     data["decoder"] = export_decoder(model) if mode == "file" else None
+    data["pad"] = pad_meta(model, mode)
+    # The served page asks the server (any model); the file encodes by itself.
+    data["encoder"] = export_encoder(model) if mode == "file" and data["pad"]["ok"] else None
     parts = {
         "CSS": _static("explorer.css"),
         "JS": _static("explorer.js"),

@@ -56,8 +56,21 @@ class _Api:
             codes = self.model.transform(model_input(rows, self.model, where="'rows'"))
         return {"codes": _finite(codes, "rows")}
 
+    def inspect(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Rows -> codes, reconstructions (original units, flat) and scores in the map's units (``-score_samples``):
+        all the drawing pad needs, in one round trip."""
+        rows = _matrix(body, "rows", self.model.n_features_in_, "the model's feature count")
+        with self.lock:
+            X = model_input(rows, self.model, where="'rows'")
+            codes, rebuilt, scores = self.model.transform(X), self.model.reconstruct(X), -self.model.score_samples(X)
+        return {
+            "codes": _finite(codes, "rows"),
+            "reconstructions": _finite(rebuilt.reshape(len(rows), -1), "rows"),
+            "scores": _finite(scores, "rows"),
+        }
 
-ROUTES = {"/api/decode": _Api.decode, "/api/encode": _Api.encode}
+
+ROUTES = {"/api/decode": _Api.decode, "/api/encode": _Api.encode, "/api/inspect": _Api.inspect}
 
 
 def _matrix(body: Any, key: str, width: int, what: str) -> np.ndarray:

@@ -1,5 +1,6 @@
-/* hourglass explorer: the latent map, a decoder evaluated in plain JavaScript (or asked of the local
-   server), hover-to-decode, click-to-compare, walks between two dots, zoom and pan. No dependencies. */
+/* hourglass explorer: the latent map, an encoder and decoder evaluated in plain JavaScript (or asked of the
+   local server), hover-to-decode, click-to-compare, walks between two dots, zoom and pan, a drawing pad,
+   search, a lasso and a dot's nearest neighbours. No dependencies. */
 "use strict";
 
 // ---------------------------------------------------------------------------------------- decoder
@@ -37,23 +38,22 @@ const ACTIVATIONS = {
   gelu_tanh: () => (x) => 0.5 * x * (1 + Math.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))),
 };
 
-// Build decode(code) -> Float64Array in original units from export.py's JSON.
-function makeDecoder(spec) {
-  const steps = spec.layers.map((l) => {
+// One stack of export.py's layers as run(input) -> a fresh Float64Array. Two buffers, allocated once and
+// swapped per linear layer, keep a hover or a brush stroke free of allocations but the result.
+function makeStack(layers, inWidth) {
+  const steps = layers.map((l) => {
     if (l.type === "linear") {
       return { linear: true, n: l.in, m: l.out, w: b64Float32(l.weight), b: b64Float32(l.bias) };
     }
-    if (!(l.type in ACTIVATIONS)) throw new Error("unknown decoder layer " + l.type);
+    if (!(l.type in ACTIVATIONS)) throw new Error("unknown layer " + l.type);
     return { linear: false, f: ACTIVATIONS[l.type](l) };
   });
-  const offset = b64Float32(spec.offset);
-  const scale = b64Float32(spec.scale);
-  const widest = Math.max(spec.latent_dim, ...steps.filter((s) => s.linear).map((s) => s.m));
+  const widest = Math.max(inWidth, ...steps.filter((s) => s.linear).map((s) => s.m));
   let a = new Float64Array(widest);
   let b = new Float64Array(widest);
-  function decode(code) {
-    let width = spec.latent_dim;
-    for (let i = 0; i < width; i++) a[i] = code[i];
+  return function run(input) {
+    let width = inWidth;
+    for (let i = 0; i < width; i++) a[i] = input[i];
     for (const s of steps) {
       if (s.linear) {
         const { n, m, w } = s;
@@ -69,14 +69,53 @@ function makeDecoder(spec) {
         for (let i = 0; i < width; i++) a[i] = s.f(a[i]);
       }
     }
-    const out = new Float64Array(width);
-    for (let i = 0; i < width; i++) out[i] = a[i] * scale[i] + offset[i];
-    return out;
-  }
-  return { latentDim: spec.latent_dim, nFeatures: spec.n_features, decode };
+    return a.slice(0, width);
+  };
 }
 
-if (typeof module === "object" && module.exports) module.exports = { makeDecoder, b64Float32, erf };
+// decode(code) -> a row in original units; decodeScaled(code) -> the network's own output (scaled units).
+function makeDecoder(spec) {
+  const decodeScaled = makeStack(spec.layers, spec.latent_dim);
+  const offset = b64Float32(spec.offset);
+  const scale = b64Float32(spec.scale);
+  // In place: the decoder's scaled output back in the data's units, as Scaler.inverse_transform does.
+  function unscale(out) {
+    for (let i = 0; i < out.length; i++) out[i] = out[i] * scale[i] + offset[i];
+    return out;
+  }
+  const decode = (code) => unscale(decodeScaled(code));
+  return { latentDim: spec.latent_dim, nFeatures: spec.n_features, decode, decodeScaled, unscale };
+}
+
+// scale(row) -> the network's input, as Scaler.transform makes it; encode(row) -> the code. Both as PyTorch
+// computes them, so a drawing lands where `transform` would put it.
+function makeEncoder(spec) {
+  const run = makeStack(spec.layers, spec.n_features);
+  const offset = b64Float32(spec.offset), scale = b64Float32(spec.scale);
+  // Models saved before inputs were clipped have no window; theirs pass unclipped, as in Python.
+  const low = spec.low ? b64Float32(spec.low) : null, high = spec.high ? b64Float32(spec.high) : null;
+  function scaleRow(row) {
+    const x = new Float64Array(spec.n_features);
+    for (let i = 0; i < x.length; i++) {
+      x[i] = (row[i] - offset[i]) / scale[i];
+      if (low) x[i] = Math.min(Math.max(x[i], low[i]), high[i]);
+    }
+    return x;
+  }
+  // A VAE's encoder gives means then log-variances: its code is the means, the leading latent_dim outputs.
+  const encodeScaled = (x) => run(x).slice(0, spec.latent_dim);
+  return { latentDim: spec.latent_dim, nFeatures: spec.n_features, scale: scaleRow, encodeScaled,
+    encode: (row) => encodeScaled(scaleRow(row)) };
+}
+
+// Mean squared difference: the reconstruction error of a row, as score_samples measures it (scaled units).
+function meanSquare(a, b) {
+  let total = 0;
+  for (let i = 0; i < a.length; i++) total += (a[i] - b[i]) ** 2;
+  return total / a.length;
+}
+
+if (typeof module === "object" && module.exports) module.exports = { makeDecoder, makeEncoder, meanSquare, b64Float32, erf };
 
 // ---------------------------------------------------------------------------------------- the page
 if (typeof document !== "undefined") (function () {
@@ -98,10 +137,18 @@ if (typeof document !== "undefined") (function () {
   const [lo, hi] = D.range;
   const proj = D.projection;
   const local = D.decoder ? makeDecoder(D.decoder) : null;
+  const encoder = D.encoder ? makeEncoder(D.encoder) : null;  // in the page: the file's MLP models
   const WALK_FRAMES = 60, WALK_MS = 1600, STRIP = 9;
 
   const codeOf = (i) => Array.from(codes.subarray(i * k, (i + 1) * k));
   const originalOf = (i) => originals.subarray(i * D.n_features, (i + 1) * D.n_features);
+  // A full code onto the 2-D view: as page.py projects the dots (PCA when k > 2, y = 0 when k = 1).
+  function codeToView(code) {
+    if (k === 1) return [code[0], 0];
+    if (!proj) return [code[0], code[1]];
+    const c = proj.components, centred = proj.mean.map((m, j) => code[j] - m);
+    return [0, 1].map((axis) => centred.reduce((acc, v, j) => acc + v * c[axis][j], 0));
+  }
   // A point of the 2-D view back to a full code: the view itself, or PCA's inverse when k > 2.
   function viewToCode(x, y) {
     if (k === 1) return [x];
@@ -111,26 +158,38 @@ if (typeof document !== "undefined") (function () {
   }
 
   // ------------------------------------------------------------------------------ decoding
-  async function decodeMany(list) {
-    if (local) return list.map((c) => local.decode(c));
-    const r = await fetch("api/decode", {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ codes: list }),
+  async function post(path, payload) {
+    const r = await fetch(path, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(payload),
     });
     const body = await r.json();
     if (!r.ok) throw new Error(body.error || r.statusText);
+    return body;
+  }
+  async function decodeMany(list) {
+    if (local) return list.map((c) => local.decode(c));
+    const body = await post("api/decode", { codes: list });
     return body.rows.map((row) => Float64Array.from(row));
   }
 
-  // Hover: decode at once in the page; with a server keep one request in flight and send only the latest point.
-  let hoverBusy = false, hoverNext = null;
+  // For a server: one request in flight, and while it runs only the latest ask waits (the ones between are stale
+  // before they could be answered), so a fast mouse or brush never queues a backlog.
+  function latestOnly(run, onError) {
+    let busy = false, next = null;
+    return function ask(arg) {
+      if (busy) { next = arg; return; }
+      busy = true;
+      run(arg).catch(onError).finally(() => {
+        busy = false;
+        if (next !== null) { const a = next; next = null; ask(a); }
+      });
+    };
+  }
+  // Hover: decode at once in the page, else ask the server.
+  const askPreview = latestOnly((code) => decodeMany([code]).then(([row]) => showPreview(code, row)), (e) => showError(e));
   function requestPreview(code) {
     if (local) return showPreview(code, local.decode(code));
-    if (hoverBusy) { hoverNext = code; return; }
-    hoverBusy = true;
-    decodeMany([code]).then(([row]) => showPreview(code, row)).catch(showError).finally(() => {
-      hoverBusy = false;
-      if (hoverNext) { const c = hoverNext; hoverNext = null; requestPreview(c); }
-    });
+    askPreview(code);
   }
 
   // ------------------------------------------------------------------------------ drawing outputs
@@ -196,7 +255,9 @@ if (typeof document !== "undefined") (function () {
   else { preview.className = "bars"; original.className = "bars"; $("pair").classList.add("bars"); }
   const paint = isImage ? (canvas, values) => paintImage(canvas, values) : paintBars;
 
-  const state = { preview: null, previews: 0, selected: [], walk: null, colour: D.labels ? "label" : "error" };
+  const state = { preview: null, previews: 0, selected: [], walk: null, colour: D.labels ? "label" : "error",
+    pad: { updates: 0, code: null, view: null, reconstruction: null, score: null, pointer: null },
+    search: null, lassoMode: false, lasso: null, neighbours: [] };
   const nameOf = (name) => (name === null ? "(none)" : name);
   const fmt = (v) => (Math.abs(v) >= 1000 || (Math.abs(v) < 0.01 && v !== 0) ? v.toExponential(2) : v.toFixed(3));
 
@@ -230,7 +291,8 @@ if (typeof document !== "undefined") (function () {
       const colours = D.labels.names.map((name, i) => (name === null ? MISSING : TAB[i % TAB.length]));
       return { groups: D.labels.values, colours, legend: "category" };
     }
-    const raw = state.colour === "label" && D.labels ? D.labels.values : Array.from(errors, (e) => Math.log10(Math.max(e, 1e-12)));
+    const raw = state.colour === "label" && D.labels ? D.labels.values
+      : Array.from(errors, (e) => (D.score.log ? Math.log10(Math.max(e, 1e-12)) : e));
     const present = raw.filter((v) => v !== null);
     const a = present.length ? quantile(present, 0.02) : 0, b = present.length ? quantile(present, 0.98) : 0;
     const span = b > a ? b - a : 1;
@@ -253,10 +315,10 @@ if (typeof document !== "undefined") (function () {
       return;
     }
     const isError = state.colour === "error";
-    const show = (v) => fmt(isError ? Math.pow(10, v) : v);
+    const show = (v) => fmt(isError && D.score.log ? Math.pow(10, v) : v);
     const bar = el("span", undefined, "bar");
     bar.style.background = `linear-gradient(90deg,${Array.from({ length: 9 }, (_, i) => viridis(i / 8)).join(",")})`;
-    legend.replaceChildren(el("span", isError ? "reconstruction error (MSE, scaled units, log colour)" : "label"),
+    legend.replaceChildren(el("span", isError ? D.score.legend : "label"),
       el("span", show(scheme.a)), bar, el("span", show(scheme.b)));
   }
 
@@ -341,6 +403,8 @@ if (typeof document !== "undefined") (function () {
   }
 
   let probe = null;  // [viewX, viewY] of the cursor or keyboard probe
+  let lassoPath = null;  // the loop being drawn, in view units
+  const PAD_COLOUR = "#d6336c";
   function ring(ctx, i, colour, label) {
     const [x, y] = toScreen(view[2 * i], view[2 * i + 1]);
     ctx.strokeStyle = "#fff"; ctx.lineWidth = 4; ctx.beginPath(); ctx.arc(x, y, 7, 0, 2 * Math.PI); ctx.stroke();
@@ -350,9 +414,40 @@ if (typeof document !== "undefined") (function () {
       ctx.fillText(label, x + 10, y - 8);
     }
   }
+  // Dots ringed in one colour: search hits, lassoed dots.
+  function rings(ctx, dots, colour, radius) {
+    ctx.strokeStyle = colour; ctx.lineWidth = 1.5; ctx.beginPath();
+    for (const i of dots) {
+      const [x, y] = toScreen(view[2 * i], view[2 * i + 1]);
+      ctx.moveTo(x + radius, y); ctx.arc(x, y, radius, 0, 2 * Math.PI);
+    }
+    ctx.stroke();
+  }
+  function drawLoop(ctx, polygon, closed) {
+    ctx.strokeStyle = "#e0562b"; ctx.lineWidth = 1.5; ctx.setLineDash(closed ? [6, 4] : []);
+    ctx.beginPath();
+    polygon.forEach(([vx, vy], j) => { const [x, y] = toScreen(vx, vy); if (j) ctx.lineTo(x, y); else ctx.moveTo(x, y); });
+    if (closed) ctx.closePath();
+    ctx.stroke(); ctx.setLineDash([]);
+  }
+  // The drawing's code as a diamond; pinned to the edge when it lands outside the view, so it stays in sight.
+  function padScreen() {
+    const [x, y] = toScreen(state.pad.view[0], state.pad.view[1]);
+    return [Math.min(Math.max(x, 10), cw - 10), Math.min(Math.max(y, 10), ch - 10)];
+  }
+  function drawPadMarker(ctx) {
+    const [x, y] = padScreen();
+    ctx.fillStyle = PAD_COLOUR; ctx.strokeStyle = "#fff"; ctx.lineWidth = 2;
+    ctx.beginPath(); ctx.moveTo(x, y - 9); ctx.lineTo(x + 9, y); ctx.lineTo(x, y + 9); ctx.lineTo(x - 9, y); ctx.closePath();
+    ctx.stroke(); ctx.fill();
+  }
   function drawOverlay() {
     const ctx = map.getContext("2d");
     ctx.clearRect(0, 0, cw, ch);
+    if (state.search) rings(ctx, state.search, "#1d232b", 5);
+    if (state.lasso) { drawLoop(ctx, state.lasso.polygon, true); rings(ctx, state.lasso.dots, "#e0562b", 4); }
+    if (lassoPath) drawLoop(ctx, lassoPath, false);
+    if (state.pad.view) drawPadMarker(ctx);
     const sel = state.selected;
     if (sel.length === 2) {
       const [ax, ay] = toScreen(view[2 * sel[0]], view[2 * sel[0] + 1]), [bx, by] = toScreen(view[2 * sel[1]], view[2 * sel[1] + 1]);
@@ -396,12 +491,21 @@ if (typeof document !== "undefined") (function () {
     const v = D.labels.values[i];
     return D.labels.kind === "category" ? nameOf(D.labels.names[v]) : v === null ? nameOf(null) : fmt(v);
   }
+  // The percentile of a score among the dots' scores: the share of dots scoring below it.
   let errorRank = null;
-  function percentile(i) {
+  function percentile(value) {
     if (!errorRank) errorRank = Float64Array.from(errors).sort();
     let lo2 = 0, hi2 = n;
-    while (lo2 < hi2) { const m = (lo2 + hi2) >> 1; if (errorRank[m] < errors[i]) lo2 = m + 1; else hi2 = m; }
-    return Math.round((100 * lo2) / Math.max(1, n - 1));
+    while (lo2 < hi2) { const m = (lo2 + hi2) >> 1; if (errorRank[m] < value) lo2 = m + 1; else hi2 = m; }
+    return Math.min(100, Math.round((100 * lo2) / Math.max(1, n - 1)));
+  }
+  // A score in the map's own units: a detector's anomaly score against its threshold, or an autoencoder's
+  // reconstruction MSE; either way with its percentile among the dots.
+  function scoreText(value) {
+    const rank = `${ordinal(percentile(value))} percentile`;
+    if (D.score.threshold === null) return ["error ", bold(fmt(value)), ` (MSE, scaled; ${rank})`];
+    const verdict = value > D.score.threshold ? "anomaly" : "normal";
+    return ["anomaly score ", bold(fmt(value)), ` (${verdict}: threshold ${fmt(D.score.threshold)}; ${rank})`];
   }
   // 1st, 2nd, 3rd, 4th ... 11th, 12th, 13th ... 21st, 22nd, 101st.
   function ordinal(k) {
@@ -415,10 +519,11 @@ if (typeof document !== "undefined") (function () {
     decodeMany([codeOf(i)]).then(([rec]) => {
       if (isImage) { paint(original, orig); paint(recon, rec); } else paintBars(original, rec, orig);
       const label = D.labels ? [" \u00b7 label ", bold(labelOf(i))] : [];
-      $("selection").replaceChildren("row ", bold(D.index[i]), ...label, " \u00b7 error ", bold(fmt(errors[i])),
-        ` (MSE, scaled; ${ordinal(percentile(i))} percentile)`, ...(isImage ? [] : [el("br"), "bars: reconstruction; outline: original"]));
+      $("selection").replaceChildren("row ", bold(D.index[i]), ...label, " \u00b7 ", ...scoreText(errors[i]),
+        ...(isImage ? [] : [el("br"), "bars: reconstruction; outline: original"]));
       state.inspected = { index: i, reconstruction: Array.from(rec) };
     }).catch(showError);
+    showNeighbours(i);
     if (state.selected.length === 2) startWalk(); else { stopWalk(); state.walk = null; updateWalkUi(); }
     drawOverlay();
   }
@@ -488,7 +593,205 @@ if (typeof document !== "undefined") (function () {
     stopWalk(); state.walk = null; state.selected = []; updateWalkUi();
     $("selection").textContent = "Click a dot (or press Enter).";
     for (const c of [original, recon]) c.getContext("2d").clearRect(0, 0, c.width, c.height);
+    clearNeighbours(); clearLasso();
     drawOverlay();
+  }
+
+  // ------------------------------------------------------------------------------ neighbours
+  // By the full codes, not the 2-D map: what the model itself puts together, which a PCA view of a wider code
+  // can fold apart (and for a 2-D code the map already shows map distances). Input space would rank by pixel
+  // overlap, which says nothing about the model.
+  const NEIGHBOURS = 8;
+  function nearestCodes(i, count) {
+    const found = [];
+    for (let j = 0; j < n; j++) {
+      if (j === i) continue;
+      let d = 0;
+      for (let c = 0; c < k; c++) d += (codes[j * k + c] - codes[i * k + c]) ** 2;
+      found.push([d, j]);
+    }
+    found.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    return found.slice(0, count).map(([d, j]) => ({ index: j, distance: Math.sqrt(d) }));
+  }
+  function neighbourButton({ index, distance }) {
+    const button = el("button");
+    button.type = "button";
+    button.dataset.index = String(index);
+    button.title = `row ${D.index[index]}, code distance ${fmt(distance)}; click to select`;
+    if (isImage) {
+      const canvas = document.createElement("canvas");
+      setupPixels(canvas); paintImage(canvas, originalOf(index));
+      button.append(canvas);
+    }
+    button.append(el("span", "#" + D.index[index] + (D.labels ? " \u00b7 " + labelOf(index) : "")));
+    if (!isImage) button.append(el("span", "distance " + fmt(distance)));
+    button.addEventListener("click", () => select(index));
+    return button;
+  }
+  function showNeighbours(i) {
+    const near = nearestCodes(i, NEIGHBOURS);
+    state.neighbours = near.map((m) => m.index);
+    $("neighbours").className = "neighbours" + (isImage ? "" : " rows");
+    $("neighbours").replaceChildren(...near.map(neighbourButton));
+    $("neighbours-note").textContent = `Row ${D.index[i]}'s ${near.length} nearest dots by code distance.`;
+  }
+  function clearNeighbours() {
+    state.neighbours = [];
+    $("neighbours").replaceChildren();
+    $("neighbours-note").textContent = "The selected dot's nearest dots by their full codes.";
+  }
+
+  // ------------------------------------------------------------------------------ search
+  // Comma-separated terms: "#12" is the dot of row 12 (the data's own row number), anything else a label, matched
+  // whole and regardless of case, so "7" finds label 7 and never row 7.
+  const ROW_TERM = /^#\d+$/;
+  function searchMatches(query) {
+    const terms = query.split(",").map((t) => t.trim()).filter(Boolean);
+    const rows = new Set(terms.filter((t) => ROW_TERM.test(t)).map((t) => Number(t.slice(1))));
+    const labels = new Set(terms.filter((t) => !ROW_TERM.test(t)).map((t) => t.toLowerCase()));
+    const hits = [];
+    for (let i = 0; i < n; i++) {
+      if (rows.has(D.index[i]) || (D.labels && labels.has(labelOf(i).toLowerCase()))) hits.push(i);
+    }
+    return hits;
+  }
+  function runSearch() {
+    const query = $("search").value;
+    state.search = query.trim() ? searchMatches(query) : null;
+    $("search-count").textContent = state.search ? `${state.search.length} of ${n} dots` : "";
+    drawOverlay();
+  }
+
+  // ------------------------------------------------------------------------------ lasso
+  // With the lasso on, a drag on the map draws a loop instead of panning. The loop is kept in view units, so it
+  // stays on its dots under zoom and pan; the dots inside can be downloaded as row ids.
+  function setLassoMode(on) {
+    state.lassoMode = on;
+    $("lasso").setAttribute("aria-pressed", String(on));
+    map.classList.toggle("lassoing", on);
+  }
+  // Even-odd rule: a ray from the point to the right crosses the loop's edges an odd number of times inside.
+  function inside(x, y, loop) {
+    let odd = false;
+    for (let a = 0, b = loop.length - 1; a < loop.length; b = a++) {
+      const [xa, ya] = loop[a], [xb, yb] = loop[b];
+      if ((ya > y) !== (yb > y) && x < xa + ((y - ya) * (xb - xa)) / (yb - ya)) odd = !odd;
+    }
+    return odd;
+  }
+  function finishLasso(loop) {
+    const dots = [];
+    if (loop.length >= 3) for (let i = 0; i < n; i++) if (inside(view[2 * i], view[2 * i + 1], loop)) dots.push(i);
+    state.lasso = { polygon: loop, dots };
+    $("lasso-count").textContent = `${dots.length} dots lassoed`;
+    $("lasso-csv").disabled = dots.length === 0;
+    drawOverlay();
+  }
+  function clearLasso() {
+    state.lasso = null;
+    $("lasso-count").textContent = "";
+    $("lasso-csv").disabled = true;
+  }
+  const lassoCsv = () => "row\n" + (state.lasso ? state.lasso.dots.map((i) => D.index[i] + "\n").join("") : "");
+  // A file from the page itself (a blob: link), so nothing leaves the machine and the CSP needs no exception.
+  function downloadCsv() {
+    const url = URL.createObjectURL(new Blob([lassoCsv()], { type: "text/csv" }));
+    const link = el("a");
+    link.href = url; link.download = "hourglass-lasso.csv";
+    document.body.append(link); link.click(); link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  }
+
+  // ------------------------------------------------------------------------------ the drawing pad
+  // Ink per pixel of the model's own image size, 0 to 1, shown as paintImage shows the data: 0 is the data's
+  // lowest value (black), 1 its highest (white), so a stroke is what a digit's pixels are.
+  const pad = $("pad"), padRecon = $("pad-recon");
+  const ink = new Float64Array(H * W);
+  // Brush radius in model pixels: a pen stroke in MNIST is about a tenth of the digit's box.
+  const BRUSH = Math.max(1, Math.min(H, W) / 10);
+  let padLast = null;  // the stroke under way: the last point, in model pixels
+
+  function padRow() {
+    const row = new Float64Array(H * W * C);
+    for (let p = 0; p < H * W; p++) for (let ch = 0; ch < C; ch++) row[p * C + ch] = lo + ink[p] * (hi - lo);
+    return row;
+  }
+  // Full ink within half the radius, fading to none at the radius: soft edges, as a scanned pen stroke has.
+  const inkAt = (d) => Math.min(1, Math.max(0, 2 * (1 - d / BRUSH)));
+  function dab(x, y) {
+    for (let py = Math.max(0, Math.floor(y - BRUSH)); py <= Math.min(H - 1, Math.floor(y + BRUSH)); py++) {
+      for (let px = Math.max(0, Math.floor(x - BRUSH)); px <= Math.min(W - 1, Math.floor(x + BRUSH)); px++) {
+        // max, not a sum: going over a line again leaves it as it was, as a pen would.
+        ink[py * W + px] = Math.max(ink[py * W + px], inkAt(Math.hypot(px + 0.5 - x, py + 0.5 - y)));
+      }
+    }
+  }
+  // From the stroke's last point to (x, y), a dab every fifth of a pixel: a fast swipe leaves no gaps.
+  function strokeTo(x, y) {
+    const [x0, y0] = padLast || [x, y];
+    const steps = Math.max(1, Math.ceil(5 * Math.hypot(x - x0, y - y0)));
+    for (let s = 1; s <= steps; s++) dab(x0 + ((x - x0) * s) / steps, y0 + ((y - y0) * s) / steps);
+    padLast = [x, y];
+  }
+
+  // What the model makes of the drawing: its code, its reconstruction and its score, in the page or from the server.
+  function inspectHere(row) {
+    const x = encoder.scale(row), code = encoder.encodeScaled(x), rebuilt = local.decodeScaled(code);
+    return { code, score: meanSquare(rebuilt, x), reconstruction: local.unscale(rebuilt) };
+  }
+  async function inspectOnServer(row) {
+    const body = await post("api/inspect", { rows: [Array.from(row)] });
+    return { code: body.codes[0], score: body.scores[0], reconstruction: body.reconstructions[0] };
+  }
+  const askServer = latestOnly((row) => inspectOnServer(row).then(showPad),
+    (e) => { $("pad-readout").textContent = "inspecting the drawing failed: " + e.message; });
+  function inspectPad() {
+    if (encoder) showPad(inspectHere(padRow())); else askServer(padRow());
+  }
+  function showPad({ code, score, reconstruction }) {
+    Object.assign(state.pad, { code: Array.from(code), view: codeToView(code), score,
+      reconstruction: Array.from(reconstruction), updates: state.pad.updates + 1 });
+    paintImage(padRecon, reconstruction);
+    $("pad-readout").replaceChildren("z = (" + Array.from(code, fmt).join(", ") + ") \u00b7 ", ...scoreText(score));
+    drawOverlay();
+  }
+  function clearPad() {
+    ink.fill(0);
+    paintImage(pad, padRow());
+    padRecon.getContext("2d").clearRect(0, 0, W, H);
+    Object.assign(state.pad, { code: null, view: null, score: null, reconstruction: null });
+    $("pad-readout").textContent = "Paint on the pad: the \u25c6 on the map shows where it lands.";
+    drawOverlay();
+  }
+
+  // Pointer events serve the mouse, a pen and a finger alike (touch-action: none in the CSS keeps a finger
+  // from scrolling the page instead). Every move re-encodes: live, one stroke at a time.
+  const padPoint = (e) => {
+    const r = pad.getBoundingClientRect();
+    return [((e.clientX - r.left) / r.width) * W, ((e.clientY - r.top) / r.height) * H];
+  };
+  function padStroke(e) {
+    state.pad.pointer = e.pointerType;
+    strokeTo(...padPoint(e));
+    paintImage(pad, padRow());
+    inspectPad();
+  }
+  function setupPad() {
+    if (!D.pad.ok) {
+      for (const id of ["pad-pair", "pad-controls"]) $(id).hidden = true;
+      $("pad-readout").textContent = D.pad.note;
+      return;
+    }
+    setupPixels(pad); setupPixels(padRecon);
+    clearPad();
+    pad.addEventListener("pointerdown", (e) => {
+      e.preventDefault();
+      pad.setPointerCapture(e.pointerId);
+      padLast = null;
+      padStroke(e);
+    });
+    pad.addEventListener("pointermove", (e) => { if (padLast) padStroke(e); });
+    for (const end of ["pointerup", "pointercancel"]) pad.addEventListener(end, () => { padLast = null; });
   }
 
   // ------------------------------------------------------------------------------ input
@@ -503,11 +806,13 @@ if (typeof document !== "undefined") (function () {
   let drag = null;
   map.addEventListener("pointerdown", (e) => {
     const [sx, sy] = local2(e);
-    drag = { sx, sy, cx: cam.x, cy: cam.y, moved: false };
     map.setPointerCapture(e.pointerId);
+    if (state.lassoMode) { lassoPath = [toView(sx, sy)]; return; }
+    drag = { sx, sy, cx: cam.x, cy: cam.y, moved: false };
   });
   map.addEventListener("pointermove", (e) => {
     const [sx, sy] = local2(e);
+    if (lassoPath) { lassoPath.push(toView(sx, sy)); drawOverlay(); return; }
     if (drag && (drag.moved || Math.hypot(sx - drag.sx, sy - drag.sy) > 4)) {
       drag.moved = true; map.classList.add("dragging");
       const u = cam.unit * cam.zoom;
@@ -519,6 +824,7 @@ if (typeof document !== "undefined") (function () {
   });
   map.addEventListener("pointerup", (e) => {
     const [sx, sy] = local2(e);
+    if (lassoPath) { const loop = lassoPath; lassoPath = null; finishLasso(loop); return; }
     if (drag && !drag.moved) {
       const i = nearestDot(sx, sy, 10);
       if (i >= 0) select(i);
@@ -554,6 +860,7 @@ if (typeof document !== "undefined") (function () {
     else if (e.key === "0") { resetView(); drawBase(); drawOverlay(); }
     else if (e.key === "c" || e.key === "C") setColour(state.colour === "label" ? "error" : "label");
     else if (e.key === "w" || e.key === "W") { if (state.selected.length === 2) startWalk(); }
+    else if (e.key === "l" || e.key === "L") setLassoMode(!state.lassoMode);
     else if (e.key === "Escape") clearSelection();
     else return;
     e.preventDefault();
@@ -574,6 +881,10 @@ if (typeof document !== "undefined") (function () {
   $("reset-view").addEventListener("click", () => { resetView(); drawBase(); drawOverlay(); });
   $("replay").addEventListener("click", startWalk);
   $("clear").addEventListener("click", clearSelection);
+  $("search").addEventListener("input", runSearch);
+  $("lasso").addEventListener("click", () => setLassoMode(!state.lassoMode));
+  $("lasso-csv").addEventListener("click", downloadCsv);
+  $("pad-clear").addEventListener("click", clearPad);
 
   // ------------------------------------------------------------------------------ start
   const shape = isImage ? D.sample_shape.join("\u00d7") + " images" : D.n_features + " features";
@@ -587,12 +898,16 @@ if (typeof document !== "undefined") (function () {
   setColour(state.colour);
   new ResizeObserver(resize).observe(wrap);
   updateWalkUi();
+  setupPad();
 
   // For tests and the curious: decode codes, find a dot on screen, time the decoder.
   window.hourglassExplorer = {
     state, decode: (list) => decodeMany(list).then((rows) => rows.map((r) => Array.from(r))),
     dotScreen: (i) => { const [x, y] = toScreen(view[2 * i], view[2 * i + 1]); const r = map.getBoundingClientRect(); return [r.left + x, r.top + y]; },
-    viewToCode, ordinal, range: [lo, hi], n, latentDim: k, mode: D.mode,
+    viewToCode, codeToView, ordinal, range: [lo, hi], n, latentDim: k, mode: D.mode,
+    encode: (rows) => (encoder ? rows.map((row) => Array.from(encoder.encode(row))) : null),
+    padInk: () => Array.from(ink), padScreen: () => { const [x, y] = padScreen(); const r = map.getBoundingClientRect(); return [r.left + x, r.top + y]; },
+    searchMatches, lassoCsv,
     benchmark: (count) => {
       if (!local) return null;
       const t0 = performance.now();
