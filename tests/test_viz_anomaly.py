@@ -58,3 +58,26 @@ def test_error_gallery_refuses_table_models():
     table = hg.AnomalyDetector(epochs=1, seed=0).fit(X)
     with pytest.raises(hg.HourglassError, match="error gallery draws images; this model was trained on a table"):
         viz.error_gallery(table, X[:3], ["a", "b", "c"], "t")
+
+
+def test_nearest_normal_triples_draw_row_normal_and_a_diverging_difference(detector):
+    X = hg.load_dataset("mnist7").X[1000:1004].copy()
+    X[:, 3, :] = 255  # a bar across each digit
+    found = detector.nearest_normal(X, steps=20)
+    fig = viz.anomaly.nearest_normal_triples(detector, found, [f"row {i}" for i in range(4)], "nearest normal")
+    rows, normals, diffs = (ax.images[0].get_array() for ax in fig.axes[:3])
+    assert rows.shape == normals.shape == diffs.shape == (7 + 2, 7 * 4 + 3 + 2)
+    assert np.allclose(rows[1:8, 1:8], to_unit(detector, X[:1])[0])
+    assert np.allclose(normals[1:8, 1:8], to_unit(detector, found.normal[:1])[0])
+    assert np.allclose(diffs[1:8, 1:8], found.difference[0] / 255.0, atol=1e-6)
+    image = fig.axes[2].images[0]
+    assert image.get_cmap().name.startswith("RdBu") and image.norm.vmin == -image.norm.vmax  # white = no change
+    assert np.ma.is_masked(diffs[0, 0]) and fig.axes[2].get_xticklabels()[0].get_text() == "row 0"
+    assert png(fig).std() > 10
+
+
+def test_nearest_normal_triples_refuse_table_models():
+    X = np.random.default_rng(0).normal(size=(200, 4)).astype(np.float32)
+    table = hg.AnomalyDetector(epochs=1, seed=0).fit(X)
+    with pytest.raises(hg.HourglassError, match="nearest-normal figure draws images"):
+        viz.anomaly.nearest_normal_triples(table, table.nearest_normal(X[:2], steps=0))

@@ -1,9 +1,11 @@
 """Anomaly detection: ``AnomalyDetector`` (``detector``), an autoencoder ensemble's reconstruction error plus
-an isolation forest (``iforest``), as an outlier score.
+an isolation forest (``iforest``), as an outlier score;
+a flagged row's nearest normal row (``nearest``).
 
 >>> from hourglass.anomaly import AnomalyDetector
 """
 
 from hourglass.anomaly.detector import AnomalyDetector
+from hourglass.anomaly.nearest import Deviation, NearestNormal
 
-__all__ = ["AnomalyDetector"]
+__all__ = ["AnomalyDetector", "Deviation", "NearestNormal"]

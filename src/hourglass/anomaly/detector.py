@@ -33,6 +33,7 @@ from sklearn.base import OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from hourglass.anomaly.iforest import Forest
+from hourglass.anomaly.nearest import NearestNormal, nearest_normal
 from hourglass.engine import modelfile
 from hourglass.engine.train import held_out_rows
 from hourglass.errors import HourglassError
@@ -352,6 +353,37 @@ class AnomalyDetector(OutlierMixin, _Estimator):
         order = np.argsort(-errors, axis=1, kind="stable")[:, :k]
         names = self.feature_names()
         return [[names[j] for j in row] for row in order], np.take_along_axis(errors, order, axis=1)
+
+    def nearest_normal(self, X: Any, *, alpha: float | None = None, steps: int = 200, seed: int = 0) -> NearestNormal:
+        """Each row's nearest normal: the closest row the decoder draws that this detector calls normal.
+
+        Codes are searched from the row's own and from a normal one drawn from the code prior, minimising
+        the squared distance to the row in scaled units (columns count alike); of the decoded rows seen on
+        the way, the nearest that ``verdicts`` passes is kept (see ``hourglass.anomaly.nearest``). Its
+        ``difference`` (row - normal) says what would have to change: ``ranked`` and ``phrases`` put it in
+        words ("x3 is 3.1 sd above normal", "pixel (3, 5) should be darker: ...").
+
+        Parameters
+        ----------
+        X : array-like of shape (n, features) or (n, H, W[, C])
+            The rows to explain (usually the flagged ones), as for ``score_samples``.
+        alpha : float or None, default None
+            The rule a normal must pass: the threshold ``offset_``, or with ``alpha``, ``p_values >= alpha``.
+        steps : int, default 200
+            L-BFGS iterations; 0 keeps the better of the two starting codes.
+        seed : int, default 0
+            Seeds the prior codes drawn for the second start.
+
+        Returns
+        -------
+        hourglass.anomaly.nearest.NearestNormal
+        """
+        check_is_fitted(self, "offset_")
+        validate(steps, Int(0, 100_000), "nearest_normal", "steps")
+        validate(seed, Int(0, 2**32 - 1), "nearest_normal", "seed")
+        if alpha is not None:
+            validate(alpha, Real(0, 1, open="lo"), "nearest_normal", "alpha")
+        return nearest_normal(self, X, alpha=alpha, steps=int(steps), seed=int(seed))
 
     def feature_names(self) -> list[str]:
         """Column names seen in fit, else ``x1``..``xn`` (tables) or ``pixel_r_c`` (images; ``pixel_r_c_ch`` in colour),

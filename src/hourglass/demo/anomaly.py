@@ -1,7 +1,8 @@
 """The demo's anomaly story: a detector trained on digits, tested on held-out digits plus some turned on their side.
 
 Turning a digit keeps its ink and strokes but not its shape, so only a model of what digits look
-like can tell the two apart; no label is used to train the detector.
+like can tell the two apart; no label is used to train the detector. The worst flagged rows are shown
+beside their nearest normal (``AnomalyDetector.nearest_normal``): what the detector would have drawn.
 """
 
 from __future__ import annotations
@@ -13,11 +14,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 from matplotlib.figure import Figure
 
-from hourglass.anomaly import AnomalyDetector
+from hourglass.anomaly import AnomalyDetector, NearestNormal
+from hourglass.demo.report import table
 from hourglass.viz import error_gallery, score_histogram
+from hourglass.viz.anomaly import nearest_normal_triples
 
 if TYPE_CHECKING:
-    from hourglass.demo.story import DemoResult
+    from hourglass.demo.story import DemoResult, DemoRun
+
+N_NEAREST = 8  # flagged rows shown beside their nearest normal
+N_PIXELS = 5  # pixels ranked for the worst of them
 
 
 @dataclass
@@ -33,6 +39,9 @@ class AnomalyDemo:
     seconds: float  # fit time
     histogram: Figure
     gallery: Figure
+    shown: np.ndarray  # the worst flagged rows (indices into X), worst first
+    nearest: NearestNormal  # their nearest normals
+    triples: Figure
 
     @property
     def precision(self) -> float:
@@ -65,4 +74,38 @@ def anomaly_demo(demo: DemoResult, seed: int = 0, n_turned: int = 50, n_show: in
     gallery = error_gallery(
         detector, X[worst], notes, f"The {n_show} test rows rebuilt worst, with where their error lies"
     )
-    return AnomalyDemo(detector, X, y, is_turned, error, flagged, auc, ap, seconds, histogram, gallery)
+    shown = np.argsort(-np.where(flagged, error, -np.inf), kind="stable")[: min(N_NEAREST, int(flagged.sum()))]
+    nearest = detector.nearest_normal(X[shown])
+    triples = nearest_normal_triples(
+        detector,
+        nearest,
+        [f"{'turned' if is_turned[i] else 'digit'} {y[i]}" for i in shown],
+        f"The {len(shown)} worst flagged rows, their nearest normal, and what would have to change",
+    )
+    return AnomalyDemo(
+        detector, X, y, is_turned, error, flagged, auc, ap, seconds, histogram, gallery, shown, nearest, triples
+    )
+
+
+def nearest_normal_html(a: AnomalyDemo, run: DemoRun) -> str:
+    """The report's nearest-normal part: the image triples, and the worst row's pixels ranked, in words."""
+    if not len(a.shown):
+        return ""
+    found = a.nearest
+    caption = (
+        "Each flagged row (top), the nearest row the detector's decoder draws that the detector scores normal "
+        "(middle: a code searched to come as close to the row as it can), and the row minus it (bottom: red is "
+        "ink the row has and the normal lacks, blue ink the normal has and the row lacks)."
+    )
+    worst = a.shown[0]
+    text = (
+        f"<p>The nearest normal of the worst row ({'turned' if a.is_turned[worst] else 'a real digit'} "
+        f"{a.y[worst]}) lies {found.distance[0]:.2f} from it (root mean square, pixels in [0, 1]); its score "
+        f"{found.score[0]:.2f} passes the threshold {a.detector.offset_:.2f}. The pixels it would change most:</p>"
+    )
+    rows = [(d.feature, f"{d.value:.0f}", f"{d.normal:.0f}", d.phrase) for d in found.ranked(0, N_PIXELS)]
+    return (
+        run.figure("anomaly_nearest.png", a.triples, caption)
+        + text
+        + table(("pixel", "row", "nearest normal", "in words"), rows)
+    )

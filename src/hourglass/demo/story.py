@@ -269,7 +269,7 @@ def _denoise(run: DemoRun) -> Section:
 
 @register_section("anomaly", before="numbers")
 def _anomaly(run: DemoRun) -> Section:
-    from hourglass.demo.anomaly import anomaly_demo
+    from hourglass.demo.anomaly import anomaly_demo, nearest_normal_html
 
     a = anomaly_demo(run.result)
     n_turned, n_flagged = int(a.is_turned.sum()), int(a.flagged.sum())
@@ -314,6 +314,7 @@ def _anomaly(run: DemoRun) -> Section:
             "The test rows rebuilt worst (top) and their per-pixel squared error (bottom); under each, turned or "
             "a real digit, its label, and its reconstruction error.",
         )
+        + nearest_normal_html(a, run)
         + table(("measure", "value"), rows)
     )
     return Section("Anomalies: what the model cannot rebuild", html)

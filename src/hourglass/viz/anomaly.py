@@ -1,4 +1,5 @@
-"""Anomaly figures: how the errors of normal and anomalous rows spread, and where an image went wrong."""
+"""Anomaly figures: how the errors of normal and anomalous rows spread, where an image went wrong, and what
+its nearest normal (``AnomalyDetector.nearest_normal``) would change."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from hourglass.viz.figure import new_figure
-from hourglass.viz.images import PAD_VALUE, centers, require_images, show, tile, to_unit
+from hourglass.viz.images import PAD_VALUE, centers, pixel_range, require_images, show, tile, to_unit
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-    from hourglass.anomaly import AnomalyDetector
+    from hourglass.anomaly import AnomalyDetector, NearestNormal
 
 
 def score_histogram(error: np.ndarray, is_anomaly: np.ndarray, threshold: float, title: str) -> Figure:
@@ -109,6 +110,69 @@ def error_gallery(detector: AnomalyDetector, X: ArrayLike, notes: list[str], tit
     bottom.set_ylabel("error", fontsize=8)
     bar = fig.colorbar(im, ax=[top, bottom], shrink=0.5, anchor=(0.0, 0.0), pad=0.01)
     bar.set_label("squared error\n(scaled units)", fontsize=7)
+    bar.ax.tick_params(labelsize=7)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def nearest_normal_triples(
+    detector: AnomalyDetector, found: NearestNormal, notes: list[str] | None = None, title: str = ""
+) -> Figure:
+    """Each image (top row), its nearest normal (middle) and their difference (bottom, red = brighter than normal).
+
+    Parameters
+    ----------
+    detector : AnomalyDetector
+        The detector fitted on images that found them.
+    found : NearestNormal
+        ``detector.nearest_normal(X)`` for a handful of images (one column each).
+    notes : list of str, optional
+        One note per image, under its column.
+    title : str, default ""
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    HourglassError
+        The detector was trained on a table.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hourglass import AnomalyDetector
+    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
+    >>> det = AnomalyDetector(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> fig = nearest_normal_triples(det, det.nearest_normal(images[:3], steps=5))
+    >>> [ax.get_ylabel() for ax in fig.axes[:3]]
+    ['row', 'nearest\\nnormal', 'difference']
+    """
+    require_images(detector, "nearest-normal figure")
+    n, w = len(found.row), found.row.shape[2]
+    # The difference in the display's units (the pixel range is 1); colour channels summed, one heat per pixel.
+    lo, hi = pixel_range(detector)
+    difference = found.difference / (hi - lo)
+    if difference.ndim == 4:
+        difference = difference.sum(axis=3)
+    heat = tile(difference, n)
+    heat[tile(np.zeros_like(difference), n) == PAD_VALUE] = np.nan  # gutters stay grey, not "no change"
+    fig = new_figure(1.4 + 0.75 * n, 3.6)
+    axes = fig.subplots(3, 1)
+    for ax, images, label in zip(axes[:2], (found.row, found.normal), ("row", "nearest\nnormal"), strict=True):
+        show(ax, tile(to_unit(detector, images), n))
+        ax.set_ylabel(label, fontsize=8)
+    # One symmetric scale for every tile: white is "as normal", red extra brightness, blue missing.
+    limit = float(np.max(np.abs(difference))) or 1.0
+    cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad=str(PAD_VALUE))
+    im = axes[2].imshow(heat, cmap=cmap, vmin=-limit, vmax=limit, interpolation="nearest")
+    axes[2].set_yticks([])
+    axes[2].set_xticks(centers(n, w), notes or [""] * n, fontsize=7)
+    axes[2].tick_params(length=0)
+    axes[2].set_ylabel("difference", fontsize=8)
+    bar = fig.colorbar(im, ax=list(axes), shrink=0.4, anchor=(0.0, 0.0), pad=0.01)
+    bar.set_label("row - normal\n(share of the\npixel range)", fontsize=7)
     bar.ax.tick_params(labelsize=7)
     fig.suptitle(title, fontsize=10)
     return fig
