@@ -13,7 +13,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "serve",
         description="Serve the explorer page with decoding on a local server (any decoder, codes of any "
         "width: the map is a PCA projection above 2-D) and a JSON API: POST /api/decode "
-        '{"codes": [[...]]} and /api/encode {"rows": [[...]]}.',
+        '{"codes": [[...]]}, /api/encode {"rows": [[...]]} and /api/inspect {"rows": [[...]]} (codes, '
+        "reconstructions and anomaly scores in one reply).",
     )
     add_explorer_args(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
