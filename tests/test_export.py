@@ -22,7 +22,7 @@ pytest.importorskip("onnxscript", reason="the export extra is not installed (pip
 onnx = pytest.importorskip("onnx", reason="the export extra is not installed (pip install -e '.[export]')")
 
 RNG = np.random.default_rng(0)
-TABLE = RNG.normal(size=(120, 5)).astype(np.float32) * [1, 10, 1e4, 1, 1] + [0, 0, 5e5, 0, 0]
+TABLE = (RNG.normal(size=(120, 5)) * [1, 10, 1e4, 1, 1] + [0, 0, 5e5, 0, 0]).astype(np.float32)
 TABLE[:4] *= 6  # a few far-out rows, so that a detector flags some
 IMAGES = RNG.integers(0, 256, size=(40, 20, 20), dtype=np.uint8)
 
@@ -132,6 +132,18 @@ def test_detector_scores_and_verdicts_agree(exports):
     assert np.array_equal(flagged, model.predict(rows)) and 0 < (flagged == -1).sum() < len(rows)
     manifest = json.loads((onnx_dir / "manifest.json").read_text())
     assert manifest["threshold"]["offset"] == model.offset_
+
+
+def test_the_scorer_without_a_forest_is_the_error_alone():
+    """``iforest=False``: the scorer graph's module gives ``score_samples`` (minus the members' error)."""
+    import torch
+
+    from hourglass.export.graphs import Scorer
+
+    detector = AnomalyDetector(hidden=(8,), epochs=2, n_members=2, iforest=False).fit(TABLE)
+    with torch.inference_mode():
+        scores = Scorer(detector).eval()(torch.as_tensor(TABLE)).numpy()
+    np.testing.assert_allclose(scores, detector.score_samples(TABLE), rtol=1e-6, atol=1e-7)
 
 
 def test_a_verdict_flips_only_at_the_threshold(exports):
