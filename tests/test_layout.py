@@ -22,7 +22,7 @@ LAYERS = [
     ("hourglass",),  # the public names (hourglass.Autoencoder, hourglass.load, ...), loaded lazily
     ("hourglass.viz",),
     ("hourglass.explorer",),
-    ("hourglass.demo",),
+    ("hourglass.demo", "hourglass.export"),  # the demo; ONNX graphs, checked against PyTorch and the explorer
     ("hourglass.cli", "hourglass.__main__"),
 ]
 LAYER = {part: level for level, parts in enumerate(LAYERS) for part in parts}

@@ -58,6 +58,7 @@ COMMANDS = {
     "sample": (["sample", "{img}", "-n", "4", "-o", "{out}"], ROWS, ".npy"),
     "demo": (["demo", "--quiet", "--out", "{out}"], FOLDER, ""),
     "explore": (["explore", "{img}", "{images}", "-o", "{out}"], FILE, ".html"),
+    "export": (["export", "{img}", "-o", "{out}"], FOLDER, ""),
 }
 # An input of the command that is a file its output could otherwise replace.
 SAME_AS_INPUT = {"encode": "{images}", "decode": "{codes}", "reconstruct": "{images}", "score": "{table}"}

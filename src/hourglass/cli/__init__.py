@@ -43,6 +43,8 @@ COMMANDS = {
     "plot": "draw what a model learned (PNG figures)",
     "explore": "write an interactive latent-space explorer (one HTML file)",
     "serve": "serve the latent-space explorer and a decode/encode API on this machine",
+    "export": "write the model as ONNX graphs that take raw rows",
+    "verify": "check an ONNX export against PyTorch and the explorer's decoder",
 }
 # Commands whose run needs no model library: every other one loads or trains a model, so main imports
 # the estimator (torch, scikit-learn) for it while Ctrl-C is held (see _interrupt_after_imports).
