@@ -1,11 +1,13 @@
 """Start-up time of the ``hourglass`` command line: what a user waits for before any work starts.
 
 Run: ``python benchmarks/cli_start.py [--repeat 5] [--only info,encode]``. Trains a tiny model on
-mnist7 in a temporary folder (for ``info`` and ``encode``), then times each command in a fresh
+mnist7 in a temporary folder (for the commands that take one), then times each command in a fresh
 process (``python -m hourglass``, what the ``hourglass`` script runs): ``--help``, every
-``<command> --help``, ``info MODEL`` and ``encode MODEL mnist7``. Prints a Markdown table of the
-median wall time, the total import time ``python -X importtime`` reports (the cumulative times of
-the top-level imports, summed) and how much of it torch's own import took.
+``<command> --help``, ``info MODEL``, and the inference commands ``encode MODEL mnist7``,
+``decode MODEL codes.npy`` and ``reconstruct MODEL mnist7``. Prints a Markdown table of the median wall
+time and the median import times ``python -X importtime`` reports: all imports, and per top-level package
+(torch, sklearn, scipy, pandas, hourglass) the sum of its modules' own times, so that what torch imports of
+numpy counts as numpy's and a package's column is its own import alone.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from hourglass.cli import COMMANDS
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+PACKAGES = ("torch", "sklearn", "scipy", "pandas", "hourglass")
 
 
 def hourglass(*args: str, importtime: bool = False) -> subprocess.CompletedProcess:
@@ -32,18 +35,19 @@ def hourglass(*args: str, importtime: bool = False) -> subprocess.CompletedProce
     return done
 
 
-def import_seconds(args: list[str]) -> tuple[float, float]:
-    """(all imports, torch's) in seconds, from one run under ``-X importtime``."""
-    total = torch = 0.0
+def import_seconds(args: list[str]) -> dict[str, float]:
+    """Seconds of import, from one run under ``-X importtime``: ``"all"``, and each of ``PACKAGES``' own
+    (the self times of its modules, summed: every module's time counts once, for its own package)."""
+    seconds = dict.fromkeys(("all", *PACKAGES), 0.0)
     for line in hourglass(*args, importtime=True).stderr.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
             continue
-        _, cumulative, name = line.split("|")
-        if not name[1:].startswith(" "):  # a top-level import: its cumulative time holds its children's
-            total += int(cumulative) / 1e6
-        if name.strip() == "torch":
-            torch = int(cumulative) / 1e6
-    return total, torch
+        own, _, name = line.removeprefix("import time:").split("|")
+        package = name.strip().partition(".")[0]
+        seconds["all"] += int(own) / 1e6
+        if package in seconds:
+            seconds[package] += int(own) / 1e6
+    return seconds
 
 
 def wall_seconds(args: list[str], repeat: int) -> float:
@@ -61,24 +65,30 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated subset of the rows' first words (e.g. --help,info,encode)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        model = str(Path(tmp) / "model")
+        model, codes = str(Path(tmp) / "model"), str(Path(tmp) / "codes.npy")
         hourglass("train", "mnist7", "--hidden", "8", "--epochs", "1", "--quiet", "--out", model)
+        hourglass("encode", model, "mnist7", "-o", codes)  # what decode reads
         rows = [
             ["--help"],
             *([c, "--help"] for c in COMMANDS),
             ["info", model],
-            ["encode", model, "mnist7", "-o", str(Path(tmp) / "codes.npy")],
+            ["encode", model, "mnist7", "-o", str(Path(tmp) / "z.npy")],
+            ["decode", model, codes, "-o", str(Path(tmp) / "decoded.npy")],
+            ["reconstruct", model, "mnist7", "-o", str(Path(tmp) / "rebuilt.npy")],
         ]
         only = set(args.only.split(",")) if args.only else None
-        print(f"| command | wall (median of {args.repeat}) | imports | of which torch |")
-        print("|---|---:|---:|---:|")
+        print(f"| command | wall | imports | {' | '.join(PACKAGES)} |")
+        print(f"|---|---:|---:|{'---:|' * len(PACKAGES)}")
         for row in rows:
             if only and row[0] not in only:
                 continue
             wall = wall_seconds(row, args.repeat)
-            total, torch = import_seconds(row)
+            runs = [import_seconds(row) for _ in range(args.repeat)]
+            imports = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
             shown = " ".join("MODEL" if a == model else Path(a).name if a.startswith(tmp) else a for a in row)
-            print(f"| hourglass {shown} | {wall:.2f} s | {total:.2f} s | {torch:.2f} s |", flush=True)
+            cells = " | ".join(f"{imports[key]:.2f} s" for key in ("all", *PACKAGES))
+            print(f"| hourglass {shown} | {wall:.2f} s | {cells} |", flush=True)
+        print(f"\nMedians of {args.repeat} runs each; a package's column is its modules' own import time.")
 
 
 if __name__ == "__main__":

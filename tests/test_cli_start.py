@@ -4,11 +4,12 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from hourglass.cli import COMMANDS
 
-HEAVY = ("torch", "sklearn", "pandas")
+HEAVY = ("torch", "sklearn", "scipy.stats", "pandas")
 
 
 def imported_after(args: list[str]) -> list[str]:
@@ -37,6 +38,19 @@ def test_help_imports_no_heavy_library(args):
 def test_info_reads_a_model_without_torch(tmp_path, small_model):
     folder = small_model.save(tmp_path / "m")
     assert imported_after(["info", str(folder)]) == []
+
+
+@pytest.mark.parametrize("command", ["encode", "decode", "reconstruct"])
+def test_inference_on_arrays_imports_torch_alone(tmp_path, small_model, mnist7, command):
+    """encode, decode and reconstruct run a model folder without the estimator: on a built-in dataset or .npy
+    files they import neither scikit-learn (its base classes import SciPy's statistics and pandas) nor pandas."""
+    folder = small_model.save(tmp_path / "m")
+    np.save(tmp_path / "images.npy", mnist7.X[:20])
+    np.save(tmp_path / "codes.npy", small_model.transform(mnist7.X[:20]))
+    sources = {"encode": "mnist7", "decode": tmp_path / "codes.npy", "reconstruct": tmp_path / "images.npy"}
+    args = [command, str(folder), str(sources[command]), "-o", str(tmp_path / "out.npy")]
+    assert imported_after(args) == ["torch"]
+    assert (tmp_path / "out.npy").is_file()
 
 
 def test_the_listing_and_one_built_command_agree():

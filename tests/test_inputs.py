@@ -275,15 +275,14 @@ def test_values_beyond_float32_are_refused_or_dropped(tmp_path, capsys, models, 
 def test_memory_map_is_checked_in_chunks(tmp_path, monkeypatch):
     """A bad value far into a memory-mapped .npy is found without reading the file as one array."""
     import hourglass.data as data_module
-    import hourglass.data.tables as tables_module  # where the check imports to_float32 from, when it runs
 
     X = np.zeros((5000, N_FEATURES))
     X[4321, 0] = -1e39
     np.save(tmp_path / "big.npy", X)
     monkeypatch.setattr(data_module, "_CHUNK_BYTES", 1000 * N_FEATURES * 8)
     seen = []
-    real = tables_module.to_float32
-    monkeypatch.setattr(tables_module, "to_float32", lambda chunk: seen.append(len(chunk)) or real(chunk))
+    real = data_module.to_float32  # what the check calls on each chunk
+    monkeypatch.setattr(data_module, "to_float32", lambda chunk: seen.append(len(chunk)) or real(chunk))
     with pytest.raises(HourglassError, match="first: row 4321"):
         hg.load_dataset(tmp_path / "big.npy")
     assert max(seen) == 1000 and sum(seen) == 5000

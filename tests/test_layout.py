@@ -17,7 +17,7 @@ LAYERS = [
     ("hourglass.errors", "hourglass.params", "hourglass.atomic"),  # foundations: no hourglass imports above them
     ("hourglass.data", "hourglass.models"),  # inputs, scaling and noise; the networks
     ("hourglass.engine",),  # training loop, checkpoints, processes, threads, code prior, model folders
-    ("hourglass.estimator",),  # Autoencoder, load
+    ("hourglass.estimator", "hourglass.inference"),  # Autoencoder, load; a saved model run without the estimator
     ("hourglass.anomaly", "hourglass.tasks"),  # what is built on the estimator
     ("hourglass",),  # the public names (hourglass.Autoencoder, hourglass.load, ...), loaded lazily
     ("hourglass.viz",),

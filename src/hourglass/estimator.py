@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import math
 import os
-import re
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,36 +18,20 @@ from hourglass.data.scaling import KINDS as SCALINGS
 from hourglass.data.scaling import Scaler
 from hourglass.engine import distributed, modelfile
 from hourglass.engine.card import card
+from hourglass.engine.folder import config_schema, read_network
+from hourglass.engine.forward import check_finite, finite_output, out_dtype, run_network
 from hourglass.engine.neighbors import Structure
 from hourglass.engine.prior import MAX_FIT_ROWS, Prior, fit_prior
-from hourglass.engine.runtime import CPU_THREADS, resolve_device, torch_threads
+from hourglass.engine.runtime import CPU_THREADS, DEVICE, resolve_device, torch_threads
 from hourglass.engine.train import LOSSES, History, TrainConfig, seed_torch
 from hourglass.engine.train import fit as train_model
 from hourglass.errors import HourglassError
-from hourglass.models import available_models, build_model, check_config, model_class
+from hourglass.models import available_models, build_model, model_class
 from hourglass.models.base import ACTIVATIONS, MAX_LATENT, MAX_LAYERS, MAX_WIDTH, OUTPUT_ACTIVATIONS
 from hourglass.models.conv import suits_conv
-from hourglass.models.schema import (
-    Bool,
-    Int,
-    ListOf,
-    MapOf,
-    Maybe,
-    OneOf,
-    Optional,
-    Real,
-    Satisfies,
-    Spec,
-    Text,
-    validate,
-)
+from hourglass.models.schema import Bool, Int, ListOf, Maybe, OneOf, Optional, Real, Satisfies, Spec, validate
 from hourglass.params import AUTOENCODER, NOISE_HELP
 
-ROW_GROUP = 64  # forward passes are padded to a multiple of this; see batch_invariant
-INFER_ROWS = 8_192  # rows per forward pass: activations stay in cache (1.5x faster than 65k here)
-CHECK_VALUES = 1 << 20  # values per chunk of the finiteness check: a bounded temporary, even on a memory map
-# The smallest float64 that float32 rounds to inf (the largest float32 plus half a unit in the last place).
-FLOAT32_OVERFLOW = float.fromhex("0x1.ffffffp+127")
 MAX_SAMPLES = 10_000_000
 SEEDS = Int(0, 2**32 - 1)
 ESTIMATORS: dict[str, type[_Estimator]] = {}
@@ -86,9 +68,7 @@ class _Estimator(TransformerMixin, BaseEstimator):
         "validation_fraction": Real(0, 1, open="hi"),
         "patience": Int(0),
         "seed": SEEDS,
-        "device": Satisfies(
-            lambda d: re.fullmatch(r"auto|cpu|cuda(:\d{1,3})?", d), "'auto', 'cpu', 'cuda' or 'cuda:N'"
-        ),
+        "device": DEVICE,
         "verbose": Bool(),
         "noise": Maybe(Satisfies(parse_noise, f"a noise spec: {NOISE_HELP}")),
     }
@@ -200,14 +180,14 @@ class _Estimator(TransformerMixin, BaseEstimator):
         """Encode rows (or images) to their codes Z, shape (n, latent_dim)."""
         check_is_fitted(self)
         flat = self._validate(X, reset=False)
-        return self._run(self.model_.encode, flat, self.model_.latent_dim, _out_dtype(flat))
+        return self._run(self.model_.encode, flat, self.model_.latent_dim, out_dtype(flat))
 
     def inverse_transform(self, Z: Any) -> np.ndarray:
         """Decode codes to rows in the original units, shape (n, n_features_in_)."""
         check_is_fitted(self)
         Z = self._validate_codes(Z)
-        decoded = self._run(self.model_.decode, Z, self.n_features_in_, _out_dtype(Z), scale_input=False)
-        return _finite_output(self.scaler_.inverse_transform(decoded).astype(decoded.dtype, copy=False))
+        decoded = self._run(self.model_.decode, Z, self.n_features_in_, out_dtype(Z), scale_input=False)
+        return finite_output(self.scaler_.inverse_transform(decoded).astype(decoded.dtype, copy=False))
 
     def reconstruct(self, X: Any) -> np.ndarray:
         """Rebuild X through the waist, X_hat = G(F(X)), in X's shape and original units."""
@@ -215,7 +195,7 @@ class _Estimator(TransformerMixin, BaseEstimator):
         shape = np.shape(X)
         flat = self._validate(X, reset=False)
         rebuilt = self._run(self.model_, flat, self.n_features_in_, np.float32)
-        return _finite_output(self.scaler_.inverse_transform(rebuilt)).reshape(shape)
+        return finite_output(self.scaler_.inverse_transform(rebuilt)).reshape(shape)
 
     def denoise(self, X: Any) -> np.ndarray:
         """Clean noisy X: the reconstruction of a model trained with ``noise``, in X's shape and units."""
@@ -251,7 +231,6 @@ class _Estimator(TransformerMixin, BaseEstimator):
 
         return self._run(neg_error, flat, 1, np.float64, allow_inf=True)[:, 0]
 
-    @torch.inference_mode()
     def _run(
         self,
         fn: Callable[[torch.Tensor], torch.Tensor],
@@ -261,26 +240,8 @@ class _Estimator(TransformerMixin, BaseEstimator):
         scale_input: bool = True,
         allow_inf: bool = False,
     ) -> np.ndarray:
-        """Apply ``fn`` to rows in large chunks, with no DataLoader; rows are scaled first unless codes.
-
-        The result must be finite (see ``_finite_output``); ``allow_inf`` lets an error that overflowed
-        through, for scores: a row too far out to measure scores -inf, the most anomalous there is."""
-        device = next(self.model_.parameters()).device
-        offset = torch.as_tensor(self.scaler_.offset, device=device)
-        scale = torch.as_tensor(self.scaler_.scale, device=device)
-        window = self.scaler_.clip_window() if self.scaler_.low is not None else None
-        low, high = (torch.as_tensor(w, device=device) for w in window) if window else (None, None)
-        out = np.empty((rows.shape[0], out_width), dtype=dtype)
-        self.model_.eval()
-        with torch_threads(CPU_THREADS if device.type == "cpu" else None):
-            for start in range(0, rows.shape[0], INFER_ROWS):
-                x = torch.as_tensor(_writable(rows[start : start + INFER_ROWS]), device=device)
-                if scale_input:
-                    x = (x - offset) / scale
-                    if low is not None:
-                        x = torch.clamp(x, low, high)
-                out[start : start + x.shape[0]] = batch_invariant(fn, x).cpu().numpy()
-        return _finite_output(out, allow_inf)
+        """``fn`` over the rows (scaled first unless codes) in large chunks: see ``engine.forward.run_network``."""
+        return run_network(self.model_, self.scaler_, fn, rows, out_width, dtype, scale_input, allow_inf)
 
     # ------------------------------------------------------------------------------- validation
     def _validate(self, X: Any, reset: bool) -> np.ndarray:
@@ -297,7 +258,7 @@ class _Estimator(TransformerMixin, BaseEstimator):
                     f"X has {flat.shape[1]} features, but {type(self).__name__} is expecting "
                     f"{self.n_features_in_} features as input."
                 )
-            _check_finite(flat)
+            check_finite(flat)
             return flat
         images = isinstance(X, np.ndarray) and X.ndim > 2
         if images:
@@ -313,7 +274,7 @@ class _Estimator(TransformerMixin, BaseEstimator):
             raise HourglassError(" ".join(str(e).split())) from None
         if not images:
             self._check_shape((flat.shape[1],), reset, images=False)
-        _check_finite(flat)
+        check_finite(flat)
         return flat
 
     def _check_shape(self, sample_shape: tuple, reset: bool, images: bool | None = None) -> None:
@@ -335,7 +296,7 @@ class _Estimator(TransformerMixin, BaseEstimator):
             raise HourglassError(" ".join(str(e).split())) from None
         if Z.shape[1] != self.model_.latent_dim:
             raise HourglassError(f"codes have {Z.shape[1]} columns, but the model's code has {self.model_.latent_dim}")
-        _check_finite(Z, "the codes")
+        check_finite(Z, "the codes")
         return Z
 
     def __sklearn_tags__(self):
@@ -460,35 +421,9 @@ class _Estimator(TransformerMixin, BaseEstimator):
     @classmethod
     def _config_schema(cls) -> dict[str, Any]:
         """What ``save`` writes into config.json, field by field (``load`` checks a folder against it)."""
-        losses = ListOf(Real(finite=False))  # as measured; a NaN validation loss is a fact of that run
-        return {
-            "format": OneOf(modelfile.FORMAT),
-            "format_version": Int(1, modelfile.FORMAT_VERSION),
-            "hourglass_version": Text(64),
-            "estimator": OneOf(cls.__name__),
-            # Each parameter may be absent (a folder saved before it existed gets the default).
-            "params": {name: Optional(spec) for name, spec in cls._parameter_specs.items()},
-            "model": {"name": Text(64), "config": Satisfies(lambda c: isinstance(c, dict), "an object")},
-            "data": {
-                "n_features": Int(1),
-                "sample_shape": ListOf(Int(1), 1, 16),
-                "kind": OneOf("image", "table"),
-                "scaling": OneOf(*SCALINGS),
-                "feature_names": Maybe(ListOf(Text(), 1)),
-                "source": Maybe(Text()),
-            },
-            "training": Optional(
-                {
-                    "epochs_run": Int(0),
-                    "best_epoch": Int(0),
-                    "stopped_early": Bool(),
-                    "seconds": Real(0),
-                    "train_loss": losses,
-                    "val_loss": losses,
-                    "loss_parts": MapOf(losses),
-                }
-            ),
-        } | ({"fitted": Optional(fitted)} if (fitted := cls._fitted_schema()) is not None else {})
+        # Each parameter may be absent (a folder saved before it existed gets the default).
+        params = {name: Optional(spec) for name, spec in cls._parameter_specs.items()}
+        return config_schema(OneOf(cls.__name__), params, cls._fitted_schema())
 
     @classmethod
     def _from_files(cls: type[E], config: dict[str, Any], arrays: dict[str, np.ndarray], source: Path) -> E:
@@ -496,12 +431,11 @@ class _Estimator(TransformerMixin, BaseEstimator):
         describes - before any of it is used; each problem is one HourglassError naming file and field."""
         where = source / modelfile.CONFIG
         validate(config, cls._config_schema(), str(where))
-        _check_consistent(config, where)
         params = dict(config["params"])
         if params.get("hidden") is not None:
             params["hidden"] = tuple(params["hidden"])
         est = cls(**params)
-        data, spec = config["data"], config["model"]
+        data = config["data"]
         est.n_features_in_ = data["n_features"]
         est.sample_shape_ = tuple(data["sample_shape"])
         est.kind_ = data["kind"]
@@ -509,27 +443,12 @@ class _Estimator(TransformerMixin, BaseEstimator):
             est.data_source_ = data["source"]
         if data.get("feature_names"):
             est.feature_names_in_ = np.asarray(data["feature_names"], dtype=object)
-        try:
-            est.model_ = build_model(spec["name"], **spec["config"])
-        except HourglassError as e:
-            raise HourglassError(f"{where}: model.config: {e}") from None
         weights = source / modelfile.WEIGHTS
-        expected = {f"model.{k}": v.detach().numpy() for k, v in est.model_.state_dict().items()}
-        n = est.n_features_in_
-        scaler_keys = ["scaler.offset", "scaler.scale"]
-        if "scaler.low" in arrays or "scaler.high" in arrays:  # folders from before clipping have neither
-            scaler_keys += ["scaler.low", "scaler.high"]
-        expected |= {key: np.zeros(n, np.float32) for key in scaler_keys}
         prior = {k: v for k, v in arrays.items() if k.startswith("prior.")}
         prefix = cls._state_prefix
         own = {k[len(prefix) :]: v for k, v in arrays.items() if prefix and k.startswith(prefix)}
         rest = {k: v for k, v in arrays.items() if k not in prior and not (prefix and k.startswith(prefix))}
-        modelfile.check_arrays(rest, expected, weights)
-        if np.any(arrays["scaler.scale"] <= 0):
-            raise HourglassError(f"{weights}: tensor 'scaler.scale' must be positive")
-        est.scaler_ = Scaler.from_arrays(data["scaling"], arrays)
-        state = {k[len("model.") :]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("model.")}
-        est.model_.load_state_dict(state)
+        est.model_, est.scaler_ = read_network(config, rest, source)
         est.history_ = _history_from(config.get("training", {}))
         est.prior_ = Prior.from_arrays(prior, latent_dim=est.model_.latent_dim, where=str(weights)) if prior else None
         est.model_.to(resolve_device(est.device)).eval()
@@ -733,55 +652,6 @@ def load(path: str | os.PathLike) -> _Estimator:
     return ESTIMATORS[config["estimator"]]._from_files(config, arrays, Path(path))
 
 
-def _check_consistent(config: dict[str, Any], where: Path) -> None:
-    """What the schema cannot see field by field: the fields that must agree with each other."""
-    data, model, params = config["data"], config["model"], config["params"]
-    check_config(model["name"], model["config"], str(where))
-    arch = model["config"]
-    shape = data["sample_shape"]
-    problems = {
-        "data.sample_shape": (
-            math.prod(shape) != data["n_features"],
-            f"holds {math.prod(shape)} values, not data.n_features",
-        ),
-        "data.kind": (
-            (data["kind"] == "image") != (len(shape) > 1),
-            f"{data['kind']!r} does not fit sample shape {shape}",
-        ),
-        "data.feature_names": (
-            data.get("feature_names") is not None and len(data["feature_names"]) != data["n_features"],
-            "must name every feature (data.n_features)",
-        ),
-        "model.config.n_features": (arch["n_features"] != data["n_features"], "differs from data.n_features"),
-        "model.config.sample_shape": (arch.get("sample_shape", shape) != shape, "differs from data.sample_shape"),
-    }
-    for key in ("latent_dim", "hidden", "activation", "n_members", "trim"):
-        mine = params.get(key)
-        if mine is not None and key in arch:
-            problems[f"params.{key}"] = (
-                (list(mine) if isinstance(mine, (list, tuple)) else mine) != arch[key],
-                f"differs from model.config.{key}",
-            )
-    if params.get("model", "auto") not in ("auto", model["name"]):
-        problems["params.model"] = True, "differs from model.name"
-    training = config.get("training")
-    if training:
-        epochs = len(training["train_loss"])
-        parts_ok = all(len(v) == epochs for v in training["loss_parts"].values())
-        problems |= {
-            "training.epochs_run": (training["epochs_run"] != epochs, "differs from the length of training.train_loss"),
-            "training.best_epoch": (
-                training["best_epoch"] > epochs or (epochs and training["best_epoch"] < 1),
-                "is not one of the epochs run",
-            ),
-            "training.val_loss": (len(training["val_loss"]) not in (0, epochs), "has not one value per epoch"),
-            "training.loss_parts": (not parts_ok, "has not one value per epoch"),
-        }
-    for field, (bad, problem) in problems.items():
-        if bad:
-            raise HourglassError(f"{where}: model files do not match ({field} {problem})")
-
-
 def _history_from(summary: dict[str, Any]) -> History:
     return History(
         train=list(summary.get("train_loss", [])),
@@ -791,59 +661,3 @@ def _history_from(summary: dict[str, Any]) -> History:
         stopped_early=bool(summary.get("stopped_early", False)),
         seconds=float(summary.get("seconds", 0.0)),
     )
-
-
-def _check_finite(rows: np.ndarray, what: str = "X") -> None:
-    """Refuse values that are not finite in float32, the precision the model computes in: NaN, inf, and
-    float64 values beyond float32's range (they would become inf). One pass, in bounded chunks."""
-    if rows.dtype.kind != "f":
-        return  # integers and booleans are finite, and every int64 fits float32's range
-    step = max(1, CHECK_VALUES // max(1, math.prod(rows.shape[1:])))
-    for start in range(0, rows.shape[0], step):
-        chunk = np.asarray(rows[start : start + step])
-        ok = np.isfinite(chunk) if chunk.dtype.itemsize <= 4 else np.abs(chunk) < FLOAT32_OVERFLOW
-        if not ok.all():
-            row = start + int(np.argmin(ok.reshape(len(chunk), -1).all(axis=1)))
-            if np.isnan(chunk).any():
-                raise HourglassError(f"{what} holds NaN (first in row {row}); clean or drop those rows")
-            if np.isinf(chunk).any():
-                raise HourglassError(f"{what} holds infinite values (first in row {row}); clean or drop those rows")
-            raise HourglassError(
-                f"{what} holds values beyond the float32 range of +-3.4e38, which would become inf "
-                f"(first in row {row}); rescale the data"
-            )
-
-
-def _finite_output(out: np.ndarray, allow_inf: bool = False) -> np.ndarray:
-    """The model's finite inputs can still overflow float32 on the way (codes or rows far outside the
-    training range, times the scale): say so rather than hand back NaN."""
-    if not (np.isfinite(out).all() if not allow_inf else not np.isnan(out).any()):
-        raise HourglassError(
-            "the result overflows float32 (inf/NaN): the input lies too far outside the range the model was trained on"
-        )
-    return out
-
-
-def batch_invariant(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """``fn(x)`` with ``x`` padded to a multiple of ``ROW_GROUP`` rows, padding dropped from the result.
-
-    A matmul rounds a row's last bit differently depending on how many rows share the batch (a
-    single row takes a matrix-vector path, a ragged tail of rows another kernel); padded to whole
-    groups, a row's result is the same bits alone, in a subset or in the full batch (scikit-learn
-    checks this).
-    """
-    n = x.shape[0]
-    extra = -n % ROW_GROUP
-    if extra:
-        x = torch.cat([x, x.new_zeros(extra, *x.shape[1:])])
-    return fn(x)[:n]
-
-
-def _out_dtype(rows: np.ndarray) -> Any:
-    return np.float32 if rows.dtype == np.float32 else np.float64
-
-
-def _writable(rows: np.ndarray) -> np.ndarray:
-    """float32 rows torch may wrap: read-only inputs (memory maps) are copied, others converted as needed."""
-    chunk = np.asarray(rows, np.float32)
-    return chunk if chunk.flags.writeable else chunk.copy()

@@ -35,9 +35,10 @@ from sklearn.utils.validation import check_is_fitted
 from hourglass.anomaly.iforest import Forest
 from hourglass.anomaly.nearest import NearestNormal, nearest_normal
 from hourglass.engine import modelfile
+from hourglass.engine.forward import batch_invariant
 from hourglass.engine.train import held_out_rows
 from hourglass.errors import HourglassError
-from hourglass.estimator import _Estimator, batch_invariant, register_estimator
+from hourglass.estimator import _Estimator, register_estimator
 from hourglass.models.base import MAX_MEMBERS
 from hourglass.models.ensemble import EnsembleMLP  # the model it builds (importing it registers "mlp-ensemble")
 from hourglass.models.schema import Bool, Either, Int, ListOf, OneOf, Optional, Real, Spec, validate

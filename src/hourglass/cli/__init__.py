@@ -47,8 +47,11 @@ COMMANDS = {
     "verify": "check an ONNX export against PyTorch and the explorer's decoder",
 }
 # Commands whose run needs no model library: every other one loads or trains a model, so main imports
-# the estimator (torch, scikit-learn) for it while Ctrl-C is held (see _interrupt_after_imports).
+# the estimator (torch, scikit-learn), or for INFERENCE only torch, while Ctrl-C is held (see
+# _interrupt_after_imports).
 LIGHT = frozenset({"info"})
+# Commands that run a model folder without its estimator (``hourglass.inference``: torch, no scikit-learn).
+INFERENCE = frozenset({"encode", "decode", "reconstruct"})
 
 # Library warnings a user can act on, said in hourglass's words; any other library warning is dropped
 # (set HOURGLASS_DEBUG=1 to see them raw).
@@ -101,7 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 command = next((a for a in argv if not a.startswith("-")), None)
                 args = build_parser(command).parse_args(argv)
                 if args.command not in LIGHT:
-                    importlib.import_module("hourglass.estimator")
+                    heavy = "hourglass.inference" if args.command in INFERENCE else "hourglass.estimator"
+                    importlib.import_module(heavy)
             return int(args.run(args) or 0)
     except KeyboardInterrupt:
         _say("hourglass: interrupted")

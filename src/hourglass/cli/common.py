@@ -1,7 +1,8 @@
 """Arguments and input/output shared by several sub-commands.
 
-Building a parser imports nothing heavy (see ``hourglass.cli``): pandas (``hourglass.data.tables``) and
-the estimator (torch, scikit-learn) are imported inside the functions that read or write data.
+Building a parser imports nothing heavy (see ``hourglass.cli``); the functions import what they need when
+called: pandas (``hourglass.data.tables``) only to read or write a table, the estimator (torch, scikit-learn)
+in ``read_model``, and torch alone in ``read_inference``, which runs a model folder without its estimator.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hourglass.data import ARRAY_SUFFIXES, MAX_PIXELS, MAX_SIDE, TABLE_SUFFIXES, Dataset, load_dataset, model_input
+from hourglass.data.arrays import to_float32, write_array
 from hourglass.engine.modelfile import is_model_folder
 from hourglass.errors import HourglassError
 
 if TYPE_CHECKING:
     from hourglass.estimator import Autoencoder
+    from hourglass.inference import InferenceModel
 
 
 def add_data_args(p: argparse.ArgumentParser, data_help: str = "data") -> None:
@@ -54,7 +57,9 @@ def add_rows_output(p: argparse.ArgumentParser) -> None:
     )
 
 
-def read_data(args: argparse.Namespace, model: Autoencoder | None = None, source: str | None = None) -> Dataset:
+def read_data(
+    args: argparse.Namespace, model: Autoencoder | InferenceModel | None = None, source: str | None = None
+) -> Dataset:
     """Load DATA (or ``source``); given the model it is for, in the model's form (``model_input``): a table's
     columns in the model's order (matched by name, so their order may differ), rows in its sample shape, and
     any mismatch an error naming the file."""
@@ -82,15 +87,22 @@ def read_model(path: str) -> Autoencoder:
     return load(path)
 
 
+def read_inference(path: str) -> InferenceModel:
+    """A model folder to encode, decode or reconstruct with, as ``read_model``'s estimator would, without it."""
+    from hourglass.inference import InferenceModel
+
+    return InferenceModel.load(path)
+
+
 def read_codes(path: str, latent_dim: int) -> np.ndarray:
     """Codes as float32 from .npy/.npz or a table (columns z1..zk when present, else every numeric column).
 
     Every cell must be a finite number within float32's range, and each row ``latent_dim`` wide.
     """
-    from hourglass.data.tables import frame_to_rows, read_frame, to_float32
-
     file = Path(path)
     if file.suffix.lower() in TABLE_SUFFIXES and file.is_file() and file.stat().st_size:
+        from hourglass.data.tables import frame_to_rows, read_frame
+
         frame = read_frame(file)
         names = [f"z{i + 1}" for i in range(latent_dim)]
         if set(names) <= set(frame.columns):  # what `hourglass encode` writes, perhaps with a label column
@@ -106,17 +118,16 @@ def read_codes(path: str, latent_dim: int) -> np.ndarray:
     return codes
 
 
-def write_rows(path: str, rows: np.ndarray, model: Autoencoder) -> None:
+def write_rows(path: str, rows: np.ndarray, model: Autoencoder | InferenceModel) -> None:
     """Write decoded/reconstructed rows as an array, a table, or (for image models) a folder of PNGs."""
-    from hourglass.data.images import to_uint8_images, write_image_folder
-    from hourglass.data.tables import write_array, write_table
-
     out = Path(path)
     suffix = out.suffix.lower()
     images = model.kind_ == "image"
     if suffix in ARRAY_SUFFIXES:
         write_array(out, rows.reshape(len(rows), *model.sample_shape_) if images else rows)
     elif suffix in TABLE_SUFFIXES:
+        from hourglass.data.tables import write_table
+
         names = getattr(model, "feature_names_in_", None)
         names = list(names) if names is not None else [f"x{i + 1}" for i in range(rows.shape[1])]
         flat = rows.reshape(len(rows), -1)
@@ -124,6 +135,8 @@ def write_rows(path: str, rows: np.ndarray, model: Autoencoder) -> None:
     elif suffix == "":
         if not images:
             raise HourglassError(f"{out}: a folder of PNGs needs an image model; write .npy, .csv or .parquet")
+        from hourglass.data.images import to_uint8_images, write_image_folder
+
         lo, hi = float(model.scaler_.offset.min()), float((model.scaler_.offset + model.scaler_.scale).max())
         write_image_folder(out, to_uint8_images(rows.reshape(len(rows), *model.sample_shape_), lo, hi))
     else:
@@ -188,7 +201,7 @@ def check_model_output(path: str | os.PathLike, inputs: Sequence[str | os.PathLi
     return check_output(path, folder=True, reusable=is_model_folder, what="an hourglass model folder", inputs=inputs)
 
 
-def check_rows_output(path: str, model: Autoencoder, inputs: Sequence[str | None] = ()) -> Path:
+def check_rows_output(path: str, model: Autoencoder | InferenceModel, inputs: Sequence[str | None] = ()) -> Path:
     """``check_output`` for what ``write_rows`` writes: an array, a table, or a new folder of PNGs."""
     folder = Path(path).suffix == ""
     out = check_output(path, folder=folder, suffixes=ARRAY_SUFFIXES + TABLE_SUFFIXES, inputs=inputs)

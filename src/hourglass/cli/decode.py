@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from hourglass.cli.common import add_rows_output, check_rows_output, read_codes, read_model, write_rows
+from hourglass.cli.common import add_rows_output, check_rows_output, read_codes, read_inference, write_rows
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    model = read_model(args.model)
+    model = read_inference(args.model)
     check_rows_output(args.output, model, inputs=[args.model, args.codes])
     write_rows(args.output, model.inverse_transform(read_codes(args.codes, model.latent_dim)), model)
     return 0

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hourglass.cli.common import add_data_args, check_output, read_data, read_model
-from hourglass.data import ARRAY_SUFFIXES, TABLE_SUFFIXES, model_input
+from hourglass.cli.common import add_data_args, check_output, read_data, read_inference
+from hourglass.data import ARRAY_SUFFIXES, TABLE_SUFFIXES
+from hourglass.data.arrays import write_array
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -24,16 +25,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hourglass.data.tables import write_array, write_table
-
     check_output(args.output, suffixes=TABLE_SUFFIXES + ARRAY_SUFFIXES, inputs=[args.model, args.data])
-    model = read_model(args.model)
-    data = read_data(args, model)
-    codes = model.transform(model_input(data, model))
+    model = read_inference(args.model)
+    data = read_data(args, model)  # in the model's form: its sample shape, a table's columns in its order
+    codes = model.transform(data.X)
     out = Path(args.output)
     if out.suffix.lower() in ARRAY_SUFFIXES:
         write_array(out, codes)
     else:
+        from hourglass.data.tables import write_table  # pandas, for a table alone
+
         columns = {f"z{i + 1}": codes[:, i] for i in range(codes.shape[1])}
         if data.y is not None:
             columns["label"] = np.asarray(data.y)

@@ -9,10 +9,9 @@ from hourglass.cli.common import (
     add_rows_output,
     check_rows_output,
     read_data,
-    read_model,
+    read_inference,
     write_rows,
 )
-from hourglass.data import model_input
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,8 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    model = read_model(args.model)
+    model = read_inference(args.model)
     check_rows_output(args.output, model, inputs=[args.model, args.data])
-    data = read_data(args, model)
-    write_rows(args.output, model.reconstruct(model_input(data, model)).reshape(len(data), -1), model)
+    data = read_data(args, model)  # in the model's form: its sample shape, a table's columns in its order
+    write_rows(args.output, model.reconstruct(data.X).reshape(len(data), -1), model)
     return 0

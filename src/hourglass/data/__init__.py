@@ -1,8 +1,8 @@
 """Load data by built-in name or path, whole or in chunks; every loader returns a ``Dataset``, and
 ``model_input`` turns it (or an array, a DataFrame, a request's rows) into what a model takes.
 
-Importing this package does not import pandas (``tables``, read only once a file is), so the command
-line's ``--help`` can show ``MAX_PIXELS`` from here.
+Importing this package does not import pandas (``tables``, imported only once a table is read), so the command
+line's ``--help`` can show ``MAX_PIXELS`` from here, and arrays, images and the built-in datasets load without it.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hourglass.data.arrays import read_npy, read_npz, to_float32
 from hourglass.data.builtin import BUILTINS
 from hourglass.data.dataset import Dataset
 from hourglass.data.images import MAX_PIXELS, MAX_SIDE, read_image_folder
@@ -100,9 +101,7 @@ def load_dataset(
             raise HourglassError(f"{path}: an image folder takes its labels from sub-folder names, not --label")
         data = read_image_folder(path, image_size, color, max_pixels)
     else:
-        from hourglass.data.tables import read_npy, read_npz, read_table
-
-        readers = {".npy": read_npy, ".npz": read_npz, **dict.fromkeys(TABLE_SUFFIXES, read_table)}
+        readers = {".npy": read_npy, ".npz": read_npz, **dict.fromkeys(TABLE_SUFFIXES, _read_table)}
         reader = readers.get(path.suffix.lower())
         if reader is None:
             raise HourglassError(
@@ -154,10 +153,10 @@ def iter_chunks(
     ...     [chunk.X.shape for chunk in iter_chunks(Path(tmp, "rows.npy"), rows=2)]
     [(2, 2), (2, 2), (1, 2)]
     """
-    from hourglass.data.tables import iter_table, to_float32
-
     path = Path(source)
     if path.suffix.lower() in TABLE_SUFFIXES and path.is_file():
+        from hourglass.data.tables import iter_table
+
         yield from iter_table(path, label, rows)
         return
     data = load_dataset(source, label=label)  # finiteness is checked here, a chunk at a time
@@ -166,13 +165,17 @@ def iter_chunks(
         yield Dataset(to_float32(data.X[start : start + rows]), y, data.kind, data.name, data.feature_names)
 
 
+def _read_table(path: Path, label: str | None) -> Dataset:
+    from hourglass.data.tables import read_table  # pandas, imported for tables alone
+
+    return read_table(path, label)
+
+
 def _check_finite(data: Dataset, path: Path, drop: bool) -> Dataset:
     """Refuse (or drop) rows with values that are not finite once in float32, the dtype the models use.
 
     Reads a memory map in chunks, so a file larger than RAM is checked without loading it whole.
     """
-    from hourglass.data.tables import to_float32
-
     if data.X.dtype.kind != "f":  # integers always fit float32's range
         return data
     bad_rows = np.zeros(len(data), dtype=bool)

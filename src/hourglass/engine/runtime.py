@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 
 import torch
 
 from hourglass.errors import HourglassError
+from hourglass.models.schema import Satisfies
 
 # Tiny MLPs are bound by per-op overhead, not FLOPs. On a loaded 2-core box torch's default of
 # 2 OpenMP threads swung one fit from 0.5 s to 71 s while 1 thread stayed stable; encoding 1M rows
@@ -16,6 +18,8 @@ CPU_THREADS = 1
 
 
 DEVICES = "auto, cpu, cuda or cuda:N"
+# What a ``device`` parameter (and a saved folder's) may name; ``resolve_device`` says whether it is here.
+DEVICE = Satisfies(lambda d: re.fullmatch(r"auto|cpu|cuda(:\d{1,3})?", d), "'auto', 'cpu', 'cuda' or 'cuda:N'")
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
