@@ -9,10 +9,13 @@ Marked ``package`` (a minute or two, most of it installing torch), so a plain ``
 import email.parser
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import venv
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,10 +41,28 @@ def run(*args: object, cwd: Path | None = None, timeout: float = 600) -> str:
 
 
 @pytest.fixture(scope="module")
-def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What a fresh clone with this checkout's edits holds: git's tracked and new files, none that git ignores.
+
+    Not the checkout itself: setuptools reuses a stale ``src/*.egg-info`` file list left there by an earlier
+    build, which could ship a file that package-data no longer names (and building writes one there).
+    """
+    if not (ROOT / ".git").exists():
+        return ROOT  # an unpacked sdist, already just the package's files
+    copy = tmp_path_factory.mktemp("source")
+    listed = run("git", "ls-files", "--cached", "--others", "--exclude-standard", "-z", cwd=ROOT)
+    for name in filter(None, listed.split("\0")):
+        if (ROOT / name).is_file():  # not one deleted in the checkout
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, copy / name)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def dist(source: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sdist, and the wheel built from it (what `python -m build` does), so the sdist is checked too."""
     out = tmp_path_factory.mktemp("dist")
-    run(sys.executable, "-m", "build", "--outdir", out, ROOT)
+    run(sys.executable, "-m", "build", "--outdir", out, source)
     return out
 
 
@@ -80,10 +101,17 @@ def test_wheel_metadata_pins_the_cpu_torch_and_names_the_command(wheel: Path) ->
     assert "hourglass = hourglass.cli:main" in entry_points
 
 
-def test_wheel_installs_into_a_fresh_venv_and_runs(wheel: Path, tmp_path: Path) -> None:
-    env = tmp_path / "venv"
-    venv.EnvBuilder().create(env)
-    python, command = env / "bin" / "python", env / "bin" / "hourglass"
+@pytest.fixture
+def fresh_venv() -> Iterator[Path]:
+    """An empty venv, removed afterwards (with torch in it, it holds over a gigabyte)."""
+    with tempfile.TemporaryDirectory(prefix="hourglass-venv-") as tmp:
+        env = Path(tmp) / "venv"
+        venv.EnvBuilder().create(env)
+        yield env
+
+
+def test_wheel_installs_into_a_fresh_venv_and_runs(wheel: Path, fresh_venv: Path, tmp_path: Path) -> None:
+    python, command = fresh_venv / "bin" / "python", fresh_venv / "bin" / "hourglass"
     # This pip, pointed at the new venv (`--python`), saves installing pip there; not byte-compiling the
     # thousands of modules installed saves a minute (Python compiles those the demo imports as it goes).
     pip = (sys.executable, "-m", "pip", "--python", python)
@@ -102,7 +130,7 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(wheel: Path, tmp_path: Path) 
     work = tmp_path / "work"  # an empty folder away from this checkout, so only the installed copy can run
     work.mkdir()
     origin = run(python, "-c", "import hourglass; print(hourglass.__file__)", cwd=work)
-    assert Path(origin.strip()).is_relative_to(env)
+    assert Path(origin.strip()).resolve().is_relative_to(fresh_venv.resolve())
     assert run(command, "--version", cwd=work) == f"hourglass {hourglass.__version__}\n"
 
     printed = run(command, "demo", "--quick", "--out", "demo", cwd=work)
@@ -112,5 +140,5 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(wheel: Path, tmp_path: Path) 
     for name in ("report.html", "explorer.html", "latent_map.png", "walk.gif", "denoise.png", "anomaly_histogram.png"):
         assert (demo / name).stat().st_size > 1000, name
     assert (demo / "model" / "model.safetensors").is_file()
-    # the report's title and images come from the installed package's modules and data
+    # the installed `hourglass info` reads the model folder the demo wrote
     assert run(command, "info", demo / "model", cwd=work).strip()
