@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench docs package package-test clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,13 +28,28 @@ test: $(STAMP)
 	# The docstrings' Examples run as tests, and the package type-checks (config in pyproject.toml).
 	$(BIN)/python -m pytest -q --doctest-modules src/hourglass
 	$(BIN)/python -m mypy src
+	$(MAKE) --no-print-directory docs package-test
+
+# The API and command-line reference (mkdocs.yml) into site/, strictly: any warning fails it (not --quiet:
+# it hides the warnings, and strict mode then passes).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# The wheel and the sdist, into dist/.
+package: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+
+# Build both, install the wheel into a fresh venv (torch==2.13.0 first) and run `hourglass` from there.
+package-test: $(STAMP)
+	$(BIN)/python -m pytest -q -m package tests/test_package.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks scripts
-	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/ruff check src tests benchmarks scripts docs
+	$(BIN)/ruff format --check src tests benchmarks scripts docs
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/train_speed.py
 
 clean:
-	rm -rf $(VENV) runs build *.egg-info src/*.egg-info
+	rm -rf $(VENV) runs build dist site *.egg-info src/*.egg-info

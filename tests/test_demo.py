@@ -5,7 +5,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from hourglass.anomaly import AnomalyDetector
+from hourglass.cli import main
 from hourglass.demo import report, story
+from hourglass.estimator import Autoencoder
 
 
 @pytest.fixture(scope="module")
@@ -92,22 +95,37 @@ def test_walk_goes_from_a_heldout_one_to_a_heldout_seven(run):
         assert np.linalg.norm(codes[picked] - np.median(mine, axis=0)) == nearest
 
 
-def test_run_demo_prints_where_the_report_is(tmp_path, capsys, monkeypatch):
-    # Training is the slow part and is tested above; here a tiny model keeps the printing test fast.
-    original = story.Autoencoder
-
-    def small(**kwargs):
-        return original(**{**kwargs, "epochs": 2, "hidden": (8,)})
-
-    monkeypatch.setattr(story, "Autoencoder", small)
-    story.run_demo(tmp_path / "d", verbose=True)
-    printed = capsys.readouterr().out
-    assert f"report: {(tmp_path / 'd' / 'report.html').resolve()}" in printed
-
-
 def test_report_detects_the_planted_anomalies_well_above_chance(run):
     out, _, _ = run
     page = (out / "report.html").read_text()
     auc = float(re.search(r"<td>ROC-AUC</td><td[^>]*>([0-9.]+)</td>", page).group(1))
     assert 0.7 < auc <= 1.0
     assert "labels never used" in page and "50 held-out digits turned on their side" in page
+
+
+def test_quick_demo_runs_every_part_briefly_and_writes_only_its_folder(run, tmp_path, monkeypatch, capsys):
+    # `hourglass demo --quick`, what tests/test_package.py runs from the installed wheel: the full demo's files and
+    # sections, every model trained QUICK_EPOCHS epochs, nothing written outside --out, and where the report is.
+    full, _, _ = run
+    budgets = []
+    for cls in (Autoencoder, AnomalyDetector):
+
+        def spy(self, *args, _fit=cls.fit, **kwargs):
+            budgets.append((type(self).__name__, self.epochs))
+            return _fit(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "fit", spy)
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--quick", "--out", "quick"]) == 0
+    quick, epochs = tmp_path / "quick", story.QUICK_EPOCHS
+    assert [p.name for p in tmp_path.iterdir()] == ["quick"]
+    assert sorted(p.name for p in quick.iterdir()) == sorted(p.name for p in full.iterdir())
+    # the demo's model, the denoiser and the detector, each held to the quick budget
+    assert sorted(budgets) == [("AnomalyDetector", epochs), ("Autoencoder", epochs), ("Autoencoder", epochs)]
+    page = (quick / "report.html").read_text()
+    full_titles = re.findall(r"<h2>(.*?)</h2>", (full / "report.html").read_text())
+    assert re.findall(r"<h2>(.*?)</h2>", page) == [t for t in full_titles if t != "An extra section"]
+    assert f"A quick run: every model trained for {epochs} epochs only" in page
+    printed = capsys.readouterr().out
+    assert f"quick run: every model trains {epochs} epochs" in printed
+    assert f"report: {(quick / 'report.html').resolve()}" in printed

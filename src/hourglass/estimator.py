@@ -460,6 +460,9 @@ class _Estimator(TransformerMixin, BaseEstimator):
 class Autoencoder(_Estimator):
     """An autoencoder X -> code Z -> X_hat trained without labels by shrinking reconstruction loss.
 
+    Every parameter is checked against ``_parameter_specs`` when ``fit`` starts, before the data is
+    read: a bad value is one ``HourglassError`` naming the parameter and what it accepts.
+
     Parameters
     ----------
     latent_dim : int, default 2
@@ -522,9 +525,6 @@ class Autoencoder(_Estimator):
     structure_weight : float, default 1.0
         Weight of the neighbour term, relative to the data's variance (the error of a code that carries
         nothing); 0 keeps the term's bookkeeping but not its pull.
-
-    Every parameter is checked against ``_parameter_specs`` when ``fit`` starts, before the data is
-    read: a bad value is one ``HourglassError`` naming the parameter and what it accepts.
 
     Attributes
     ----------

@@ -17,6 +17,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default="runs/demo",
         help="output folder: new, empty, or one an earlier demo wrote (default: %(default)s)",
     )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="train every model a few epochs only: the whole demo in seconds, to check an install "
+        "(the figures show undertrained models)",
+    )
     p.add_argument("--quiet", action="store_true", help="print nothing")
     p.set_defaults(run=run)
 
@@ -25,5 +31,5 @@ def run(args: argparse.Namespace) -> int:
     from hourglass.demo.story import is_demo_folder, run_demo
 
     check_output(args.out, folder=True, reusable=is_demo_folder, what="a folder written by hourglass demo")
-    run_demo(args.out, verbose=not args.quiet)
+    run_demo(args.out, verbose=not args.quiet, quick=args.quick)
     return 0

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from hourglass.anomaly import AnomalyDetector, NearestNormal
 from hourglass.demo.report import table
+from hourglass.params import DETECTOR
 from hourglass.viz import error_gallery, score_histogram
 from hourglass.viz.anomaly import nearest_normal_triples
 
@@ -52,12 +53,17 @@ class AnomalyDemo:
         return float((self.flagged & self.is_turned).sum() / max(self.is_turned.sum(), 1))
 
 
-def anomaly_demo(demo: DemoResult, seed: int = 0, n_turned: int = 50, n_show: int = 12) -> AnomalyDemo:
-    """Fit a default ``AnomalyDetector`` on the demo's training digits and test it on planted anomalies."""
+def anomaly_demo(
+    demo: DemoResult, seed: int = 0, n_turned: int = 50, n_show: int = 12, epochs: int | None = None
+) -> AnomalyDemo:
+    """Fit a default ``AnomalyDetector`` on the demo's training digits and test it on planted anomalies.
+
+    ``epochs`` overrides the detector's default (``hourglass demo --quick`` trains briefly).
+    """
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     start = time.perf_counter()
-    detector = AnomalyDetector(seed=seed).fit(demo.X_train)
+    detector = AnomalyDetector(seed=seed, epochs=epochs or DETECTOR.epochs).fit(demo.X_train)
     seconds = time.perf_counter() - start
     pick = np.random.default_rng(seed).choice(len(demo.X_test), n_turned, replace=False)
     X = np.concatenate([demo.X_test, np.rot90(demo.X_test[pick], 1, axes=(1, 2))])

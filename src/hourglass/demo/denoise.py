@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from hourglass.demo.story import DemoResult
 
 DEMO_NOISE = "gaussian:0.3"
+DEMO_EPOCHS = 40
 
 
 @dataclass
@@ -25,15 +26,17 @@ class DenoiseDemo:
     seconds: float  # training time
 
 
-def denoise_demo(demo: DemoResult, noise: str = DEMO_NOISE, seed: int = 0) -> DenoiseDemo:
+def denoise_demo(demo: DemoResult, noise: str = DEMO_NOISE, seed: int = 0, epochs: int | None = None) -> DenoiseDemo:
     """Train a small denoiser on the demo's training digits and evaluate it on its held-out ones.
 
     A 16-number code (2 numbers keep too little to rebuild a digit's strokes), 40 epochs of
     batches of 128 keep this to a couple of seconds on one CPU thread (benchmarks/denoise.py
-    trains the full recipe).
+    trains the full recipe). ``epochs`` overrides the 40 (``hourglass demo --quick`` trains briefly).
     """
     start = time.perf_counter()
-    model = Autoencoder(latent_dim=16, epochs=40, batch_size=128, noise=noise, seed=seed).fit(demo.X_train)
+    model = Autoencoder(latent_dim=16, epochs=epochs or DEMO_EPOCHS, batch_size=128, noise=noise, seed=seed).fit(
+        demo.X_train
+    )
     seconds = time.perf_counter() - start
     evaluation = evaluate_denoise(model, demo.X_test, noise, seed=seed)
     return DenoiseDemo(model, evaluation, denoise_figure(evaluation), seconds)

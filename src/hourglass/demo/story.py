@@ -24,6 +24,7 @@ from hourglass.demo.report import Section, figure, table, write_report
 from hourglass.engine.modelfile import is_model_folder
 from hourglass.errors import HourglassError
 from hourglass.estimator import Autoencoder
+from hourglass.params import AUTOENCODER
 from hourglass.viz.figure import png_bytes, save_bytes
 
 
@@ -50,11 +51,17 @@ def pca_mse(X_train: np.ndarray, X_test: np.ndarray, n_components: int) -> float
     return float(np.mean((pca.inverse_transform(pca.transform(test)) - test) ** 2))
 
 
-def train_demo(verbose: bool = True, seed: int = 0) -> DemoResult:
+# `hourglass demo --quick`: every model of the story trains this many epochs. Enough for every figure and
+# section to be drawn from a real (if undertrained) model, in seconds: a check that an install works.
+QUICK_EPOCHS = 3
+
+
+def train_demo(verbose: bool = True, seed: int = 0, epochs: int | None = None) -> DemoResult:
+    """Train the 2-number-code autoencoder on mnist7's training split (``epochs``: None for its default)."""
     data = load_dataset("mnist7")
     X_train, X_test, y_train, y_test = train_test_split(data.X, data.y, test_size=0.2, random_state=seed)
     start = time.perf_counter()
-    model = Autoencoder(latent_dim=2, seed=seed, verbose=verbose).fit(X_train)
+    model = Autoencoder(latent_dim=2, seed=seed, verbose=verbose, epochs=epochs or AUTOENCODER.epochs).fit(X_train)
     seconds = time.perf_counter() - start
     return DemoResult(
         model,
@@ -75,6 +82,7 @@ class DemoRun:
 
     result: DemoResult
     out: Path
+    epochs: int | None = None  # what each model the sections train gets (None: its own default)
     started: float = field(default_factory=time.perf_counter)
     files: list[str] = field(default_factory=list)
 
@@ -252,7 +260,7 @@ def _numbers(run: DemoRun) -> Section:
 def _denoise(run: DemoRun) -> Section:
     from hourglass.demo.denoise import denoise_demo
 
-    demo = denoise_demo(run.result, noise="gaussian:0.3")
+    demo = denoise_demo(run.result, noise="gaussian:0.3", epochs=run.epochs)
     ev = demo.evaluation
     text = (
         "<p>Train the same hourglass to rebuild the clean digit from a noisy one (fresh Gaussian noise, "
@@ -271,7 +279,7 @@ def _denoise(run: DemoRun) -> Section:
 def _anomaly(run: DemoRun) -> Section:
     from hourglass.demo.anomaly import anomaly_demo, nearest_normal_html
 
-    a = anomaly_demo(run.result)
+    a = anomaly_demo(run.result, epochs=run.epochs)
     n_turned, n_flagged = int(a.is_turned.sum()), int(a.flagged.sum())
     hits = int((a.flagged & a.is_turned).sum())
     # What the real digits it flags have in common, measured rather than assumed: their labels and ink.
@@ -356,11 +364,13 @@ def is_demo_folder(folder: str | Path) -> bool:
         return False
 
 
-def run_demo(out: str | Path = "runs/demo", verbose: bool = True) -> DemoResult:
+def run_demo(out: str | Path = "runs/demo", verbose: bool = True, quick: bool = False) -> DemoResult:
     """Train the demo model and write its model folder, figures and report.html into ``out``.
 
     ``out`` must be new, empty, or a folder an earlier demo wrote: a folder of the user's is refused
-    before any work. A run that fails removes what it wrote into a new or empty folder.
+    before any work. A run that fails removes what it wrote into a new or empty folder. ``quick``
+    trains every model for ``QUICK_EPOCHS`` epochs only: the whole story in seconds, its figures
+    those of an undertrained model (the report says so).
     """
     start = time.perf_counter()
     out = Path(out)
@@ -371,7 +381,7 @@ def run_demo(out: str | Path = "runs/demo", verbose: bool = True) -> DemoResult:
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text("written by `hourglass demo`, which may replace what this folder holds\n")
     try:
-        return _run_demo(out, verbose, start)
+        return _run_demo(out, verbose, start, QUICK_EPOCHS if quick else None)
     except Exception:
         if fresh:  # nothing in it was the user's
             for path in out.iterdir():
@@ -384,10 +394,12 @@ def run_demo(out: str | Path = "runs/demo", verbose: bool = True) -> DemoResult:
         raise
 
 
-def _run_demo(out: Path, verbose: bool, start: float) -> DemoResult:
+def _run_demo(out: Path, verbose: bool, start: float, epochs: int | None) -> DemoResult:
     if verbose:
         print("hourglass demo: 5,000 MNIST digits at 7x7 (49 pixels) squeezed through a 2-number code")
-    result = train_demo(verbose)
+        if epochs:
+            print(f"quick run: every model trains {epochs} epochs, so the figures show undertrained models")
+    result = train_demo(verbose, epochs=epochs)
     loss_png = png_bytes(viz.loss_curve(result.model.history_))
     result.model.data_source_ = "mnist7"
     result.model.save(out / "model", extra_files={"loss_curve.png": loss_png})
@@ -397,12 +409,14 @@ def _run_demo(out: Path, verbose: bool, start: float) -> DemoResult:
             f"PCA-2 {result.pca_mse:.4f} ({result.pca_mse / result.mse:.2f}x worse)"
         )
         print(f"model written to {out / 'model'}")
-    run = DemoRun(result, out)
+    run = DemoRun(result, out, epochs)
     sections = [s for _, build in SECTIONS if (s := build(run)) is not None]
     lead = (
         "An autoencoder learns, with no labels, to squeeze each 49-pixel digit through a 2-number code and "
         "rebuild it. This page shows what that code learned."
     )
+    if epochs:
+        lead += f" (A quick run: every model trained for {epochs} epochs only, so it has not learned much yet.)"
     report = write_report(out / "report.html", TITLE, sections, lead)
     if verbose:
         print(f"figures written to {out}/: {', '.join(run.files)}")
