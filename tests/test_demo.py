@@ -33,6 +33,7 @@ def test_demo_writes_model_figures_and_report(run):
     out, result, _ = run
     assert (out / "model" / "model.safetensors").is_file() and (out / "model" / "loss_curve.png").is_file()
     names = ("input", "hourglass", "loss_curve", "reconstructions", "latent_map", "manifold", "walk", "walk_map")
+    names += ("maps_side_by_side", "manifold_neighbors")
     for name in (*names, "anomaly_histogram", "anomaly_gallery"):
         with Image.open(out / f"{name}.png") as im:
             pixels = np.asarray(im.convert("L"))
@@ -54,6 +55,7 @@ def test_report_is_self_contained_and_tells_the_story_in_order(run):
         "Training: the loss bottoms out",
         "Reconstructions",
         "The latent map: digits cluster without labels",
+        "Neighbour-preserving maps",
         "Morphing a 1 into a 7",
         "Generated digits",
         "Denoising: noisy in, clean out",
@@ -101,6 +103,9 @@ def test_report_detects_the_planted_anomalies_well_above_chance(run):
     auc = float(re.search(r"<td>ROC-AUC</td><td[^>]*>([0-9.]+)</td>", page).group(1))
     assert 0.7 < auc <= 1.0
     assert "labels never used" in page and "50 held-out digits turned on their side" in page
+    # the neighbour-preserving map, beside the plain one, is the better map of the held-out digits
+    ours, plain = map(int, re.search(r"has its label (\d+)% of the time, against (\d+)%", page).groups())
+    assert ours > plain
 
 
 def test_quick_demo_runs_every_part_briefly_and_writes_only_its_folder(run, tmp_path, monkeypatch, capsys):
@@ -120,8 +125,8 @@ def test_quick_demo_runs_every_part_briefly_and_writes_only_its_folder(run, tmp_
     quick, epochs = tmp_path / "quick", story.QUICK_EPOCHS
     assert [p.name for p in tmp_path.iterdir()] == ["quick"]
     assert sorted(p.name for p in quick.iterdir()) == sorted(p.name for p in full.iterdir())
-    # the demo's model, the denoiser and the detector, each held to the quick budget
-    assert sorted(budgets) == [("AnomalyDetector", epochs), ("Autoencoder", epochs), ("Autoencoder", epochs)]
+    # the demo's model, its neighbour-preserving twin, the denoiser and the detector, each held to the quick budget
+    assert sorted(budgets) == [("AnomalyDetector", epochs), *[("Autoencoder", epochs)] * 3]
     page = (quick / "report.html").read_text()
     full_titles = re.findall(r"<h2>(.*?)</h2>", (full / "report.html").read_text())
     assert re.findall(r"<h2>(.*?)</h2>", page) == [t for t in full_titles if t != "An extra section"]

@@ -516,15 +516,16 @@ class Autoencoder(_Estimator):
         collapses onto the prior and carries nothing (see ``models/vae.py``).
     structure : str or None, default None
         ``"neighbors"`` trains a neighbour-preserving code: UMAP's fuzzy graph of the ``n_neighbors``
-        nearest training rows is built at ``fit`` and UMAP's cross-entropy on the codes is added to the
-        reconstruction loss (see ``hourglass.engine.neighbors``), so that rows close in the data stay close in the
-        code, and clusters apart; after that fit the decoder alone is trained a few more epochs on the final
-        codes, which gives back most of the reconstruction the term cost. Saved with the model.
+        nearest training rows is built at ``fit``, the rows are laid out in the code's width by UMAP's
+        objective, and each code is pulled towards its place in that layout beside the reconstruction loss
+        (see ``hourglass.engine.neighbors``), so that rows close in the data stay close in the code, and
+        clusters apart. Saved with the model.
     n_neighbors : int, default 15
         Neighbours per row in that graph (besides the row itself), at least 1 and fewer than the training rows.
     structure_weight : float, default 1.0
-        Weight of the neighbour term, relative to the data's variance (the error of a code that carries
-        nothing); 0 keeps the term's bookkeeping but not its pull.
+        Weight of the neighbour term (the codes' mean squared distance to their places in the layout, which
+        has unit variance), relative to the data's variance (the error of a code that carries nothing); 0
+        keeps the term's bookkeeping but not its pull.
 
     Attributes
     ----------

@@ -181,9 +181,6 @@ def fit(
             break
     bar.close()
     model.load_state_dict(state.best_state)
-    # Not under torchrun: each rank would refit on its own shard, and the ranks' decoders drift apart.
-    if data.anchors is not None and data.val is not None and data.resident is not None and world == 1:
-        _refit_decoder(model, data.resident, data.val, recon_loss, cfg, gen)
     model.eval()
     history.seconds = elapsed + time.perf_counter() - start
     return history
@@ -377,44 +374,6 @@ def _epoch_losses(
     return train_loss, val_loss, parts
 
 
-def _refit_decoder(
-    model: Hourglass,
-    rows: torch.Tensor,
-    val: torch.Tensor,
-    recon_loss: nn.Module,
-    cfg: TrainConfig,
-    gen: torch.Generator,
-) -> None:
-    """Train the decoder alone on the frozen codes of ``rows`` until the held-out reconstruction stops
-    improving (at most ``REFIT_EPOCHS``), keeping its best epoch. The neighbour term moves the codes to
-    where the decoder must chase them; settling it on the final map gives back most of the reconstruction
-    that the term cost, for 1-2 s of decoder-only epochs. Held-out MSE vs the plain autoencoder, seed 0
-    without -> median of 3 seeds with: mnist7 +5.3% -> +0.6%, digits -2.7% -> -5.2%; at
-    structure_weight=10, seed 0: mnist7 +11% -> +2.3%, digits +15% -> -2.1%."""
-    model.eval()
-    with torch.no_grad():
-        codes = torch.cat([model.encode(rows[i : i + 8_192]) for i in range(0, rows.shape[0], 8_192)])
-    optimizer = make_optimizer(model.decoder, cfg.lr * REFIT_LR, cfg.weight_decay, rows.device)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=cfg.lr_factor, patience=1)
-    best, best_state, stale = total_loss(model, val, recon_loss), _snapshot(model.decoder), 0
-    model.train()
-    for _ in range(REFIT_EPOCHS):
-        order = torch.randperm(rows.shape[0], generator=gen).to(rows.device)
-        for i in range(0, rows.shape[0], cfg.batch_size):
-            batch = order[i : i + cfg.batch_size]
-            loss = recon_loss(model.decode(codes[batch]), rows[batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        score = total_loss(model, val, recon_loss)
-        scheduler.step(score)
-        if score < best * (1 - cfg.min_delta):
-            best, best_state, stale = score, _snapshot(model.decoder), 0
-        elif (stale := stale + 1) >= REFIT_PATIENCE:
-            break
-    model.decoder.load_state_dict(best_state)
-
-
 class _Objective(nn.Module):
     """The model's own training loss as a forward pass, for DistributedDataParallel: it all-reduces
     the gradients of what its wrapped module's forward computed, and nothing else. With ``anchors`` (the
@@ -433,10 +392,6 @@ class _Objective(nn.Module):
             return loss, parts
         return loss + self.structure_weight * parts["structure"], parts
 
-
-REFIT_EPOCHS = 30  # decoder-only epochs after a fit with the neighbour term (``_refit_decoder``)
-REFIT_LR = 0.3  # their learning rate, relative to the fit's
-REFIT_PATIENCE = 3
 
 Objective = Callable[..., tuple[torch.Tensor, dict[str, torch.Tensor]]]
 

@@ -58,7 +58,7 @@ def loss_curve(
         key: (history.parts[key], label, unit)
         for key, label, unit in (
             ("kl", "KL to N(0, I), right axis", "KL divergence (nats per sample)"),
-            ("structure", "neighbour cross-entropy, right axis", "neighbour cross-entropy (per edge)"),
+            ("structure", "distance to the neighbour layout, right axis", "squared distance to the layout"),
         )
         if history.parts.get(key)
     }
