@@ -208,3 +208,23 @@ def test_killed_mid_write_leaves_the_old_model_and_report_intact(tmp_path, small
         proc.wait()
         np.testing.assert_array_equal(hg.load(target).transform(np.zeros((2, 7, 7), np.uint8)), expected)
         assert report.read_text().rstrip().endswith("</html>")
+
+
+def test_exact_cuda_sets_and_restores_the_cudnn_flags():
+    # What makes conv fits repeatable and CUDA codes match the CPU's (scripts/cuda_check.py on an H200); the
+    # flags are the process's, so they are put back. Setting them needs no GPU.
+    import torch
+
+    from hourglass.engine.runtime import exact_cuda
+
+    cudnn = torch.backends.cudnn
+    before = (cudnn.deterministic, cudnn.benchmark, cudnn.allow_tf32)
+    cudnn.benchmark, cudnn.allow_tf32 = True, True
+    try:
+        with exact_cuda(torch.device("cpu")):
+            assert cudnn.benchmark and cudnn.allow_tf32  # nothing to do on the CPU
+        with exact_cuda(torch.device("cuda")):
+            assert (cudnn.deterministic, cudnn.benchmark, cudnn.allow_tf32) == (True, False, False)
+        assert cudnn.benchmark and cudnn.allow_tf32 and cudnn.deterministic == before[0]
+    finally:
+        cudnn.deterministic, cudnn.benchmark, cudnn.allow_tf32 = before

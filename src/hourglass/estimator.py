@@ -22,7 +22,7 @@ from hourglass.engine.folder import config_schema, read_network
 from hourglass.engine.forward import check_finite, finite_output, out_dtype, run_network
 from hourglass.engine.neighbors import Structure
 from hourglass.engine.prior import MAX_FIT_ROWS, Prior, fit_prior
-from hourglass.engine.runtime import CPU_THREADS, DEVICE, resolve_device, torch_threads
+from hourglass.engine.runtime import CPU_THREADS, DEVICE, exact_cuda, resolve_device, torch_threads
 from hourglass.engine.train import LOSSES, History, TrainConfig, seed_torch
 from hourglass.engine.train import fit as train_model
 from hourglass.errors import HourglassError
@@ -104,7 +104,8 @@ class _Estimator(TransformerMixin, BaseEstimator):
         # Seeding touches torch's global generators (a VAE's sampling noise draws from them): those of the
         # CPU and of the GPU trained on, which fork_rng puts back as they were.
         gpu = [device] if device.type == "cuda" else []
-        with torch_threads(CPU_THREADS if device.type == "cpu" else None), torch.random.fork_rng(devices=gpu):
+        threads = torch_threads(CPU_THREADS if device.type == "cpu" else None)
+        with threads, exact_cuda(device), torch.random.fork_rng(devices=gpu):
             seed_torch(self.seed, device)
             self.model_ = build_model(self._model_name(), **self._model_config(scaling))
             self.history_ = train_model(

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from hourglass.data.scaling import Scaler
-from hourglass.engine.runtime import CPU_THREADS, torch_threads
+from hourglass.engine.runtime import CPU_THREADS, exact_cuda, torch_threads
 from hourglass.errors import HourglassError
 
 ROW_GROUP = 64  # forward passes are padded to a multiple of this; see batch_invariant
@@ -76,7 +76,7 @@ def run_network(
     low, high = (torch.as_tensor(w, device=device) for w in window) if window else (None, None)
     out = np.empty((rows.shape[0], out_width), dtype=dtype)
     network.eval()
-    with torch_threads(CPU_THREADS if device.type == "cpu" else None):
+    with torch_threads(CPU_THREADS if device.type == "cpu" else None), exact_cuda(device):
         for start in range(0, rows.shape[0], INFER_ROWS):
             x = torch.as_tensor(_writable(rows[start : start + INFER_ROWS]), device=device)
             if scale_input:
