@@ -24,7 +24,9 @@ demo: $(STAMP)
 	$(BIN)/hourglass demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	# Two workers, one per core (every test runs torch on one thread); a file's tests stay in one worker, so a
+	# module's costly fixture (the demo run) is built once. 1,338 tests: 5.0 min against ~8.5 alone.
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 	# The docstrings' Examples run as tests, and the package type-checks (config in pyproject.toml).
 	$(BIN)/python -m pytest -q --doctest-modules src/hourglass
 	$(BIN)/python -m mypy src
