@@ -83,3 +83,29 @@ def test_an_unfitted_detector_refuses():
 
     with pytest.raises(NotFittedError):
         hg.AnomalyDetector().nearest_normal(np.zeros((1, 3)))
+
+
+def test_score_explain_names_what_a_flagged_row_would_change(tmp_path):
+    import pandas as pd
+
+    from hourglass.cli import main
+
+    rng = np.random.default_rng(0)
+    normal = rng.normal(size=(400, 4))
+    normal[:, 3] = normal[:, 0] + normal[:, 1]
+    frame = pd.DataFrame(normal, columns=["w", "x", "y", "z"])
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    odd = frame.iloc[:20].copy()
+    odd["z"] += 8  # breaks z = w + x: z is what is off
+    pd.concat([frame.iloc[20:60], odd]).to_csv(tmp_path / "new.csv", index=False)
+    model = str(tmp_path / "det")
+    assert main(["fit-detector", str(tmp_path / "train.csv"), "--out", model, "--epochs", "5", "--quiet"]) == 0
+    out = tmp_path / "scores.csv"
+    assert main(["score", model, str(tmp_path / "new.csv"), "-o", str(out), "--explain", "2"]) == 0
+    scores = pd.read_csv(out, keep_default_na=False)
+    flagged = scores[scores["is_anomaly"]]
+    assert len(flagged) >= 10 and (scores.loc[~scores["is_anomaly"], "nearest_normal"] == "").all()
+    # two phrases per flagged row, and for most of the planted rows z comes first, above normal
+    assert all(len(note.split("; ")) == 2 for note in flagged["nearest_normal"])
+    planted = flagged[flagged["row_id"] >= 40]["nearest_normal"]
+    assert np.mean([note.startswith("z is") and "above normal" in note.split("; ")[0] for note in planted]) >= 0.6
