@@ -442,6 +442,8 @@ def test_images_larger_than_the_side_limit_need_an_image_size(tmp_path):
             "--steps",
         ),
         (["score", "{detector}", "{data}", "--top", "-1", "-o", "s.csv"], "--top"),
+        (["score", "{detector}", "{data}", "--explain", "-1", "-o", "s.csv"], "--explain"),
+        (["score", "{detector}", "{data}", "--explain", "1e9", "-o", "s.csv"], "--explain"),
     ],
 )
 def test_out_of_range_flags_are_usage_errors(tmp_path, capsys, models, monkeypatch, args, flag):
