@@ -120,12 +120,13 @@ def _score_frame(
     columns["score"] = score
     if alpha is not None or len(getattr(model, "calibration_", ())):  # not for detectors saved before p-values
         columns["p_value"] = model.p_values_of(score)
-    columns["is_anomaly"] = model.verdicts(score, alpha) == -1
+    is_anomaly = model.verdicts(score, alpha) == -1
+    columns["is_anomaly"] = is_anomaly
     if top:
         columns["top_features"] = [";".join(row) for row in model.top_features(X, k=top)[0]]
     if explain:
         # Only the flagged rows are searched (a few seconds per thousand rows); the others stay blank.
-        flagged = np.flatnonzero(columns["is_anomaly"])
+        flagged = np.flatnonzero(is_anomaly)
         notes = [""] * len(score)
         if len(flagged):
             rows = X.iloc[flagged] if hasattr(X, "iloc") else X[flagged]  # a table keeps its column names
