@@ -133,7 +133,8 @@ def fuzzy_graph(X: np.ndarray, k: int) -> Graph:
 
 
 def neighbor_loss(codes: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
-    """UMAP's cross-entropy per edge: ``codes`` are those of ``EdgeSampler.draw``'s rows, in its order.
+    """UMAP's cross-entropy per edge, for ``m`` edges: ``codes`` holds their ``m`` heads, then their ``m`` tails,
+    and ``negatives`` (m, ``NEGATIVES``) the positions in ``codes`` of each head's negatives.
 
     With ``t = log(a) + b log(d^2 + EPS)``: ``-log q = softplus(t)`` (attraction, per edge) and
     ``-log(1 - q) = softplus(-t)`` (repulsion, summed over each edge's negatives).
