@@ -23,6 +23,9 @@ class Dataset:
         What the data is called in titles and messages.
     feature_names : list[str] or None, default None
         A table's column names.
+    ids : np.ndarray of str, shape (n,), or None, default None
+        What each row is called where a user looks for it: an image folder's file paths (relative to
+        the folder). ``None`` means rows are named by their 0-based position in the source.
 
     Examples
     --------
@@ -37,6 +40,7 @@ class Dataset:
     kind: str  # "image" or "table"
     name: str
     feature_names: list[str] | None = None
+    ids: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.X.shape[0])
