@@ -1,6 +1,8 @@
 """A fitted model shows itself in a notebook (``_repr_html_``), and the explorer embeds in a cell (``show``)."""
 
 import re
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -73,3 +75,18 @@ def test_card_and_embedded_explorer_render_in_chromium():
         finally:
             browser.close()
     assert not errors, errors
+
+
+def test_explorer_is_an_attribute_of_the_package():
+    """The README's notebook call, ``import hourglass as hg; hg.explorer.show(...)``, in a fresh interpreter: the
+    subpackage loads on first use, and ``import hourglass`` alone still imports no torch."""
+    script = (
+        "import sys, numpy as np, hourglass as hg\n"
+        "assert 'torch' not in sys.modules\n"
+        "X = np.random.default_rng(0).random((40, 5)).astype(np.float32)\n"
+        "frame = hg.explorer.show(hg.Autoencoder(hidden=(8,), epochs=1, seed=0).fit(X), X)\n"
+        "print(str(frame)[:7], 'explorer' in dir(hg))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["<iframe", "True"]

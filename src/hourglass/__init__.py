@@ -51,6 +51,9 @@ _LAZY = {
     "evaluate_map": "hourglass.tasks.maps",
 }
 
+# Subpackages reached as attributes (``hg.explorer.show(...)`` in a notebook), imported on first use too.
+_SUBPACKAGES = ("explorer", "export", "viz")
+
 __all__ = [
     "AnomalyDetector",
     "Autoencoder",
@@ -112,6 +115,8 @@ def load(path: str | os.PathLike) -> Autoencoder | AnomalyDetector:
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"hourglass.{name}")  # binds it here too: later lookups skip this function
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'hourglass' has no attribute {name!r}")
@@ -121,4 +126,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | set(_SUBPACKAGES))
