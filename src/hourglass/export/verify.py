@@ -1,6 +1,7 @@
 """Prove an export computes what the model computes: the same probe rows through PyTorch (the estimator's own
 ``transform``, ``inverse_transform``, ``score_samples``, ``verdicts``), onnxruntime, and the explorer's
-JavaScript decoder, every pair compared.
+JavaScript (``explorer/static/network.js``: the page's decoder, encoder and the drawing pad's score), every pair
+compared. An autoencoder's score (its reconstruction error) has no ONNX graph: PyTorch and JavaScript compare.
 
 Decoders are compared on the same codes (PyTorch's), so a difference is the decoder's alone. A difference is
 measured as ``|a - b| / max(1, |b|, scale)``: absolute for values within 1, relative beyond, and for rows at
@@ -70,7 +71,7 @@ class Report:
 
 
 def verify(estimator: _Estimator, runtime: Runtime, X: np.ndarray) -> Report:
-    """Run the probe rows ``X`` (n, features) through PyTorch, onnxruntime and (where it can decode) JavaScript.
+    """Run the probe rows ``X`` (n, features) through PyTorch, onnxruntime and (where Chromium runs) JavaScript.
 
     Parameters
     ----------
@@ -88,26 +89,40 @@ def verify(estimator: _Estimator, runtime: Runtime, X: np.ndarray) -> Report:
     rows = np.ascontiguousarray(X, dtype=np.float32)
     scale = np.asarray(estimator.scaler_.scale, np.float64)
     codes = estimator.transform(rows)
-    checks = [compare("codes", (TORCH, ORT), codes, runtime.run("encoder", rows))]
+    encoded = {TORCH: codes, ORT: runtime.run("encoder", rows)}
     decoded = {TORCH: estimator.inverse_transform(codes), ORT: runtime.run("decoder", codes)}
+    scores = {TORCH: estimator.score_samples(rows)}
+    if isinstance(estimator, AnomalyDetector):
+        scores[ORT] = runtime.run("scorer", rows).astype(np.float64)
     notes = []
     reason = browser.unavailable(estimator)
     if reason is None:
         try:
-            decoded[JS] = browser.decode_in_browser(estimator, codes)
+            js = browser.run_in_browser(estimator, rows, codes)
         except Exception as e:  # Playwright's Error, or Chromium that would not start: the column is skipped
             reason = f"Chromium failed ({' '.join(str(e).split())[:160]})"
+        else:
+            decoded[JS] = js.rows
+            if js.codes is None:
+                notes.append(f"{JS} codes and scores skipped: the encoder has no JavaScript twin in the explorer")
+            else:
+                encoded[JS], scores[JS] = js.codes, js.scores
     if reason is not None:
         notes.append(f"{JS} column skipped: {reason}")
-    names = list(decoded)
-    checks += [
-        compare("rows", (a, b), decoded[a], decoded[b], scale) for i, a in enumerate(names) for b in names[i + 1 :]
-    ]
+    checks = _pairs("codes", encoded) + _pairs("rows", decoded, scale) + _pairs("scores", scores)
     if isinstance(estimator, AnomalyDetector):
-        scores = {TORCH: estimator.score_samples(rows), ORT: runtime.run("scorer", rows).astype(np.float64)}
-        checks.append(compare("scores", (TORCH, ORT), scores[TORCH], scores[ORT]))
-        checks.append(compare_verdicts(estimator, scores[TORCH], scores[ORT]))
+        checks += [
+            compare_verdicts(estimator, scores[TORCH], scores[other], (TORCH, other))
+            for other in scores
+            if other != TORCH
+        ]
     return Report(checks, notes, len(rows))
+
+
+def _pairs(output: str, values: dict[str, np.ndarray], scale: np.ndarray | None = None) -> list[Check]:
+    """``compare`` on every pair of the columns that computed ``output``, in the order they were added."""
+    names = list(values)
+    return [compare(output, (a, b), values[a], values[b], scale) for i, a in enumerate(names) for b in names[i + 1 :]]
 
 
 def compare(output: str, pair: tuple[str, str], a: np.ndarray, b: np.ndarray, scale: np.ndarray | None = None) -> Check:
@@ -139,7 +154,9 @@ def compare(output: str, pair: tuple[str, str], a: np.ndarray, b: np.ndarray, sc
     return Check(output, pair, value, where, values, value <= TOLERANCE)
 
 
-def compare_verdicts(detector: AnomalyDetector, a: np.ndarray, b: np.ndarray) -> Check:
+def compare_verdicts(
+    detector: AnomalyDetector, a: np.ndarray, b: np.ndarray, pair: tuple[str, str] = (TORCH, ORT)
+) -> Check:
     """The detector's verdicts (``verdicts``: +1 normal, -1 anomaly) on each side's scores: rows that differ.
 
     A row whose score ``a`` lies within ``TOLERANCE`` of the threshold is a tie: scores that agree to 1e-7 fall
@@ -154,7 +171,7 @@ def compare_verdicts(detector: AnomalyDetector, a: np.ndarray, b: np.ndarray) ->
     where = f"row {first[0]}" if len(first) else ""
     counts = (f"{int((va == -1).sum())} flagged", f"{int((vb == -1).sum())} flagged")
     ties = int((differ & tie).sum())
-    return Check("verdicts", (TORCH, ORT), float(differ.sum()), where, counts, not len(failed), ties)
+    return Check("verdicts", pair, float(differ.sum()), where, counts, not len(failed), ties)
 
 
 def _shown(check: Check) -> str:
