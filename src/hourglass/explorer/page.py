@@ -21,7 +21,13 @@ from hourglass.atomic import atomic_file
 from hourglass.data import model_input
 from hourglass.errors import HourglassError
 from hourglass.estimator import Autoencoder
-from hourglass.explorer.export import b64_float32, browser_encodable, export_decoder, export_encoder
+from hourglass.explorer.export import (
+    b64_float32,
+    browser_encodable,
+    export_decoder,
+    export_detector,
+    export_encoder,
+)
 from hourglass.params import MAX_POINTS
 
 MAX_CATEGORIES = 20  # more distinct labels than this are coloured as a continuous value
@@ -33,6 +39,11 @@ def _static(name: str) -> str:
     return resources.files("hourglass.explorer").joinpath("static").joinpath(name).read_text(encoding="utf-8")
 
 
+def script() -> str:
+    """The page's one script: network.js (the network's evaluation), then explorer.js (the page) that uses it."""
+    return _static("network.js") + "\n" + _static("explorer.js")
+
+
 def _sha256(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
 
@@ -42,9 +53,9 @@ def csp(mode: str) -> str:
     """The page's content-security policy: only the page's own script and style (by hash) run, no inline handler,
     no markup sink (Trusted Types), nothing fetched; the served page may talk to its own server and nothing else."""
     connect = "'self'" if mode == "server" else "'none'"
-    script, style = _sha256(_static("explorer.js")), _sha256(_static("explorer.css"))
+    script_hash, style = _sha256(script()), _sha256(_static("explorer.css"))
     return (
-        f"default-src 'none'; script-src {script}; style-src {style}; connect-src {connect}; "
+        f"default-src 'none'; script-src {script_hash}; style-src {style}; connect-src {connect}; "
         "img-src 'none'; base-uri 'none'; form-action 'none'; "
         "require-trusted-types-for 'script'; trusted-types 'none'"
     )
@@ -115,7 +126,7 @@ def pad_meta(model: Autoencoder, mode: str) -> dict[str, Any]:
     if model.kind_ != "image":
         return {"ok": False, "note": "The drawing pad needs an image model; this one reads table rows."}
     if mode == "file" and not browser_encodable(model):
-        note = "This model's encoder cannot run in the page (MLP encoders can); `hourglass serve MODEL` draws with it."
+        note = "This model's encoder cannot run in the page; `hourglass serve MODEL` draws with it."
         return {"ok": False, "note": note}
     return {"ok": True, "note": ""}
 
@@ -249,9 +260,11 @@ def render_page(
     data["pad"] = pad_meta(model, mode)
     # The served page asks the server (any model); the file encodes by itself.
     data["encoder"] = export_encoder(model) if mode == "file" and data["pad"]["ok"] else None
+    # What a detector's score adds to the reconstruction error (the forest), for the pad's score in the page.
+    data["detector"] = export_detector(model) if data["encoder"] else None
     parts = {
         "CSS": _static("explorer.css"),
-        "JS": _static("explorer.js"),
+        "JS": script(),  # exactly what csp() hashes
         "CSP": csp(mode),  # our own text: no quotes or angle brackets
         "TITLE": html.escape(data["title"]),
         "DATA": script_json(data),

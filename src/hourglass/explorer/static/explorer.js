@@ -3,119 +3,8 @@
    search, a lasso and a dot's nearest neighbours. No dependencies. */
 "use strict";
 
-// ---------------------------------------------------------------------------------------- decoder
-function b64Bytes(text) {
-  const bin = atob(text);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-
-function b64Float32(text) {
-  return new Float32Array(b64Bytes(text).buffer);
-}
-
-// erf to ~1.2e-7 (Numerical Recipes' erfc by Chebyshev fit): exact GELU without a library.
-function erf(x) {
-  const z = Math.abs(x);
-  const t = 1 / (1 + 0.5 * z);
-  const r = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
-    t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
-    t * (-0.82215223 + t * 0.17087277)))))))));
-  return x >= 0 ? 1 - r : r - 1;
-}
-
-// Element-wise layers by the names export.py writes; each builds a function of one number.
-const ACTIVATIONS = {
-  identity: () => (x) => x,
-  relu: () => (x) => (x > 0 ? x : 0),
-  tanh: () => Math.tanh,
-  sigmoid: () => (x) => 1 / (1 + Math.exp(-x)),
-  silu: () => (x) => x / (1 + Math.exp(-x)),
-  elu: (l) => (x) => (x > 0 ? x : l.alpha * Math.expm1(x)),
-  leaky_relu: (l) => (x) => (x >= 0 ? x : l.slope * x),
-  gelu: () => (x) => 0.5 * x * (1 + erf(x / Math.SQRT2)),
-  gelu_tanh: () => (x) => 0.5 * x * (1 + Math.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))),
-};
-
-// One stack of export.py's layers as run(input) -> a fresh Float64Array. Two buffers, allocated once and
-// swapped per linear layer, keep a hover or a brush stroke free of allocations but the result.
-function makeStack(layers, inWidth) {
-  const steps = layers.map((l) => {
-    if (l.type === "linear") {
-      return { linear: true, n: l.in, m: l.out, w: b64Float32(l.weight), b: b64Float32(l.bias) };
-    }
-    if (!(l.type in ACTIVATIONS)) throw new Error("unknown layer " + l.type);
-    return { linear: false, f: ACTIVATIONS[l.type](l) };
-  });
-  const widest = Math.max(inWidth, ...steps.filter((s) => s.linear).map((s) => s.m));
-  let a = new Float64Array(widest);
-  let b = new Float64Array(widest);
-  return function run(input) {
-    let width = inWidth;
-    for (let i = 0; i < width; i++) a[i] = input[i];
-    for (const s of steps) {
-      if (s.linear) {
-        const { n, m, w } = s;
-        for (let j = 0; j < m; j++) {
-          let acc = s.b[j];
-          const row = j * n;
-          for (let i = 0; i < n; i++) acc += w[row + i] * a[i];
-          b[j] = acc;
-        }
-        [a, b] = [b, a];
-        width = m;
-      } else {
-        for (let i = 0; i < width; i++) a[i] = s.f(a[i]);
-      }
-    }
-    return a.slice(0, width);
-  };
-}
-
-// decode(code) -> a row in original units; decodeScaled(code) -> the network's own output (scaled units).
-function makeDecoder(spec) {
-  const decodeScaled = makeStack(spec.layers, spec.latent_dim);
-  const offset = b64Float32(spec.offset);
-  const scale = b64Float32(spec.scale);
-  // In place: the decoder's scaled output back in the data's units, as Scaler.inverse_transform does.
-  function unscale(out) {
-    for (let i = 0; i < out.length; i++) out[i] = out[i] * scale[i] + offset[i];
-    return out;
-  }
-  const decode = (code) => unscale(decodeScaled(code));
-  return { latentDim: spec.latent_dim, nFeatures: spec.n_features, decode, decodeScaled, unscale };
-}
-
-// scale(row) -> the network's input, as Scaler.transform makes it; encode(row) -> the code. Both as PyTorch
-// computes them, so a drawing lands where `transform` would put it.
-function makeEncoder(spec) {
-  const run = makeStack(spec.layers, spec.n_features);
-  const offset = b64Float32(spec.offset), scale = b64Float32(spec.scale);
-  // Models saved before inputs were clipped have no window; theirs pass unclipped, as in Python.
-  const low = spec.low ? b64Float32(spec.low) : null, high = spec.high ? b64Float32(spec.high) : null;
-  function scaleRow(row) {
-    const x = new Float64Array(spec.n_features);
-    for (let i = 0; i < x.length; i++) {
-      x[i] = (row[i] - offset[i]) / scale[i];
-      if (low) x[i] = Math.min(Math.max(x[i], low[i]), high[i]);
-    }
-    return x;
-  }
-  // A VAE's encoder gives means then log-variances: its code is the means, the leading latent_dim outputs.
-  const encodeScaled = (x) => run(x).slice(0, spec.latent_dim);
-  return { latentDim: spec.latent_dim, nFeatures: spec.n_features, scale: scaleRow, encodeScaled,
-    encode: (row) => encodeScaled(scaleRow(row)) };
-}
-
-// Mean squared difference: the reconstruction error of a row, as score_samples measures it (scaled units).
-function meanSquare(a, b) {
-  let total = 0;
-  for (let i = 0; i < a.length; i++) total += (a[i] - b[i]) ** 2;
-  return total / a.length;
-}
-
-if (typeof module === "object" && module.exports) module.exports = { makeDecoder, makeEncoder, meanSquare, b64Float32, erf };
+// The network's evaluation (b64Float32, makeDecoder, makeEncoder, makeScorer) is network.js's, which page.py
+// inlines before this script.
 
 // ---------------------------------------------------------------------------------------- the page
 if (typeof document !== "undefined") (function () {
@@ -137,7 +26,8 @@ if (typeof document !== "undefined") (function () {
   const [lo, hi] = D.range;
   const proj = D.projection;
   const local = D.decoder ? makeDecoder(D.decoder) : null;
-  const encoder = D.encoder ? makeEncoder(D.encoder) : null;  // in the page: the file's MLP models
+  const encoder = D.encoder ? makeEncoder(D.encoder) : null;  // in the page: the file's image models
+  const inspectHere = encoder ? makeScorer(encoder, local, D.detector) : null;  // a drawing's code, rebuild, score
   const WALK_FRAMES = 60, WALK_MS = 1600, STRIP = 9;
 
   const codeOf = (i) => Array.from(codes.subarray(i * k, (i + 1) * k));
@@ -735,10 +625,6 @@ if (typeof document !== "undefined") (function () {
   }
 
   // What the model makes of the drawing: its code, its reconstruction and its score, in the page or from the server.
-  function inspectHere(row) {
-    const x = encoder.scale(row), code = encoder.encodeScaled(x), rebuilt = local.decodeScaled(code);
-    return { code, score: meanSquare(rebuilt, x), reconstruction: local.unscale(rebuilt) };
-  }
   async function inspectOnServer(row) {
     const body = await post("api/inspect", { rows: [Array.from(row)] });
     return { code: body.codes[0], score: body.scores[0], reconstruction: body.reconstructions[0] };
