@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import http.client
 import json
 import re
@@ -23,7 +24,7 @@ from hourglass.estimator import Autoencoder
 from hourglass.explorer import browser_encodable, export_decoder, export_encoder, render_page, write_explorer
 from hourglass.explorer.server import MAX_BODY, MAX_ROWS, make_server
 
-JS = Path(__file__).parents[1] / "src/hourglass/explorer/static/explorer.js"
+JS = Path(__file__).parents[1] / "src/hourglass/explorer/static/network.js"  # the page's network evaluation
 ACTIVATIONS = ["relu", "gelu", "elu", "silu", "tanh", "leaky_relu"]
 
 
@@ -77,8 +78,8 @@ def test_export_refuses_layers_without_a_js_twin(model):
 
 @pytest.fixture
 def js_decoder():
-    """A blank Chromium page holding explorer.js's ``makeDecoder``, ``makeEncoder`` and ``meanSquare`` (the page's
-    own start-up left out).
+    """A blank Chromium page holding network.js's ``makeDecoder``, ``makeEncoder`` and ``meanSquare`` (the code the
+    page inlines before its own script).
 
     Per test, not per module: Playwright's sync API runs an event loop while it is open, and a second
     one (``browser_page``) cannot start inside it."""
@@ -89,7 +90,6 @@ def js_decoder():
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         try:
             page = browser.new_page()
-            # A `document` parameter that is undefined skips the script's page part, as under node.
             page.evaluate(
                 "(js) => { Object.assign(window, new Function('document', js + "
                 "';return { makeDecoder, makeEncoder, meanSquare };')()); }",
@@ -157,9 +157,12 @@ def test_encoder_export_refuses_what_js_cannot_run(digits):
     conv = Autoencoder(latent_dim=2, hidden=(4,), epochs=1, model="conv").fit(
         np.random.default_rng(0).integers(0, 256, size=(40, 20, 20), dtype=np.uint8)
     )
-    assert not browser_encodable(conv)
+    assert browser_encodable(conv)  # conv layers run in the page (tests/test_explorer_conv.py)
+    odd_conv = copy.deepcopy(conv)
+    odd_conv.model_.encoder[1].padding_mode = "reflect"  # a setting network.js does not implement
+    assert not browser_encodable(odd_conv)
     with pytest.raises(HourglassError, match=r"encoder layer \w+ cannot run in the browser"):
-        export_encoder(conv)
+        export_encoder(odd_conv)
     odd = _fit(X)
     odd.model_.encoder = torch.nn.Sequential(torch.nn.Linear(49, 2), torch.nn.Softplus())
     assert not browser_encodable(odd)

@@ -33,7 +33,7 @@ KINDS = {
     "vae": (lambda: Autoencoder(hidden=(8,), epochs=2, model="vae", activation="elu"), TABLE),
     "mlp-ensemble": (lambda: AnomalyDetector(hidden=(8,), epochs=2, n_members=2), TABLE),
 }
-JS_DECODES = {"mlp", "vae"}  # what the explorer decodes in the page
+JS_DECODES = set(KINDS)  # what the explorer encodes, decodes and scores in the page: every model
 
 
 def test_every_registered_model_is_exported_here():
@@ -89,12 +89,9 @@ def test_every_model_exports_and_agrees(exported):
     checked = {tuple(line.split()[:4]) for line in lines[1:] if " vs " in line}
     assert ("codes", "pytorch", "vs", "onnxruntime") in checked and ("rows", "pytorch", "vs", "onnxruntime") in checked
     if kind in JS_DECODES and browser.unavailable(model) is None:
-        assert ("rows", "pytorch", "vs", "javascript") in checked and (
-            "rows",
-            "onnxruntime",
-            "vs",
-            "javascript",
-        ) in checked
+        for output in ("codes", "rows", "scores"):
+            assert (output, "pytorch", "vs", "javascript") in checked
+        assert ("rows", "onnxruntime", "vs", "javascript") in checked
     else:
         assert any(line.startswith("note: javascript column skipped: ") for line in lines)
     manifest = json.loads((onnx_dir / "manifest.json").read_text())
