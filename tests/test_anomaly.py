@@ -166,14 +166,78 @@ def test_cli_fit_score_evaluate(tmp_path, capsys, monkeypatch):
 
     plot = tmp_path / "hist.png"
     capsys.readouterr()
-    assert main(["evaluate-anomaly", model, str(tmp_path / "test.csv"), "--labels", "label", "--plot", str(plot)]) == 0
+    assert main(["evaluate-anomaly", model, str(tmp_path / "test.csv"), "--label", "label", "--plot", str(plot)]) == 0
     printed = capsys.readouterr().out
     auc = float(printed.split("ROC-AUC")[1].split()[0])
     assert auc > 0.8 and "average precision" in printed
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # --label as every other command spells it; the old --labels still works, unlisted.
+    assert main(["evaluate-anomaly", model, test, "--labels", "label", "--plot", str(plot)]) == 0
+    assert "--labels" not in capsys.readouterr().out and "--labels" not in _help("evaluate-anomaly", capsys)
+    # A --positive no row holds is answered with the values that are there.
+    assert main(["evaluate-anomaly", model, test, "--label", "label", "--positive", "yes", "--plot", str(plot)]) == 2
+    assert "0 of 525 rows equal --positive 'yes' (values found: '0' (500), '1' (25))" in capsys.readouterr().err
+    # --alpha judges the p-value rule, as `score --alpha` flags.
+    assert main(["evaluate-anomaly", model, test, "--label", "label", "--alpha", "0.05", "--plot", str(plot)]) == 0
+    flagged = int((detector.predict(frame, alpha=0.05) == -1).sum())
+    assert f"at p < 0.05: flagged {flagged}," in capsys.readouterr().out
     # `plot` on a detector folder (its loss curve once read an Autoencoder-only parameter and crashed).
     assert main(["plot", model, str(tmp_path / "test.csv"), "--label", "label", "-o", str(tmp_path / "figs")]) == 0
     assert (tmp_path / "figs" / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _help(command: str, capsys) -> str:
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    return capsys.readouterr().out
+
+
+def test_alpha_at_or_below_the_smallest_p_value_is_refused():
+    # 280 rows keep 28 held out: no p-value is below 1/29, so alpha=0.01 could never flag a row.
+    X = np.random.default_rng(0).normal(size=(280, 5))
+    det = AnomalyDetector(hidden=(8,), epochs=2).fit(X)
+    assert len(det.calibration_) == 28 and det.min_p_value() == 1 / 29
+    far = X[:3] + 100.0
+    assert np.allclose(det.p_values(far), 1 / 29)
+    floor = r"alpha=0\.01 can flag nothing: with 28 held-out rows the smallest p-value is 1/29 = 0\.03448"
+    with pytest.raises(HourglassError, match=rf"^predict: {floor}.*needs 100 held-out rows, about 1,000 training"):
+        det.predict(X, alpha=0.01)
+    with pytest.raises(HourglassError, match=rf"^nearest_normal: {floor}"):
+        det.nearest_normal(far, alpha=0.01, steps=0)
+    with pytest.raises(HourglassError, match=r"alpha=0\.0344828 can flag nothing"):  # the floor itself flags nothing
+        det.predict(X, alpha=1 / 29)
+    assert (det.predict(far, alpha=0.035) == -1).all()  # just above it, rows far out are flagged
+
+
+def test_the_threshold_is_where_the_verdicts_change(table):
+    det = AnomalyDetector(hidden=(8,), epochs=2).fit(np.tile(table, (3, 1)))  # 600 rows, 60 held out
+    rows = np.vstack([table, table[:20] * 4])
+    held = -det.calibration_  # held-out scores themselves: the ties a p-value counts as "at least as anomalous"
+    scores = np.r_[det.score_samples(rows), held, np.nextafter(held, np.inf), np.nextafter(held, -np.inf)]
+    for alpha in (None, 0.02, 0.05, 0.1, 0.5):
+        assert np.array_equal(det.verdicts(scores, alpha) == -1, scores < det.threshold(alpha)), alpha
+    assert det.threshold() == det.offset_
+
+
+def test_cli_says_the_smallest_p_value_and_refuses_an_alpha_below_it(tmp_path, capsys):
+    rows = pd.DataFrame(np.random.default_rng(0).normal(size=(280, 4)), columns=list("abcd"))
+    data, model, out = str(tmp_path / "rows.csv"), str(tmp_path / "det"), tmp_path / "scores.csv"
+    rows.to_csv(data, index=False)
+    assert main(["fit-detector", data, "--out", model, "--epochs", "2"]) == 0
+    assert "p-values from 28 held-out rows: the smallest is 1/29 = 0.03448" in capsys.readouterr().out
+    # The README's alpha once flagged 0 rows here and --explain wrote nothing, with exit 0.
+    assert main(["score", model, data, "--alpha", "0.01", "--explain", "2", "-o", str(out)]) == 2
+    assert "--alpha: alpha=0.01 can flag nothing" in capsys.readouterr().err and not out.exists()
+    assert main(["evaluate-anomaly", model, data, "--alpha", "0.01", "--plot", str(tmp_path / "h.png")]) == 2
+    assert "smallest p-value is 1/29" in capsys.readouterr().err
+    assert "1/(n+1)" in _help("score", capsys)
+    assert main(["score", model, data, "--alpha", "0.05", "-o", str(out)]) == 0
+    assert main(["info", model]) == 0
+    info = capsys.readouterr().out
+    assert "detector    anomaly detector: 3 autoencoders' reconstruction error + isolation forest" in info
+    offset = hg.load(model).offset_
+    assert f"threshold   score below {offset:.5g} is an anomaly (contamination auto: the worst 1% of" in info
+    assert "p-values    from 28 held-out rows: the smallest is 1/29 = 0.03448" in info
 
 
 def test_score_refuses_a_plain_autoencoder(tmp_path, digits):

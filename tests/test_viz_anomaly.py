@@ -19,21 +19,54 @@ def png(fig) -> np.ndarray:
         return np.asarray(im.convert("L"))
 
 
-def test_score_histogram_draws_both_classes_on_log_bins_and_the_threshold():
+@pytest.fixture(scope="module")
+def table_rows():
     rng = np.random.default_rng(0)
-    error = np.r_[rng.lognormal(-4, 0.5, 500), rng.lognormal(-2, 0.5, 20)]
-    is_anomaly = np.r_[np.zeros(500, bool), np.ones(20, bool)]
-    fig = viz.score_histogram(error, is_anomaly, 0.05, "the title")
-    ax = fig.axes[0]
-    assert ax.get_xscale() == "log" and ax.get_title() == "the title"
-    assert ax.get_xlabel() and ax.get_ylabel() == "rows"
-    normal, anomaly = ax.containers
-    assert sum(b.get_height() for b in normal) == 500 and sum(b.get_height() for b in anomaly) == 20
-    threshold = next(line for line in ax.lines if line.get_linestyle() == "--")
-    assert threshold.get_xdata()[0] == 0.05
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["normal (500)", "anomaly (20)", "threshold"]
+    normal = rng.normal(size=(600, 4))
+    normal[:, 3] = normal[:, 0] + normal[:, 1]
+    return normal, rng.normal(size=(30, 4)) * 4
+
+
+@pytest.mark.parametrize("iforest", [True, False])
+def test_score_histogram_shows_the_score_the_detector_decides_on_and_its_threshold(table_rows, iforest):
+    normal, odd = table_rows
+    det = hg.AnomalyDetector(hidden=(8,), epochs=5, seed=0, iforest=iforest).fit(normal)
+    scores = np.r_[det.score_samples(normal[:300]), det.score_samples(odd)]
+    is_anomaly = np.r_[np.zeros(300, bool), np.ones(30, bool)]
+    for alpha in (None, 0.05):
+        fig = viz.score_histogram(det, scores, is_anomaly, "the title", alpha=alpha)
+        ax = fig.axes[0]
+        assert ax.get_xscale() == "asinh" and ax.get_title() == "the title" and ax.get_ylabel() == "rows"
+        label = ax.get_xlabel()
+        assert "higher = more normal" in label and ("isolation forest" in label) == iforest
+        # Every row is drawn at its own score: the bars are the scores' histogram, with no floor collecting
+        # the more normal half (the old axis drew -score on a log scale, clipped at 1e-8).
+        normal_bars, odd_bars = ax.containers
+        edges = [b.get_x() for b in normal_bars] + [normal_bars[-1].get_x() + normal_bars[-1].get_width()]
+        for bars, rows in ((normal_bars, scores[~is_anomaly]), (odd_bars, scores[is_anomaly])):
+            assert [b.get_height() for b in bars] == np.histogram(rows, edges)[0].tolist()
+        assert (scores < 0).any() and edges[0] <= scores.min() and edges[-1] >= scores.max()
+        line = next(line for line in ax.lines if line.get_linestyle() == "--")
+        threshold = det.threshold(alpha)
+        assert line.get_xdata()[0] == threshold == (det.offset_ if alpha is None else threshold)
+        flagged = int((det.verdicts(scores, alpha) == -1).sum())
+        assert flagged == int((scores < threshold).sum()) > 0  # rows left of the line are the flagged ones
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert legend[:2] == ["normal (300)", "anomaly (30)"] and f"{threshold:.3g}" in legend[2]
+        assert ("p < 0.05" in legend[2]) == (alpha is not None)
+        ticks = ax.get_xticks()
+        assert 0 in ticks and ticks.min() < 0 and len(ticks) >= 4  # round values on both sides of zero
     pixels = png(fig)
     assert pixels.shape == (400, 700) and pixels.std() > 10
+
+
+def test_score_histogram_draws_a_row_too_far_out_in_the_outermost_bin(table_rows):
+    normal, _ = table_rows
+    det = hg.AnomalyDetector(hidden=(8,), epochs=2, seed=0).fit(normal)
+    scores = np.r_[det.score_samples(normal[:50]), -np.inf, -1e6]
+    fig = viz.score_histogram(det, scores, np.r_[np.zeros(50, bool), True, True], "far")
+    (bar,) = [b for b in fig.axes[0].containers[1] if b.get_height()]
+    assert bar.get_height() == 2 and bar.get_x() <= -1e6 <= bar.get_x() + bar.get_width()  # -inf beside -1e6
 
 
 def test_error_gallery_puts_each_image_above_its_error_heatmap(detector):

@@ -22,6 +22,7 @@ leave-one-dataset-out selection found nothing better):
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -277,7 +278,12 @@ class AnomalyDetector(OutlierMixin, _Estimator):
 
     def predict(self, X: Any, alpha: float | None = None) -> np.ndarray:
         """+1 for normal rows, -1 for anomalies: ``decision_function < 0``, or with ``alpha``, ``p_values < alpha``
-        (then at most a share ``alpha`` of new normal rows is flagged; see ``p_values``)."""
+        (then at most a share ``alpha`` of new normal rows is flagged; see ``p_values``).
+
+        ``alpha`` must exceed ``min_p_value()``, ``1 / (n + 1)`` for ``n`` held-out rows: no p-value is smaller,
+        so a lower ``alpha`` could flag nothing and is refused (``HourglassError``). With the default 10% held
+        out, ``alpha=0.01`` needs 100 held-out rows, about 1,000 training rows.
+        """
         return self.verdicts(self.score_samples(X), alpha)
 
     def verdicts(self, scores: Any, alpha: float | None = None) -> np.ndarray:
@@ -286,8 +292,44 @@ class AnomalyDetector(OutlierMixin, _Estimator):
         check_is_fitted(self, "offset_")
         if alpha is None:
             return np.where(np.asarray(scores) - self.offset_ < 0, -1, 1)
-        validate(alpha, Real(0, 1, open="lo"), "predict", "alpha")
+        self.check_alpha(alpha, "predict")
         return np.where(self.p_values_of(scores) < alpha, -1, 1)
+
+    def threshold(self, alpha: float | None = None) -> float:
+        """The score below which ``predict`` flags a row: ``offset_``, or with ``alpha``, the score whose p-value
+        first falls below ``alpha`` (minus a held-out row's anomaly score), so that ``score_samples < threshold``
+        is ``verdicts == -1``. Figures draw it where they draw scores."""
+        check_is_fitted(self, "offset_")
+        if alpha is None:
+            return self.offset_
+        self.check_alpha(alpha, "threshold")
+        calibration = self._calibration("threshold")
+        n = len(calibration)
+        # The most held-out rows that may score at least as anomalous for p < alpha, computed as p_values_of does.
+        most = int(np.sum((1 + np.arange(n + 1)) / (n + 1) < alpha)) - 1
+        return float(-calibration[n - 1 - most])
+
+    def min_p_value(self) -> float:
+        """The smallest p-value this detector can give, ``1 / (n + 1)`` for ``n`` held-out rows (``calibration_``):
+        an ``alpha`` at or below it flags no row."""
+        check_is_fitted(self, "offset_")
+        return 1.0 / (len(self._calibration("min_p_value")) + 1)
+
+    def check_alpha(self, alpha: Any, where: str = "alpha") -> None:
+        """Refuse an ``alpha`` that ``predict`` cannot use: outside (0, 1), or at or below ``min_p_value()``, where
+        no row could be flagged (``HourglassError``, naming the floor and the held-out rows it would need)."""
+        validate(alpha, Real(0, 1, open="lo"), where, "alpha")
+        n = len(self._calibration(where))
+        if alpha <= 1 / (n + 1):
+            # p < alpha needs 1 / (n + 1) < alpha, i.e. more than 1 / alpha - 1 held-out rows.
+            need = math.floor(1 / alpha - 1) + 1
+            fraction = float(self.validation_fraction)
+            rows = f", about {math.ceil(need / fraction):,} training rows at validation_fraction={fraction:g}"
+            raise HourglassError(
+                f"{where}: alpha={alpha:g} can flag nothing: with {n} held-out rows the smallest p-value is "
+                f"1/{n + 1} = {1 / (n + 1):.4g}; use an alpha above it, or refit on more rows (alpha={alpha:g} "
+                f"needs {need:,} held-out rows{rows if fraction > 0 else ''})"
+            )
 
     def p_values(self, X: Any) -> np.ndarray:
         """Conformal p-value of each row: the share of held-out training rows that scored at least as
@@ -316,15 +358,20 @@ class AnomalyDetector(OutlierMixin, _Estimator):
     def p_values_of(self, scores: Any) -> np.ndarray:
         """``p_values`` for rows already scored by ``score_samples``."""
         check_is_fitted(self, "offset_")
-        calibration = getattr(self, "calibration_", np.zeros(0))
-        if not len(calibration):
-            raise HourglassError(
-                "this detector has no held-out rows to calibrate p-values (fitted with validation_fraction=0 "
-                "or on fewer than 10 rows, or saved before p-values existed); refit it"
-            )
+        calibration = self._calibration("p_values")
         anomaly = -np.asarray(scores, np.float64)
         at_least = len(calibration) - np.searchsorted(calibration, anomaly, side="left")
         return (1 + at_least) / (len(calibration) + 1)
+
+    def _calibration(self, where: str) -> np.ndarray:
+        """The held-out rows' anomaly scores that p-values compare with; refused when there are none."""
+        calibration = getattr(self, "calibration_", np.zeros(0))
+        if not len(calibration):
+            raise HourglassError(
+                f"{where}: this detector has no held-out rows to calibrate p-values (fitted with "
+                "validation_fraction=0 or on fewer than 10 rows, or saved before p-values existed); refit it"
+            )
+        return calibration
 
     # ---------------------------------------------------------------------------- explanations
     def explain(self, X: Any) -> np.ndarray:
@@ -383,7 +430,7 @@ class AnomalyDetector(OutlierMixin, _Estimator):
         validate(steps, Int(0, 100_000), "nearest_normal", "steps")
         validate(seed, Int(0, 2**32 - 1), "nearest_normal", "seed")
         if alpha is not None:
-            validate(alpha, Real(0, 1, open="lo"), "nearest_normal", "alpha")
+            self.check_alpha(alpha, "nearest_normal")
         return nearest_normal(self, X, alpha=alpha, steps=int(steps), seed=int(seed))
 
     def feature_names(self) -> list[str]:

@@ -1,4 +1,4 @@
-"""``hourglass evaluate-map MODEL TRAIN TEST --labels COL [--no-umap] [-o figure.png]``."""
+"""``hourglass evaluate-map MODEL TRAIN TEST --label COL [--no-umap] [-o figure.png]``."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", metavar="MODEL", help="model folder")
     p.add_argument("train", metavar="TRAIN", help="labelled training data (a built-in name or a file)")
     p.add_argument("test", metavar="TEST", help="labelled held-out data of the same kind")
-    p.add_argument("--labels", dest="label", metavar="COL", help="table column (or .npz array) holding labels")
+    p.add_argument("--label", metavar="COL", help="table column (or .npz array) holding labels")
+    p.add_argument("--labels", dest="label", help=argparse.SUPPRESS)  # the old spelling, still accepted
     p.add_argument("--no-umap", action="store_true", help="leave UMAP out even when umap-learn is installed")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the baselines and subsamples")
     p.add_argument("-o", "--output", metavar="FIGURE", help="write the maps side by side (.png, .pdf, .svg)")
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     train, test = (read_data(args, model, source=s) for s in (args.train, args.test))
     for data, source in ((train, args.train), (test, args.test)):
         if data.y is None:
-            raise HourglassError(f"{source}: no labels; name the label column with --labels COL")
+            raise HourglassError(f"{source}: no labels; name the label column with --label COL")
     from hourglass.tasks.maps import evaluate_map, map_figure
 
     umap = False if args.no_umap else None

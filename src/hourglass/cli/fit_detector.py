@@ -99,6 +99,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         h = detector.history_
         print(f"trained {len(h.train)} epochs in {h.seconds:.1f} s; threshold score {detector.offset_:.5g}")
+        n = len(detector.calibration_)
+        if n:  # the floor of `score --alpha`, said where the user first sees the detector
+            print(f"p-values from {n:,} held-out rows: the smallest is 1/{n + 1:,} = {1 / (n + 1):.4g}")
         print(f"detector written to {out}")
     return 0
 

@@ -59,8 +59,36 @@ def run(args: argparse.Namespace) -> int:
             f"training    {len(train)} epochs in {seconds:.1f} s, best epoch {best} "
             f"(train loss {_number(train[best - 1])}{val_text}){stopped}"
         )
+    if config.get("estimator") == "AnomalyDetector":
+        for line in _detector_lines(field):
+            print(line)
     print(f"version     written by hourglass {config.get('hourglass_version')}, format {config['format_version']}")
     return 0
+
+
+def _detector_lines(field: _Fields) -> list[str]:
+    """What an anomaly detector decides by: its parts, its threshold, and the smallest p-value it can give."""
+    params = field("params", dict)
+    forest = " + isolation forest" if params.get("iforest", True) and field("fitted.fusion", dict, None) else ""
+    lines = [f"detector    anomaly detector: {params.get('n_members')} autoencoders' reconstruction error{forest}"]
+    offset = field("fitted.offset", (int, float), None)
+    if offset is None:  # the layout before the threshold moved into config.json (detector.json)
+        return [*lines, "threshold   in detector.json (an older layout); `hourglass score` reads it"]
+    share = params.get("contamination")
+    worst = "1%" if share == "auto" else f"{share * 100:g}%" if isinstance(share, (int, float)) else "?"
+    lines.append(
+        f"threshold   score below {offset:.5g} is an anomaly (contamination {share}: "
+        f"the worst {worst} of training rows)"
+    )
+    n = len(field("fitted.calibration", list, []))
+    if n:
+        lines.append(
+            f"p-values    from {n:,} held-out rows: the smallest is 1/{n + 1:,} = {1 / (n + 1):.4g}, "
+            "so `score --alpha` must exceed it"
+        )
+    else:
+        lines.append("p-values    none (no held-out rows were kept); refit to use `score --alpha`")
+    return lines
 
 
 _MISSING = object()

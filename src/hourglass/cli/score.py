@@ -51,7 +51,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--alpha",
         type=bounded_float(0, 1, lo_open=True, hi_open=True),
         help="flag rows with p_value < ALPHA: at most that share of normal rows is flagged, no contamination "
-        "rate to guess (default: the model's threshold)",
+        "rate to guess (default: the model's threshold). ALPHA must exceed the smallest p-value, 1/(n+1) for n "
+        "held-out training rows (`hourglass info MODEL` shows it); a lower one is refused, as it could flag nothing",
     )
     p.set_defaults(run=run)
 
@@ -78,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
     out = check_output(args.output, suffixes=TABLE_SUFFIXES, inputs=[args.model, args.data])
     suffix = out.suffix.lower()
     model = read_detector(args.model)
+    if args.alpha is not None:
+        model.check_alpha(args.alpha, "--alpha")  # before any row is read
     n = flagged = 0
     writer = None
     # The Parquet writer is closed before the file is moved into place, however the block is left.

@@ -33,7 +33,7 @@ class AnomalyDemo:
     X: np.ndarray  # the test set: held-out digits, then the turned ones
     y: np.ndarray  # digit labels of the test rows (shown in notes only, never used to train)
     is_turned: np.ndarray  # the planted anomalies
-    error: np.ndarray  # reconstruction error per row (higher = more anomalous)
+    score: np.ndarray  # the detector's score per row (score_samples: higher = more normal)
     flagged: np.ndarray  # rows the detector's own threshold calls anomalies
     auc: float
     ap: float
@@ -69,18 +69,17 @@ def anomaly_demo(
     X = np.concatenate([demo.X_test, np.rot90(demo.X_test[pick], 1, axes=(1, 2))])
     y = np.concatenate([demo.y_test, demo.y_test[pick]])
     is_turned = np.arange(len(X)) >= len(demo.X_test)
-    error = -detector.score_samples(X)
-    flagged = detector.predict(X) == -1
-    auc, ap = float(roc_auc_score(is_turned, error)), float(average_precision_score(is_turned, error))
-    histogram = score_histogram(
-        error, is_turned, -detector.offset_, f"Held-out digits vs turned ones: ROC-AUC {auc:.3f}, AP {ap:.3f}"
-    )
-    worst = np.argsort(-error, kind="stable")[:n_show]
-    notes = [f"{'turned' if is_turned[i] else 'digit'} {y[i]}\n{error[i]:.3f}" for i in worst]
+    score = detector.score_samples(X)
+    flagged = detector.verdicts(score) == -1
+    auc, ap = float(roc_auc_score(is_turned, -score)), float(average_precision_score(is_turned, -score))
+    title = f"Held-out digits vs turned ones: ROC-AUC {auc:.3f}, AP {ap:.3f}"
+    histogram = score_histogram(detector, score, is_turned, title)
+    worst = np.argsort(score, kind="stable")[:n_show]
+    notes = [f"{'turned' if is_turned[i] else 'digit'} {y[i]}\nscore {score[i]:.1f}" for i in worst]
     gallery = error_gallery(
-        detector, X[worst], notes, f"The {n_show} test rows rebuilt worst, with where their error lies"
+        detector, X[worst], notes, f"The {n_show} test rows scored most anomalous, with where their error lies"
     )
-    shown = np.argsort(-np.where(flagged, error, -np.inf), kind="stable")[: min(N_NEAREST, int(flagged.sum()))]
+    shown = np.argsort(np.where(flagged, score, np.inf), kind="stable")[: min(N_NEAREST, int(flagged.sum()))]
     nearest = detector.nearest_normal(X[shown])
     triples = nearest_normal_triples(
         detector,
@@ -89,7 +88,7 @@ def anomaly_demo(
         f"The {len(shown)} worst flagged rows, their nearest normal, and what would have to change",
     )
     return AnomalyDemo(
-        detector, X, y, is_turned, error, flagged, auc, ap, seconds, histogram, gallery, shown, nearest, triples
+        detector, X, y, is_turned, score, flagged, auc, ap, seconds, histogram, gallery, shown, nearest, triples
     )
 
 

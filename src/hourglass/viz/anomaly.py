@@ -1,5 +1,5 @@
-"""Anomaly figures: how the errors of normal and anomalous rows spread, where an image went wrong, and what
-its nearest normal (``AnomalyDetector.nearest_normal``) would change."""
+"""Anomaly figures: how the scores of normal and anomalous rows spread about the threshold, where an image went
+wrong, and what its nearest normal (``AnomalyDetector.nearest_normal``) would change."""
 
 from __future__ import annotations
 
@@ -18,18 +18,27 @@ if TYPE_CHECKING:
     from hourglass.anomaly import AnomalyDetector, NearestNormal
 
 
-def score_histogram(error: np.ndarray, is_anomaly: np.ndarray, threshold: float, title: str) -> Figure:
-    """Histograms of the reconstruction errors of normal and anomalous rows, the threshold dashed.
+def score_histogram(
+    detector: AnomalyDetector, scores: ArrayLike, is_anomaly: ArrayLike, title: str, *, alpha: float | None = None
+) -> Figure:
+    """Histograms of the detector's scores for normal and anomalous rows, with the threshold it flags by.
+
+    The x axis is what the detector decides on: ``score_samples`` (higher = more normal), the quantity
+    ``hourglass score`` writes, and its threshold, ``detector.threshold(alpha)``; rows left of the line are the
+    ones it flags. Scores can be negative and heavy-tailed, so the axis is ``asinh``: linear over the bulk
+    (about one interquartile range of the scores either side of zero), logarithmic in the tails.
 
     Parameters
     ----------
-    error : np.ndarray of shape (n,)
-        Reconstruction error per row (``-detector.score_samples(X)``), in scaled units; drawn on a log scale.
-    is_anomaly : np.ndarray of shape (n,)
+    detector : AnomalyDetector
+        The fitted detector that scored the rows (it names the score and sets the threshold).
+    scores : array-like of shape (n,)
+        ``detector.score_samples(X)``. A row too far out to measure (-inf) is drawn in the outermost bin.
+    is_anomaly : array-like of shape (n,)
         True for the rows counted as anomalies (known labels, or the detector's own verdicts).
-    threshold : float
-        The error above which a row is called an anomaly.
     title : str
+    alpha : float, optional
+        Draw the threshold of ``predict(X, alpha=alpha)`` (p-value below ``alpha``) instead of ``offset_``.
 
     Returns
     -------
@@ -38,24 +47,69 @@ def score_histogram(error: np.ndarray, is_anomaly: np.ndarray, threshold: float,
     Examples
     --------
     >>> import numpy as np
-    >>> error = np.random.default_rng(0).lognormal(size=100)
-    >>> fig = score_histogram(error, error > 3.0, threshold=3.0, title="errors")
-    >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    ['normal (83)', 'anomaly (17)', 'threshold']
+    >>> from hourglass import AnomalyDetector
+    >>> X = np.random.default_rng(0).normal(size=(300, 4))
+    >>> det = AnomalyDetector(hidden=(8,), epochs=2).fit(X)
+    >>> scores = det.score_samples(X)
+    >>> fig = score_histogram(det, scores, det.predict(X) == -1, "training rows")
+    >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]  # doctest: +ELLIPSIS
+    ['normal (297)', 'anomaly (3)', 'threshold -...: flagged left of it']
     """
-    error, is_anomaly = np.asarray(error, np.float64), np.asarray(is_anomaly, bool)
-    # Errors are heavy-tailed: log-spaced bins keep both the bulk and the tail readable.
-    lo = max(float(error.min()), 1e-8)
-    bins = np.geomspace(lo, max(float(error.max()), lo * 10, threshold * 1.1), 60)
+    score, is_anomaly = np.asarray(scores, np.float64), np.asarray(is_anomaly, bool)
+    threshold = detector.threshold(alpha)
+    finite = score[np.isfinite(score)]
+    lo = min(float(finite.min()) if len(finite) else threshold, threshold)
+    hi = max(float(finite.max()) if len(finite) else threshold, threshold)
+    score = np.clip(score, lo, hi)  # -inf into the outermost bin
+    # asinh's linear part spans the bulk of the scores, so the normal rows are not squeezed against zero.
+    q1, q3 = np.percentile(finite, [25, 75]) if len(finite) else (0.0, 0.0)
+    width = float(q3 - q1) or max(abs(lo), abs(hi), 1.0) / 100
+    pad = 0.02 * (np.arcsinh(hi / width) - np.arcsinh(lo / width)) or 0.1
+    edges = width * np.sinh(np.linspace(np.arcsinh(lo / width) - pad, np.arcsinh(hi / width) + pad, 61))
     fig = new_figure(7, 4)
     ax = fig.subplots()
-    ax.hist(np.maximum(error[~is_anomaly], lo), bins=bins.tolist(), alpha=0.6, label=f"normal ({(~is_anomaly).sum()})")
-    ax.hist(np.maximum(error[is_anomaly], lo), bins=bins.tolist(), alpha=0.6, label=f"anomaly ({is_anomaly.sum()})")
-    ax.axvline(threshold, color="black", linestyle="--", label="threshold")
-    ax.set(xscale="log", xlabel="reconstruction error (scaled units, log)", ylabel="rows")
+    ax.set_xscale("asinh", linear_width=width)
+    ax.hist(score[~is_anomaly], bins=edges.tolist(), alpha=0.6, label=f"normal ({(~is_anomaly).sum()})")
+    ax.hist(score[is_anomaly], bins=edges.tolist(), alpha=0.6, label=f"anomaly ({is_anomaly.sum()})")
+    rule = f" (p < {alpha:g})" if alpha is not None else ""
+    ax.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.3g}{rule}: flagged left of it")
+    ax.axvspan(float(edges[0]), threshold, color="tab:red", alpha=0.06, zorder=0)
+    ax.set_xlim(float(edges[0]), float(edges[-1]))
+    ax.set_xticks(_ticks(float(edges[0]), float(edges[-1]), width), minor=False)
+    ax.xaxis.set_major_formatter(lambda value, _: f"{value:g}".replace("-", "\u2212"))
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.set(xlabel=_score_label(detector), ylabel="rows")
     ax.set_title(title, fontsize=10)
-    ax.legend()
+    ax.legend(fontsize=8)
     return fig
+
+
+def _score_label(detector: AnomalyDetector) -> str:
+    """What ``score_samples`` is, for an axis (see ``AnomalyDetector.score_samples``)."""
+    if getattr(detector, "forest_", None) is None:
+        what = "minus the mean squared reconstruction error (scaled units)"
+    else:
+        what = "minus the sum of two robust z-scores, reconstruction error + isolation forest"
+    return f"detector score (higher = more normal; asinh scale)\n= {what}"
+
+
+def _ticks(lo: float, hi: float, width: float, n: int = 9) -> list[float]:
+    """Round values (0 and 1, 2, 5 times powers of ten, either sign) spread evenly along an asinh axis."""
+    span = max(abs(lo), abs(hi), width)
+    powers = 10.0 ** np.arange(np.floor(np.log10(width)) - 1, np.ceil(np.log10(span)) + 1)
+    steps = np.outer(powers, [1, 2, 5]).ravel()
+    candidates = np.sort(np.r_[0.0, steps, -steps])
+    candidates = candidates[(candidates >= lo) & (candidates <= hi)]
+    # Greedy from zero outwards: keep a value when it lies far enough, on the axis, from the last one kept.
+    gap = (np.arcsinh(hi / width) - np.arcsinh(lo / width)) / n
+    kept = [0.0] if lo <= 0 <= hi else []
+    for side in (candidates[candidates > 0], candidates[candidates < 0][::-1]):
+        last = kept[0] if kept else None
+        for value in side:
+            if last is None or abs(np.arcsinh(value / width) - np.arcsinh(last / width)) >= gap:
+                kept.append(float(value))
+                last = value
+    return sorted(kept)
 
 
 def error_gallery(detector: AnomalyDetector, X: ArrayLike, notes: list[str], title: str) -> Figure:
