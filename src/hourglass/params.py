@@ -69,6 +69,9 @@ class DetectorDefaults:
 AUTOENCODER = AutoencoderDefaults()
 DETECTOR = DetectorDefaults()
 
+# What a ``device`` parameter may name (``hourglass.engine.runtime.resolve_device`` says whether it is here).
+DEVICE_PATTERN = r"auto|cpu|cuda(:\d{1,3})?"
+DEVICE_NAMES = "auto, cpu, cuda or cuda:N"
 # The syntax of a noise spec (``hourglass.data.noise.parse_noise``), for its error messages and --help.
 NOISE_HELP = "gaussian:SIGMA, saltpepper:P or mask:P, joined with + (e.g. gaussian:0.3+mask:0.1)"
 # Dots on the explorer's map; more data is subsampled (fixed seed) so the page stays small and fast.

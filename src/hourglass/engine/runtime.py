@@ -10,6 +10,7 @@ import torch
 
 from hourglass.errors import HourglassError
 from hourglass.models.schema import Satisfies
+from hourglass.params import DEVICE_NAMES, DEVICE_PATTERN
 
 # Tiny MLPs are bound by per-op overhead, not FLOPs. On a loaded 2-core box torch's default of
 # 2 OpenMP threads swung one fit from 0.5 s to 71 s while 1 thread stayed stable; encoding 1M rows
@@ -17,9 +18,9 @@ from hourglass.models.schema import Satisfies
 CPU_THREADS = 1
 
 
-DEVICES = "auto, cpu, cuda or cuda:N"
+DEVICES = DEVICE_NAMES
 # What a ``device`` parameter (and a saved folder's) may name; ``resolve_device`` says whether it is here.
-DEVICE = Satisfies(lambda d: re.fullmatch(r"auto|cpu|cuda(:\d{1,3})?", d), "'auto', 'cpu', 'cuda' or 'cuda:N'")
+DEVICE = Satisfies(lambda d: re.fullmatch(DEVICE_PATTERN, d), "'auto', 'cpu', 'cuda' or 'cuda:N'")
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
