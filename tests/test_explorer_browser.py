@@ -238,9 +238,8 @@ def touch_stroke(page, fractions):
 
 
 def pad_row(page) -> np.ndarray:
-    """The drawing as the model's input row: ink 0..1 spans the page's value range."""
-    lo, hi = page.evaluate(f"{EX}.range")
-    return lo + np.asarray(page.evaluate(f"{EX}.padInk()")) * (hi - lo)
+    """The drawing as the page hands it to the model: a row in the data's units."""
+    return np.asarray(page.evaluate(f"{EX}.padRow()"))
 
 
 def check_pad_against_model(page, model) -> None:
@@ -339,7 +338,8 @@ def test_search_lasso_and_neighbours(trained, tmp_path):
         with page.expect_download() as download:
             page.click("#lasso-csv")
         lines = Path(download.value.path()).read_text().splitlines()
-        assert lines == ["row", *map(str, inside)]  # no subsample here: the dot's index is its row id
+        # no subsample and no row numbers given: a dot's row_id is its place in X
+        assert lines == ["row_id,label", *(f"{i},{y[i]}" for i in inside)]
         page.click("#lasso")  # off again: a drag pans
 
         # Neighbours: the selected dot's nearest dots by code distance, as images, in order.

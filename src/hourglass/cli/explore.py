@@ -77,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     model = read_model(args.model)
     data = read_explorer_data(args, model)
     title = args.title or f"hourglass explorer: {data.name}"
-    out = write_explorer(model, data.X, data.y, args.output, max_points=args.max_points, title=title)
+    # The Dataset itself: its labels colour the dots, its row numbers and file paths name them.
+    out = write_explorer(model, data, path=args.output, max_points=args.max_points, title=title)
     print(f"explorer written to {out} (open it in a browser; it needs no network)")
     return 0

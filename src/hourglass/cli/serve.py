@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     data = read_explorer_data(args, model)
     title = args.title or f"hourglass explorer: {data.name}"
     server = make_server(
-        model, data.X, data.y, host=args.host, port=args.port, max_points=args.max_points, title=title,
+        model, data, host=args.host, port=args.port, max_points=args.max_points, title=title,
         quiet=not args.verbose,
     )  # fmt: skip
     host, port = server.server_address[:2]

@@ -24,7 +24,16 @@ class Embedded:
         return self.text
 
 
-def show(model: Autoencoder, X: Any, y: Any = None, *, height: int = 640, max_points: int = MAX_POINTS) -> Embedded:
+def show(
+    model: Autoencoder,
+    X: Any,
+    y: Any = None,
+    *,
+    rows: Any = None,
+    ids: Any = None,
+    height: int = 640,
+    max_points: int = MAX_POINTS,
+) -> Embedded:
     """The interactive explorer of ``model`` on ``X`` (labels ``y`` colour the dots), for a notebook cell.
 
     The page is the one ``write_explorer`` writes (decoder in the page, so MLP models), placed in an
@@ -35,10 +44,14 @@ def show(model: Autoencoder, X: Any, y: Any = None, *, height: int = 640, max_po
     ----------
     model : Autoencoder
         A fitted model with an MLP decoder.
-    X : array-like
-        Rows or images to place on the map.
+    X : Dataset or array-like
+        Rows or images to place on the map (a Dataset brings its labels and ids).
     y : array-like, optional
         Labels that colour the dots (never used by the model).
+    rows : array-like of int, optional
+        Each row's 0-based number in its source, as the page shows and finds it (default: its position in ``X``).
+    ids : array-like of str, optional
+        Each row's name, e.g. its file path, shown beside its number.
     height : int, default 640
         The frame's height in pixels.
     max_points : int, default MAX_POINTS
@@ -57,7 +70,7 @@ def show(model: Autoencoder, X: Any, y: Any = None, *, height: int = 640, max_po
     >>> str(frame).startswith("<iframe")
     True
     """
-    page = render_page(model, X, y, max_points=max_points)
+    page = render_page(model, X, y, rows=rows, ids=ids, max_points=max_points)
     return Embedded(
         f'<iframe srcdoc="{html.escape(page, quote=True)}" style="width:100%;height:{int(height)}px;border:0" '
         'title="hourglass explorer"></iframe>'

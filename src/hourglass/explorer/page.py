@@ -18,7 +18,7 @@ import numpy as np
 
 from hourglass.anomaly import AnomalyDetector
 from hourglass.atomic import atomic_file
-from hourglass.data import model_input
+from hourglass.data import Dataset, model_input
 from hourglass.errors import HourglassError
 from hourglass.estimator import Autoencoder
 from hourglass.explorer.export import (
@@ -28,6 +28,7 @@ from hourglass.explorer.export import (
     export_detector,
     export_encoder,
 )
+from hourglass.explorer.ink import ink_style
 from hourglass.params import MAX_POINTS
 
 MAX_CATEGORIES = 20  # more distinct labels than this are coloured as a continuous value
@@ -131,16 +132,54 @@ def pad_meta(model: Autoencoder, mode: str) -> dict[str, Any]:
     return {"ok": True, "note": ""}
 
 
+def _row_names(rows: Any, ids: Any, n: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Each row's number in its source (0-based; by default its position in X) and, when given, its id (text)."""
+    numbers = np.arange(n) if rows is None else np.asarray(rows).reshape(-1)
+    if len(numbers) != n:
+        raise HourglassError(f"got {len(numbers)} row numbers for {n} rows")
+    if numbers.dtype.kind not in "iu" or (n and numbers.min() < 0):
+        raise HourglassError("row numbers must be whole numbers from 0 (each row's place in its source)")
+    if ids is None:
+        return numbers, None
+    names = np.asarray(ids).reshape(-1)
+    if len(names) != n:
+        raise HourglassError(f"got {len(names)} ids for {n} rows")
+    if names.dtype.kind == "S":  # bytes: any encoding shows, undecodable bytes as U+FFFD
+        return numbers, np.array([v.decode("utf-8", "replace") for v in names.tolist()], dtype=object)
+    return numbers, names.astype(str)
+
+
+def _feature_names(model: Autoencoder, X: Any) -> list[str] | None:
+    """A table's feature names, which label the bars: the model's, else the data's own columns (a model fitted
+    on an array), else x1..xm, as ``top_features`` calls them. None for images."""
+    if model.kind_ != "table":
+        return None
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        names = X.feature_names if isinstance(X, Dataset) else getattr(X, "columns", None)
+    if names is None or len(names) != model.n_features_in_:
+        names = [f"x{j + 1}" for j in range(model.n_features_in_)]
+    return [str(name) for name in names]
+
+
 def explorer_data(
     model: Autoencoder,
     X: Any,
     y: Any = None,
     *,
+    rows: Any = None,
+    ids: Any = None,
     max_points: int = MAX_POINTS,
     seed: int = 0,
     title: str | None = None,
 ) -> dict[str, Any]:
-    """Everything the page draws: codes (and their 2-D view), errors, originals, labels, shapes."""
+    """Everything the page draws: codes (and their 2-D view), errors, originals, labels, each dot's row number and
+    id, shapes. A Dataset brings its own labels, row numbers and ids unless ``y``, ``rows`` or ``ids`` are given."""
+    if isinstance(X, Dataset):
+        y = X.y if y is None else y
+        rows = getattr(X, "index", None) if rows is None else rows
+        ids = X.ids if ids is None else ids
+    columns = _feature_names(model, X)
     frame = hasattr(X, "to_numpy")
     X = model_input(X, model, where="data")  # a table's columns matched to the model's by name, rows checked
     if frame:  # in the model's column order now: read by position from here on
@@ -150,6 +189,7 @@ def explorer_data(
         raise HourglassError("need at least one row to draw the latent map")
     if y is not None and len(np.asarray(y).reshape(-1)) != n:
         raise HourglassError(f"got {len(np.asarray(y).reshape(-1))} labels for {n} rows")
+    numbers, names = _row_names(rows, ids, n)
     keep = np.arange(n)
     if n > max_points:
         keep = np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
@@ -186,12 +226,14 @@ def explorer_data(
         "n_features": int(model.n_features_in_),
         "latent_dim": int(latent_dim),
         "architecture": f"{model.model_.name.upper()} {'-'.join(str(w) for w in widths)}",
-        "feature_names": [str(f) for f in getattr(model, "feature_names_in_", [])] or None,
+        "feature_names": columns,
         "scaled_offset": b64_float32(model.scaler_.offset),
         "scaled_scale": b64_float32(model.scaler_.scale),
         "n_total": n,
         "n": len(rows),
-        "index": keep.tolist(),
+        "index": keep.tolist(),  # each dot's position in X
+        "rows": numbers[keep].tolist(),  # each dot's row number in its source: what the page calls it
+        "ids": None if names is None else names[keep].tolist(),  # e.g. an image folder's file paths
         "codes": b64_float32(codes),
         "view": b64_float32(view),
         "errors": b64_float32(errors),
@@ -200,6 +242,8 @@ def explorer_data(
         "labels": _labels(labels),
         "projection": projection,
         "score": score_meta(model),
+        # how the images are drawn, so the pad draws alike (image models)
+        "ink": ink_style(flat.reshape(len(flat), *model.sample_shape_)) if model.kind_ == "image" else None,
     }
 
 
@@ -209,6 +253,8 @@ def render_page(
     y: Any = None,
     *,
     mode: str = "file",
+    rows: Any = None,
+    ids: Any = None,
     max_points: int = MAX_POINTS,
     title: str | None = None,
 ) -> str:
@@ -224,9 +270,15 @@ def render_page(
     X : Dataset, pandas.DataFrame or array-like
         The rows to map (a table's columns are matched to the model's by name).
     y : array-like of shape (n,), optional
-        Labels that colour the map; never used otherwise.
+        Labels that colour the map; never used otherwise (a Dataset's own by default).
     mode : {"file", "server"}, default "file"
         ``"file"``: the page carries the decoder's weights and decodes by itself.
+    rows : array-like of int, shape (n,), optional
+        Each row's number in its source, 0-based, as the page shows, finds (``#12``) and downloads them; by
+        default its position in ``X``. Pass the source's indices when ``X`` is a subset (a held-out split).
+    ids : array-like of str, shape (n,), optional
+        What each row is called, shown and downloaded beside its number (an image folder's file paths; a
+        Dataset's ``ids`` by default).
     max_points : int, default MAX_POINTS
         At most this many rows (a seeded subsample) are drawn.
     title : str, optional
@@ -240,8 +292,8 @@ def render_page(
     Raises
     ------
     HourglassError
-        An unknown ``mode``; no rows, or a label count that differs from the rows'; rows that do not fit the
-        model; in ``"file"`` mode, a decoder layer with no JavaScript twin.
+        An unknown ``mode``; no rows, or a label, row-number or id count that differs from the rows'; rows that
+        do not fit the model; in ``"file"`` mode, a decoder layer with no JavaScript twin.
 
     Examples
     --------
@@ -254,7 +306,7 @@ def render_page(
     """
     if mode not in MODES:
         raise HourglassError(f"unknown explorer mode {mode!r}; choose one of {', '.join(MODES)}")
-    data = explorer_data(model, X, y, max_points=max_points, title=title)
+    data = explorer_data(model, X, y, rows=rows, ids=ids, max_points=max_points, title=title)
     data["mode"] = mode
     data["decoder"] = export_decoder(model) if mode == "file" else None
     data["pad"] = pad_meta(model, mode)
@@ -280,6 +332,8 @@ def write_explorer(
     y: Any = None,
     path: str | os.PathLike = "explorer.html",
     *,
+    rows: Any = None,
+    ids: Any = None,
     max_points: int = MAX_POINTS,
     title: str | None = None,
 ) -> Path:
@@ -298,6 +352,10 @@ def write_explorer(
         Labels that colour the map.
     path : str or os.PathLike, default "explorer.html"
         The file to write; an existing file is replaced whole, never left half-written.
+    rows : array-like of int, shape (n,), optional
+        Each row's 0-based number in its source (default: its position in ``X``), as in ``render_page``.
+    ids : array-like of str, shape (n,), optional
+        Each row's name, e.g. its file path (default: a Dataset's ``ids``).
     max_points : int, default MAX_POINTS
         At most this many rows (a seeded subsample) are drawn.
     title : str, optional
@@ -324,7 +382,7 @@ def write_explorer(
     ...     write_explorer(model, images, path=f"{tmp}/explorer.html").stat().st_size > 0
     True
     """
-    page = render_page(model, X, y, mode="file", max_points=max_points, title=title)
+    page = render_page(model, X, y, mode="file", rows=rows, ids=ids, max_points=max_points, title=title)
     target = Path(path)
     with atomic_file(target) as tmp:
         tmp.write_text(page, encoding="utf-8")

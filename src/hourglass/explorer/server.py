@@ -169,6 +169,8 @@ def make_server(
     X: Any,
     y: Any = None,
     *,
+    rows: Any = None,
+    ids: Any = None,
     host: str = "127.0.0.1",
     port: int = 8000,
     max_points: int = MAX_POINTS,
@@ -179,10 +181,12 @@ def make_server(
     """A server (not yet running) for the explorer of ``model`` over ``X``; ``port=0`` picks a free port.
 
     ``timeout`` (seconds) bounds every socket read and write, so a client that stalls frees its thread.
+    ``rows`` and ``ids`` name the dots as in ``render_page``: each row's 0-based number in its source, its file path.
     """
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise HourglassError(f"port must be a whole number from 0 to 65535; got {port!r}")
-    page = render_page(model, X, y, mode="server", max_points=max_points, title=title).encode("utf-8")
+    page = render_page(model, X, y, mode="server", rows=rows, ids=ids, max_points=max_points, title=title)
+    page = page.encode("utf-8")
     page_gzip = gzip.compress(page, mtime=0)  # once, not per request: about half the bytes to send
     policy = csp("server") + "; frame-ancestors 'none'"  # a header may say what a <meta> cannot
     api = _Api(model)

@@ -117,11 +117,18 @@ if (typeof document !== "undefined") (function () {
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     return [ctx, r.width, r.height];
   }
+  // Every bar is named (page.py sends the model's feature names, the data's, or x1..xm): across when the names
+  // fit, else upright, and when even upright labels would collide, every few bars.
+  const fitText = (ctx, text, room) => {
+    let t = text;
+    while (t.length > 1 && ctx.measureText(t).width > room) t = t.slice(0, -1);
+    return t === text ? t : t.slice(0, -1) + "\u2026";
+  };
   function paintBars(canvas, values, ghost) {
     const [ctx, w, h] = fitCanvas(canvas);
-    const m = D.n_features, names = D.feature_names, labelled = names && m <= 16;
-    const top = 6, bottom = labelled ? h - 26 : h - 6, mid = (top + bottom) / 2, half = (bottom - top) / 2;
-    const bw = w / m;
+    const m = D.n_features, names = D.feature_names, bw = w / m, across = bw >= 34;
+    const labelRoom = across ? 16 : Math.min(64, h / 3), every = across ? 1 : Math.ceil(12 / bw);
+    const top = 6, bottom = h - labelRoom - 4, mid = (top + bottom) / 2, half = (bottom - top) / 2;
     ctx.clearRect(0, 0, w, h);
     ctx.strokeStyle = "#c9d0d8"; ctx.beginPath(); ctx.moveTo(0, mid); ctx.lineTo(w, mid); ctx.stroke();
     for (let j = 0; j < m; j++) {
@@ -134,20 +141,34 @@ if (typeof document !== "undefined") (function () {
         ctx.strokeRect(j * bw + bw * 0.1, Math.min(mid, mid - g * half), bw * 0.8, Math.abs(g * half));
       }
     }
-    if (labelled) {
-      ctx.fillStyle = "#5f6b78"; ctx.font = "10px system-ui, sans-serif"; ctx.textAlign = "center";
-      for (let j = 0; j < m; j++) ctx.fillText(names[j].slice(0, Math.max(3, Math.floor(bw / 6))), (j + 0.5) * bw, h - 10);
+    ctx.fillStyle = "#5f6b78"; ctx.font = "10px system-ui, sans-serif";
+    for (let j = 0; j < m; j += every) {
+      if (across) {
+        ctx.textAlign = "center"; ctx.fillText(fitText(ctx, names[j], bw - 2), (j + 0.5) * bw, h - 4);
+      } else {
+        ctx.save(); ctx.translate((j + 0.5) * bw + 3, h - 2); ctx.rotate(-Math.PI / 2);
+        ctx.textAlign = "left"; ctx.fillText(fitText(ctx, names[j], labelRoom), 0, 0); ctx.restore();
+      }
     }
+  }
+  // A decoded row's features furthest from typical (in scaled units, as the bars show them), by name.
+  function extremes(values, count) {
+    const order = Array.from({ length: D.n_features }, (_, j) => j)
+      .sort((a, b) => Math.abs(scaled(values, b)) - Math.abs(scaled(values, a))).slice(0, count);
+    return order.map((j) => `${D.feature_names[j]} ${fmt(values[j])} (${scaled(values, j) >= 0 ? "+" : "\u2212"}${Math.abs(scaled(values, j)).toFixed(1)})`).join(", ");
   }
 
   const preview = $("preview"), original = $("original"), recon = $("recon"), strip = $("strip");
   if (isImage) { setupPixels(preview); setupPixels(original); setupPixels(recon); }
-  else { preview.className = "bars"; original.className = "bars"; $("pair").classList.add("bars"); }
+  else {
+    preview.className = "bars"; original.className = "bars"; $("pair").classList.add("bars");
+    $("cursor-readout").classList.add("table");
+  }
   const paint = isImage ? (canvas, values) => paintImage(canvas, values) : paintBars;
 
   const state = { preview: null, previews: 0, selected: [], walk: null, colour: D.labels ? "label" : "error",
     pad: { updates: 0, code: null, view: null, reconstruction: null, score: null, pointer: null },
-    search: null, lassoMode: false, lasso: null, neighbours: [] };
+    search: null, lassoMode: false, lasso: null, neighbours: [], hover: -1 };
   const nameOf = (name) => (name === null ? "(none)" : name);
   const fmt = (v) => (Math.abs(v) >= 1000 || (Math.abs(v) < 0.01 && v !== 0) ? v.toExponential(2) : v.toFixed(3));
 
@@ -155,7 +176,9 @@ if (typeof document !== "undefined") (function () {
     paint(preview, values);
     state.preview = { code: Array.from(code), values: Array.from(values) };
     state.previews += 1;
-    if (!state.walk || !state.walk.running) $("cursor-readout").textContent = "z = (" + code.map(fmt).join(", ") + ")";
+    if (state.walk && state.walk.running) return;
+    const far = isImage ? [] : [el("br"), "furthest from typical: " + extremes(values, 3)];
+    $("cursor-readout").replaceChildren("z = (" + code.map(fmt).join(", ") + ")", ...far);
   }
   function showError(e) { $("cursor-readout").textContent = "decode failed: " + e.message; }
 
@@ -331,6 +354,17 @@ if (typeof document !== "undefined") (function () {
     ctx.beginPath(); ctx.moveTo(x, y - 9); ctx.lineTo(x + 9, y); ctx.lineTo(x, y + 9); ctx.lineTo(x - 9, y); ctx.closePath();
     ctx.stroke(); ctx.fill();
   }
+  // The hovered dot's name beside the cursor, on a white tag, kept inside the map.
+  function nameTag(ctx, i, x, y) {
+    const text = dotName(i) + (D.labels ? " \u00b7 label " + labelOf(i) : "");
+    ctx.font = "12px system-ui, sans-serif";
+    const w = Math.min(ctx.measureText(text).width + 10, cw - 8), h = 20;
+    const left = x + 14 + w <= cw - 4 ? x + 14 : Math.max(4, x - 14 - w), top = Math.min(Math.max(4, y - 30), ch - h - 4);
+    ctx.fillStyle = "rgba(255,255,255,0.92)"; ctx.strokeStyle = "#c9d0d8"; ctx.lineWidth = 1;
+    ctx.fillRect(left, top, w, h); ctx.strokeRect(left + 0.5, top + 0.5, w - 1, h - 1);
+    ctx.fillStyle = "#1d232b"; ctx.textAlign = "left"; ctx.textBaseline = "middle";
+    ctx.fillText(text, left + 5, top + h / 2, w - 10); ctx.textBaseline = "alphabetic";
+  }
   function drawOverlay() {
     const ctx = map.getContext("2d");
     ctx.clearRect(0, 0, cw, ch);
@@ -356,11 +390,14 @@ if (typeof document !== "undefined") (function () {
       ctx.beginPath(); ctx.arc(x, y, 6, 0, 2 * Math.PI);
       ctx.moveTo(x - 12, y); ctx.lineTo(x - 6, y); ctx.moveTo(x + 6, y); ctx.lineTo(x + 12, y);
       ctx.moveTo(x, y - 12); ctx.lineTo(x, y - 6); ctx.moveTo(x, y + 6); ctx.lineTo(x, y + 12); ctx.stroke();
+      if (state.hover >= 0) nameTag(ctx, state.hover, x, y);
     }
   }
 
   function probeAt(vx, vy) {
     probe = [vx, vy];
+    const [sx, sy] = toScreen(vx, vy);
+    state.hover = nearestDot(sx, sy, 8);  // the dot under the cursor, if any: named in the readout
     drawOverlay();
     if (!state.walk || !state.walk.running) requestPreview(viewToCode(vx, vy));
   }
@@ -376,6 +413,11 @@ if (typeof document !== "undefined") (function () {
   }
 
   // ------------------------------------------------------------------------------ selection and walk
+  // What a dot is called: its row number in the source (0-based, the data's own numbering, kept through any
+  // subset) and, where the data names its rows (an image folder's file paths), its id.
+  const rowOf = (i) => D.rows[i];
+  const idOf = (i) => (D.ids ? D.ids[i] : null);
+  const dotName = (i) => "row " + rowOf(i) + (D.ids ? " \u00b7 " + idOf(i) : "");
   function labelOf(i) {
     if (!D.labels) return "";
     const v = D.labels.values[i];
@@ -409,7 +451,8 @@ if (typeof document !== "undefined") (function () {
     decodeMany([codeOf(i)]).then(([rec]) => {
       if (isImage) { paint(original, orig); paint(recon, rec); } else paintBars(original, rec, orig);
       const label = D.labels ? [" \u00b7 label ", bold(labelOf(i))] : [];
-      $("selection").replaceChildren("row ", bold(D.index[i]), ...label, " \u00b7 ", ...scoreText(errors[i]),
+      const id = D.ids ? [" \u00b7 ", bold(idOf(i))] : [];
+      $("selection").replaceChildren("row ", bold(rowOf(i)), ...id, ...label, " \u00b7 ", ...scoreText(errors[i]),
         ...(isImage ? [] : [el("br"), "bars: reconstruction; outline: original"]));
       state.inspected = { index: i, reconstruction: Array.from(rec) };
     }).catch(showError);
@@ -507,13 +550,13 @@ if (typeof document !== "undefined") (function () {
     const button = el("button");
     button.type = "button";
     button.dataset.index = String(index);
-    button.title = `row ${D.index[index]}, code distance ${fmt(distance)}; click to select`;
+    button.title = `${dotName(index)}, code distance ${fmt(distance)}; click to select`;
     if (isImage) {
       const canvas = document.createElement("canvas");
       setupPixels(canvas); paintImage(canvas, originalOf(index));
       button.append(canvas);
     }
-    button.append(el("span", "#" + D.index[index] + (D.labels ? " \u00b7 " + labelOf(index) : "")));
+    button.append(el("span", "#" + rowOf(index) + (D.labels ? " \u00b7 " + labelOf(index) : "")));
     if (!isImage) button.append(el("span", "distance " + fmt(distance)));
     button.addEventListener("click", () => select(index));
     return button;
@@ -523,7 +566,7 @@ if (typeof document !== "undefined") (function () {
     state.neighbours = near.map((m) => m.index);
     $("neighbours").className = "neighbours" + (isImage ? "" : " rows");
     $("neighbours").replaceChildren(...near.map(neighbourButton));
-    $("neighbours-note").textContent = `Row ${D.index[i]}'s ${near.length} nearest dots by code distance.`;
+    $("neighbours-note").textContent = `${dotName(i)}: its ${near.length} nearest dots by code distance.`;
   }
   function clearNeighbours() {
     state.neighbours = [];
@@ -532,16 +575,21 @@ if (typeof document !== "undefined") (function () {
   }
 
   // ------------------------------------------------------------------------------ search
-  // Comma-separated terms: "#12" is the dot of row 12 (the data's own row number), anything else a label, matched
-  // whole and regardless of case, so "7" finds label 7 and never row 7.
+  // Comma-separated terms: "#12" is the dot of row 12 (the data's own row number), anything else a label or an id
+  // (a file path, or its last parts: "img_3.png", "cats/img_3.png"), matched whole and regardless of case, so "7"
+  // finds label 7 and never row 7.
   const ROW_TERM = /^#\d+$/;
+  const lowerIds = D.ids ? D.ids.map((s) => s.toLowerCase()) : null;
+  const idMatches = (id, terms) => terms.some((t) => id === t || id.endsWith("/" + t));
   function searchMatches(query) {
     const terms = query.split(",").map((t) => t.trim()).filter(Boolean);
     const rows = new Set(terms.filter((t) => ROW_TERM.test(t)).map((t) => Number(t.slice(1))));
-    const labels = new Set(terms.filter((t) => !ROW_TERM.test(t)).map((t) => t.toLowerCase()));
+    const words = terms.filter((t) => !ROW_TERM.test(t)).map((t) => t.toLowerCase());
+    const labels = new Set(words);
     const hits = [];
     for (let i = 0; i < n; i++) {
-      if (rows.has(D.index[i]) || (D.labels && labels.has(labelOf(i).toLowerCase()))) hits.push(i);
+      if (rows.has(rowOf(i)) || (D.labels && labels.has(labelOf(i).toLowerCase()))
+        || (lowerIds && words.length && idMatches(lowerIds[i], words))) hits.push(i);
     }
     return hits;
   }
@@ -582,7 +630,15 @@ if (typeof document !== "undefined") (function () {
     $("lasso-count").textContent = "";
     $("lasso-csv").disabled = true;
   }
-  const lassoCsv = () => "row\n" + (state.lasso ? state.lasso.dots.map((i) => D.index[i] + "\n").join("") : "");
+  // One line per lassoed dot: its row number in the source, its id (a file path) and its label where the data has
+  // them, under the names `hourglass encode` gives these columns, so the two files join on row_id.
+  const csvField = (text) => (/[",\r\n]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text);
+  function lassoCsv() {
+    const header = ["row_id", ...(D.ids ? ["path"] : []), ...(D.labels ? ["label"] : [])];
+    const line = (i) => [String(rowOf(i)), ...(D.ids ? [idOf(i)] : []), ...(D.labels ? [labelOf(i)] : [])];
+    const dots = state.lasso ? state.lasso.dots : [];
+    return [header, ...dots.map(line)].map((fields) => fields.map(csvField).join(",") + "\n").join("");
+  }
   // A file from the page itself (a blob: link), so nothing leaves the machine and the CSP needs no exception.
   function downloadCsv() {
     const url = URL.createObjectURL(new Blob([lassoCsv()], { type: "text/csv" }));
@@ -593,35 +649,146 @@ if (typeof document !== "undefined") (function () {
   }
 
   // ------------------------------------------------------------------------------ the drawing pad
-  // Ink per pixel of the model's own image size, 0 to 1, shown as paintImage shows the data: 0 is the data's
-  // lowest value (black), 1 its highest (white), so a stroke is what a digit's pixels are.
-  const pad = $("pad"), padRecon = $("pad-recon");
-  const ink = new Float64Array(H * W);
-  // Brush radius in model pixels: a pen stroke in MNIST is about a tenth of the digit's box.
-  const BRUSH = Math.max(1, Math.min(H, W) / 10);
-  let padLast = null;  // the stroke under way: the last point, in model pixels
+  // A drawing becomes a row the way the data's images were made, not as the finger left it: MNIST fitted each
+  // digit into a fixed box, centred it by its centre of mass and area-averaged it (mnist7 again, to 7x7), so its
+  // strokes are grey and thin where a raw stroke is white and wide, and every raw drawing scored as an outlier.
+  // Here the strokes are scaled to span what the data's images span (D.ink.extent), moved so their centre of mass
+  // sits where the data's does, drawn with an anti-aliased pen at SUPER times the model's resolution, area-averaged
+  // down to it and painted in the data's own background and ink values. The pen's width is the one whose strokes
+  // spread their ink as the data's do (D.ink.spread; fitPen). page.py measures all of D.ink from the data.
+  const pad = $("pad"), padInput = $("pad-input"), padRecon = $("pad-recon");
+  const STYLE = D.ink || { background: lo, ink: hi, spread: 1, extent: 0.7 * Math.min(H, W), centre: [H / 2, W / 2] };
+  const SUPER = Math.max(1, Math.min(8, Math.floor(1024 / Math.max(H, W, 1))));  // high-resolution pixels per pixel
+  const HH = H * SUPER, WW = W * SUPER;
+  const fine = new Float32Array(HH * WW);  // the high-resolution rendering, ink 0..1
+  const ink = new Float64Array(H * W);  // the same, area-averaged to the model's size
+  const strokes = [];  // as drawn: each a list of [x, y] in units of the pad's box (0..1)
+  let drawing = false;  // a stroke is under way
+  let penWidth = 1;  // in model pixels; fitPen sets it
 
-  function padRow() {
-    const row = new Float64Array(H * W * C);
-    for (let p = 0; p < H * W; p++) for (let ch = 0; ch < C; ch++) row[p * C + ch] = lo + ink[p] * (hi - lo);
-    return row;
-  }
-  // Full ink within half the radius, fading to none at the radius: soft edges, as a scanned pen stroke has.
-  const inkAt = (d) => Math.min(1, Math.max(0, 2 * (1 - d / BRUSH)));
-  function dab(x, y) {
-    for (let py = Math.max(0, Math.floor(y - BRUSH)); py <= Math.min(H - 1, Math.floor(y + BRUSH)); py++) {
-      for (let px = Math.max(0, Math.floor(x - BRUSH)); px <= Math.min(W - 1, Math.floor(x + BRUSH)); px++) {
-        // max, not a sum: going over a line again leaves it as it was, as a pen would.
-        ink[py * W + px] = Math.max(ink[py * W + px], inkAt(Math.hypot(px + 0.5 - x, py + 0.5 - y)));
+  // Coverage of the pixels near segment a-b by a round pen of radius r (pixels of `fine`): 1 inside, a one-pixel
+  // linear edge (anti-aliasing), kept as the maximum so a line drawn over again stays as it was, as a pen's would.
+  function penSegment(ax, ay, bx, by, r) {
+    const dx = bx - ax, dy = by - ay, len2 = dx * dx + dy * dy;
+    const x0 = Math.max(0, Math.floor(Math.min(ax, bx) - r - 1)), x1 = Math.min(WW - 1, Math.ceil(Math.max(ax, bx) + r + 1));
+    const y0 = Math.max(0, Math.floor(Math.min(ay, by) - r - 1)), y1 = Math.min(HH - 1, Math.ceil(Math.max(ay, by) + r + 1));
+    for (let y = y0; y <= y1; y++) {
+      for (let x = x0; x <= x1; x++) {
+        const px = x + 0.5 - ax, py = y + 0.5 - ay;
+        const t = len2 > 0 ? Math.min(1, Math.max(0, (px * dx + py * dy) / len2)) : 0;
+        const cover = Math.min(1, Math.max(0, r + 0.5 - Math.hypot(px - t * dx, py - t * dy)));
+        if (cover > fine[y * WW + x]) fine[y * WW + x] = cover;
       }
     }
   }
-  // From the stroke's last point to (x, y), a dab every fifth of a pixel: a fast swipe leaves no gaps.
-  function strokeTo(x, y) {
-    const [x0, y0] = padLast || [x, y];
-    const steps = Math.max(1, Math.ceil(5 * Math.hypot(x - x0, y - y0)));
-    for (let s = 1; s <= steps; s++) dab(x0 + ((x - x0) * s) / steps, y0 + ((y - y0) * s) / steps);
-    padLast = [x, y];
+  // The lines (lists of [x, y] in model pixels) drawn at high resolution and area-averaged into `ink`.
+  function render(lines, width) {
+    fine.fill(0);
+    const r = (width * SUPER) / 2;
+    for (const line of lines) {
+      for (let j = 0; j < line.length; j++) {
+        const [ax, ay] = line[Math.max(0, j - 1)], [bx, by] = line[j];
+        penSegment(ax * SUPER, ay * SUPER, bx * SUPER, by * SUPER, r);
+      }
+    }
+    ink.fill(0);
+    for (let y = 0; y < HH; y++) {
+      const row = Math.floor(y / SUPER) * W;
+      for (let x = 0; x < WW; x++) ink[row + Math.floor(x / SUPER)] += fine[y * WW + x];
+    }
+    for (let p = 0; p < H * W; p++) ink[p] /= SUPER * SUPER;
+  }
+  // As ink.py's extent_and_centre: the larger span holding 2%..98% of the ink along either axis, and the centre
+  // of mass [y, x], in model pixels.
+  function extentAndCentre() {
+    const rows = new Float64Array(H), cols = new Float64Array(W);
+    let total = 0, cy = 0, cx = 0;
+    for (let y = 0; y < H; y++) {
+      for (let x = 0; x < W; x++) {
+        const v = ink[y * W + x];
+        rows[y] += v; cols[x] += v; total += v; cy += v * (y + 0.5); cx += v * (x + 0.5);
+      }
+    }
+    const span = (profile) => {
+      const at = (q) => {  // where the cumulative share reaches q, linear within a pixel (numpy's interp)
+        let sum = 0;
+        for (let i = 0; i < profile.length; i++) {
+          const next = sum + profile[i] / total;
+          if (next >= q && profile[i] > 0) return i + (q - sum) / (next - sum);
+          sum = next;
+        }
+        return profile.length;
+      };
+      return at(0.98) - at(0.02);
+    };
+    return total > 0 ? [Math.max(span(rows), span(cols)), cy / total, cx / total] : [0, H / 2, W / 2];
+  }
+  // Strokes (pad units) to lines in model pixels: scaled by `scale` about their box's centre, then moved by
+  // (dy, dx) from the model's centre.
+  function place(lines, scale, dy, dx) {
+    let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+    for (const line of lines) for (const [x, y] of line) { x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); }
+    const mx = (x0 + x1) / 2, my = (y0 + y1) / 2, size = Math.max(x1 - x0, y1 - y0);
+    return [lines.map((line) => line.map(([x, y]) => [W / 2 + dx + (x - mx) * scale, H / 2 + dy + (y - my) * scale])), size];
+  }
+  // Frame the strokes as the data's images are framed, and render them into `ink`: a first rendering measures
+  // the drawing's extent and centre, the second is scaled and moved to the data's.
+  function renderFramed(lines, width) {
+    const [, size] = place(lines, 1, 0, 0);
+    const guess = size > 0 ? STYLE.extent / size : 1;  // the box's size, a first guess at the extent
+    render(place(lines, guess, 0, 0)[0], width);
+    const [extent, cy, cx] = extentAndCentre();
+    const pen = Math.min(extent, width);  // what the pen alone adds to the extent does not scale with the drawing
+    const scale = size > 0 && extent > pen ? (guess * Math.max(STYLE.extent - pen, 0.1)) / (extent - pen) : guess;
+    const s = scale / guess;  // the centre of mass moves with the scale about the model's centre
+    render(place(lines, scale, STYLE.centre[0] - H / 2 - s * (cy - H / 2), STYLE.centre[1] - W / 2 - s * (cx - W / 2))[0], width);
+  }
+  // How evenly a rendering's ink is spread: sum(v^2)/sum(v), as ink.py measures the data's.
+  function spread() {
+    let s1 = 0, s2 = 0;
+    for (let p = 0; p < H * W; p++) { s1 += ink[p]; s2 += ink[p] * ink[p]; }
+    return s1 > 0 ? s2 / s1 : 0;
+  }
+  // The pen width whose strokes spread their ink as the data's do, tried on a few digit-like shapes (a ring, a
+  // bar, a 7, a 2): wider pens fill whole pixels, so the spread grows with the width.
+  function fitPen() {
+    const ring = Array.from({ length: 33 }, (_, j) => [0.5 + 0.3 * Math.sin(j / 5.1), 0.5 - 0.4 * Math.cos(j / 5.1)]);
+    const shapes = [[ring], [[[0.5, 0.1], [0.5, 0.9]]], [[[0.2, 0.15], [0.8, 0.15], [0.4, 0.9]]],
+      [[[0.2, 0.3], [0.5, 0.1], [0.8, 0.3], [0.2, 0.9], [0.85, 0.9]]]];
+    const spreadAt = (w) => shapes.reduce((acc, lines) => { renderFramed(lines, w); return acc + spread(); }, 0) / shapes.length;
+    let low = 0.05, high = Math.max(H, W) / 2;
+    for (let step = 0; step < 14; step++) {  // bisection: spreadAt rises with the width
+      const mid = Math.sqrt(low * high);
+      if (spreadAt(mid) < STYLE.spread) low = mid; else high = mid;
+    }
+    ink.fill(0);
+    return Math.sqrt(low * high);
+  }
+
+  // The drawing as the model's input: ink 0..1 between the data's background and ink values.
+  function padRow() {
+    const row = new Float64Array(H * W * C);
+    for (let p = 0; p < H * W; p++) {
+      for (let ch = 0; ch < C; ch++) row[p * C + ch] = STYLE.background + ink[p] * (STYLE.ink - STYLE.background);
+    }
+    return row;
+  }
+  // The pad itself shows the strokes as drawn, in white on black, at its own resolution.
+  function paintStrokes() {
+    const ctx = pad.getContext("2d"), w = pad.width, h = pad.height;
+    ctx.fillStyle = "#000"; ctx.fillRect(0, 0, w, h);
+    ctx.strokeStyle = "#fff"; ctx.fillStyle = "#fff"; ctx.lineWidth = w / 16; ctx.lineCap = "round"; ctx.lineJoin = "round";
+    for (const line of strokes) {
+      ctx.beginPath();
+      line.forEach(([x, y], j) => (j ? ctx.lineTo(x * w, y * h) : ctx.moveTo(x * w, y * h)));
+      if (line.length === 1) ctx.lineTo(line[0][0] * w + 0.01, line[0][1] * h);
+      ctx.stroke();
+    }
+  }
+  function redrawPad() {
+    paintStrokes();
+    if (strokes.length) renderFramed(strokes, penWidth); else ink.fill(0);
+    paintImage(padInput, padRow());
   }
 
   // What the model makes of the drawing: its code, its reconstruction and its score, in the page or from the server.
@@ -642,8 +809,8 @@ if (typeof document !== "undefined") (function () {
     drawOverlay();
   }
   function clearPad() {
-    ink.fill(0);
-    paintImage(pad, padRow());
+    strokes.length = 0;
+    redrawPad();
     padRecon.getContext("2d").clearRect(0, 0, W, H);
     Object.assign(state.pad, { code: null, view: null, score: null, reconstruction: null });
     $("pad-readout").textContent = "Paint on the pad: the \u25c6 on the map shows where it lands.";
@@ -651,15 +818,15 @@ if (typeof document !== "undefined") (function () {
   }
 
   // Pointer events serve the mouse, a pen and a finger alike (touch-action: none in the CSS keeps a finger
-  // from scrolling the page instead). Every move re-encodes: live, one stroke at a time.
+  // from scrolling the page instead). Every move re-renders and re-encodes: live, one stroke at a time.
   const padPoint = (e) => {
     const r = pad.getBoundingClientRect();
-    return [((e.clientX - r.left) / r.width) * W, ((e.clientY - r.top) / r.height) * H];
+    return [Math.min(1, Math.max(0, (e.clientX - r.left) / r.width)), Math.min(1, Math.max(0, (e.clientY - r.top) / r.height))];
   };
   function padStroke(e) {
     state.pad.pointer = e.pointerType;
-    strokeTo(...padPoint(e));
-    paintImage(pad, padRow());
+    strokes[strokes.length - 1].push(padPoint(e));
+    redrawPad();
     inspectPad();
   }
   function setupPad() {
@@ -668,16 +835,20 @@ if (typeof document !== "undefined") (function () {
       $("pad-readout").textContent = D.pad.note;
       return;
     }
-    setupPixels(pad); setupPixels(padRecon);
+    setupPixels(padInput); setupPixels(padRecon);
+    const side = Math.round(120 * (window.devicePixelRatio || 1));
+    pad.width = side; pad.height = side; pad.className = "strokes";
+    penWidth = fitPen();
     clearPad();
     pad.addEventListener("pointerdown", (e) => {
       e.preventDefault();
       pad.setPointerCapture(e.pointerId);
-      padLast = null;
+      drawing = true;
+      strokes.push([]);
       padStroke(e);
     });
-    pad.addEventListener("pointermove", (e) => { if (padLast) padStroke(e); });
-    for (const end of ["pointerup", "pointercancel"]) pad.addEventListener(end, () => { padLast = null; });
+    pad.addEventListener("pointermove", (e) => { if (drawing) padStroke(e); });
+    for (const end of ["pointerup", "pointercancel"]) pad.addEventListener(end, () => { drawing = false; });
   }
 
   // ------------------------------------------------------------------------------ input
@@ -792,7 +963,7 @@ if (typeof document !== "undefined") (function () {
     dotScreen: (i) => { const [x, y] = toScreen(view[2 * i], view[2 * i + 1]); const r = map.getBoundingClientRect(); return [r.left + x, r.top + y]; },
     viewToCode, codeToView, ordinal, range: [lo, hi], n, latentDim: k, mode: D.mode,
     encode: (rows) => (encoder ? rows.map((row) => Array.from(encoder.encode(row))) : null),
-    padInk: () => Array.from(ink), padScreen: () => { const [x, y] = padScreen(); const r = map.getBoundingClientRect(); return [r.left + x, r.top + y]; },
+    padInk: () => Array.from(ink), padRow: () => Array.from(padRow()), penWidth: () => penWidth, padScreen: () => { const [x, y] = padScreen(); const r = map.getBoundingClientRect(); return [r.left + x, r.top + y]; },
     searchMatches, lassoCsv,
     benchmark: (count) => {
       if (!local) return null;
