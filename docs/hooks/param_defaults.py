@@ -1,41 +1,48 @@
 """griffe extension: signatures show a default's value, not the constant it is read from.
 
 The estimators take their defaults from ``hourglass.params`` (``latent_dim: int = AUTOENCODER.latent_dim``) so
-that ``--help`` and the code cannot disagree; the reference would print that expression. A default that names
-something in ``hourglass.params`` is replaced by its value as the site is built, so it cannot drift either.
+that ``--help`` and the code cannot disagree, and functions name module constants (``max_pixels=MAX_PIXELS``);
+the reference would print those names. A default that names a constant is replaced by its value, looked up in
+the module that defines the function as the site is built, so the page cannot drift from the code either.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 from typing import Any
 
 import griffe
 
-from hourglass import params
-
-# A constant's name, or a dotted name from one: looked up only when its first part is defined in hourglass.params.
-DOTTED = re.compile(r"[A-Z_][A-Z0-9_]*(?:\.[A-Za-z_]\w*)*")
+# A constant's name, or a dotted name from one (AUTOENCODER.latent_dim): never a call or an expression.
+CONSTANT = re.compile(r"[A-Z][A-Z0-9_]*(?:\.[A-Za-z_]\w*)*")
+LITERALS = (bool, int, float, str, type(None))
 
 
 class ParamDefaults(griffe.Extension):
     def on_function(self, *, func: griffe.Function, **kwargs: Any) -> None:
         for parameter in func.parameters:
-            value = resolved(str(parameter.default)) if parameter.default is not None else None
-            if value is not None:
-                parameter.default = value
+            if parameter.default is not None:
+                value = resolved(func.module.path, str(parameter.default))
+                if value is not None:
+                    parameter.default = value
 
 
-def resolved(expression: str) -> str | None:
-    """``repr`` of the value ``expression`` names in ``hourglass.params``, or None if it names nothing there."""
-    if not DOTTED.fullmatch(expression):
+def resolved(module: str, expression: str) -> str | None:
+    """The value ``expression`` names in ``module``, written as Python; None unless it names a plain literal."""
+    if not CONSTANT.fullmatch(expression):
         return None
-    first, *rest = expression.split(".")
-    if not first.isupper() or not hasattr(params, first):
-        return None
-    value = getattr(params, first)
-    for attribute in rest:
-        if not hasattr(value, attribute):
+    value: Any = importlib.import_module(module)
+    for name in expression.split("."):
+        if not hasattr(value, name):
             return None
-        value = getattr(value, attribute)
-    return repr(value)
+        value = getattr(value, name)
+    return literal(value)
+
+
+def literal(value: Any) -> str | None:
+    if isinstance(value, tuple) and all(isinstance(v, LITERALS) for v in value):
+        return repr(value)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10_000:
+        return f"{value:_}"  # 25_000_000 reads as a number; 25000000 has to be counted
+    return repr(value) if isinstance(value, LITERALS) else None
