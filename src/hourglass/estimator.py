@@ -90,6 +90,10 @@ class _Estimator(TransformerMixin, BaseEstimator):
         ``fit`` with the same ``X``; each trains on its own shard (see ``hourglass.engine.distributed``).
         """
         self._validate_params()
+        # What the last fit's data was and how it was read: X may be anything else, so only whoever
+        # loaded it (the CLI) can say again.
+        for stale in ("data_source_", "data_options_"):
+            self.__dict__.pop(stale, None)
         pixels = getattr(X, "dtype", None) == np.uint8
         flat = self._validate(X, reset=True)
         with np.errstate(over="ignore", invalid="ignore"):  # an overflowing spread is reported just below, in words
@@ -389,8 +393,10 @@ class _Estimator(TransformerMixin, BaseEstimator):
                 "kind": self.kind_,
                 "scaling": self.scaler_.kind,
                 "feature_names": [str(f) for f in getattr(self, "feature_names_in_", [])] or None,
-                # where the training data came from (set by the CLI), so explore/serve can default to it
+                # Where the training data came from and how it was read (set by the CLI's train and
+                # fit-detector), so that commands default to that data (explore, serve) and read new data alike.
                 "source": getattr(self, "data_source_", None),
+                "options": getattr(self, "data_options_", None),
             },
             "training": self.history_.summary(),
         }
@@ -442,6 +448,8 @@ class _Estimator(TransformerMixin, BaseEstimator):
         est.kind_ = data["kind"]
         if data.get("source"):
             est.data_source_ = data["source"]
+        if data.get("options"):
+            est.data_options_ = data["options"]
         if data.get("feature_names"):
             est.feature_names_in_ = np.asarray(data["feature_names"], dtype=object)
         weights = source / modelfile.WEIGHTS
@@ -547,6 +555,10 @@ class Autoencoder(_Estimator):
         Values per sample (pixels of an image).
     feature_names_in_ : np.ndarray of str
         The column names, only when fitted on a table with string column names (a pandas DataFrame).
+    data_source_, data_options_ : str, dict
+        Only when ``hourglass train`` (or ``fit-detector``) fitted it from a file or built-in name: that
+        source, and how it was read (``label``, an image folder's ``image_size`` and ``color`` ...); the
+        commands read data for the model with these options unless told otherwise. ``fit`` clears both.
 
     Examples
     --------

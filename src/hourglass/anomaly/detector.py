@@ -2,7 +2,7 @@
 
 A row the hourglass rebuilds badly is unlike what it was trained on; a row a few random splits isolate lies
 where few training rows do. The default score adds the two as robust z-scores (``iforest=True``). Mean
-ROC-AUC (README, "Anomaly detection"): on ``benchmarks/anomaly.py``'s 20 ADBench sets, which the defaults
+ROC-AUC (docs/benchmarks.md, "Anomaly detection"): on ``benchmarks/anomaly.py``'s 20 ADBench sets, which the defaults
 were tuned on, 0.836 with the forest, 0.838 without (IsolationForest 0.796); on 22 other ADBench sets
 nobody tuned on (``benchmarks/anomaly_defaults.py``, 2000-row cap) 0.740 with it, 0.713 without
 (IsolationForest 0.733). The forest is what carries the default to unfamiliar data; the gain is modest.

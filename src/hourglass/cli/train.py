@@ -20,8 +20,9 @@ from hourglass.cli.common import (
     layer_widths,
     model_name,
     read_data,
+    remember_data,
 )
-from hourglass.data import BUILTINS, model_input
+from hourglass.data import model_input
 from hourglass.data.scaling import KINDS as SCALINGS
 from hourglass.errors import HourglassError
 from hourglass.params import AUTOENCODER, NOISE_HELP
@@ -183,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
         distributed.shutdown()
     if not distributed.is_main():
         return 0
-    model.data_source_ = args.data if args.data in BUILTINS else str(Path(args.data).resolve())
+    remember_data(model, args, data)  # where DATA came from and how it was read, saved in the folder
     from hourglass.viz import loss_curve, png_bytes  # matplotlib loads only once there is a curve to draw
 
     model.save(out, extra_files={"loss_curve.png": png_bytes(loss_curve(model.history_, loss=model.loss))})

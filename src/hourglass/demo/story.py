@@ -231,7 +231,7 @@ def _neighbours(run: DemoRun) -> Section:
     html = (
         "<p>A plain autoencoder places codes only to rebuild digits, so kinds that look alike can share a "
         "region. Trained also to keep each digit's nearest neighbours (in pixels) near in the code, the same "
-        "network draws a map organised by likeness (UMAP's objective; see the README's neighbour-preserving "
+        "network draws a map organised by likeness (UMAP's objective; see the docs' guide to neighbour-preserving "
         "maps).</p>"
         + run.figure("maps_side_by_side.png", map_figure(both), caption)
         + run.figure("manifold_neighbors.png", grid, grid_caption)

@@ -21,7 +21,20 @@ from hourglass.engine import modelfile
 from hourglass.errors import HourglassError
 from hourglass.models import build_model, check_config
 from hourglass.models.base import Hourglass
-from hourglass.models.schema import Bool, Int, ListOf, MapOf, Maybe, OneOf, Optional, Real, Satisfies, Spec, Text
+from hourglass.models.schema import (
+    Bool,
+    Int,
+    ListOf,
+    MapOf,
+    Maybe,
+    Obj,
+    OneOf,
+    Optional,
+    Real,
+    Satisfies,
+    Spec,
+    Text,
+)
 
 NETWORK_ARRAYS = ("model.", "scaler.")  # the prefixes of the network's and the scaling's tensors
 
@@ -60,6 +73,20 @@ def config_schema(
             "scaling": OneOf(*SCALINGS),
             "feature_names": Maybe(ListOf(Text(), 1)),
             "source": Maybe(Text()),
+            # How the CLI read the training data, for commands to read new data alike (``cli.common``).
+            "options": Optional(
+                Maybe(
+                    Obj(
+                        {
+                            "label": Optional(Maybe(Text())),
+                            "image_size": Optional(Maybe(ListOf(Int(1), 2, 2))),
+                            "color": Optional(Maybe(OneOf("gray", "rgb"))),
+                            "drop_nonfinite": Optional(Bool()),
+                            "max_pixels": Optional(Maybe(Int(1))),
+                        }
+                    )
+                )
+            ),
         },
         "training": Optional(
             {

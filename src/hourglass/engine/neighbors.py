@@ -21,7 +21,7 @@ steps, all at ``fit`` and all from the run's seed:
 This is parametric UMAP's aim (Sainburg, McInnes and Gentner, Neural Computation 2021) by another road:
 parametric UMAP puts the cross-entropy itself in every training step, where it costs the encoding of six
 more rows per edge, and the decoder must chase codes that keep moving (hourglass did so until this layout
-replaced it: on mnist7 the same 1-NN, 0.71 against 0.68-0.71, at 5-10 s instead of 35-42 s; README). Here the
+replaced it: on mnist7 the same 1-NN, 0.71 against 0.68-0.71, at 5-10 s, not 35-42 s; docs/benchmarks.md). Here the
 codes' targets stand still, so the decoder learns them as it goes: a decoder-only refit after the fit, which
 the moving codes needed, gains nothing (digits 0.000%, cardio 0.05% of held-out error) and is gone.
 """
