@@ -145,6 +145,26 @@ def test_evaluate_map_scores_model_and_pca():
         hg.evaluate_map(model, X, y[:-1], X_test, y_test, umap=False)
 
 
+def test_map_figure_names_each_colour_in_one_legend():
+    from matplotlib.colors import to_rgba
+
+    from hourglass.tasks.maps import MapEvaluation, MapScores, map_figure
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.array(["a", "b", "c"]), 20)
+    codes = {name: rng.normal(size=(60, 2)) for name in ("plain", "neighbors")}
+    scores = [MapScores(name, 0.5, 0.5, 0.9, 0.1, 0.01, 0.0, 1e6, 1e6) for name in codes]
+    fig = map_figure(MapEvaluation(scores, codes, y))
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["a", "b", "c"]
+    for ax in fig.axes:  # each entry's colour is its label's dots' colour, in every panel
+        colours = ax.collections[0].get_facecolors()
+        for label, handle in zip("abc", legend.legend_handles, strict=True):
+            assert np.allclose(colours[y == label], to_rgba(handle.get_color()))
+    many = map_figure(MapEvaluation(scores, codes, np.arange(60)))  # too many labels to list: a colour bar
+    assert not many.legends and len(many.axes) == 3
+
+
 def test_cli_trains_and_evaluates_a_map(tmp_path, capsys):
     from hourglass.cli import main
 
@@ -156,7 +176,7 @@ def test_cli_trains_and_evaluates_a_map(tmp_path, capsys):
     assert main([*args, "--structure-weight", "2", "--quiet", "--device", "cpu"]) == 0
     assert (hg.load(out).structure, hg.load(out).n_neighbors, hg.load(out).structure_weight) == ("neighbors", 8, 2.0)
     figure = tmp_path / "maps.png"
-    assert main(["evaluate-map", out, train, test, "--labels", "y", "--no-umap", "-o", str(figure)]) == 0
+    assert main(["evaluate-map", out, train, test, "--label", "y", "--no-umap", "-o", str(figure)]) == 0
     printed = capsys.readouterr().out
     assert "hourglass+neighbors" in printed and "PCA-2" in printed and figure.stat().st_size > 0
     assert main(["train", train, "--out", str(tmp_path / "bad"), "--structure", "neighbors", "--neighbors", "0"]) == 2
