@@ -22,10 +22,15 @@ LITERALS = (bool, int, float, str, type(None))
 class ParamDefaults(griffe.Extension):
     def on_function(self, *, func: griffe.Function, **kwargs: Any) -> None:
         for parameter in func.parameters:
-            if parameter.default is not None:
-                value = resolved(func.module.path, str(parameter.default))
-                if value is not None:
-                    parameter.default = value
+            if parameter.default is None:
+                continue
+            expression = str(parameter.default)
+            value = resolved(func.module.path, expression)
+            if value is not None:
+                parameter.default = value
+                if func.docstring:  # "max_pixels : int, default MAX_PIXELS" in the Parameters table too
+                    said = re.compile(rf"^(\s*{parameter.name} : .*\bdefault )({re.escape(expression)})$", re.M)
+                    func.docstring.value = said.sub(lambda m, v=value: m.group(1) + v, func.docstring.value)
 
 
 def resolved(module: str, expression: str) -> str | None:
