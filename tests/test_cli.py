@@ -44,13 +44,17 @@ def test_train_info_encode_decode_reconstruct_on_a_table(tmp_path, csv, capsys):
     assert "5 -> 16 -> 2" in capsys.readouterr().out
     assert main(["encode", str(out), str(csv), "--label", "group", "-o", str(tmp_path / "codes.csv")]) == 0
     codes = pd.read_csv(tmp_path / "codes.csv")
-    assert list(codes.columns) == ["z1", "z2", "label"] and len(codes) == 200
+    assert list(codes.columns) == ["row_id", "z1", "z2", "label"] and len(codes) == 200
+    assert codes["row_id"].tolist() == list(range(200))
     assert main(["decode", str(out), str(tmp_path / "codes.csv"), "-o", str(tmp_path / "dec.csv")]) == 0
     decoded = pd.read_csv(tmp_path / "dec.csv")
-    assert list(decoded.columns) == list("abcde")
+    assert list(decoded.columns) == ["row_id", *"abcde"]  # each decoded row named as its code was
     model = hg.load(out)
     np.testing.assert_allclose(
-        decoded.to_numpy(), model.inverse_transform(codes[["z1", "z2"]].to_numpy()), rtol=1e-4, atol=1e-4
+        decoded[list("abcde")].to_numpy(),
+        model.inverse_transform(codes[["z1", "z2"]].to_numpy()),
+        rtol=1e-4,
+        atol=1e-4,
     )
     assert main(["reconstruct", str(out), str(csv), "--label", "group", "-o", str(tmp_path / "rec.npy")]) == 0
     assert np.load(tmp_path / "rec.npy").shape == (200, 5)

@@ -82,7 +82,8 @@ def test_cli_on_a_named_table_matches_the_estimator(folders, tmp_path):
     est = hg.load(folder)
     data = load_dataset(tmp_path / "rows.csv", label="group")
     codes = est.transform(model_input(data, est))
-    write_table(tmp_path / "want.csv", {"z1": codes[:, 0], "z2": codes[:, 1], "label": data.y})
+    columns = {"row_id": np.arange(len(codes)), "z1": codes[:, 0], "z2": codes[:, 1], "label": data.y}
+    write_table(tmp_path / "want.csv", columns)
     assert (tmp_path / "z.csv").read_text() == (tmp_path / "want.csv").read_text()
 
 

@@ -60,6 +60,10 @@ class InferenceModel:
         Values per sample.
     feature_names_in_ : np.ndarray of str or None
         The column names of a model fitted on a named table, else None.
+    data_source_ : str or None
+        The training data's source, when the command line trained the model from a file or built-in name.
+    data_options_ : dict or None
+        How that data was read (its label column, an image folder's size and colour ...).
 
     Examples
     --------
@@ -80,6 +84,8 @@ class InferenceModel:
     sample_shape_: tuple[int, ...]
     n_features_in_: int
     feature_names_in_: np.ndarray | None = None
+    data_source_: str | None = None
+    data_options_: dict | None = None
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> InferenceModel:
@@ -119,6 +125,8 @@ class InferenceModel:
             tuple(data["sample_shape"]),
             data["n_features"],
             np.asarray(names, dtype=object) if names else None,
+            data.get("source"),
+            data.get("options"),
         )
 
     @property

@@ -11,12 +11,22 @@ import argparse
 import math
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hourglass.data import ARRAY_SUFFIXES, MAX_PIXELS, MAX_SIDE, TABLE_SUFFIXES, Dataset, load_dataset, model_input
+from hourglass.data import (
+    ARRAY_SUFFIXES,
+    BUILTINS,
+    MAX_PIXELS,
+    MAX_SIDE,
+    TABLE_SUFFIXES,
+    Dataset,
+    load_dataset,
+    model_input,
+)
 from hourglass.data.arrays import to_float32, write_array
 from hourglass.engine.modelfile import is_model_folder
 from hourglass.errors import HourglassError
@@ -40,11 +50,11 @@ def add_data_args(p: argparse.ArgumentParser, data_help: str = "data") -> None:
 
 
 def add_max_pixels(p: argparse.ArgumentParser) -> None:
+    # No default here: None means "not given", so a model's remembered limit can apply (``load_options``).
     p.add_argument(
         "--max-pixels",
         type=bounded_int(1, 1_000_000_000),
-        default=MAX_PIXELS,
-        help="refuse images larger than this many pixels (default: %(default)s)",
+        help=f"refuse images larger than this many pixels (default: {MAX_PIXELS})",
     )
 
 
@@ -60,25 +70,86 @@ def add_rows_output(p: argparse.ArgumentParser) -> None:
 def read_data(
     args: argparse.Namespace, model: Autoencoder | InferenceModel | None = None, source: str | None = None
 ) -> Dataset:
-    """Load DATA (or ``source``); given the model it is for, in the model's form (``model_input``): a table's
-    columns in the model's order (matched by name, so their order may differ), rows in its sample shape, and
-    any mismatch an error naming the file."""
+    """Load DATA (or ``source``); given the model it is for, read as the model's training data was read
+    (``load_options``: its label column, an image folder's size and colour, unless a flag says otherwise)
+    and in the model's form (``model_input``): a table's columns in the model's order (matched by name, so
+    their order may differ), rows in its sample shape, and any mismatch one error naming the file and what
+    differs. Each row keeps its number in the source and an image folder's path (``Dataset.index``, ``ids``)."""
     source = source or args.data
-    data = load_dataset(
-        source,
-        label=args.label,
-        image_size=args.image_size,
-        color=args.color,
-        drop_nonfinite=args.drop_nonfinite,
-        max_pixels=getattr(args, "max_pixels", MAX_PIXELS),  # commands without the flag use the default
-    )
+    given = {
+        "label": args.label,
+        "image_size": args.image_size,
+        "color": args.color,
+        "drop_nonfinite": args.drop_nonfinite,
+        "max_pixels": getattr(args, "max_pixels", None),  # commands without the flag use the default
+    }
     if model is None:
-        return data
+        return load_dataset(source, **(given | {"max_pixels": given["max_pixels"] or MAX_PIXELS}))
+    data = load_dataset(source, **load_options(model, **given))
     X = model_input(data, model, where=source)
     if isinstance(X, np.ndarray):
-        return Dataset(X, data.y, model.kind_, data.name)
+        return replace(data, X=X, kind=model.kind_, feature_names=None)
     # A table for a model fitted on one: its rows in the model's column order, read by position from here on.
-    return Dataset(X.to_numpy(), data.y, model.kind_, data.name, [str(c) for c in X.columns])
+    return replace(data, X=X.to_numpy(), kind=model.kind_, feature_names=[str(c) for c in X.columns])
+
+
+def load_options(
+    model: Autoencoder | InferenceModel,
+    label: str | None = None,
+    image_size: tuple[int, int] | None = None,
+    color: str = "auto",
+    drop_nonfinite: bool = False,
+    max_pixels: int | None = None,
+) -> dict[str, Any]:
+    """``load_dataset``'s keywords for reading data for ``model``: what the user gave, else what the model
+    remembers of its training data (``remember_data``), so the same kind of file reads the same way.
+
+    The remembered label column is a default, not a demand (new rows may have none); a table's columns are
+    matched to the model's by name; an image model's folder is read at its size and colour mode.
+    """
+    remembered = getattr(model, "data_options_", None) or {}
+    shape = tuple(model.sample_shape_)
+    images = model.kind_ == "image" and len(shape) >= 2
+    if images and color == "auto" and (len(shape) == 2 or shape[2] == 3):
+        color = "gray" if len(shape) == 2 else "rgb"
+    names = getattr(model, "feature_names_in_", None)
+    return {
+        "label": label if label is not None else remembered.get("label"),
+        "label_optional": label is None,
+        "image_size": image_size or (shape[:2] if images else None),
+        "color": color,
+        "drop_nonfinite": drop_nonfinite or bool(remembered.get("drop_nonfinite")),
+        "max_pixels": max_pixels or remembered.get("max_pixels") or MAX_PIXELS,
+        "columns": None if names is None else [str(n) for n in names],
+    }
+
+
+def remember_data(model: Autoencoder, args: argparse.Namespace, data: Dataset) -> None:
+    """Record on a freshly fitted ``model`` where DATA came from and how it was read (its folder saves both),
+    so that ``explore MODEL`` maps that data and every command reads new data with the same options."""
+    source = args.data if args.data in BUILTINS else str(Path(args.data).resolve())
+    folder = source not in BUILTINS and Path(source).is_dir()
+    model.data_source_ = source
+    model.data_options_ = {
+        "label": args.label,
+        # an image folder's size and colour mode, as given or as found (the most common size, colour or not)
+        "image_size": list(data.sample_shape[:2]) if folder else None,
+        "color": ("gray" if len(data.sample_shape) == 2 else "rgb") if folder else None,
+        "drop_nonfinite": bool(args.drop_nonfinite),
+        "max_pixels": getattr(args, "max_pixels", None),
+    }
+
+
+def row_columns(data: Dataset | None, features: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    """The columns that name each row of a table a command writes: ``row_id``, the row's 0-based position in
+    the source (as ``load_dataset`` numbers it), and ``path``, an image folder's file path. A name already
+    taken by a feature column is left out."""
+    if data is None:
+        return {}
+    columns = {"row_id": data.row_index()}
+    if data.ids is not None:
+        columns["path"] = np.asarray(data.ids)
+    return {k: v for k, v in columns.items() if k not in features}
 
 
 def read_model(path: str) -> Autoencoder:
@@ -94,18 +165,24 @@ def read_inference(path: str) -> InferenceModel:
     return InferenceModel.load(path)
 
 
-def read_codes(path: str, latent_dim: int) -> np.ndarray:
-    """Codes as float32 from .npy/.npz or a table (columns z1..zk when present, else every numeric column).
+def read_codes(path: str, latent_dim: int) -> Dataset:
+    """Codes as float32 (``X``) from .npy/.npz or a table (columns z1..zk when present, else every numeric
+    column); a table's ``row_id`` and ``path`` columns, as ``hourglass encode`` writes them, name the rows.
 
     Every cell must be a finite number within float32's range, and each row ``latent_dim`` wide.
     """
     file = Path(path)
+    ids = index = None
     if file.suffix.lower() in TABLE_SUFFIXES and file.is_file() and file.stat().st_size:
         from hourglass.data.tables import frame_to_rows, read_frame
 
         frame = read_frame(file)
         names = [f"z{i + 1}" for i in range(latent_dim)]
-        if set(names) <= set(frame.columns):  # what `hourglass encode` writes, perhaps with a label column
+        if set(names) <= set(frame.columns):  # what `hourglass encode` writes, with its row and label columns
+            if "row_id" in frame.columns and frame["row_id"].dtype.kind in "iu":
+                index = frame["row_id"].to_numpy(np.int64)
+            if "path" in frame.columns:
+                ids = frame["path"].astype(str).to_numpy()
             frame = frame[names]
         codes = frame_to_rows(frame, file, None)[0]
         if not np.isfinite(codes).all():
@@ -115,11 +192,15 @@ def read_codes(path: str, latent_dim: int) -> np.ndarray:
         codes = to_float32(codes).reshape(len(codes), -1)
     if codes.shape[1] != latent_dim:
         raise HourglassError(f"{file}: codes have {codes.shape[1]} columns, but the model's code has {latent_dim}")
-    return codes
+    return Dataset(codes, None, "table", file.stem, ids=ids, index=index)
 
 
-def write_rows(path: str, rows: np.ndarray, model: Autoencoder | InferenceModel) -> None:
-    """Write decoded/reconstructed rows as an array, a table, or (for image models) a folder of PNGs."""
+def write_rows(path: str, rows: np.ndarray, model: Autoencoder | InferenceModel, data: Dataset | None = None) -> None:
+    """Write decoded/reconstructed rows as an array, a table, or (for image models) a folder of PNGs.
+
+    ``data``: the rows these came from. A table then starts with their ``row_columns`` (``row_id``, an image
+    folder's ``path``), and a folder of PNGs keeps each image's path under the source folder.
+    """
     out = Path(path)
     suffix = out.suffix.lower()
     images = model.kind_ == "image"
@@ -131,14 +212,15 @@ def write_rows(path: str, rows: np.ndarray, model: Autoencoder | InferenceModel)
         names = getattr(model, "feature_names_in_", None)
         names = list(names) if names is not None else [f"x{i + 1}" for i in range(rows.shape[1])]
         flat = rows.reshape(len(rows), -1)
-        write_table(out, {n: flat[:, i] for i, n in enumerate(names)})
+        write_table(out, row_columns(data, names) | {n: flat[:, i] for i, n in enumerate(names)})
     elif suffix == "":
         if not images:
             raise HourglassError(f"{out}: a folder of PNGs needs an image model; write .npy, .csv or .parquet")
         from hourglass.data.images import to_uint8_images, write_image_folder
 
         lo, hi = float(model.scaler_.offset.min()), float((model.scaler_.offset + model.scaler_.scale).max())
-        write_image_folder(out, to_uint8_images(rows.reshape(len(rows), *model.sample_shape_), lo, hi))
+        pixels = to_uint8_images(rows.reshape(len(rows), *model.sample_shape_), lo, hi)
+        write_image_folder(out, pixels, None if data is None else data.ids)
     else:
         raise HourglassError(f"{out}: unsupported output; use .npy, .npz, .csv, .tsv, .parquet or a folder")
 

@@ -22,5 +22,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     model = read_inference(args.model)
     check_rows_output(args.output, model, inputs=[args.model, args.codes])
-    write_rows(args.output, model.inverse_transform(read_codes(args.codes, model.latent_dim)), model)
+    codes = read_codes(args.codes, model.latent_dim)  # with encode's row_id and path columns, if there
+    write_rows(args.output, model.inverse_transform(codes.X), model, codes)
     return 0

@@ -37,5 +37,5 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     data = read_data(args, model)
-    write_rows(args.output, model.denoise(model_input(data, model)).reshape(len(data), -1), model)
+    write_rows(args.output, model.denoise(model_input(data, model)).reshape(len(data), -1), model, data)
     return 0

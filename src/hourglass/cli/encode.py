@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hourglass.cli.common import add_data_args, check_output, read_data, read_inference
+from hourglass.cli.common import add_data_args, check_output, read_data, read_inference, row_columns
 from hourglass.data import ARRAY_SUFFIXES, TABLE_SUFFIXES
 from hourglass.data.arrays import write_array
 
@@ -15,8 +15,9 @@ from hourglass.data.arrays import write_array
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "encode",
-        description="Encode each row or image to "
-        "its code Z. A table gets columns z1..zk, plus a label column when DATA has labels.",
+        description="Encode each row or image to its code Z. A table gets columns row_id (the row's 0-based "
+        "position in DATA), path (an image folder's file), z1..zk, and label when DATA has labels. DATA is read "
+        "as the model's training data was (its label column, image size and colour) unless flags say otherwise.",
     )
     p.add_argument("model", metavar="MODEL", help="model folder")
     add_data_args(p)
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         from hourglass.data.tables import write_table  # pandas, for a table alone
 
-        columns = {f"z{i + 1}": codes[:, i] for i in range(codes.shape[1])}
+        columns = row_columns(data) | {f"z{i + 1}": codes[:, i] for i in range(codes.shape[1])}
         if data.y is not None:
             columns["label"] = np.asarray(data.y)
         write_table(out, columns)

@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
         model.check_alpha(args.alpha, "--alpha")  # before any row is read
     scores, labels = [], []
     with model_chunks(args.data, model, args.label) as chunks:
-        for X, y in chunks:
+        for X, chunk in chunks:
+            y = chunk.y
             if y is None:
                 raise HourglassError(f"{args.data}: no labels; name the label column with --label")
             scores.append(model.score_samples(X))

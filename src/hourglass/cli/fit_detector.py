@@ -18,6 +18,7 @@ from hourglass.cli.common import (
     device_name,
     layer_widths,
     read_data,
+    remember_data,
 )
 from hourglass.data import model_input
 from hourglass.params import DETECTOR
@@ -95,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     data = read_data(args)
     out = check_model_output(args.out or Path("runs") / f"{data.name}-detector", [args.data])
     detector.fit(model_input(data))
+    remember_data(detector, args, data)  # where DATA came from and how it was read, saved in the folder
     detector.save(out)
     if not args.quiet:
         h = detector.history_

@@ -33,7 +33,8 @@ def _loss(model: Model, X: np.ndarray, y: ArrayLike | None, args: argparse.Names
 def _reconstructions(model: Model, X: np.ndarray, y: ArrayLike | None, args: argparse.Namespace) -> Figure:
     from hourglass.viz import reconstructions
 
-    return reconstructions(model, X, n=args.n)
+    rows = spread_rows(len(X), args.n, y)  # not the first n: a folder sorted by class would show one class
+    return reconstructions(model, X[rows], n=len(rows))
 
 
 def _latent(model: Model, X: np.ndarray, y: ArrayLike | None, args: argparse.Namespace) -> Figure:
@@ -46,6 +47,38 @@ def _manifold(model: Model, X: np.ndarray, y: ArrayLike | None, args: argparse.N
     from hourglass.viz import manifold
 
     return manifold(model, X, n=args.grid, spacing=args.spacing)
+
+
+def spread_rows(count: int, k: int, y: ArrayLike | None = None) -> np.ndarray:
+    """``k`` row positions (at most ``count``) spread across the data: with labels, each label in turn (in
+    sorted order; evenly chosen labels when there are more than ``k``) and within a label evenly spaced rows;
+    without, evenly spaced rows.
+
+    Examples
+    --------
+    >>> spread_rows(100, 4).tolist()
+    [0, 33, 66, 99]
+    >>> spread_rows(6, 4, ["a", "a", "a", "b", "b", "c"]).tolist()
+    [0, 3, 5, 2]
+    """
+    k = min(k, count)
+    if y is None:
+        return np.linspace(0, count - 1, k).round().astype(np.int64)  # steps of at least 1: no repeats
+    labels = np.asarray([str(v) for v in np.asarray(y).reshape(-1)])
+    groups = [np.flatnonzero(labels == value) for value in np.unique(labels)]
+    if len(groups) > k:
+        groups = [groups[int(i)] for i in np.linspace(0, len(groups) - 1, k).round()]
+    taken = [0] * len(groups)  # how many rows each label gives: round-robin while rows are left
+    while sum(taken) < k:
+        for g, members in enumerate(groups):
+            if taken[g] < len(members) and sum(taken) < k:
+                taken[g] += 1
+    spaced = (
+        np.linspace(0, len(members) - 1, t).round().astype(np.int64) for members, t in zip(groups, taken, strict=True)
+    )
+    picks = [members[at] for members, at in zip(groups, spaced, strict=True)]
+    # Label by label within each round, so the first rows shown already span the labels.
+    return np.array([p[r] for r in range(max(taken)) for p in picks if r < len(p)], dtype=np.int64)
 
 
 # name -> (draw, needs an image model)

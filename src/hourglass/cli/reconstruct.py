@@ -29,5 +29,5 @@ def run(args: argparse.Namespace) -> int:
     model = read_inference(args.model)
     check_rows_output(args.output, model, inputs=[args.model, args.data])
     data = read_data(args, model)  # in the model's form: its sample shape, a table's columns in its order
-    write_rows(args.output, model.reconstruct(data.X).reshape(len(data), -1), model)
+    write_rows(args.output, model.reconstruct(data.X).reshape(len(data), -1), model, data)
     return 0

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hourglass.atomic import atomic_file
-from hourglass.cli.common import bounded_float, bounded_int, check_output
-from hourglass.data import CHUNK_ROWS, PARQUET_SUFFIXES, TABLE_SUFFIXES, iter_chunks, model_input
+from hourglass.cli.common import bounded_float, bounded_int, check_output, load_options
+from hourglass.data import CHUNK_ROWS, PARQUET_SUFFIXES, TABLE_SUFFIXES, Dataset, iter_chunks, model_input
 from hourglass.errors import HourglassError
 
 if TYPE_CHECKING:
@@ -68,11 +68,16 @@ def read_detector(path: str) -> AnomalyDetector:
 
 
 @contextlib.contextmanager
-def model_chunks(path: str, model: AnomalyDetector, label: str | None = None) -> Iterator[Iterator[tuple[Any, Any]]]:
-    """DATA streamed (``hourglass.data.iter_chunks``, ``CHUNK_ROWS`` rows at a time) as (the model's input, labels
-    or None) per chunk; the file is closed on leaving the block, however it is left."""
-    with contextlib.closing(iter_chunks(path, label, rows=CHUNK_ROWS)) as chunks:
-        yield ((model_input(chunk, model, where=path), chunk.y) for chunk in chunks)
+def model_chunks(
+    path: str, model: AnomalyDetector, label: str | None = None
+) -> Iterator[Iterator[tuple[Any, Dataset]]]:
+    """DATA streamed (``hourglass.data.iter_chunks``, ``CHUNK_ROWS`` rows at a time) as (the model's input, the
+    chunk: its labels ``y``, image paths ``ids`` and row numbers ``index``) per chunk, read as the model's training
+    data was (``load_options``: its label column unless ``label`` names one); the file is closed on leaving the
+    block, however it is left."""
+    options = load_options(model, label)
+    with contextlib.closing(iter_chunks(path, rows=CHUNK_ROWS, **options)) as chunks:
+        yield ((model_input(chunk, model, where=path), chunk) for chunk in chunks)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,8 +90,12 @@ def run(args: argparse.Namespace) -> int:
     writer = None
     # The Parquet writer is closed before the file is moved into place, however the block is left.
     with atomic_file(out) as tmp, model_chunks(args.data, model, args.label) as chunks, contextlib.ExitStack() as stack:
-        for X, y in chunks:
-            frame = _score_frame(model, X, y, args.label, args.top, first_id=n, alpha=args.alpha, explain=args.explain)
+        for X, chunk in chunks:
+            frame = _score_frame(
+                model, X, chunk.y, args.label, args.top, first_id=n, alpha=args.alpha, explain=args.explain
+            )
+            if chunk.ids is not None:  # an image folder's files, by path
+                frame.insert(1, "path", chunk.ids)
             n += len(frame)
             flagged += int(frame["is_anomaly"].sum())
             if suffix in PARQUET_SUFFIXES:

@@ -7,11 +7,13 @@ line's ``--help`` can show ``MAX_PIXELS`` from here, and arrays, images and the 
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import sys
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +35,9 @@ def load_dataset(
     color: str = "auto",
     drop_nonfinite: bool = False,
     max_pixels: int = MAX_PIXELS,
+    *,
+    columns: Sequence[str] | None = None,
+    label_optional: bool = False,
 ) -> Dataset:
     """Load a built-in dataset (``mnist7``, ``digits8``, ``fashion``, ``fashion-test``) or a file/folder of the user's.
 
@@ -57,12 +62,21 @@ def load_dataset(
         Drop rows with NaN, infinite or too-large values (reported on stderr) instead of refusing the data.
     max_pixels : int, default MAX_PIXELS
         The largest image read, in pixels, checked from each file's header before anything is decoded.
+    columns : sequence of str, optional
+        The feature columns a model expects, in its order: a table's columns are matched to them by name
+        (so their order may differ) before any is read as numbers, and a missing or unexpected column is
+        one error naming each.
+    label_optional : bool, default False
+        ``label`` is a default (a model's remembered label column), not a demand: a source without it
+        loads without labels.
 
     Returns
     -------
     Dataset
         The rows (``X``, possibly a read-only memory map), labels (``y`` or None), ``kind`` (``"image"``
-        or ``"table"``), a ``name`` for titles, and a table's ``feature_names``.
+        or ``"table"``), a ``name`` for titles, a table's ``feature_names`` and an image folder's file
+        paths (``ids``). Row N is position N in the source (an image folder's files in sorted order):
+        the number every command, the explorer and the demo report give it.
 
     Raises
     ------
@@ -97,11 +111,12 @@ def load_dataset(
         known = ", ".join(sorted(BUILTINS))
         raise HourglassError(f"{path}: no such file or folder (built-in datasets: {known})") from None
     if stat.S_ISDIR(info.st_mode):
-        if label is not None:
+        if label is not None and not label_optional:
             raise HourglassError(f"{path}: an image folder takes its labels from sub-folder names, not --label")
         data = read_image_folder(path, image_size, color, max_pixels)
     else:
-        readers = {".npy": read_npy, ".npz": read_npz, **dict.fromkeys(TABLE_SUFFIXES, _read_table)}
+        table = functools.partial(_read_table, columns=columns)
+        readers = {".npy": read_npy, ".npz": read_npz, **dict.fromkeys(TABLE_SUFFIXES, table)}
         reader = readers.get(path.suffix.lower())
         if reader is None:
             raise HourglassError(
@@ -111,12 +126,12 @@ def load_dataset(
             raise HourglassError(f"{path}: not a regular file")
         if info.st_size == 0:
             raise HourglassError(f"{path}: the file is empty")
-        data = reader(path, label)
+        data = reader(path, label, label_optional)
     return _check_finite(data, path, drop_nonfinite)
 
 
 def iter_chunks(
-    source: str | os.PathLike, label: str | None = None, rows: int = CHUNK_ROWS
+    source: str | os.PathLike, label: str | None = None, rows: int = CHUNK_ROWS, **options: Any
 ) -> Generator[Dataset, None, None]:
     """``load_dataset(source, label)`` as chunks of ``rows`` rows in float32, for data larger than memory.
 
@@ -131,11 +146,14 @@ def iter_chunks(
         The label column (or ``.npz`` array), as for ``load_dataset``.
     rows : int, default CHUNK_ROWS
         Rows per chunk; the last chunk holds what is left.
+    **options
+        ``load_dataset``'s other keywords (``columns``, ``label_optional``, an image folder's options).
 
     Yields
     ------
     Dataset
-        One chunk: ``X`` in float32, its labels, and the source's kind, name and feature names.
+        One chunk: ``X`` in float32, its labels, the source's kind, name and feature names, and each row's
+        position in the source (``index``) and file path (``ids``, an image folder's).
 
     Raises
     ------
@@ -157,18 +175,22 @@ def iter_chunks(
     if path.suffix.lower() in TABLE_SUFFIXES and path.is_file():
         from hourglass.data.tables import iter_table
 
-        yield from iter_table(path, label, rows)
+        table = {k: v for k, v in options.items() if k in ("columns", "label_optional")}
+        yield from iter_table(path, label, rows, **table)
         return
-    data = load_dataset(source, label=label)  # finiteness is checked here, a chunk at a time
+    data = load_dataset(source, label=label, **options)  # finiteness is checked here, a chunk at a time
     for start in range(0, len(data), rows):
-        y = None if data.y is None else np.asarray(data.y[start : start + rows])
-        yield Dataset(to_float32(data.X[start : start + rows]), y, data.kind, data.name, data.feature_names)
+        chunk = data.take(slice(start, start + rows))
+        chunk.X = to_float32(chunk.X)
+        yield chunk
 
 
-def _read_table(path: Path, label: str | None) -> Dataset:
+def _read_table(
+    path: Path, label: str | None, label_optional: bool = False, columns: Sequence[str] | None = None
+) -> Dataset:
     from hourglass.data.tables import read_table  # pandas, imported for tables alone
 
-    return read_table(path, label)
+    return read_table(path, label, label_optional, columns)
 
 
 def _check_finite(data: Dataset, path: Path, drop: bool) -> Dataset:
@@ -195,9 +217,7 @@ def _check_finite(data: Dataset, path: Path, drop: bool) -> Dataset:
     if n_bad == len(data):
         raise HourglassError(f"{path}: every row holds NaN or infinite values, or values too large for float32")
     print(f"hourglass: dropped {n_bad} row(s) with NaN/inf or values beyond float32 from {path}", file=sys.stderr)
-    keep = ~bad_rows
-    y = data.y[keep] if data.y is not None else None
-    return Dataset(np.asarray(data.X)[keep], y, data.kind, data.name, data.feature_names)
+    return data.take(~bad_rows)  # each kept row keeps its number in the source (``index``)
 
 
 __all__ = [

@@ -14,8 +14,8 @@ from hourglass.data.dataset import Dataset
 from hourglass.errors import HourglassError
 
 
-def read_npy(path: Path, label: str | None) -> Dataset:
-    if label is not None:
+def read_npy(path: Path, label: str | None, label_optional: bool = False) -> Dataset:
+    if label is not None and not label_optional:
         raise HourglassError(f"{path}: a .npy file holds one array, so it has no label column {label!r}")
     try:
         X = np.load(path, mmap_mode="r", allow_pickle=False)
@@ -27,13 +27,15 @@ def read_npy(path: Path, label: str | None) -> Dataset:
     return _array_dataset(X, None, path)
 
 
-def read_npz(path: Path, label: str | None) -> Dataset:
+def read_npz(path: Path, label: str | None, label_optional: bool = False) -> Dataset:
     try:
         with np.load(path, allow_pickle=False) as z:
             if not hasattr(z, "files"):
                 raise HourglassError(f"{path}: not an .npz archive (a single array: name it .npy)")
             names = list(z.files)
-            label_key = label or ("y" if "y" in names else None)
+            label_key = label or "y"
+            if label_key not in names and (label is None or label_optional):
+                label_key = None  # no labels: fine unless the user named an array
             if label_key is not None and label_key not in names:
                 raise HourglassError(f"{path}: no array named {label_key!r}; it holds {', '.join(names) or 'nothing'}")
             data_keys = [k for k in names if k != label_key]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -10,6 +10,11 @@ import numpy as np
 @dataclass
 class Dataset:
     """Rows of samples plus optional labels. Labels only ever colour plots; training never sees them.
+
+    Rows are numbered one way everywhere: row N is the 0-based position N in the source as hourglass reads
+    it, so ``load_dataset("mnist7").X[N]`` is the digit the demo report calls #N and its explorer calls
+    row N, and the ``row_id`` column of every table a command writes holds that N (an image folder's
+    files are numbered in their sorted order, and also named by their path).
 
     Attributes
     ----------
@@ -26,6 +31,9 @@ class Dataset:
     ids : np.ndarray of str, shape (n,), or None, default None
         What each row is called where a user looks for it: an image folder's file paths (relative to
         the folder). ``None`` means rows are named by their 0-based position in the source.
+    index : np.ndarray of int, shape (n,), or None, default None
+        Each row's 0-based position in the source, where it is not simply ``0 .. n-1``: a chunk of a
+        larger file, or what is left after rows were dropped (``drop_nonfinite``).
 
     Examples
     --------
@@ -33,6 +41,8 @@ class Dataset:
     >>> data = Dataset(np.zeros((10, 7, 7), np.uint8), None, kind="image", name="blank")
     >>> len(data), data.sample_shape, data.n_features
     (10, (7, 7), 49)
+    >>> data.take(np.array([2, 5])).row_index().tolist()
+    [2, 5]
     """
 
     X: np.ndarray
@@ -41,6 +51,7 @@ class Dataset:
     name: str
     feature_names: list[str] | None = None
     ids: np.ndarray | None = None
+    index: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.X.shape[0])
@@ -54,3 +65,16 @@ class Dataset:
     def n_features(self) -> int:
         """Values per sample, as the model sees them flattened."""
         return int(np.prod(self.sample_shape))
+
+    def row_index(self) -> np.ndarray:
+        """Each row's 0-based position in the source (``index``, or ``0 .. n-1``)."""
+        return np.arange(len(self), dtype=np.int64) if self.index is None else np.asarray(self.index, np.int64)
+
+    def take(self, rows: np.ndarray | slice) -> Dataset:
+        """The rows ``rows`` (positions, a boolean mask or a slice), their labels, ids and source positions kept."""
+
+        def pick(values: np.ndarray | None) -> np.ndarray | None:
+            return None if values is None else np.asarray(values)[rows]
+
+        X = self.X[rows] if isinstance(rows, slice) else np.asarray(self.X)[rows]
+        return replace(self, X=X, y=pick(self.y), ids=pick(self.ids), index=self.row_index()[rows])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 from PIL import Image
@@ -38,6 +38,9 @@ def read_image_folder(
 ) -> Dataset:
     """Every image under ``root`` resized to one (H, W); labels are the sub-folder names, if any.
 
+    Files are read in sorted order of their paths, so row N is the N-th path; ``ids`` holds each path,
+    relative to ``root`` (``"boots/0001.png"``), for the outputs to name the files.
+
     ``color`` is ``"gray"``, ``"rgb"`` or ``"auto"`` (RGB only if some image really has colour). Images
     over ``max_pixels`` pixels are refused from their header, before any is decoded; then one image
     at a time is decoded and resized, so memory holds the result and one image.
@@ -70,7 +73,8 @@ def read_image_folder(
         arrays = np.stack([np.asarray(Image.fromarray(a).convert("L")) for a in arrays])
     names = [_text(p.parent.relative_to(root).as_posix()) for p in files]
     y = np.array(names) if any(n != "." for n in names) else None
-    return Dataset(arrays, y, kind="image", name=root.name)
+    ids = np.array([_text(p.relative_to(root).as_posix()) for p in files])
+    return Dataset(arrays, y, kind="image", name=root.name, ids=ids)
 
 
 def _open(path: Path, max_pixels: int, decode: bool, size: tuple[int, int] | None = None):
@@ -123,11 +127,31 @@ def to_uint8_images(array: np.ndarray, lo: float = 0.0, hi: float = 255.0) -> np
     return np.clip(np.rint(scaled * 255), 0, 255).astype(np.uint8)
 
 
-def write_image_folder(folder: Path, images: np.ndarray) -> None:
-    """Write ``images`` (n, H, W[, C], uint8) as 00000.png, 00001.png ... into a new folder."""
+def write_image_folder(folder: Path, images: np.ndarray, names: np.ndarray | None = None) -> None:
+    """Write ``images`` (n, H, W[, C], uint8) as PNGs into a new folder.
+
+    ``names``: each image's path in the folder it came from (``Dataset.ids``); the PNG keeps that path with
+    a ``.png`` suffix (``boots/0001.jpg`` -> ``boots/0001.png``). Without them, or when two paths would
+    become one file or a path leaves the folder, the files are 00000.png, 00001.png ... in row order.
+    """
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise HourglassError(f"{folder}: exists and is not an empty folder; choose a new output path")
-    width = max(5, len(str(len(images) - 1)))
+    files = _png_names(names, len(images))
     with atomic_dir(folder) as tmp:
-        for i, image in enumerate(images):
-            Image.fromarray(image).save(tmp / f"{i:0{width}d}.png")
+        for file, image in zip(files, images, strict=True):
+            target = tmp / file
+            target.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(target)
+
+
+def _png_names(names: np.ndarray | None, n: int) -> list[str]:
+    width = max(5, len(str(n - 1)))
+    numbered = [f"{i:0{width}d}.png" for i in range(n)]
+    if names is None or len(names) != n:
+        return numbered
+    files = [PurePosixPath(str(name)).with_suffix(".png") for name in names]
+    safe = all(not f.is_absolute() and ".." not in f.parts and f.name != ".png" for f in files)
+    taken = {f.as_posix().lower() for f in files}  # one file each, also on case-blind file systems
+    folders = {p.as_posix().lower() for f in files for p in f.parents}
+    unique = len(taken) == n and not taken & folders
+    return [f.as_posix() for f in files] if safe and unique else numbered

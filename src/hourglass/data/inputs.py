@@ -112,16 +112,26 @@ def _columns_in_model_order(where: str, columns: list[str], model: Any, hint: bo
                 f"{where}: the table has {len(columns)} columns, but the model was trained on {model.n_features_in_}"
             )
         return None
-    expected = [str(n) for n in names]
+    return columns_in_order(where, columns, [str(n) for n in names], hint)
+
+
+def columns_in_order(where: str, columns: list[str], expected: list[str], hint: bool = False) -> list[str]:
+    """``expected`` (a model's feature columns, in its order) once the table's ``columns`` are checked to be
+    those names: otherwise one error naming what is missing and what is unexpected (``hint``: and suggesting
+    ``--label``, for a table read with no label column named)."""
     missing = [c for c in expected if c not in columns]
     extra = [c for c in columns if c not in expected]
     if missing or extra:
         parts = [
-            f"missing {', '.join(missing[:5])}" if missing else "",
-            f"unexpected {', '.join(extra[:5])}" if extra else "",
+            f"missing {_some(missing)}" if missing else "",
+            f"unexpected {_some(extra)}" if extra else "",
         ]
         raise HourglassError(
             f"{where}: columns differ from the model's ({'; '.join(p for p in parts if p)})"
-            + ("; name a label column with --label" if hint else "")
+            + ("; name a label column with --label" if hint and extra else "")
         )
     return expected
+
+
+def _some(names: list[str], limit: int = 5) -> str:
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")

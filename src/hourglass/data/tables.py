@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +13,15 @@ import pandas as pd
 from hourglass.atomic import atomic_file
 from hourglass.data.arrays import clean_labels, first_line, to_float32
 from hourglass.data.dataset import Dataset
-from hourglass.data.inputs import ARRAY_SUFFIXES, PARQUET_SUFFIXES
+from hourglass.data.inputs import ARRAY_SUFFIXES, PARQUET_SUFFIXES, columns_in_order
 from hourglass.errors import HourglassError
 
 
-def read_table(path: Path, label: str | None) -> Dataset:
-    X, y, names = frame_to_rows(read_frame(path), path, label)
+def read_table(
+    path: Path, label: str | None, label_optional: bool = False, columns: Sequence[str] | None = None
+) -> Dataset:
+    """A CSV/TSV/Parquet file as a Dataset (see ``frame_to_rows`` for ``label``, ``label_optional``, ``columns``)."""
+    X, y, names = frame_to_rows(read_frame(path), path, label, columns, label_optional)
     return Dataset(X, y, kind="table", name=path.stem, feature_names=names)
 
 
@@ -36,7 +39,13 @@ def read_frame(path: Path) -> pd.DataFrame:
     return frame.rename(columns=str)
 
 
-def iter_table(path: Path, label: str | None, rows: int) -> Iterator[Dataset]:
+def iter_table(
+    path: Path,
+    label: str | None,
+    rows: int,
+    columns: Sequence[str] | None = None,
+    label_optional: bool = False,
+) -> Iterator[Dataset]:
     """A CSV/TSV/Parquet table ``rows`` rows at a time, so one larger than memory is read in constant memory.
 
     Each chunk is checked as ``read_table`` checks a whole table, and its values must be finite in float32.
@@ -52,15 +61,16 @@ def iter_table(path: Path, label: str | None, rows: int) -> Iterator[Dataset]:
                 frames: Iterator[pd.DataFrame] = (b.to_pandas() for b in table.iter_batches(batch_size=rows))
             else:
                 frames = stack.enter_context(pd.read_csv(path, sep=_separator(path), chunksize=rows))
-            seen = False
+            seen = 0
             for frame in frames:
-                X, y, names = frame_to_rows(frame, path, label)
+                X, y, names = frame_to_rows(frame, path, label, columns, label_optional)
                 if not np.isfinite(X).all():
                     raise HourglassError(
                         f"{path}: rows hold NaN or infinite values, or values too large for float32; clean them"
                     )
-                seen = True
-                yield Dataset(X, y, kind="table", name=path.stem, feature_names=names)
+                index = np.arange(seen, seen + len(X), dtype=np.int64)  # the rows' numbers in the whole file
+                seen += len(X)
+                yield Dataset(X, y, kind="table", name=path.stem, feature_names=names, index=index)
         if not seen:
             raise HourglassError(f"{path}: the table has no data rows")
     except HourglassError:
@@ -71,16 +81,28 @@ def iter_table(path: Path, label: str | None, rows: int) -> Iterator[Dataset]:
         raise HourglassError(f"{path}: cannot parse the table ({type(e).__name__}: {first_line(e)})") from None
 
 
-def frame_to_rows(frame: pd.DataFrame, path: Path, label: str | None) -> tuple[np.ndarray, np.ndarray | None, list]:
+def frame_to_rows(
+    frame: pd.DataFrame,
+    path: Path,
+    label: str | None,
+    columns: Sequence[str] | None = None,
+    label_optional: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None, list]:
     """Check a table (or one chunk of it) and split it into float32 rows, labels and column names.
 
+    ``label``: the column kept aside as labels (with ``label_optional``, a table without it has none).
+    ``columns``: the feature columns a model expects, in its order; the table's are matched to them by name
+    before any is read as numbers, so a missing or unexpected column is named as such (not as "non-numeric").
     Values beyond float32's range become infinite here, so the finiteness check that follows sees them.
     """
     y = None
-    if label is not None:
+    if label is not None and (label in frame.columns or not label_optional):
         if label not in frame.columns:
             raise HourglassError(f"{path}: no label column {label!r}; columns are {', '.join(map(str, frame.columns))}")
         y = clean_labels(frame.pop(label).to_numpy(), path)
+    if columns is not None:
+        order = columns_in_order(str(path), [str(c) for c in frame.columns], list(columns), hint=label is None)
+        frame = frame[order]
     if frame.shape[0] == 0:
         raise HourglassError(f"{path}: the table has no data rows")
     if frame.shape[1] == 0:

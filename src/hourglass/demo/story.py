@@ -31,6 +31,10 @@ from hourglass.viz.figure import png_bytes, save_bytes
 
 @dataclass
 class DemoResult:
+    """The demo model and its split of mnist7. ``index_train`` and ``index_test`` give each row's number in
+    mnist7 (``load_dataset("mnist7").X[index_test[i]]`` is ``X_test[i]``): the number the report and the
+    explorer call it by."""
+
     model: Autoencoder
     X_train: np.ndarray
     X_test: np.ndarray
@@ -39,6 +43,8 @@ class DemoResult:
     mse: float  # held-out MSE per pixel, pixels in [0, 1]
     pca_mse: float
     seconds: float
+    index_train: np.ndarray
+    index_test: np.ndarray
 
 
 def heldout_mse(model: Autoencoder, X_test: np.ndarray) -> float:
@@ -60,7 +66,9 @@ QUICK_EPOCHS = 3
 def train_demo(verbose: bool = True, seed: int = 0, epochs: int | None = None) -> DemoResult:
     """Train the 2-number-code autoencoder on mnist7's training split (``epochs``: None for its default)."""
     data = load_dataset("mnist7")
-    X_train, X_test, y_train, y_test = train_test_split(data.X, data.y, test_size=0.2, random_state=seed)
+    # The split is of row numbers, so every digit keeps its number in mnist7 (the same split as of the rows).
+    index_train, index_test = train_test_split(np.arange(len(data)), test_size=0.2, random_state=seed)
+    X_train, X_test, y_train, y_test = data.X[index_train], data.X[index_test], data.y[index_train], data.y[index_test]
     start = time.perf_counter()
     model = Autoencoder(latent_dim=2, seed=seed, verbose=verbose, epochs=epochs or AUTOENCODER.epochs).fit(X_train)
     seconds = time.perf_counter() - start
@@ -73,6 +81,8 @@ def train_demo(verbose: bool = True, seed: int = 0, epochs: int | None = None) -
         heldout_mse(model, X_test),
         pca_mse(X_train, X_test, 2),
         seconds,
+        index_train,
+        index_test,
     )
 
 
@@ -88,10 +98,13 @@ class DemoRun:
     files: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        # Every digit's code, computed once: the latent map and the walk's path share one picture.
-        self.X_all = np.concatenate([self.result.X_train, self.result.X_test])
-        self.y_all = np.concatenate([self.result.y_train, self.result.y_test])
-        self.codes_all = self.result.model.transform(self.X_all)
+        # Every digit in mnist7's order, so that X_all[N] is digit #N everywhere (report, explorer,
+        # load_dataset), and its code, computed once: the latent map and the walk's path share one picture.
+        r = self.result
+        order = np.argsort(np.concatenate([r.index_train, r.index_test]))
+        self.X_all = np.concatenate([r.X_train, r.X_test])[order]
+        self.y_all = np.concatenate([r.y_train, r.y_test])[order]
+        self.codes_all = r.model.transform(self.X_all)
 
     def save(self, name: str, data: bytes) -> bytes:
         """Write one output file into the demo folder (atomically) and remember it."""
@@ -249,7 +262,7 @@ def pick_typical(codes: np.ndarray, y: np.ndarray, label: object) -> int:
 @register_section("walk")
 def _walk(run: DemoRun) -> Section:
     r = run.result
-    test_codes = run.codes_all[len(r.X_train) :]
+    test_codes = run.codes_all[r.index_test]
     a, b = pick_typical(test_codes, r.y_test, 1), pick_typical(test_codes, r.y_test, 7)
     codes, frames = viz.walk(r.model, r.X_test[a], r.X_test[b], steps=12)
     gif = run.save("walk.gif", viz.walk_gif(r.model, frames))
@@ -262,8 +275,10 @@ def _walk(run: DemoRun) -> Section:
         r.model, run.X_all, run.y_all, codes=run.codes_all, path=codes, title="The walk's path through the code"
     )
     html = (
-        f"<p>Take held-out digit #{a} (a 1) and #{b} (a 7), encode both, and decode points on the line between "
-        "their codes. Every step is a drawing the decoder makes from a code no training digit had.</p>"
+        f"<p>Take held-out digit #{r.index_test[a]} (a 1) and #{r.index_test[b]} (a 7), encode both, and decode "
+        "points on the line between their codes. Every step is a drawing the decoder makes from a code no "
+        'training digit had. (Digit #N is row N of mnist7, <code>load_dataset("mnist7").X[N]</code>, '
+        "and row N in the explorer.)</p>"
         + figure(gif, "The walk, animated.", mime="image/gif")
         + strip
         + run.figure("walk_map.png", path, "The same walk drawn on the latent map.")
@@ -344,10 +359,10 @@ def _anomaly(run: DemoRun) -> Section:
     text = (
         f"<p>Fit the toolkit's anomaly detector (its defaults; {a.seconds:.1f} s) on the {len(run.result.X_train):,} "
         f"training digits, labels never used. Then hide {n_turned} held-out digits turned on their side among the "
-        f"{len(a.X) - n_turned:,} held-out ones: the same ink, the wrong shape. Ranked by reconstruction error, a "
-        f"turned digit scores above a normal one with probability {a.auc:.2f} (ROC-AUC; 0.5 is chance). At its own "
-        f"threshold (rebuilt worse than 99% of the training digits) it flags {n_flagged} rows, {hits} of them "
-        f"turned.{flagged_real}</p>"
+        f"{len(a.X) - n_turned:,} held-out ones: the same ink, the wrong shape. Ranked by the detector's score, a "
+        f"turned digit scores as more anomalous than a normal one with probability {a.auc:.2f} (ROC-AUC; 0.5 is "
+        f"chance). At its own threshold (scored worse than 99% of the training digits) it flags {n_flagged} rows, "
+        f"{hits} of them turned.{flagged_real}</p>"
     )
     rows = [
         ("test rows (planted anomalies)", f"{len(a.X):,} ({n_turned})"),
@@ -361,13 +376,14 @@ def _anomaly(run: DemoRun) -> Section:
         + run.figure(
             "anomaly_histogram.png",
             a.histogram,
-            "Reconstruction errors of the held-out digits and the turned ones; the dashed line is the threshold.",
+            "The detector's score (higher = more normal: its reconstruction error and isolation forest, as robust "
+            "z-scores) of the held-out digits and the turned ones; rows left of the dashed threshold are flagged.",
         )
         + run.figure(
             "anomaly_gallery.png",
             a.gallery,
-            "The test rows rebuilt worst (top) and their per-pixel squared error (bottom); under each, turned or "
-            "a real digit, its label, and its reconstruction error.",
+            "The test rows the detector scores most anomalous (top) and their per-pixel squared reconstruction "
+            "error (bottom); under each, turned or a real digit, its label, and its score.",
         )
         + nearest_normal_html(a, run)
         + table(("measure", "value"), rows)
@@ -381,9 +397,10 @@ def _explorer(run: DemoRun) -> Section:
 
     write_explorer(
         run.result.model,
-        run.X_all,
+        run.X_all,  # in mnist7's order: the explorer's row N is digit #N of the report and of load_dataset
         run.y_all,
         run.out / "explorer.html",
+        rows=np.arange(len(run.X_all)),
         title="hourglass explorer: mnist7 digits in a 2-number code",
     )
     run.files.append("explorer.html")
