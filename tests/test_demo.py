@@ -1,4 +1,5 @@
 import base64
+import json
 import re
 
 import numpy as np
@@ -7,6 +8,7 @@ from PIL import Image
 
 from hourglass.anomaly import AnomalyDetector
 from hourglass.cli import main
+from hourglass.data import load_dataset
 from hourglass.demo import report, story
 from hourglass.estimator import Autoencoder
 
@@ -95,6 +97,25 @@ def test_walk_goes_from_a_heldout_one_to_a_heldout_seven(run):
         nearest = np.linalg.norm(mine - np.median(mine, axis=0), axis=1).min()
         assert result.y_test[picked] == label
         assert np.linalg.norm(codes[picked] - np.median(mine, axis=0)) == nearest
+
+
+def test_report_explorer_and_load_dataset_number_digits_alike(run):
+    # The walk's digits are named "#N" in the report: row N of mnist7, and the explorer's dot for row N shows
+    # that very digit (the explorer once drew training digits then held-out ones, so "#530" was its row 4530).
+    out, result, _ = run
+    page = (out / "report.html").read_text()
+    one, seven = map(int, re.search(r"held-out digit #(\d+) \(a 1\) and #(\d+) \(a 7\)", page).groups())
+    mnist7 = load_dataset("mnist7")
+    assert (mnist7.y[one], mnist7.y[seven]) == (1, 7)
+    assert one in result.index_test and seven in result.index_test  # held out, as the report says
+    test_codes = result.model.transform(result.X_test)
+    assert mnist7.X[one].tolist() == result.X_test[story.pick_typical(test_codes, result.y_test, 1)].tolist()
+    html = (out / "explorer.html").read_text()
+    data = json.loads(re.search(r'id="hg-data">(.*?)</script>', html, re.S).group(1))
+    pixels = np.frombuffer(base64.b64decode(data["originals"]["data"]), np.uint8).reshape(-1, 49)
+    for n in (one, seven, 0, 4999):
+        dot = data["rows"].index(n)
+        assert pixels[dot].tolist() == mnist7.X[n].reshape(-1).tolist(), n
 
 
 def test_report_detects_the_planted_anomalies_well_above_chance(run):
