@@ -108,7 +108,7 @@ def test_the_detector_declares_only_its_own_parameters_and_checkpoints_like_an_a
     np.testing.assert_array_equal(resumed.score_samples(X), whole.score_samples(X))
 
 
-def test_table_with_other_columns_is_a_clear_error(tmp_path):
+def test_table_with_other_columns_is_a_clear_error(tmp_path, capsys):
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.normal(size=(200, 3)), columns=["a", "b", "c"])
     det = AnomalyDetector(epochs=2).fit(frame)
@@ -120,6 +120,16 @@ def test_table_with_other_columns_is_a_clear_error(tmp_path):
     frame.rename(columns={"c": "d"}).to_csv(tmp_path / "other.csv", index=False)
     assert main(["score", str(tmp_path / "det"), str(tmp_path / "other.csv"), "-o", str(tmp_path / "s.csv")]) == 2
     assert not (tmp_path / "s.csv").exists()
+    # The error names the cause; --label is suggested only for a text column left in, not a renamed or numeric one.
+    for extra, hint in (({"d": 1.0}, False), ({"kind": "ok"}, True)):
+        frame.assign(**extra).to_csv(tmp_path / "extra.csv", index=False)
+        capsys.readouterr()
+        assert main(["score", str(tmp_path / "det"), str(tmp_path / "extra.csv"), "-o", str(tmp_path / "s.csv")]) == 2
+        err = capsys.readouterr().err
+        assert f"columns differ from the model's (unexpected {next(iter(extra))})" in err
+        assert ("--label" in err) == hint
+    main(["score", str(tmp_path / "det"), str(tmp_path / "other.csv"), "-o", str(tmp_path / "s.csv")])
+    assert "(missing c; unexpected d)\n" in capsys.readouterr().err
 
 
 def test_bad_parameters_are_user_errors(digits):

@@ -11,6 +11,7 @@ Imports nothing heavy: pandas only once a named table is handed on.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -64,7 +65,7 @@ def model_input(data: Any, model: Any = None, where: str | None = None) -> np.nd
     where = where or (data.name if isinstance(data, Dataset) else "X")
     X, names = _rows_and_names(data)
     if names is not None:
-        X = _named_input(X, names, model, where, hint=isinstance(data, Dataset))
+        X = _named_input(X, names, model, where)
     if model is None or not isinstance(X, np.ndarray) or X.ndim < 2:
         return X  # for fit; a DataFrame; lists, 1-D arrays: the estimator's to check or refuse
     shape = tuple(model.sample_shape_)
@@ -86,9 +87,9 @@ def _rows_and_names(data: Any) -> tuple[Any, list[str] | None]:
     return data, None
 
 
-def _named_input(X: Any, names: list[str], model: Any, where: str, hint: bool) -> np.ndarray | pd.DataFrame:
+def _named_input(X: Any, names: list[str], model: Any, where: str) -> np.ndarray | pd.DataFrame:
     """A table's rows (an array or a DataFrame) as ``model_input`` hands them on: columns in the model's order."""
-    order = names if model is None else _columns_in_model_order(where, names, model, hint)
+    order = names if model is None else _columns_in_model_order(where, names, model)
     by_name = model is None or getattr(model, "feature_names_in_", None) is not None
     if isinstance(X, np.ndarray):
         if order is not None and order != names:
@@ -102,7 +103,7 @@ def _named_input(X: Any, names: list[str], model: Any, where: str, hint: bool) -
     return X if by_name else X.to_numpy()  # a model fitted on an array reads a table by position
 
 
-def _columns_in_model_order(where: str, columns: list[str], model: Any, hint: bool) -> list[str] | None:
+def _columns_in_model_order(where: str, columns: list[str], model: Any) -> list[str] | None:
     """The table's columns in the model's order (None: the model has no names, so by position); any
     mismatch is one error naming what is missing and what is extra."""
     names = getattr(model, "feature_names_in_", None)
@@ -112,13 +113,14 @@ def _columns_in_model_order(where: str, columns: list[str], model: Any, hint: bo
                 f"{where}: the table has {len(columns)} columns, but the model was trained on {model.n_features_in_}"
             )
         return None
-    return columns_in_order(where, columns, [str(n) for n in names], hint)
+    return columns_in_order(where, columns, [str(n) for n in names])
 
 
-def columns_in_order(where: str, columns: list[str], expected: list[str], hint: bool = False) -> list[str]:
+def columns_in_order(where: str, columns: list[str], expected: list[str], text: Collection[str] = ()) -> list[str]:
     """``expected`` (a model's feature columns, in its order) once the table's ``columns`` are checked to be
-    those names: otherwise one error naming what is missing and what is unexpected (``hint``: and suggesting
-    ``--label``, for a table read with no label column named)."""
+    those names: otherwise one error naming what is missing and what is unexpected, suggesting ``--label`` only
+    when an unexpected column is among ``text``, the columns that do not hold numbers (a table read with no
+    label column): a numeric or a renamed column is not a label left in."""
     missing = [c for c in expected if c not in columns]
     extra = [c for c in columns if c not in expected]
     if missing or extra:
@@ -128,7 +130,7 @@ def columns_in_order(where: str, columns: list[str], expected: list[str], hint: 
         ]
         raise HourglassError(
             f"{where}: columns differ from the model's ({'; '.join(p for p in parts if p)})"
-            + ("; name a label column with --label" if hint and extra else "")
+            + ("; name a label column with --label" if any(c in text for c in extra) else "")
         )
     return expected
 

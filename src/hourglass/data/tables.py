@@ -101,7 +101,9 @@ def frame_to_rows(
             raise HourglassError(f"{path}: no label column {label!r}; columns are {', '.join(map(str, frame.columns))}")
         y = clean_labels(frame.pop(label).to_numpy(), path)
     if columns is not None:
-        order = columns_in_order(str(path), [str(c) for c in frame.columns], list(columns), hint=label is None)
+        # Text columns left in a table read without labels may be labels; a numeric column is not suggested as one.
+        text = [str(c) for c, dtype in frame.dtypes.items() if not _is_real_number(dtype)] if y is None else []
+        order = columns_in_order(str(path), [str(c) for c in frame.columns], list(columns), text)
         frame = frame[order]
     if frame.shape[0] == 0:
         raise HourglassError(f"{path}: the table has no data rows")
