@@ -383,3 +383,204 @@ def test_pad_against_serve_with_a_detector():
     finally:
         server.shutdown()
         server.server_close()
+
+
+# ---------------------------------------------------------------------------------------------- drawn digits
+def _ring(cx, cy, rx, ry, start=0.0, turn=1.0, n=28):
+    return [(cx + rx * np.sin(a), cy - ry * np.cos(a)) for a in start + np.linspace(0, 2 * np.pi * turn, n)]
+
+
+# Digits as a person draws them on the pad: filling most of its box, in white, one or two strokes.
+DIGITS = {
+    0: [_ring(0.5, 0.5, 0.27, 0.38, turn=1.05)],
+    1: [[(0.54, 0.12), (0.46, 0.88)]],
+    2: [[(0.25, 0.3), (0.35, 0.15), (0.55, 0.12), (0.72, 0.22), (0.72, 0.38), (0.25, 0.86), (0.78, 0.86)]],
+    3: [[(0.25, 0.18), (0.55, 0.12), (0.72, 0.25), (0.68, 0.4), (0.45, 0.48), (0.72, 0.6), (0.7, 0.78), (0.25, 0.84)]],
+    4: [[(0.6, 0.12), (0.22, 0.6), (0.8, 0.6)], [(0.62, 0.35), (0.62, 0.9)]],
+    6: [[(0.66, 0.12), (0.42, 0.32), (0.3, 0.6), (0.36, 0.84), (0.55, 0.88), (0.7, 0.74), (0.62, 0.56), (0.32, 0.66)]],
+    7: [[(0.22, 0.15), (0.78, 0.15), (0.42, 0.88)]],
+    9: [_ring(0.48, 0.32, 0.2, 0.19, start=0.5 * np.pi, turn=-1.0, n=22) + [(0.66, 0.45), (0.6, 0.88)]],
+}
+
+
+def draw(page, strokes, box=(0.0, 0.0, 1.0, 1.0)) -> np.ndarray:
+    """Clear the pad, draw ``strokes`` (fractions of the part ``box`` = (x, y, width, height) of the pad) with the
+    mouse, and return the row the page hands the model."""
+    page.click("#pad-clear")
+    x0, y0, w, h = box
+    for line in strokes:
+        mouse_stroke(page, [(x0 + fx * w, y0 + fy * h) for fx, fy in line])
+    wait_until(page, f"{EX}.state.pad.updates > 0")
+    return pad_row(page)
+
+
+@pytest.fixture(scope="module")
+def digit_model():
+    data = load_dataset("mnist7")
+    return Autoencoder(latent_dim=2, epochs=30, seed=0).fit(data.X), data
+
+
+def test_drawn_digits_land_among_their_kind(digit_model, tmp_path):
+    """A drawing is rendered as the data was made: MNIST's grey, area-averaged strokes, not the pad's white ones.
+    Before, every drawing scored at the 100th percentile of the data's reconstruction errors and most landed
+    among the wrong digits; now most land among their own and all score as the data does."""
+    model, data = digit_model
+    path = write_explorer(model, data.X, data.y, tmp_path / "explorer.html")
+    codes, errors = model.transform(data.X), -model.score_samples(data.X)
+    landed, ranks = {}, {}
+    with browser_page(path.resolve().as_uri()) as page:
+        for digit, strokes in DIGITS.items():
+            row = draw(page, strokes)
+            check_pad_against_model(page, model)
+            code, error = model.transform(row[None])[0], -model.score_samples(row[None])[0]
+            nearest = data.y[np.argsort(np.linalg.norm(codes - code, axis=1))[:15]]
+            landed[digit] = int(np.bincount(nearest, minlength=10).argmax())
+            ranks[digit] = float((errors < error).mean())
+            # The data's intensities: grey strokes (area-averaged), no pixel brighter than the data's brightest.
+            assert 0 < row.max() <= data.X.max() and (row > 0).sum() < 0.6 * row.size
+        small = draw(page, DIGITS[7], box=(0.05, 0.05, 0.4, 0.4))  # the same 7, small, in a corner
+        big = draw(page, DIGITS[7])
+    hits = [d for d in DIGITS if landed[d] == d]
+    assert len(hits) >= 0.7 * len(DIGITS), f"drawn digit -> the label of its nearest codes: {landed}"
+    assert max(ranks.values()) < 0.95, f"share of the data rebuilt better than each drawing: {ranks}"
+    # Framed as the data's digits are: where and how large it is drawn barely matters.
+    assert np.abs(small - big).mean() < 0.1 * np.abs(big).mean()
+
+
+# ---------------------------------------------------------------------------------------------- names of the dots
+def test_dots_are_named_by_their_row_in_the_source_and_their_path(trained, tmp_path):
+    """A subset of a source (a held-out split, an image folder): every place the page names a dot uses the
+    source's row number, and its file path where it has one."""
+    import csv
+    import io
+
+    model, X, y, _ = trained
+    rows = 1000 + 3 * np.arange(len(X))  # where these rows sit in their source
+    ids = np.array([f"digits/{label}/img {i:04d}.png" for i, label in enumerate(y)], dtype=object)
+    ids[7] = 'odd, "quoted"\nname.png'
+    path = write_explorer(model, X, y, tmp_path / "explorer.html", rows=rows, ids=ids)
+    with browser_page(path.resolve().as_uri()) as page:
+        # Search: #N is the source's row N (not the dot's place); a file name or the path's last parts find it.
+        page.fill("#search", f"#{rows[5]}, #5")
+        assert page.evaluate(f"{EX}.state.search") == [5]
+        page.fill("#search", "IMG 0012.png")
+        assert page.evaluate(f"{EX}.state.search") == [12]
+        page.fill("#search", f"{y[12]}/img 0012.png, #{rows[7]}")
+        assert page.evaluate(f"{EX}.state.search") == [7, 12]
+        page.fill("#search", "")
+
+        # Hover: the dot under the cursor is the one named beside it.
+        dots = np.asarray(page.evaluate(f"Array.from({{length: {EX}.n}}, (_, i) => {EX}.dotScreen(i))"))
+        gaps = np.linalg.norm(dots[:, None] - dots[None], axis=2) + np.eye(len(dots)) * 1e9
+        lone = int(np.argmax(gaps.min(axis=1)))  # the dot farthest from any other: no doubt which is hovered
+        page.mouse.move(*dots[lone])
+        wait_until(page, f"{EX}.state.hover === {lone}")
+
+        # Selection and neighbours say the row number and path.
+        page.mouse.click(*dots[lone])
+        wait_until(page, "document.getElementById('selection').textContent.includes('percentile')")
+        shown = page.text_content("#selection")
+        assert f"row {rows[lone]}" in shown and ids[lone] in shown
+        assert page.text_content("#neighbours-note").startswith(f"row {rows[lone]} \u00b7 {ids[lone]}")
+        page.keyboard.press("Escape")
+
+        # The lasso's CSV: row_id (the source's), path and label, quoted where a path needs it.
+        box = page.locator("#map").bounding_box()
+        corners = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in ((0.01, 0.01), (0.99, 0.01), (0.99, 0.99), (0.01, 0.99))]  # fmt: skip
+        page.click("#lasso")
+        page.mouse.move(*corners[0])
+        page.mouse.down()
+        for corner in [*corners[1:], corners[0]]:
+            page.mouse.move(*corner, steps=4)
+        page.mouse.up()
+        lassoed = page.evaluate(f"{EX}.state.lasso.dots")
+        assert 7 in lassoed and len(lassoed) > 0.9 * len(X)
+        with page.expect_download() as download:
+            page.click("#lasso-csv")
+        table = list(csv.reader(io.StringIO(Path(download.value.path()).read_text(), newline="")))
+        assert table == [["row_id", "path", "label"], *([str(rows[i]), ids[i], str(y[i])] for i in lassoed)]
+
+
+# ---------------------------------------------------------------------------------------------- layout
+SCREENS = [(390, 844), (700, 900), (1366, 900), (1920, 1080)]  # a phone, a small window, a laptop, a desktop
+# Boxes, in page coordinates, of the page's blocks: none may overlap another.
+BLOCKS = """() => {
+  const box = (e) => { const r = e.getBoundingClientRect();
+    return [r.left + scrollX, r.top + scrollY, r.right + scrollX, r.bottom + scrollY]; };
+  const shown = (e) => e.getClientRects().length > 0;
+  const blocks = {};
+  for (const s of ["header", ".toolbar", "#map-wrap", "#legend", ".walk-bar", ".hint"]) blocks[s] = box(document.querySelector(s));
+  document.querySelectorAll("aside .card").forEach((c, j) => { if (shown(c)) blocks["card " + j] = box(c); });
+  return blocks;
+}"""
+
+
+def _overlap(a, b) -> float:
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def check_layout(page, width: int, height: int, table: bool) -> None:
+    """At one window size: no block overlaps another, nothing runs off the page's width, the legend shows,
+    the Draw card cuts no caption, the walk is in view on a laptop, and input moves nothing."""
+    page.set_viewport_size({"width": width, "height": height})
+    page.reload()
+    wait_until(page, f"{EX} !== undefined && {EX}.state !== undefined")
+    where = f"at {width}x{height}"
+    blocks = page.evaluate(BLOCKS)
+    names = list(blocks)
+    for j, a in enumerate(names):
+        assert blocks[a][2] <= width + 0.5, f"{a} runs off the page {where}: {blocks[a]}"
+        for b in names[j + 1 :]:
+            assert _overlap(blocks[a], blocks[b]) < 1, f"{a} overlaps {b} {where}: {blocks[a]} {blocks[b]}"
+    assert page.evaluate("document.documentElement.scrollWidth") <= width, f"the page scrolls sideways {where}"
+    legend = page.locator("#legend .item").first
+    assert legend.is_visible() and legend.bounding_box()["width"] > 5, f"no legend {where}"
+    # The Draw card: a table's pad is hidden (its note shows); an image's captions are whole and inside the card.
+    assert page.locator("#pad-pair").is_visible() is not table
+    cut = page.evaluate("""() => { const card = document.getElementById("pad-card").getBoundingClientRect();
+      return Array.from(document.querySelectorAll("#pad-card figcaption")).filter((f) => f.getClientRects().length)
+        .filter((f) => { const r = f.getBoundingClientRect();
+          return f.scrollWidth > f.clientWidth + 1 || r.left < card.left || r.right > card.right; })
+        .map((f) => f.textContent); }""")
+    assert not cut, f"cut captions in the Draw card {where}: {cut}"
+    if width >= 1366:  # a laptop or wider: the walk's frames are on screen, unscrolled
+        strip = page.locator("#strip").bounding_box()
+        assert strip["y"] + strip["height"] <= height, f"the walk's frames are below the fold {where}: {strip}"
+
+    if width not in (390, 1366):
+        return  # the toolbar wrapped on a laptop; a phone stacks it: input is tried at those two sizes
+    # Input moves nothing on the map's side: a search, a lasso and a walk leave every block where it was.
+    before = {k: v for k, v in blocks.items() if not k.startswith("card")}
+    page.fill("#search", "1, #3")
+    page.click("#lasso")
+    box = page.locator("#map").bounding_box()
+    page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.3 * box["height"])
+    page.mouse.down()
+    for fx, fy in ((0.7, 0.3), (0.7, 0.7), (0.3, 0.7), (0.3, 0.3)):
+        page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"], steps=3)
+    page.mouse.up()
+    page.click("#lasso")
+    assert page.text_content("#search-count") and page.text_content("#lasso-count")
+    for i in (0, 1):
+        page.mouse.click(*page.evaluate(f"{EX}.dotScreen({i})"))
+    wait_until(page, f"{EX}.state.walk && {EX}.state.walk.done")
+    after = {k: v for k, v in page.evaluate(BLOCKS).items() if k in before}
+    assert after == before, f"input moved the page {where}: {before} -> {after}"
+
+
+def test_layout_at_phone_laptop_and_desktop_sizes(trained, tmp_path):
+    model, X, y, _ = trained
+    rng = np.random.default_rng(0)
+    import pandas as pd
+
+    columns = ["age", "income", "height_cm", "weight_kg", "visits", "score"]
+    frame = pd.DataFrame(rng.normal(size=(200, 2)) @ rng.normal(size=(2, 6)), columns=columns)
+    table = Autoencoder(hidden=(16,), epochs=10, seed=0).fit(frame)
+    pages = {
+        False: write_explorer(model, X, y, tmp_path / "images.html"),
+        True: write_explorer(table, frame, rng.integers(0, 3, 200), tmp_path / "table.html"),
+    }
+    for is_table, path in pages.items():
+        with browser_page(path.resolve().as_uri()) as page:
+            for width, height in SCREENS:
+                check_layout(page, width, height, is_table)

@@ -163,6 +163,7 @@ if (typeof document !== "undefined") (function () {
   else {
     preview.className = "bars"; original.className = "bars"; $("pair").classList.add("bars");
     $("cursor-readout").classList.add("table");
+    $("original-caption").textContent = "reconstruction (bars) over the original (outlines)";
   }
   const paint = isImage ? (canvas, values) => paintImage(canvas, values) : paintBars;
 
