@@ -11,7 +11,7 @@ import functools
 import os
 import stat
 import sys
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +116,8 @@ def load_dataset(
         data = read_image_folder(path, image_size, color, max_pixels)
     else:
         table = functools.partial(_read_table, columns=columns)
-        readers = {".npy": read_npy, ".npz": read_npz, **dict.fromkeys(TABLE_SUFFIXES, table)}
+        readers: dict[str, Callable[..., Dataset]] = {".npy": read_npy, ".npz": read_npz}
+        readers |= dict.fromkeys(TABLE_SUFFIXES, table)
         reader = readers.get(path.suffix.lower())
         if reader is None:
             raise HourglassError(

@@ -33,7 +33,7 @@ def read_npz(path: Path, label: str | None, label_optional: bool = False) -> Dat
             if not hasattr(z, "files"):
                 raise HourglassError(f"{path}: not an .npz archive (a single array: name it .npy)")
             names = list(z.files)
-            label_key = label or "y"
+            label_key: str | None = label or "y"
             if label_key not in names and (label is None or label_optional):
                 label_key = None  # no labels: fine unless the user named an array
             if label_key is not None and label_key not in names:

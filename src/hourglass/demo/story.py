@@ -68,7 +68,8 @@ def train_demo(verbose: bool = True, seed: int = 0, epochs: int | None = None) -
     data = load_dataset("mnist7")
     # The split is of row numbers, so every digit keeps its number in mnist7 (the same split as of the rows).
     index_train, index_test = train_test_split(np.arange(len(data)), test_size=0.2, random_state=seed)
-    X_train, X_test, y_train, y_test = data.X[index_train], data.X[index_test], data.y[index_train], data.y[index_test]
+    y = np.asarray(data.y)  # mnist7 is labelled
+    X_train, X_test, y_train, y_test = data.X[index_train], data.X[index_test], y[index_train], y[index_test]
     start = time.perf_counter()
     model = Autoencoder(latent_dim=2, seed=seed, verbose=verbose, epochs=epochs or AUTOENCODER.epochs).fit(X_train)
     seconds = time.perf_counter() - start
