@@ -44,7 +44,7 @@ COMMANDS = {
     ),
     "score": (["score", "{det}", "{table}", "--label", "label", "-o", "{out}"], FILE, ".csv"),
     "evaluate-anomaly": (
-        ["evaluate-anomaly", "{det}", "{table}", "--labels", "label", "--plot", "{out}"],
+        ["evaluate-anomaly", "{det}", "{table}", "--label", "label", "--plot", "{out}"],
         FILE,
         ".png",
     ),

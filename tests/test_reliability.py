@@ -94,8 +94,7 @@ def test_missing_label_column(tmp_path, models, capsys, command):
     pd.DataFrame(np.ones((4, 5)), columns=COLUMNS).to_csv(data, index=False)
     template = MODEL_COMMANDS[command]
     args = [a.format(ae=models[0], det=models[1], data=data, out=tmp_path / "out") for a in template]
-    flag = "--labels" if command == "evaluate-anomaly" else "--label"
-    code, err = _run_cli([*args, flag, "kind"], capsys)
+    code, err = _run_cli([*args, "--label", "kind"], capsys)
     _check_user_error(code, err, "t.csv", "kind", tmp_path)
 
 
