@@ -399,7 +399,7 @@ DIGITS = {
     4: [[(0.6, 0.12), (0.22, 0.6), (0.8, 0.6)], [(0.62, 0.35), (0.62, 0.9)]],
     6: [[(0.66, 0.12), (0.42, 0.32), (0.3, 0.6), (0.36, 0.84), (0.55, 0.88), (0.7, 0.74), (0.62, 0.56), (0.32, 0.66)]],
     7: [[(0.22, 0.15), (0.78, 0.15), (0.42, 0.88)]],
-    9: [_ring(0.48, 0.32, 0.2, 0.19, start=0.5 * np.pi, turn=-1.0, n=22) + [(0.66, 0.45), (0.6, 0.88)]],
+    9: [[*_ring(0.48, 0.32, 0.2, 0.19, start=0.5 * np.pi, turn=-1.0, n=22), (0.66, 0.45), (0.6, 0.88)]],
 }
 
 
@@ -486,7 +486,8 @@ def test_dots_are_named_by_their_row_in_the_source_and_their_path(trained, tmp_p
 
         # The lasso's CSV: row_id (the source's), path and label, quoted where a path needs it.
         box = page.locator("#map").bounding_box()
-        corners = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in ((0.01, 0.01), (0.99, 0.01), (0.99, 0.99), (0.01, 0.99))]  # fmt: skip
+        fractions = ((0.01, 0.01), (0.99, 0.01), (0.99, 0.99), (0.01, 0.99))
+        corners = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in fractions]
         page.click("#lasso")
         page.mouse.move(*corners[0])
         page.mouse.down()
@@ -509,7 +510,9 @@ BLOCKS = """() => {
     return [r.left + scrollX, r.top + scrollY, r.right + scrollX, r.bottom + scrollY]; };
   const shown = (e) => e.getClientRects().length > 0;
   const blocks = {};
-  for (const s of ["header", ".toolbar", "#map-wrap", "#legend", ".walk-bar", ".hint"]) blocks[s] = box(document.querySelector(s));
+  for (const s of ["header", ".toolbar", "#map-wrap", "#legend", ".walk-bar", ".hint"]) {
+    blocks[s] = box(document.querySelector(s));
+  }
   document.querySelectorAll("aside .card").forEach((c, j) => { if (shown(c)) blocks["card " + j] = box(c); });
   return blocks;
 }"""
