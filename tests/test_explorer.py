@@ -321,3 +321,79 @@ def test_table_explorer_colours_numeric_labels():
     assert not data["pad"]["ok"] and "needs an image model" in data["pad"]["note"] and data["encoder"] is None
     with pytest.raises(HourglassError, match="data: 5 features per row, but the model expects 6"):
         render_page(table, X[:, :5])
+
+
+# ---------------------------------------------------------------------------------------------- what dots are called
+def test_cli_explore_names_an_image_folders_dots_by_path(model, digits, tmp_path):
+    """`hourglass explore MODEL FOLDER`: each dot carries its file's path and its row number (the file's place in
+    the folder's sorted order), so the page can say which image it is."""
+    from PIL import Image
+
+    X, y = digits
+    for i in range(12):
+        folder = tmp_path / "digits" / str(y[i])
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(X[i]).save(folder / f"scan {i:02d}.png")
+    model.save(tmp_path / "model")
+    out = tmp_path / "page.html"
+    assert main(["explore", str(tmp_path / "model"), str(tmp_path / "digits"), "-o", str(out)]) == 0
+    data = _page_data(out.read_text())
+    paths = sorted(p.relative_to(tmp_path / "digits").as_posix() for p in (tmp_path / "digits").rglob("*.png"))
+    assert data["ids"] == paths and data["rows"] == list(range(12))
+    assert data["labels"]["names"] == sorted({str(v) for v in y[:12]})
+
+
+def test_dots_keep_their_source_row_numbers_and_ids(model, digits):
+    from hourglass.data import Dataset
+
+    X, y = digits
+    rows = np.arange(len(X)) * 2 + 7
+    ids = np.array([f"img{i}.png" for i in range(len(X))])
+    data = _page_data(render_page(model, X, y, rows=rows, ids=ids, max_points=50))
+    kept = np.asarray(data["index"])  # a subsample of 50: each dot keeps its own number and name
+    assert data["rows"] == rows[kept].tolist() and data["ids"] == ids[kept].tolist()
+    # A Dataset brings its labels, ids and row numbers (a subset of its source keeps the source's numbers).
+    source = Dataset(X, y, kind="image", name="digits", ids=ids)
+    data = _page_data(render_page(model, source.take(np.arange(100, 140))))
+    assert data["rows"] == list(range(100, 140)) and data["ids"] == ids[100:140].tolist()
+    assert data["labels"]["values"] == np.unique(y[100:140], return_inverse=True)[1].tolist()
+    # Without either, a dot's row number is its place in X.
+    plain = _page_data(render_page(model, X[:30]))
+    assert plain["rows"] == list(range(30)) and plain["ids"] is None
+    for bad, message in [
+        ({"rows": rows[:-1]}, f"got {len(X) - 1} row numbers for {len(X)} rows"),
+        ({"rows": rows - 100}, "row numbers must be whole numbers from 0"),
+        ({"rows": rows + 0.5}, "row numbers must be whole numbers from 0"),
+        ({"ids": ids[:3]}, f"got 3 ids for {len(X)} rows"),
+    ]:
+        with pytest.raises(HourglassError, match=message):
+            render_page(model, X, **bad)
+
+
+def test_table_bars_are_always_named():
+    """The bars name each feature: the model's names, else the data's own columns, else x1..xm."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 4))
+    frame = pd.DataFrame(X, columns=["alpha", "beta", "gamma", "delta"])
+    assert _page_data(render_page(_fit(frame), frame))["feature_names"] == ["alpha", "beta", "gamma", "delta"]
+    on_array = _fit(X)
+    assert _page_data(render_page(on_array, frame))["feature_names"] == ["alpha", "beta", "gamma", "delta"]
+    assert _page_data(render_page(on_array, X))["feature_names"] == ["x1", "x2", "x3", "x4"]
+
+
+def test_ink_style_measures_how_the_data_is_drawn():
+    """mnist7's digits: dark paper, grey strokes thinned by area-averaging, about 5 of 7 pixels tall, centred;
+    the same digits inverted (dark ink on white) measure the same, with paper and ink swapped."""
+    from hourglass.explorer.ink import ink_style
+
+    X = load_dataset("mnist7").X
+    style = ink_style(X)
+    assert style["background"] == 0 and style["ink"] > 240
+    assert 0.4 < style["spread"] < 0.7  # well below a crisp stroke's 1
+    assert 4.5 < style["extent"] < 5.5 and np.allclose(style["centre"], 3.5, atol=0.3)
+    inverted = ink_style(255 - X)
+    assert inverted["background"] == 255 and inverted["ink"] < 15
+    assert abs(inverted["spread"] - style["spread"]) < 0.02 and abs(inverted["extent"] - style["extent"]) < 0.1
+    assert ink_style(np.zeros((5, 7, 7), np.uint8)) is None  # blank pages: nothing to measure

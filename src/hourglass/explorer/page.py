@@ -177,7 +177,7 @@ def explorer_data(
     id, shapes. A Dataset brings its own labels, row numbers and ids unless ``y``, ``rows`` or ``ids`` are given."""
     if isinstance(X, Dataset):
         y = X.y if y is None else y
-        rows = getattr(X, "index", None) if rows is None else rows
+        rows = X.index if rows is None else rows
         ids = X.ids if ids is None else ids
     columns = _feature_names(model, X)
     frame = hasattr(X, "to_numpy")
