@@ -13,7 +13,14 @@ HEAVY = ("torch", "sklearn", "scipy.stats", "pandas")
 
 
 def imported_after(args: list[str]) -> list[str]:
-    """The heavy modules a fresh interpreter holds after ``hourglass.cli.main(args)``."""
+    """The heavy modules a fresh interpreter holds after ``hourglass.cli.main(args)``, which must succeed."""
+    code, heavy, err = run_fresh(args)
+    assert code == 0, err
+    return heavy
+
+
+def run_fresh(args: list[str]) -> tuple[int, list[str], str]:
+    """``hourglass.cli.main(args)`` in a fresh interpreter: its exit code, the heavy modules it imported, stderr."""
     script = (
         "import contextlib, io, json, sys\n"
         "from hourglass.cli import main\n"
@@ -26,8 +33,7 @@ def imported_after(args: list[str]) -> list[str]:
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     code, heavy = json.loads(done.stdout.splitlines()[-1])
-    assert code == 0, done.stderr
-    return heavy
+    return code, heavy, done.stderr
 
 
 @pytest.mark.parametrize("args", [["--help"], *([c, "--help"] for c in COMMANDS)], ids=" ".join)
@@ -76,3 +82,71 @@ def test_info_refuses_a_hand_edited_config_in_one_line(tmp_path, small_model, ca
     assert capsys.readouterr().err.splitlines() == [
         f"hourglass: error: {folder / 'config.json'}: training.best_epoch has the wrong type (str)"
     ]
+
+
+# What a user gets wrong is answered before torch, scikit-learn and pandas load (``hourglass.cli.check_light``).
+MISTAKES = {
+    "misspelt flag": [
+        ["train", "{csv}", "--latnet", "2"],
+        ["encode", "{model}", "{csv}", "-o", "z.csv", "--lable", "y"],
+        ["score", "{model}", "{csv}", "-o", "s.csv", "--alhpa", "0.1"],
+        ["sample", "{model}", "-o", "s.npy", "--seeed", "1"],
+    ],
+    "missing model folder": [
+        ["encode", "{gone}", "{csv}", "-o", "z.csv"],
+        ["decode", "{gone}", "{csv}", "-o", "d.csv"],
+        ["score", "{gone}", "{csv}", "-o", "s.csv"],
+        ["sample", "{gone}", "-o", "s.npy"],
+        ["plot", "{gone}", "{csv}", "-o", "figures"],
+        ["interpolate", "{gone}", "{csv}", "--from", "0", "--to", "1", "-o", "w.npy"],
+        ["explore", "{gone}", "-o", "e.html"],
+        ["info", "{gone}"],
+    ],
+    "missing data": [
+        ["train", "{gone}.csv"],
+        ["fit-detector", "{gone}.csv"],
+        ["encode", "{model}", "{gone}.csv", "-o", "z.csv"],
+        ["decode", "{model}", "{gone}.csv", "-o", "d.csv"],
+        ["score", "{model}", "{gone}.csv", "-o", "s.csv"],
+        ["sample", "{model}", "-o", "s.png", "--nearest", "{gone}.npy"],
+    ],
+    "bad value": [
+        ["train", "{csv}", "--epochs", "-1"],
+        ["train", "{csv}", "--lr", "0"],
+        ["train", "{csv}", "--validation", "1"],
+        ["train", "{csv}", "--device", "tpu"],
+        ["fit-detector", "{csv}", "--members", "0"],
+        ["sample", "{model}", "-n", "0", "-o", "s.npy"],
+        ["sample", "{model}", "-o", "s.npy", "--nearest", "{csv}"],
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    "args", [args for cases in MISTAKES.values() for args in cases], ids=lambda args: " ".join(args[:2] + args[-2:])
+)
+def test_mistakes_are_answered_before_the_heavy_imports(tmp_path, small_model, args):
+    folder = small_model.save(tmp_path / "m")
+    (tmp_path / "t.csv").write_text("a,b\n1,2\n")
+    paths = {"csv": tmp_path / "t.csv", "model": folder, "gone": tmp_path / "no-such"}
+    code, heavy, err = run_fresh([a.format(**paths) for a in args])
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith("hourglass: error: "), err
+    assert heavy == []
+
+
+def test_missing_paths_are_named_in_the_loaders_words(tmp_path, small_model, capsys):
+    """The early answer is the one ``hourglass.load`` and ``load_dataset`` give, only sooner."""
+    import hourglass as hg
+    from hourglass.cli import main
+    from hourglass.errors import HourglassError
+
+    gone = tmp_path / "no-such"
+    for load, args in [
+        (hg.load, ["sample", str(gone), "-o", "s.npy"]),
+        (hg.load_dataset, ["encode", str(small_model.save(tmp_path / "m")), f"{gone}.csv", "-o", "z.csv"]),
+    ]:
+        target = gone if load is hg.load else f"{gone}.csv"
+        with pytest.raises(HourglassError) as said:
+            load(target)
+        assert main(args) == 2
+        assert capsys.readouterr().err == f"hourglass: error: {said.value}\n"

@@ -57,7 +57,7 @@ def test_resume_refuses_a_different_run_and_a_corrupt_checkpoint(mnist7, tmp_pat
     data = tmp_path / "digits.npy"
     np.save(data, mnist7.X[:600])
     out = tmp_path / "runs" / "d"
-    assert main(["train", str(data), "--out", str(out), "--epochs", "2", "--quiet"]) == 0
+    assert main(["train", str(data), "--out", str(out), "--epochs", "2", "--quiet", "--keep-checkpoint"]) == 0
     assert (tmp_path / "runs" / "d.ckpt" / checkpoint.FILE).is_file()
     assert main(["train", str(data), "--out", str(out), "--epochs", "4", "--latent", "3", "--resume", "--quiet"]) == 2
     assert "different run (model settings)" in capsys.readouterr().err
@@ -68,8 +68,38 @@ def test_resume_refuses_a_different_run_and_a_corrupt_checkpoint(mnist7, tmp_pat
     err = capsys.readouterr().err
     assert "unreadable checkpoint" in err and "delete" in err and len(err.strip().splitlines()) == 1
     # Without --resume the broken checkpoint is simply replaced.
-    assert main(["train", str(data), "--out", str(out), "--epochs", "3", "--quiet"]) == 0
+    assert main(["train", str(data), "--out", str(out), "--epochs", "3", "--quiet", "--keep-checkpoint"]) == 0
     assert checkpoint.load(tmp_path / "runs" / "d.ckpt").progress["epoch"] == 3
+
+
+def test_a_finished_run_removes_its_checkpoint_unless_asked_to_keep_it(mnist7, tmp_path, capsys):
+    """The checkpoint is for resuming an interrupted run (the SIGKILL test below); a finished one needs none."""
+    data = tmp_path / "digits.npy"
+    np.save(data, mnist7.X[:300])
+    out = tmp_path / "runs" / "d"
+    assert main(["train", str(data), "--out", str(out), "--epochs", "2"]) == 0
+    assert sorted(p.name for p in out.parent.iterdir()) == ["d"] and "checkpoint" not in capsys.readouterr().out
+    assert main(["train", str(data), "--out", str(out), "--epochs", "2", "--keep-checkpoint"]) == 0
+    assert sorted(p.name for p in out.parent.iterdir()) == ["d", "d.ckpt"]
+    assert f"checkpoint kept in {out.parent / 'd.ckpt'}" in capsys.readouterr().out
+    # Going on from the kept checkpoint, to the end: nothing is left to resume, so it goes.
+    assert main(["train", str(data), "--out", str(out), "--epochs", "4", "--resume", "--quiet"]) == 0
+    assert sorted(p.name for p in out.parent.iterdir()) == ["d"] and len(hg.load(out).history_.train) == 4
+
+
+def test_checkpoints_are_written_at_most_once_a_second_and_after_the_last_epoch(mnist7, tmp_path, monkeypatch):
+    """A small table's epochs take milliseconds: writing every one cost half the fit."""
+    from hourglass.engine import train
+
+    written = []
+    real = checkpoint.save
+    monkeypatch.setattr(checkpoint, "save", lambda *a, **k: written.append(k["progress"]["epoch"]) or real(*a, **k))
+    hg.Autoencoder(hidden=(8,), epochs=12, patience=0).fit(mnist7.X[:200], checkpoint_dir=tmp_path / "fast")
+    assert written[-1] == 12 and len(written) < 12
+    written.clear()
+    monkeypatch.setattr(train, "CHECKPOINT_SECONDS", 0.0)
+    hg.Autoencoder(hidden=(8,), epochs=3, patience=0).fit(mnist7.X[:200], checkpoint_dir=tmp_path / "every")
+    assert written == [1, 2, 3]
 
 
 def test_sigkill_mid_epoch_then_resume_ends_with_the_uninterrupted_model(tmp_path):
@@ -89,10 +119,10 @@ def test_sigkill_mid_epoch_then_resume_ends_with_the_uninterrupted_model(tmp_pat
 
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
     try:
-        seen = _wait_for_new_checkpoint(folder, None, proc)  # epoch 1 written
-        t1 = time.monotonic()
-        _wait_for_new_checkpoint(folder, seen, proc)  # epoch 2 written: now we know how long an epoch is
-        time.sleep((time.monotonic() - t1) / 2)  # half-way through epoch 3
+        # Checkpoints come after an epoch, at most once a second (an epoch here takes about that long).
+        start = time.monotonic()
+        _wait_for_new_checkpoint(folder, None, proc)
+        time.sleep(min(0.3, (time.monotonic() - start) / 4))  # into the next epoch
         proc.send_signal(signal.SIGKILL)
         assert proc.wait(timeout=30) == -signal.SIGKILL
     finally:
@@ -100,15 +130,14 @@ def test_sigkill_mid_epoch_then_resume_ends_with_the_uninterrupted_model(tmp_pat
         proc.wait()
     assert not out.exists()  # killed before the end: no model folder, not a half-written one
     done_before = checkpoint.load(folder).progress["epoch"]
-    assert 2 <= done_before < 5
+    assert 1 <= done_before < 5
 
     resumed = subprocess.run([*cmd, "--resume"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     model = hg.load(out)
     assert len(model.history_.train) == len(model.history_.val) == 5
-    leftovers = [p.name for p in (*out.parent.iterdir(), *folder.iterdir()) if p.name.startswith(".")]
-    assert leftovers == []
-    assert checkpoint.load(folder).progress["epoch"] == 5
+    leftovers = [p.name for p in out.parent.iterdir() if p.name.startswith(".")]
+    assert leftovers == [] and not folder.exists()  # the finished run needs no checkpoint
 
     uninterrupted = hg.Autoencoder(epochs=5, patience=0, seed=4).fit(X)
     assert same_weights(model, uninterrupted)

@@ -1,5 +1,6 @@
-"""Scaling that is safe on every kind of data: bounded data scaled as pixels, tables standardised with a
-floor, inputs far outside the training range clipped; a denoiser trained on each kind improves it."""
+"""Scaling that is safe on every kind of data: bounded data scaled as pixels by its own global range, tables
+standardised with a floor, inputs far outside the training range clipped; a denoiser trained on each kind
+improves it."""
 
 import numpy as np
 import pytest
@@ -38,6 +39,8 @@ KINDS = {
     "uint8 rows": lambda: np.round(255 * _structure()).astype(np.uint8),
     "0-255 floats": lambda: np.round(255 * _structure()).astype(np.float32),
     "uint8 images": lambda: np.round(255 * _structure()).astype(np.uint8).reshape(N, 6, 6),
+    # digits8's values: integers 0..16 in uint8 (once taken for 0..255 pixels: a dead, black model)
+    "0-16 uint8 images": lambda: np.round(16 * _structure()).astype(np.uint8).reshape(N, 6, 6),
     "mixed table": _table,
 }
 
@@ -57,23 +60,32 @@ def test_a_denoiser_improves_every_kind_of_data(kind):
     assert err(denoised) < 0.6 * err(noisy), (err(denoised), err(noisy))
 
 
-@pytest.mark.parametrize(
-    ("kind", "scaling", "range_"),
-    [
-        ("flat images in [0, 1]", "minmax", (0, 1)),
-        ("uint8 rows", "minmax", (0, 255)),
-        ("0-255 floats", "minmax", (0, 255)),
-        ("uint8 images", "minmax", (0, 255)),
-        ("mixed table", "standard", None),
-    ],
-)
-def test_auto_scaling_recognises_bounded_data(kind, scaling, range_):
-    X = KINDS[kind]()
-    scaler = Scaler.fit(X.reshape(len(X), -1), "auto", images=X.dtype == np.uint8 or X.ndim > 2)
-    assert scaler.kind == scaling
-    if range_:  # one global, nominal range: a pixel that is nearly always dark is not stretched
-        np.testing.assert_array_equal(scaler.offset, range_[0])
-        np.testing.assert_array_equal(scaler.scale, range_[1] - range_[0])
+BOUNDED = KINDS | {
+    "0-16 integer rows as floats": lambda: np.round(16 * _structure()),
+    "dark uint8 images (max 100)": lambda: np.round(100 * _structure()).astype(np.uint8).reshape(N, 6, 6),
+    "12-bit images in uint16": lambda: np.round(4095 * _structure()).astype(np.uint16).reshape(N, 6, 6),
+    "16-bit images": lambda: np.round(65535 * _structure()).astype(np.uint16).reshape(N, 6, 6),
+    "images in -1..1": lambda: (2 * _structure() - 1).astype(np.float32).reshape(N, 6, 6),
+    "uint8 table of scores 1..10": lambda: np.round(1 + 9 * _structure(width=9)).astype(np.uint8),
+}
+
+
+@pytest.mark.parametrize("kind", [k for k in BOUNDED if k != "mixed table"])
+def test_bounded_data_is_scaled_by_its_own_global_range(kind):
+    X = BOUNDED[kind]()
+    flat = X.reshape(len(X), -1)
+    scaler = Scaler.fit(flat, "auto", images=X.dtype == np.uint8 or X.ndim > 2)
+    assert scaler.kind == "minmax"
+    # One range for every pixel (a pixel that is nearly always dark is not stretched), and the data's own:
+    # not a nominal 0..255 that integers 0..16 would fill a sixteenth of.
+    np.testing.assert_array_equal(scaler.offset, np.float32(flat.min()))
+    np.testing.assert_array_equal(scaler.scale, np.float32(flat.max()) - np.float32(flat.min()))
+    scaled = scaler.transform(flat)
+    assert scaled.min() == 0 and scaled.max() == pytest.approx(1, abs=1e-6)
+
+
+def test_tables_are_standardised():
+    assert Scaler.fit(_table(), "auto").kind == "standard"
 
 
 def test_a_near_constant_feature_cannot_amplify():

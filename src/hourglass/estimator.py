@@ -116,6 +116,8 @@ class _Estimator(TransformerMixin, BaseEstimator):
                 self.model_, flat, self.scaler_, self._train_config(), device, checkpoint_dir, resume
             )
         self.prior_ = None if self.model_.learns_prior else self._fit_prior(flat)
+        for warning in self.history_.warnings:  # a dead model must not pass for a trained one
+            warnings.warn(warning, UserWarning, stacklevel=2)
         return self
 
     def _validate_params(self) -> None:
@@ -543,7 +545,10 @@ class Autoencoder(_Estimator):
     scaler_ : hourglass.data.scaling.Scaler
         The scaling learnt from the training data; the network sees ``scaler_``'s output.
     history_ : hourglass.engine.train.History
-        Per-epoch training and validation losses, the best epoch and whether training stopped early.
+        Per-epoch training and validation losses, the best epoch and whether training stopped early;
+        ``held_out``, the final model's MSE on the held-out rows beside predicting the training mean and
+        PCA at the code's width (scaled units); and ``warnings``, raised by ``fit`` as ``UserWarning`` too,
+        when the model is no better than the mean or kept its first epoch.
     prior_ : hourglass.engine.prior.Prior or None
         The Gaussian mixture over training codes that ``sample`` draws from; None for a VAE, which
         samples from its own N(0, I).
@@ -674,4 +679,6 @@ def _history_from(summary: dict[str, Any]) -> History:
         best_epoch=int(summary.get("best_epoch", 0)),
         stopped_early=bool(summary.get("stopped_early", False)),
         seconds=float(summary.get("seconds", 0.0)),
+        held_out=dict(summary.get("held_out", {})),
+        warnings=list(summary.get("warnings", [])),
     )

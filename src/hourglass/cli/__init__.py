@@ -122,6 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("hourglass: interrupted")
         return 130
+    except BrokenPipeError:  # `-o - | head`: the reader has what it wanted; say nothing
+        with contextlib.suppress(OSError):  # and let nothing flush into the closed pipe at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except HourglassError as e:
         _error(str(e))
     except OSError as e:  # a full disk, a folder that vanished, no permission: the user's to fix

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -63,8 +64,41 @@ def add_rows_output(p: argparse.ArgumentParser) -> None:
         "-o",
         "--output",
         required=True,
-        help="output: .npy, .npz, .csv, .parquet, or a new folder of PNGs (image models)",
+        help="output: .npy, .npz, .csv, .parquet, a new folder of PNGs (image models), or - for CSV on standard output",
     )
+    add_quiet(p)
+
+
+STDOUT = "-"  # as an output path: a CSV table written to standard output
+
+
+def add_quiet(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", action="store_true", help="print nothing when it succeeds")
+
+
+def report(args: argparse.Namespace, line: str) -> None:
+    """The one line a command prints when it succeeds: what it wrote and where. On standard error when
+    standard output carries the output itself (``-o -``); nothing with ``--quiet``."""
+    if not getattr(args, "quiet", False):
+        print(line, file=sys.stderr if getattr(args, "output", None) == STDOUT else sys.stdout, flush=True)
+
+
+def where(path: str | os.PathLike) -> str:
+    """An output path as ``report`` names it."""
+    return "standard output" if os.fspath(path) == STDOUT else os.fspath(path)
+
+
+def write_columns(path: str | os.PathLike, columns: dict[str, np.ndarray]) -> None:
+    """Write named columns to a table or array file (``write_table``), or as CSV on standard output (``-``)."""
+    from hourglass.data.tables import write_table  # pandas, for a table alone
+
+    if os.fspath(path) != STDOUT:
+        write_table(Path(path), columns)
+        return
+    import pandas as pd
+
+    pd.DataFrame(columns).to_csv(sys.stdout, index=False)
+    sys.stdout.flush()
 
 
 def read_data(
@@ -206,13 +240,11 @@ def write_rows(path: str, rows: np.ndarray, model: Autoencoder | InferenceModel,
     images = model.kind_ == "image"
     if suffix in ARRAY_SUFFIXES:
         write_array(out, rows.reshape(len(rows), *model.sample_shape_) if images else rows)
-    elif suffix in TABLE_SUFFIXES:
-        from hourglass.data.tables import write_table
-
+    elif suffix in TABLE_SUFFIXES or path == STDOUT:
         names = getattr(model, "feature_names_in_", None)
         names = list(names) if names is not None else [f"x{i + 1}" for i in range(rows.shape[1])]
         flat = rows.reshape(len(rows), -1)
-        write_table(out, row_columns(data, names) | {n: flat[:, i] for i, n in enumerate(names)})
+        write_columns(path, row_columns(data, names) | {n: flat[:, i] for i, n in enumerate(names)})
     elif suffix == "":
         if not images:
             raise HourglassError(f"{out}: a folder of PNGs needs an image model; write .npy, .csv or .parquet")
@@ -284,7 +316,9 @@ def check_model_output(path: str | os.PathLike, inputs: Sequence[str | os.PathLi
 
 
 def check_rows_output(path: str, model: Autoencoder | InferenceModel, inputs: Sequence[str | None] = ()) -> Path:
-    """``check_output`` for what ``write_rows`` writes: an array, a table, or a new folder of PNGs."""
+    """``check_output`` for what ``write_rows`` writes: an array, a table, a new folder of PNGs, or ``-``."""
+    if path == STDOUT:
+        return Path(path)
     folder = Path(path).suffix == ""
     out = check_output(path, folder=folder, suffixes=ARRAY_SUFFIXES + TABLE_SUFFIXES, inputs=inputs)
     if folder and model.kind_ != "image":
@@ -378,13 +412,14 @@ def model_name(text: str) -> str:
 
 
 def device_name(text: str) -> str:
-    """An argparse type for --device: the names ``runtime.resolve_device`` accepts, checked when parsing."""
-    from hourglass.engine.runtime import resolve_device
+    """An argparse type for --device: a name of the form ``runtime.resolve_device`` accepts, checked when
+    parsing without importing torch; whether that GPU is there is checked when the command runs."""
+    import re
 
-    try:
-        resolve_device(text)
-    except HourglassError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+    from hourglass.params import DEVICE_NAMES, DEVICE_PATTERN
+
+    if not re.fullmatch(DEVICE_PATTERN, text):
+        raise argparse.ArgumentTypeError(f"unknown device {text!r}; use {DEVICE_NAMES}")
     return text
 
 

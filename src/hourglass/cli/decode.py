@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from hourglass.cli.common import add_rows_output, check_rows_output, read_codes, read_inference, write_rows
+from hourglass.cli.common import (
+    add_rows_output,
+    check_rows_output,
+    read_codes,
+    read_inference,
+    report,
+    where,
+    write_rows,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -24,4 +32,5 @@ def run(args: argparse.Namespace) -> int:
     check_rows_output(args.output, model, inputs=[args.model, args.codes])
     codes = read_codes(args.codes, model.latent_dim)  # with encode's row_id and path columns, if there
     write_rows(args.output, model.inverse_transform(codes.X), model, codes)
+    report(args, f"decoded {len(codes):,} codes to rows of {model.n_features_in_:,} values: {where(args.output)}")
     return 0

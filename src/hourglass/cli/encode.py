@@ -7,7 +7,18 @@ from pathlib import Path
 
 import numpy as np
 
-from hourglass.cli.common import add_data_args, check_output, read_data, read_inference, row_columns
+from hourglass.cli.common import (
+    STDOUT,
+    add_data_args,
+    add_quiet,
+    check_output,
+    read_data,
+    read_inference,
+    report,
+    row_columns,
+    where,
+    write_columns,
+)
 from hourglass.data import ARRAY_SUFFIXES, TABLE_SUFFIXES
 from hourglass.data.arrays import write_array
 
@@ -21,12 +32,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", metavar="MODEL", help="model folder")
     add_data_args(p)
-    p.add_argument("-o", "--output", required=True, help="codes file: .csv, .tsv, .parquet, .npy or .npz")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="codes file: .csv, .tsv, .parquet, .npy or .npz, or - for CSV on standard output",
+    )
+    add_quiet(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    check_output(args.output, suffixes=TABLE_SUFFIXES + ARRAY_SUFFIXES, inputs=[args.model, args.data])
+    if args.output != STDOUT:
+        check_output(args.output, suffixes=TABLE_SUFFIXES + ARRAY_SUFFIXES, inputs=[args.model, args.data])
     model = read_inference(args.model)
     data = read_data(args, model)  # in the model's form: its sample shape, a table's columns in its order
     codes = model.transform(data.X)
@@ -34,10 +52,9 @@ def run(args: argparse.Namespace) -> int:
     if out.suffix.lower() in ARRAY_SUFFIXES:
         write_array(out, codes)
     else:
-        from hourglass.data.tables import write_table  # pandas, for a table alone
-
         columns = row_columns(data) | {f"z{i + 1}": codes[:, i] for i in range(codes.shape[1])}
         if data.y is not None:
             columns["label"] = np.asarray(data.y)
-        write_table(out, columns)
+        write_columns(out, columns)
+    report(args, f"encoded {len(codes):,} rows to codes of {codes.shape[1]} numbers: {where(args.output)}")
     return 0

@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING
 from hourglass.cli.common import (
     add_data_args,
     bounded_float,
+    bounded_int,
     check_model_output,
     check_params,
     device_name,
     layer_widths,
     read_data,
     remember_data,
+    seed_int,
 )
 from hourglass.data import model_input
 from hourglass.params import DETECTOR
@@ -43,17 +45,32 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=d.contamination,
         help="expected anomaly share in DATA, or auto (flag the worst 1%% of training rows)",
     )
-    p.add_argument("--latent", type=int, default=d.latent_dim, help="code width per member (default: %(default)s)")
+    # Numeric flags take the ranges of the detector's ``_parameter_specs`` (tests/test_cli_boundary.py holds them
+    # equal), checked by argparse so that a bad value is answered before torch is imported.
+    p.add_argument(
+        "--latent", type=bounded_int(1, 4096), default=d.latent_dim, help="code width per member (default: %(default)s)"
+    )
     p.add_argument("--hidden", type=layer_widths, default=d.hidden, help="encoder widths, e.g. 32 or 64,32")
-    p.add_argument("--members", type=int, default=d.n_members, help="ensemble size (default: %(default)s)")
-    p.add_argument("--trim", type=float, default=d.trim, help="share of worst rows ignored per batch")
-    p.add_argument("--epochs", type=int, default=d.epochs, help="most epochs (default: %(default)s)")
+    p.add_argument(
+        "--members", type=bounded_int(1, 100), default=d.n_members, help="ensemble size (default: %(default)s)"
+    )
+    p.add_argument(
+        "--trim",
+        type=bounded_float(0, 1, hi_open=True),
+        default=d.trim,
+        help="share of worst rows ignored per batch (default: %(default)s)",
+    )
+    p.add_argument(
+        "--epochs", type=bounded_int(1, 1_000_000), default=d.epochs, help="most epochs (default: %(default)s)"
+    )
     p.add_argument(
         "--no-iforest",
         action="store_true",
         help="score by the autoencoders' reconstruction error alone (no IsolationForest term; ~5x faster scoring)",
     )
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument(
+        "--seed", type=seed_int, default=d.seed, help="the same seed gives the same detector (default: %(default)s)"
+    )
     p.add_argument("--device", type=device_name, default=d.device, help="auto, cpu or cuda")
     p.add_argument("--quiet", action="store_true", help="no summary")
     p.set_defaults(run=run)

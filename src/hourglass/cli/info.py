@@ -59,6 +59,11 @@ def run(args: argparse.Namespace) -> int:
             f"training    {len(train)} epochs in {seconds:.1f} s, best epoch {best} "
             f"(train loss {_number(train[best - 1])}{val_text}){stopped}"
         )
+    held_out = field("training.held_out", dict, None)
+    if held_out is not None:
+        print(f"held out    {held_out_text(held_out)}")
+    for warning in field("training.warnings", list, []):
+        print(f"warning     {warning}")
     if config.get("estimator") == "AnomalyDetector":
         for line in _detector_lines(field):
             print(line)
@@ -89,6 +94,18 @@ def _detector_lines(field: _Fields) -> list[str]:
     else:
         lines.append("p-values    none (no held-out rows were kept); refit to use `score --alpha`")
     return lines
+
+
+def held_out_text(held_out: dict[str, Any]) -> str:
+    """A fit's held-out MSE beside predicting the mean and PCA's (``History.held_out``), in one line."""
+    try:
+        rows = f"{held_out['rows']:,} {'held-out' if held_out['validation'] else 'training (none held out)'} rows"
+        return (
+            f"MSE {held_out['mse']:.4g} on {rows} (scaled units); predicting the mean: "
+            f"{held_out['mean_mse']:.4g}, PCA-{held_out['pca_width']}: {held_out['pca_mse']:.4g}"
+        )
+    except (KeyError, TypeError, ValueError):  # a config.json edited by hand
+        return f"unreadable ({json.dumps(held_out)[:200]})"
 
 
 _MISSING = object()

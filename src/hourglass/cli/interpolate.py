@@ -10,11 +10,14 @@ import numpy as np
 
 from hourglass.cli.common import (
     add_data_args,
+    add_quiet,
     bounded_int,
     check_output,
     check_rows_output,
     read_data,
     read_model,
+    report,
+    where,
     write_rows,
 )
 from hourglass.errors import HourglassError
@@ -38,9 +41,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "-o",
         "--output",
         required=True,
-        help="walk.gif (animation), walk.png (strip), or .npy/.csv/a new folder for the decoded frames",
+        help="walk.gif (animation), walk.png (strip), or .npy/.csv/a new folder for the decoded frames "
+        "(- for CSV on standard output)",
     )
     p.add_argument("--map", metavar="PNG", help="also draw the path on the latent map of DATA into this PNG")
+    add_quiet(p)
     p.set_defaults(run=run)
 
 
@@ -79,4 +84,6 @@ def run(args: argparse.Namespace) -> int:
         write_rows(args.output, frames.reshape(len(frames), -1), model)
     if map_png is not None:
         viz.save_bytes(map_png, args.map)
+    drawn = f" (and the path on the map: {args.map})" if args.map is not None else ""
+    report(args, f"walked row {args.start} to row {args.end} in {len(frames)} frames: {where(args.output)}{drawn}")
     return 0

@@ -11,6 +11,7 @@ import numpy as np
 from hourglass.atomic import atomic_dir
 from hourglass.cli.common import add_data_args, bounded_int, check_output, read_data, read_model
 from hourglass.errors import HourglassError
+from hourglass.params import FIGURE_FILES
 
 if TYPE_CHECKING:  # types only: the CLI imports torch and matplotlib when a command runs, not before
     from collections.abc import Callable
@@ -93,7 +94,8 @@ FIGURES: dict[str, tuple[Draw, bool]] = {
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "plot",
-        description="Write loss.png, reconstructions.png, latent.png and manifold.png for MODEL on DATA.",
+        description=f"Write {FIGURE_FILES['loss']}, {FIGURE_FILES['reconstructions']} and {FIGURE_FILES['latent']} "
+        f"for MODEL on DATA, and {FIGURE_FILES['manifold']} for an image model (the names the demo uses).",
     )
     p.add_argument("model", metavar="MODEL", help="model folder")
     add_data_args(p, "data to encode and rebuild (held-out data shows the most)")
@@ -123,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
             raise HourglassError(f"the {name} figure draws images; this model was trained on a table")
     data = read_data(args, model)
     # Every figure is drawn before any is written: a failure leaves no partial set behind.
-    pngs = {f"{name}.png": png_bytes(FIGURES[name][0](model, np.asarray(data.X), data.y, args)) for name in names}
+    pngs = {FIGURE_FILES[name]: png_bytes(FIGURES[name][0](model, np.asarray(data.X), data.y, args)) for name in names}
     if out.is_dir():  # figures of an earlier run (or an empty folder): replace each in one rename
         for file, png in pngs.items():
             save_bytes(png, out / file)
@@ -138,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _holds_figures(folder: Path) -> bool:
     """Whether ``folder`` holds only figures this command writes (and temporary files of killed writes)."""
-    files = tuple(f"{name}.png" for name in FIGURES)
+    files = tuple(FIGURE_FILES[name] for name in FIGURES)
     return all(p.name.removeprefix(".").startswith(files) for p in folder.iterdir())
 
 

@@ -10,6 +10,8 @@ from hourglass.cli.common import (
     check_rows_output,
     read_data,
     read_inference,
+    report,
+    where,
     write_rows,
 )
 
@@ -30,4 +32,5 @@ def run(args: argparse.Namespace) -> int:
     check_rows_output(args.output, model, inputs=[args.model, args.data])
     data = read_data(args, model)  # in the model's form: its sample shape, a table's columns in its order
     write_rows(args.output, model.reconstruct(data.X).reshape(len(data), -1), model, data)
+    report(args, f"reconstructed {len(data):,} rows: {where(args.output)}")
     return 0

@@ -5,7 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hourglass.cli.common import bounded_int, check_output, check_rows_output, read_model, seed_int, write_rows
+from hourglass.cli.common import (
+    add_quiet,
+    bounded_int,
+    check_output,
+    check_rows_output,
+    read_model,
+    report,
+    seed_int,
+    where,
+    write_rows,
+)
 from hourglass.errors import HourglassError
 
 MAX_SAMPLES = 1_000_000  # rows written to a file
@@ -25,15 +35,35 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "-o",
         "--output",
         required=True,
-        help="samples.png (a grid; image models), or .npy/.npz/.csv/.parquet, or a new folder of PNGs",
+        help="samples.png (a grid; image models), .npy/.npz/.csv/.parquet, a new folder of PNGs, "
+        "or - for CSV on standard output",
     )
     p.add_argument(
         "--nearest",
         metavar="DATA",
         help="training data: show each sample beside its nearest training image (PNG output only)",
     )
-    p.add_argument("--cols", type=bounded_int(1, 64), default=None, help="samples per row in the PNG")
-    p.set_defaults(run=run)
+    p.add_argument(
+        "--cols",
+        type=bounded_int(1, 64),
+        default=None,
+        help="samples per row in the PNG (default: 8; 16 with --nearest)",
+    )
+    add_quiet(p)
+    p.set_defaults(run=run, check_args=check_args)
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """What needs no model: the sample count and the flags that go together (``hourglass.cli.check_light``)."""
+    if not 1 <= args.n <= MAX_SAMPLES:
+        raise HourglassError(f"-n {args.n}: give from 1 to {MAX_SAMPLES:,} samples")
+    png = Path(args.output).suffix.lower() == ".png"
+    if png and args.n > MAX_PNG_SAMPLES:
+        raise HourglassError(
+            f"-n {args.n}: a PNG shows at most {MAX_PNG_SAMPLES:,} samples; write .npy or .csv for more"
+        )
+    if args.nearest and not png:
+        raise HourglassError("--nearest draws a figure; give a .png output")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,18 +74,11 @@ def run(args: argparse.Namespace) -> int:
     png = out.suffix.lower() == ".png"
     if png and model.kind_ != "image":
         raise HourglassError(f"{out}: a PNG of samples needs an image model; write .npy or .csv instead")
-    if not 1 <= args.n <= MAX_SAMPLES:  # checked here, not by argparse, so main() returns 2 like other user errors
-        raise HourglassError(f"-n {args.n}: give from 1 to {MAX_SAMPLES:,} samples")
+    check_args(args)  # main checked them before the imports; run() may be called alone
     if args.n * model.n_features_in_ > MAX_VALUES:
         raise HourglassError(
             f"-n {args.n}: {args.n:,} samples of {model.n_features_in_:,} values each need over 1 GiB; ask for fewer"
         )
-    if png and args.n > MAX_PNG_SAMPLES:
-        raise HourglassError(
-            f"-n {args.n}: a PNG shows at most {MAX_PNG_SAMPLES:,} samples; write .npy or .csv for more"
-        )
-    if args.nearest and not png:
-        raise HourglassError("--nearest draws a figure; give a .png output")
     if png:
         check_output(out, inputs=[args.model, args.nearest])
     else:
@@ -70,4 +93,6 @@ def run(args: argparse.Namespace) -> int:
         viz.save_png(viz.samples_beside_nearest(model, samples, train, cols=args.cols or 16), out)
     else:
         viz.save_png(viz.sample_grid(model, samples, cols=args.cols or 8, title=f"{args.n} generated samples"), out)
+    beside = " beside their nearest training images" if args.nearest else ""
+    report(args, f"generated {len(samples):,} samples{beside}: {where(args.output)}")
     return 0

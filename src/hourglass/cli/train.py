@@ -7,12 +7,15 @@ and torch.distributed are imported only to train, so --help starts without torch
 from __future__ import annotations
 
 import argparse
+import math
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hourglass.cli.common import (
     add_data_args,
+    bounded_float,
+    bounded_int,
     check_model_output,
     check_output,
     check_params,
@@ -21,6 +24,7 @@ from hourglass.cli.common import (
     model_name,
     read_data,
     remember_data,
+    seed_int,
 )
 from hourglass.data import model_input
 from hourglass.data.scaling import KINDS as SCALINGS
@@ -47,7 +51,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="model family: auto (the default: conv for images larger than 16x16, else mlp) "
         "or a registered model such as vae",
     )
-    p.add_argument("--latent", type=int, default=d.latent_dim, help="code width (default: %(default)s)")
+    # Numeric flags take the ranges of the estimator's ``_parameter_specs`` (tests/test_cli_boundary.py holds them
+    # equal), checked by argparse so that a bad value is answered before torch is imported.
+    p.add_argument(
+        "--latent", type=bounded_int(1, 4096), default=d.latent_dim, help="code width (default: %(default)s)"
+    )
     p.add_argument(
         "--hidden",
         type=layer_widths,
@@ -55,15 +63,41 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="encoder widths (conv: channels), e.g. 128,64; default: the model's",
     )
     p.add_argument("--activation", default=d.activation, help="hidden activation (default: %(default)s)")
-    p.add_argument("--loss", default=d.loss, choices=("mse", "bce"), help="reconstruction loss")
-    p.add_argument("--scaling", default=d.scaling, choices=("auto", *SCALINGS))
-    p.add_argument("--epochs", type=int, default=d.epochs, help="most epochs (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate (default: %(default)s)")
-    p.add_argument("--patience", type=int, default=d.patience, help="early-stop patience in epochs; 0 = off")
-    p.add_argument("--validation", type=float, default=d.validation_fraction, help="validation fraction")
-    p.add_argument("--seed", type=int, default=d.seed, help="the same seed gives the same weights")
-    p.add_argument("--beta", type=float, default=d.beta, help="VAE: weight of the KL term (default: %(default)s)")
+    p.add_argument(
+        "--loss",
+        default=d.loss,
+        choices=("mse", "bce"),
+        help="reconstruction loss; bce for data in [0, 1] (default: %(default)s)",
+    )
+    p.add_argument(
+        "--scaling",
+        default=d.scaling,
+        choices=("auto", *SCALINGS),
+        help="input scaling learnt from the data; auto picks by its kind (default: %(default)s)",
+    )
+    p.add_argument(
+        "--epochs", type=bounded_int(1, 1_000_000), default=d.epochs, help="most epochs (default: %(default)s)"
+    )
+    p.add_argument("--batch-size", type=_count, default=d.batch_size, help="rows per step (default: %(default)s)")
+    p.add_argument("--lr", type=_positive, default=d.lr, help="Adam learning rate (default: %(default)s)")
+    p.add_argument(
+        "--patience",
+        type=bounded_int(0, INT_MAX),
+        default=d.patience,
+        help="epochs without progress before stopping early; 0 = never (default: %(default)s)",
+    )
+    p.add_argument(
+        "--validation",
+        type=bounded_float(0, 1, hi_open=True),
+        default=d.validation_fraction,
+        help="share of rows held out to stop early and pick the best epoch (default: %(default)s)",
+    )
+    p.add_argument(
+        "--seed", type=seed_int, default=d.seed, help="the same seed gives the same weights (default: %(default)s)"
+    )
+    p.add_argument(
+        "--beta", type=_non_negative, default=d.beta, help="VAE: weight of the KL term (default: %(default)s)"
+    )
     p.add_argument(
         "--structure",
         choices=("neighbors",),
@@ -71,28 +105,44 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--neighbors",
-        type=int,
+        type=_count,
         default=d.n_neighbors,
         metavar="K",
         help="with --structure neighbors: neighbours per row (default: %(default)s)",
     )
     p.add_argument(
         "--structure-weight",
-        type=float,
+        type=_non_negative,
         default=d.structure_weight,
         metavar="W",
         help="with --structure neighbors: weight of the neighbour term (default: %(default)s)",
     )
     p.add_argument("--noise", metavar="SPEC", help=f"train a denoiser on corrupted inputs: {NOISE_HELP}")
-    p.add_argument("--device", type=device_name, default=d.device, help="auto, cpu or cuda")
+    p.add_argument(
+        "--device",
+        type=device_name,
+        default=d.device,
+        help="auto (CUDA when present), cpu, cuda or cuda:N (default: %(default)s)",
+    )
     p.add_argument(
         "--resume",
         action="store_true",
-        help="continue from the checkpoint that training writes after every epoch in OUT.ckpt/ "
-        "(starts afresh when there is none)",
+        help="continue from the checkpoint that training keeps in OUT.ckpt/ while it runs (written after an "
+        "epoch, at most once a second) when a run was interrupted; starts afresh when there is none",
+    )
+    p.add_argument(
+        "--keep-checkpoint",
+        action="store_true",
+        help="keep OUT.ckpt/ after training succeeds (by default it is removed: a finished run needs no resume)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(run=run)
+
+
+INT_MAX = 2**31 - 1  # the parameter table's bound on any integer (hourglass.models.schema.INT_MAX, which imports torch)
+_count = bounded_int(1, INT_MAX)
+_positive = bounded_float(0, math.inf, lo_open=True, hi_open=True)
+_non_negative = bounded_float(0, math.inf, hi_open=True)
 
 
 # The flag each estimator parameter comes from, so a range error names what the user typed.
@@ -188,11 +238,15 @@ def run(args: argparse.Namespace) -> int:
     from hourglass.viz import loss_curve, png_bytes  # matplotlib loads only once there is a curve to draw
 
     model.save(out, extra_files={"loss_curve.png": png_bytes(loss_curve(model.history_, loss=model.loss))})
+    if not args.keep_checkpoint:  # the model is written: there is nothing left to resume
+        shutil.rmtree(folder, ignore_errors=True)
     if not args.quiet:
         h = model.history_
         val = f", validation loss {h.val[h.best_epoch - 1]:.5f}" if h.val else ""
         print(f"trained {len(h.train)} epochs in {h.seconds:.1f} s (best epoch {h.best_epoch}{val})")
         print(f"model written to {out}")
+        if args.keep_checkpoint:
+            print(f"checkpoint kept in {folder} (train again with --resume and more --epochs to go on)")
     return 0
 
 

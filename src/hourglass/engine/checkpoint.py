@@ -42,6 +42,9 @@ HISTORY_SCHEMA = {
     "best_epoch": Int(0),
     "stopped_early": Bool(),
     "seconds": Real(0),
+    # Filled once training ends (empty in every checkpoint so far; absent from those written before them).
+    "held_out": Optional(MapOf(_VALUE, 64)),
+    "warnings": Optional(ListOf(Text(), 0, 64)),
 }
 HISTORY_FIELDS = set(HISTORY_SCHEMA)
 HEADER_SCHEMA = {

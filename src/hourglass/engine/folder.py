@@ -97,6 +97,19 @@ def config_schema(
                 "train_loss": losses,
                 "val_loss": losses,
                 "loss_parts": MapOf(losses),
+                # The final weights against predicting the mean and PCA (``engine.baselines``); absent
+                # in folders saved before they existed.
+                "held_out": Optional(
+                    {
+                        "mse": Real(0, finite=False),
+                        "mean_mse": Real(0, finite=False),
+                        "pca_mse": Real(0, finite=False),
+                        "pca_width": Int(0),
+                        "rows": Int(1),
+                        "validation": Bool(),
+                    }
+                ),
+                "warnings": Optional(ListOf(Text(), 0, 16)),
             }
         ),
     } | ({"fitted": Optional(fitted)} if fitted is not None else {})

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 from safetensors import SafetensorError
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file, save
 
 from hourglass.atomic import atomic_dir
 from hourglass.errors import HourglassError
@@ -44,7 +44,9 @@ def save_folder(
         raise HourglassError(f"{target}: exists and is not an hourglass model folder; choose another path")
     header = {"format": FORMAT, "format_version": FORMAT_VERSION, **config}
     with atomic_dir(target) as tmp:
-        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp / WEIGHTS))
+        # Bytes written by Python, so the file follows the umask as config.json does (safetensors' own
+        # save_file creates it 0600: readable by its owner alone).
+        (tmp / WEIGHTS).write_bytes(save({k: np.ascontiguousarray(v) for k, v in arrays.items()}))
         (tmp / CONFIG).write_text(json.dumps(header, indent=2, default=_json_default) + "\n")
         for name, data in (extra_files or {}).items():
             (tmp / name).write_bytes(data)
