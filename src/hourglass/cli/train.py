@@ -241,9 +241,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.keep_checkpoint:  # the model is written: there is nothing left to resume
         shutil.rmtree(folder, ignore_errors=True)
     if not args.quiet:
+        from hourglass.cli.info import held_out_text
+
         h = model.history_
         val = f", validation loss {h.val[h.best_epoch - 1]:.5f}" if h.val else ""
         print(f"trained {len(h.train)} epochs in {h.seconds:.1f} s (best epoch {h.best_epoch}{val})")
+        print(f"held out: {held_out_text(h.held_out)}")  # beside the mean's: a dead model shows (warned above)
         print(f"model written to {out}")
         if args.keep_checkpoint:
             print(f"checkpoint kept in {folder} (train again with --resume and more --epochs to go on)")

@@ -29,7 +29,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hourglass.data.scaling import Scaler
-from hourglass.engine import checkpoint, distributed
+from hourglass.engine import baselines, checkpoint, distributed
 from hourglass.engine.adam import FusedAdam
 from hourglass.engine.neighbors import Structure
 from hourglass.errors import HourglassError
@@ -87,6 +87,11 @@ class History:
     best_epoch: int = 0
     stopped_early: bool = False
     seconds: float = 0.0
+    # The final weights' held-out MSE beside predicting the training mean and PCA at the code's width
+    # (``mse``, ``mean_mse``, ``pca_mse``, ``pca_width``, ``rows``, and ``validation``: false where there
+    # were no held-out rows and the training rows stood in), and what they warn of (``engine.baselines``).
+    held_out: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> dict:
         return {
@@ -97,7 +102,8 @@ class History:
             "train_loss": self.train,
             "val_loss": self.val,
             "loss_parts": self.parts,
-        }
+            "warnings": self.warnings,
+        } | ({"held_out": self.held_out} if self.held_out else {})  # none in folders saved before it existed
 
 
 def make_optimizer(model: nn.Module, lr: float, weight_decay: float, device: torch.device) -> torch.optim.Optimizer:
@@ -189,8 +195,37 @@ def fit(
     bar.close()
     model.load_state_dict(state.best_state)
     model.eval()
+    history.held_out = _against_baselines(model, X, scaler, cfg, data, device, world)
+    history.warnings = baselines.verdict(
+        history.held_out["mse"], history.held_out["mean_mse"], history.best_epoch, len(history.train)
+    )
     history.seconds = elapsed + time.perf_counter() - start
     return history
+
+
+def _against_baselines(
+    model: Hourglass, X: np.ndarray, scaler: Scaler, cfg: TrainConfig, data: _Data, device: torch.device, world: int
+) -> dict:
+    """The model's MSE on the held-out rows beside predicting the training mean and PCA at the code's width,
+    fitted on a subsample of the training rows (scaled units; see ``engine.baselines``)."""
+    _, train_rows = held_out_rows(X.shape[0], cfg.validation_fraction, cfg.seed)  # the split this fit made
+    offset, scale = torch.as_tensor(scaler.offset, device=device), torch.as_tensor(scaler.scale, device=device)
+    reference = _scaled_rows(X, baselines.reference_rows(train_rows, X.shape[1]), offset, scale, device)
+    held_out = data.val if data.val is not None else reference  # no held-out rows: the training rows stand in
+    width = min(model.latent_dim, *reference.shape)
+    sums = baselines.squared_errors(model, held_out, reference, width)
+    if data.val is not None and world > 1:  # each process holds a share of the held-out rows
+        sums = distributed.sum_all(sums)
+    rows = data.val_rows if data.val is not None else reference.shape[0]
+    mse, mean_mse, pca_mse = (float(s) / (rows * X.shape[1]) for s in sums)
+    return {
+        "mse": mse,
+        "mean_mse": mean_mse,
+        "pca_mse": pca_mse,
+        "pca_width": width,
+        "rows": rows,
+        "validation": data.val is not None,
+    }
 
 
 def split_rows(n: int, fraction: float, gen: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
