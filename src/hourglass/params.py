@@ -72,6 +72,14 @@ DETECTOR = DetectorDefaults()
 # What a ``device`` parameter may name (``hourglass.engine.runtime.resolve_device`` says whether it is here).
 DEVICE_PATTERN = r"auto|cpu|cuda(:\d{1,3})?"
 DEVICE_NAMES = "auto, cpu, cuda or cuda:N"
+# The figures' file names, one list for `hourglass plot` (its figure names are the keys), the loss curve
+# `hourglass train` writes into every model folder and the demo's report, so the same figure has one name.
+FIGURE_FILES = {
+    "loss": "loss_curve.png",
+    "reconstructions": "reconstructions.png",
+    "latent": "latent_map.png",
+    "manifold": "manifold.png",
+}
 # The syntax of a noise spec (``hourglass.data.noise.parse_noise``), for its error messages and --help.
 NOISE_HELP = "gaussian:SIGMA, saltpepper:P or mask:P, joined with + (e.g. gaussian:0.3+mask:0.1)"
 # Dots on the explorer's map; more data is subsampled (fixed seed) so the page stays small and fast.
