@@ -659,7 +659,7 @@ if (typeof document !== "undefined") (function () {
   // spread their ink as the data's do (D.ink.spread; fitPen). page.py measures all of D.ink from the data.
   const pad = $("pad"), padInput = $("pad-input"), padRecon = $("pad-recon");
   const STYLE = D.ink || { background: lo, ink: hi, spread: 1, extent: 0.7 * Math.min(H, W), centre: [H / 2, W / 2] };
-  const SUPER = Math.max(1, Math.min(8, Math.floor(1024 / Math.max(H, W, 1))));  // high-resolution pixels per pixel
+  const SUPER = Math.max(1, Math.min(8, Math.floor(512 / Math.max(H, W, 1))));  // high-resolution pixels per pixel
   const HH = H * SUPER, WW = W * SUPER;
   const fine = new Float32Array(HH * WW);  // the high-resolution rendering, ink 0..1
   const ink = new Float64Array(H * W);  // the same, area-averaged to the model's size
@@ -751,13 +751,14 @@ if (typeof document !== "undefined") (function () {
     return s1 > 0 ? s2 / s1 : 0;
   }
   // The pen width whose strokes spread their ink as the data's do, tried on a few digit-like shapes (a ring, a
-  // bar, a 7, a 2): wider pens fill whole pixels, so the spread grows with the width.
+  // bar, a 7, a 2): wider pens fill whole pixels, so the spread grows with the width. At most a fifth of the
+  // drawing's extent: crisp data (spread near 1) asks for a width no pen reaches, and that is a bold pen.
   function fitPen() {
     const ring = Array.from({ length: 33 }, (_, j) => [0.5 + 0.3 * Math.sin(j / 5.1), 0.5 - 0.4 * Math.cos(j / 5.1)]);
     const shapes = [[ring], [[[0.5, 0.1], [0.5, 0.9]]], [[[0.2, 0.15], [0.8, 0.15], [0.4, 0.9]]],
       [[[0.2, 0.3], [0.5, 0.1], [0.8, 0.3], [0.2, 0.9], [0.85, 0.9]]]];
     const spreadAt = (w) => shapes.reduce((acc, lines) => { renderFramed(lines, w); return acc + spread(); }, 0) / shapes.length;
-    let low = 0.05, high = Math.max(H, W) / 2;
+    let low = 0.05, high = Math.max(0.1, STYLE.extent / 5);
     for (let step = 0; step < 14; step++) {  // bisection: spreadAt rises with the width
       const mid = Math.sqrt(low * high);
       if (spreadAt(mid) < STYLE.spread) low = mid; else high = mid;
