@@ -2,7 +2,7 @@
    JavaScript as PyTorch computes them (in float64, from the float32 weights), so that the page's decodes, a
    drawing's code and its score are the model's own. No DOM: the explorer page inlines this file before
    explorer.js, and `hourglass verify` (export/browser.py) runs it alone in headless Chromium against PyTorch.
-   Tensors are flat Float64Arrays; an image's layout is PyTorch's (channels, height, width). */
+   Tensors are flat Float64Arrays; images are held channels-last (see STEPS.to_images). */
 "use strict";
 
 function b64Bytes(text) {
@@ -64,89 +64,85 @@ const STEPS = {
       },
     };
   },
-  // Rows hold images channels-last (H, W, C), as the loaders give them; the conv layers want (C, H, W).
+  // An image of shape [C, H, W] is held channels-last, (H, W, C) in memory: the order rows already have (so to_images
+  // and to_rows only rename the shape), and the one that lets a convolution's innermost loop run over contiguous
+  // output channels. Only flatten and unflatten move values, to and from the (C, H, W) order of PyTorch's rows.
   to_images(l, shape) {
     const C = l.channels, H = l.height, W = l.width;
     expect(shape.length === 1 && shape[0] === C * H * W, l, shape, `needs ${C * H * W} values`);
-    return {
-      shape: [C, H, W],
-      run(src, dst) {
-        for (let c = 0; c < C; c++) for (let p = 0; p < H * W; p++) dst[c * H * W + p] = src[p * C + c];
-      },
-    };
+    return { shape: [C, H, W] };
   },
   to_rows(l, shape) {
     expect(shape.length === 3, l, shape, "needs an image");
+    return { shape: [sizeOf(shape)] };
+  },
+  flatten(l, shape) {
+    if (shape.length !== 3) return { shape: [sizeOf(shape)] };
     const [C, H, W] = shape;
     return {
-      shape: [H * W * C],
+      shape: [C * H * W],
       run(src, dst) {
-        for (let c = 0; c < C; c++) for (let p = 0; p < H * W; p++) dst[p * C + c] = src[c * H * W + p];
+        for (let p = 0; p < H * W; p++) for (let c = 0; c < C; c++) dst[c * H * W + p] = src[p * C + c];
       },
     };
   },
-  flatten: (l, shape) => ({ shape: [sizeOf(shape)] }),
   unflatten(l, shape) {
     expect(shape.length === 1 && shape[0] === sizeOf(l.shape), l, shape, `needs ${sizeOf(l.shape)} values`);
-    return { shape: l.shape.slice() };
+    if (l.shape.length !== 3) return { shape: l.shape.slice() };
+    const [C, H, W] = l.shape;
+    return {
+      shape: l.shape.slice(),
+      run(src, dst) {
+        for (let p = 0; p < H * W; p++) for (let c = 0; c < C; c++) dst[p * C + c] = src[c * H * W + p];
+      },
+    };
   },
   conv2d(l, shape) {
     expect(shape.length === 3 && shape[0] === l.in, l, shape, `needs ${l.in} channels`);
     const [C, H, W] = shape, O = l.out, [kh, kw] = l.kernel, [sh, sw] = l.stride, [ph, pw] = l.padding;
     const OH = Math.floor((H + 2 * ph - kh) / sh) + 1, OW = Math.floor((W + 2 * pw - kw) / sw) + 1;
     expect(OH > 0 && OW > 0, l, shape, "too small for the kernel");
-    const w = b64Float32(l.weight), bias = b64Float32(l.bias);  // weight (out, in, kh, kw)
+    const w = kernelMajor(b64Float32(l.weight), O, C, kh * kw, false), bias = b64Float32(l.bias);
     return {
       shape: [O, OH, OW],
       run(src, dst) {
-        for (let o = 0; o < O; o++) {
-          for (let oy = 0; oy < OH; oy++) {
-            for (let ox = 0; ox < OW; ox++) {
-              let acc = bias[o];
-              for (let c = 0; c < C; c++) {
-                const wc = (o * C + c) * kh * kw, sc = c * H * W;
-                for (let ky = 0; ky < kh; ky++) {
-                  const iy = oy * sh - ph + ky;
-                  if (iy < 0 || iy >= H) continue;
-                  for (let kx = 0; kx < kw; kx++) {
-                    const ix = ox * sw - pw + kx;
-                    if (ix >= 0 && ix < W) acc += w[wc + ky * kw + kx] * src[sc + iy * W + ix];
-                  }
-                }
+        for (let oy = 0; oy < OH; oy++) {
+          for (let ox = 0; ox < OW; ox++) {
+            const out = (oy * OW + ox) * O;
+            for (let o = 0; o < O; o++) dst[out + o] = bias[o];
+            for (let ky = 0; ky < kh; ky++) {
+              const iy = oy * sh - ph + ky;
+              if (iy < 0 || iy >= H) continue;
+              for (let kx = 0; kx < kw; kx++) {
+                const ix = ox * sw - pw + kx;
+                if (ix >= 0 && ix < W) tap(src, (iy * W + ix) * C, dst, out, w, (ky * kw + kx) * C * O, C, O);
               }
-              dst[(o * OH + oy) * OW + ox] = acc;
             }
           }
         }
       },
     };
   },
-  // Scattered from each input pixel: after a ReLU most inputs are 0 and are skipped whole.
   conv_transpose2d(l, shape) {
     expect(shape.length === 3 && shape[0] === l.in, l, shape, `needs ${l.in} channels`);
     const [C, H, W] = shape, O = l.out, [kh, kw] = l.kernel, [sh, sw] = l.stride, [ph, pw] = l.padding;
     const OH = (H - 1) * sh - 2 * ph + kh + l.output_padding[0], OW = (W - 1) * sw - 2 * pw + kw + l.output_padding[1];
     expect(OH > 0 && OW > 0, l, shape, "gives an empty output");
-    const w = b64Float32(l.weight), bias = b64Float32(l.bias);  // weight (in, out, kh, kw)
+    const w = kernelMajor(b64Float32(l.weight), O, C, kh * kw, true), bias = b64Float32(l.bias);
     return {
       shape: [O, OH, OW],
+      // Scattered from each input pixel to the outputs its kernel covers.
       run(src, dst) {
-        for (let o = 0; o < O; o++) dst.fill(bias[o], o * OH * OW, (o + 1) * OH * OW);
-        for (let c = 0; c < C; c++) {
-          for (let iy = 0; iy < H; iy++) {
-            for (let ix = 0; ix < W; ix++) {
-              const v = src[(c * H + iy) * W + ix];
-              if (v === 0) continue;
-              for (let o = 0; o < O; o++) {
-                const wo = (c * O + o) * kh * kw, out = o * OH * OW;
-                for (let ky = 0; ky < kh; ky++) {
-                  const oy = iy * sh - ph + ky;
-                  if (oy < 0 || oy >= OH) continue;
-                  for (let kx = 0; kx < kw; kx++) {
-                    const ox = ix * sw - pw + kx;
-                    if (ox >= 0 && ox < OW) dst[out + oy * OW + ox] += v * w[wo + ky * kw + kx];
-                  }
-                }
+        for (let p = 0; p < OH * OW; p++) for (let o = 0; o < O; o++) dst[p * O + o] = bias[o];
+        for (let iy = 0; iy < H; iy++) {
+          for (let ix = 0; ix < W; ix++) {
+            for (let ky = 0; ky < kh; ky++) {
+              const oy = iy * sh - ph + ky;
+              if (oy < 0 || oy >= OH) continue;
+              for (let kx = 0; kx < kw; kx++) {
+                const ox = ix * sw - pw + kx;
+                if (ox < 0 || ox >= OW) continue;
+                tap(src, (iy * W + ix) * C, dst, (oy * OW + ox) * O, w, (ky * kw + kx) * C * O, C, O);
               }
             }
           }
@@ -185,6 +181,31 @@ const STEPS = {
     };
   },
 };
+
+// A conv weight reordered (kernel position, in channel, out channel), so that one tap of the kernel is a C x O block
+// whose rows run over the output channels. PyTorch holds Conv2d's as (out, in, kh, kw), ConvTranspose2d's as
+// (in, out, kh, kw).
+function kernelMajor(weight, O, C, K, transposed) {
+  const w = new Float64Array(K * C * O);
+  for (let o = 0; o < O; o++) {
+    for (let c = 0; c < C; c++) {
+      const from = (transposed ? c * O + o : o * C + c) * K;
+      for (let k = 0; k < K; k++) w[(k * C + c) * O + o] = weight[from + k];
+    }
+  }
+  return w;
+}
+
+// One kernel tap: the C channels of the input pixel at `at`, through the tap's C x O block of `w` (from `wAt`), added
+// to the O channels of the output pixel at `out`. Inputs that are 0 (most, after a ReLU) are skipped whole.
+function tap(src, at, dst, out, w, wAt, C, O) {
+  for (let c = 0; c < C; c++) {
+    const v = src[at + c];
+    if (v === 0) continue;
+    const row = wAt + c * O;
+    for (let o = 0; o < O; o++) dst[out + o] += v * w[row + o];
+  }
+}
 
 function buildStep(l, shape) {
   if (l.type in STEPS) return STEPS[l.type](l, shape);
@@ -279,7 +300,9 @@ function makeForest(spec) {
     let total = 0;
     for (let t = 0, base = 0; t < spec.trees; t++, base += spec.nodes) {
       let node = base;
-      while (left[node] >= 0) node = base + (Math.fround(row[feature[node]]) <= threshold[node] ? left[node] : right[node]);
+      while (left[node] >= 0) {
+        node = base + (Math.fround(row[feature[node]]) <= threshold[node] ? left[node] : right[node]);
+      }
       total += value[node];
     }
     return 2 ** -(total / spec.norm);
