@@ -397,3 +397,18 @@ def test_ink_style_measures_how_the_data_is_drawn():
     assert inverted["background"] == 255 and inverted["ink"] < 15
     assert abs(inverted["spread"] - style["spread"]) < 0.02 and abs(inverted["extent"] - style["extent"]) < 0.1
     assert ink_style(np.zeros((5, 7, 7), np.uint8)) is None  # blank pages: nothing to measure
+
+
+def test_served_page_names_the_dots(model, digits):
+    """`make_server` (what `hourglass serve` runs) takes the same row numbers and ids as the file."""
+    X, y = digits
+    rows, ids = np.arange(len(X)) + 500, np.array([f"scan/{i}.png" for i in range(len(X))])
+    server = make_server(model, X, y, rows=rows, ids=ids, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_address[1]}/") as reply:
+            data = _page_data(reply.read().decode("utf-8"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert data["mode"] == "server" and data["rows"] == rows.tolist() and data["ids"] == ids.tolist()

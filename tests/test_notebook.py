@@ -1,5 +1,7 @@
 """A fitted model shows itself in a notebook (``_repr_html_``), and the explorer embeds in a cell (``show``)."""
 
+import html
+import json
 import re
 import subprocess
 import sys
@@ -90,3 +92,14 @@ def test_explorer_is_an_attribute_of_the_package():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["<iframe", "True"]
+
+
+def test_show_names_the_dots():
+    """``show`` passes row numbers and ids on to the page, escaped inside the frame's srcdoc."""
+    X = _rows(40)
+    ae = hg.Autoencoder(hidden=(8,), epochs=1, seed=0).fit(X)
+    frame = str(show(ae, X, rows=np.arange(40) + 100, ids=[f"<b>{i}</b>.png" for i in range(40)]))
+    assert "<b>" not in frame  # escaped for the attribute; the page shows it as text
+    page = html.unescape(frame.split('srcdoc="', 1)[1].split('" style=', 1)[0])
+    data = json.loads(re.search(r'id="hg-data">(.*?)</script>', page, re.S).group(1))
+    assert data["rows"] == list(range(100, 140)) and data["ids"][3] == "<b>3</b>.png"
