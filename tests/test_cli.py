@@ -105,3 +105,46 @@ def test_help_everywhere_and_a_real_process():
         [sys.executable, "-m", "hourglass", "encode", "nope", "mnist7", "-o", "x.csv"], capture_output=True, text=True
     )
     assert done.returncode == 2 and done.stderr.startswith("hourglass: error:") and "Traceback" not in done.stderr
+
+
+def test_each_command_says_in_one_line_what_it_wrote_unless_quiet(tmp_path, small_model, capsys):
+    model = str(small_model.save(tmp_path / "m"))
+    np.save(tmp_path / "z.npy", small_model.transform(hg.load_dataset("mnist7").X[:7]))
+    walk = ["--steps", "5", "-o", "{out}.npy"]
+    runs = {
+        "encoded 5,000 rows to codes of 2 numbers": ["encode", model, "mnist7", "-o", "{out}.csv"],
+        "decoded 7 codes to rows of 49 values": ["decode", model, str(tmp_path / "z.npy"), "-o", "{out}.npy"],
+        "reconstructed 5,000 rows": ["reconstruct", model, "mnist7", "-o", "{out}.npy"],
+        "walked row 3 to row 9 in 5 frames": ["interpolate", model, "mnist7", "--from", "3", "--to", "9", *walk],
+        "generated 6 samples": ["sample", model, "-n", "6", "-o", "{out}.npy"],
+    }
+    for i, (said, args) in enumerate(runs.items()):
+        out = str(tmp_path / f"out{i}")
+        filled = [a.format(out=out) for a in args]
+        assert main(filled) == 0
+        printed = capsys.readouterr()
+        assert printed.out.splitlines() == [f"{said}: {filled[-1]}"] and printed.err == ""
+        assert main([*filled, "--quiet"]) == 0
+        assert capsys.readouterr() == ("", "")
+
+
+def test_dash_writes_a_csv_to_standard_output_and_the_summary_to_standard_error(tmp_path, small_model):
+    model = str(small_model.save(tmp_path / "m"))
+    for args, columns in [
+        (["encode", model, "mnist7"], ["row_id", "z1", "z2", "label"]),
+        (["reconstruct", model, "mnist7"], ["row_id", *(f"x{i + 1}" for i in range(49))]),
+        (["sample", model, "-n", "4"], [f"x{i + 1}" for i in range(49)]),
+    ]:
+        done = subprocess.run(
+            [sys.executable, "-m", "hourglass", *args, "-o", "-"], capture_output=True, text=True, cwd=tmp_path
+        )
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert lines[0].split(",") == columns and len(lines) == (5 if args[0] == "sample" else 5001)
+        assert done.stderr.endswith(": standard output\n") and done.stderr.count("\n") == 1
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no file called "-"
+    encoded = subprocess.run(
+        [sys.executable, "-m", "hourglass", "encode", model, "mnist7", "-o", "-"], capture_output=True, text=True
+    ).stdout
+    assert main(["encode", model, "mnist7", "-o", str(tmp_path / "z.csv"), "--quiet"]) == 0
+    assert encoded == (tmp_path / "z.csv").read_text()  # the same table as the file

@@ -73,3 +73,17 @@ def test_overwrite_is_atomic_and_never_clobbers_user_folders(tmp_path, small_mod
     with pytest.raises(HourglassError, match="not an hourglass model folder"):
         small_model.save(user)
     assert (user / "holiday.jpg").read_bytes() == b"precious"
+
+
+def test_every_file_of_a_model_folder_follows_the_umask(tmp_path, small_model):
+    """model.safetensors was written 0600 (safetensors' own file creation) while config.json was 0644."""
+    import os
+
+    before = os.umask(0o022)
+    try:
+        folder = small_model.save(tmp_path / "model")
+    finally:
+        os.umask(before)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()}
+    assert modes["model.safetensors"] == 0o644 and set(modes.values()) == {0o644}, modes
+    assert folder.stat().st_mode & 0o777 == 0o755

@@ -22,6 +22,7 @@ from hourglass.atomic import remove_stale_siblings
 from hourglass.cli import main
 from hourglass.cli import plot as plot_cli
 from hourglass.demo import story
+from hourglass.params import FIGURE_FILES
 
 # Each writing command with one output left as {out}, what that output is (a folder; a file; rows: a file,
 # or a new folder of PNGs) and the file type a good output has.
@@ -272,7 +273,7 @@ def test_plot_writes_every_figure_or_none(inputs, work, monkeypatch, capsys):
     monkeypatch.undo()
     monkeypatch.chdir(work)
     assert main(args) == 0
-    assert sorted(p.name for p in (work / "figs").iterdir()) == sorted(f"{n}.png" for n in plot_cli.FIGURES)
+    assert sorted(p.name for p in (work / "figs").iterdir()) == sorted(FIGURE_FILES[n] for n in plot_cli.FIGURES)
 
 
 # ------------------------------------------------------------------------------ demo folders

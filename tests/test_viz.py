@@ -191,8 +191,8 @@ def test_train_writes_loss_curve_and_plot_writes_every_figure(tmp_path, capsys):
         assert im.size == (6 * DPI, int(3.6 * DPI)) and np.asarray(im.convert("L")).std() > 10
     figs = tmp_path / "figs"
     assert main(["plot", str(out), "mnist7", "-o", str(figs), "--grid", "5"]) == 0
-    for name in ("loss", "reconstructions", "latent", "manifold"):
+    for name in ("loss_curve", "reconstructions", "latent_map", "manifold"):  # the names the demo gives them
         with Image.open(figs / f"{name}.png") as im:
             assert min(im.size) > 150
     assert main(["plot", str(out), "mnist7", "-o", str(tmp_path / "f2"), "--only", "latent"]) == 0
-    assert [p.name for p in (tmp_path / "f2").iterdir()] == ["latent.png"]
+    assert [p.name for p in (tmp_path / "f2").iterdir()] == ["latent_map.png"]

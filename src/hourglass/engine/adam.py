@@ -103,13 +103,13 @@ class FusedAdam(torch.optim.Optimizer):
         (saved,) = state_dict["param_groups"]
         params = self.param_groups[0]["params"]
         if len(saved["params"]) != len(params):
-            raise ValueError("loaded state dict contains a parameter group that doesn't match the size of optimizer's group")
+            raise ValueError("the saved state's parameter group does not match this optimizer's")
         by_index = dict(zip(saved["params"], params, strict=True))
         self.state = defaultdict(dict)
         for index, values in state_dict["state"].items():
             p = by_index[index]
             self.state[p] = {
-                name: value.to(dtype=torch.float32 if name == "step" else p.dtype, device=p.device, copy=True)
+                name: torch.as_tensor(value).to(p.device, torch.float32 if name == "step" else p.dtype, copy=True)
                 for name, value in values.items()
             }
         self.param_groups = [{**saved, "params": params}]
