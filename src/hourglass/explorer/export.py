@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from torch import nn
@@ -16,7 +16,7 @@ from hourglass.errors import HourglassError
 from hourglass.estimator import _Estimator
 from hourglass.models.base import Hourglass
 from hourglass.models.conv import ToImages, ToRows
-from hourglass.models.ensemble import EnsembleMLP
+from hourglass.models.ensemble import EnsembleMLP, _Batched
 from hourglass.models.vae import VAE
 
 
@@ -29,7 +29,7 @@ def _b64(array: Any, dtype: str) -> str:
     return base64.b64encode(np.ascontiguousarray(array, dtype=dtype).tobytes()).decode("ascii")
 
 
-def _weights(m: nn.Module) -> tuple[np.ndarray, np.ndarray]:
+def _weights(m: nn.Linear | nn.Conv2d | nn.ConvTranspose2d) -> tuple[np.ndarray, np.ndarray]:
     weight = m.weight.detach().cpu().numpy()
     channels = weight.shape[1] if isinstance(m, nn.ConvTranspose2d) else weight.shape[0]
     bias = m.bias.detach().cpu().numpy() if m.bias is not None else np.zeros(channels, np.float32)
@@ -134,7 +134,7 @@ def _ensemble(net: EnsembleMLP, part: str) -> dict[str, Any]:
     members = []
     for j in range(net.k):
         stack = []
-        for i, layer in enumerate(layers):
+        for i, layer in enumerate(cast(list[_Batched], list(layers))):
             weight, bias = layer.weight[j].detach().cpu().numpy().T, layer.bias[j, 0].detach().cpu().numpy()
             stack.append({"type": "linear", "in": weight.shape[1], "out": weight.shape[0],
                           "weight": b64_float32(weight), "bias": b64_float32(bias)})  # fmt: skip

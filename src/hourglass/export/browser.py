@@ -80,7 +80,7 @@ def run_in_browser(model: _Estimator, rows: np.ndarray, codes: np.ndarray) -> Br
     """
     from playwright.sync_api import sync_playwright
 
-    script = resources.files("hourglass.explorer").joinpath("static", "network.js").read_text(encoding="utf-8")
+    script = resources.files("hourglass.explorer").joinpath("static").joinpath("network.js").read_text(encoding="utf-8")
     encodes = browser_encodable(model)
     spec = {
         "decoder": export_decoder(model),

@@ -103,7 +103,7 @@ def verify(estimator: _Estimator, runtime: Runtime, X: np.ndarray) -> Report:
             reason = f"Chromium failed ({' '.join(str(e).split())[:160]})"
         else:
             decoded[JS] = js.rows
-            if js.codes is None:
+            if js.codes is None or js.scores is None:
                 notes.append(f"{JS} codes and scores skipped: the encoder has no JavaScript twin in the explorer")
             else:
                 encoded[JS], scores[JS] = js.codes, js.scores
