@@ -148,3 +148,16 @@ def test_dash_writes_a_csv_to_standard_output_and_the_summary_to_standard_error(
     ).stdout
     assert main(["encode", model, "mnist7", "-o", str(tmp_path / "z.csv"), "--quiet"]) == 0
     assert encoded == (tmp_path / "z.csv").read_text()  # the same table as the file
+
+
+@pytest.mark.parametrize("command", ["train", "fit-detector"])
+def test_every_training_flag_has_help_that_shows_its_default(command):
+    from hourglass.cli import build_parser
+
+    parser = build_parser(command)._subparsers._group_actions[0].choices[command]
+    for action in parser._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        assert action.help, action.option_strings
+        if action.default not in (None, False):  # a flag that is off, or an option left unset, has none to show
+            assert "default" in action.help, action.option_strings

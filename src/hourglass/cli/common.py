@@ -45,7 +45,12 @@ def add_data_args(p: argparse.ArgumentParser, data_help: str = "data") -> None:
     )
     p.add_argument("--label", help="table column (or .npz array) holding labels; never used for training")
     p.add_argument("--image-size", type=_size, metavar="HxW", help="resize a folder's images to this size")
-    p.add_argument("--color", choices=("auto", "gray", "rgb"), default="auto", help="image colour mode")
+    p.add_argument(
+        "--color",
+        choices=("auto", "gray", "rgb"),
+        default="auto",
+        help="image colour mode; auto keeps colour only where an image has it (default: %(default)s)",
+    )
     p.add_argument("--drop-nonfinite", action="store_true", help="drop rows with NaN/inf instead of failing")
     add_max_pixels(p)
 

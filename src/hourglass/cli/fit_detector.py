@@ -43,14 +43,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--contamination",
         type=_contamination,
         default=d.contamination,
-        help="expected anomaly share in DATA, or auto (flag the worst 1%% of training rows)",
+        help="expected anomaly share in DATA, or auto: flag the worst 1%% of training rows (default: %(default)s)",
     )
     # Numeric flags take the ranges of the detector's ``_parameter_specs`` (tests/test_cli_boundary.py holds them
     # equal), checked by argparse so that a bad value is answered before torch is imported.
     p.add_argument(
         "--latent", type=bounded_int(1, 4096), default=d.latent_dim, help="code width per member (default: %(default)s)"
     )
-    p.add_argument("--hidden", type=layer_widths, default=d.hidden, help="encoder widths, e.g. 32 or 64,32")
+    p.add_argument(
+        "--hidden",
+        type=layer_widths,
+        default=d.hidden,
+        help=f"encoder widths, e.g. 32 or 64,32 (default: {','.join(map(str, d.hidden))})",
+    )
     p.add_argument(
         "--members", type=bounded_int(1, 100), default=d.n_members, help="ensemble size (default: %(default)s)"
     )
@@ -71,7 +76,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--seed", type=seed_int, default=d.seed, help="the same seed gives the same detector (default: %(default)s)"
     )
-    p.add_argument("--device", type=device_name, default=d.device, help="auto, cpu or cuda")
+    p.add_argument(
+        "--device",
+        type=device_name,
+        default=d.device,
+        help="auto (CUDA when present), cpu, cuda or cuda:N (default: %(default)s)",
+    )
     p.add_argument("--quiet", action="store_true", help="no summary")
     p.set_defaults(run=run)
 
