@@ -14,9 +14,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "verify",
         description="Run the first rows of DATA through the model in PyTorch, through its ONNX export in "
-        "onnxruntime and, for decoders the explorer runs in the page (MLPs), through the explorer's JavaScript "
-        "decoder in headless Chromium; print the worst difference of every pair (codes, rows, a detector's "
-        "scores) and whether a detector's verdicts differ. Exit 1 when a pair differs by more than 1e-5 "
+        "onnxruntime and through the explorer's JavaScript (the page's encoder, decoder and drawing-pad score) "
+        "in headless Chromium; print the worst difference of every pair (codes, rows, scores) and whether a "
+        "detector's verdicts differ. Exit 1 when a pair differs by more than 1e-5 "
         "(relative beyond 1, see hourglass.export.verify) or a verdict differs (but for rows scored at the "
         "threshold), 0 when all agree. Without Chromium the JavaScript column is skipped, with a note. Needs "
         "onnxruntime (pip install 'hourglass-ae[export]').",

@@ -36,14 +36,14 @@ def show(
 ) -> Embedded:
     """The interactive explorer of ``model`` on ``X`` (labels ``y`` colour the dots), for a notebook cell.
 
-    The page is the one ``write_explorer`` writes (decoder in the page, so MLP models), placed in an
+    The page is the one ``write_explorer`` writes (the network evaluated in the page), placed in an
     ``<iframe srcdoc>``: nothing is served or fetched, and the page's own content-security policy applies
     inside the frame, as in a file.
 
     Parameters
     ----------
     model : Autoencoder
-        A fitted model with an MLP decoder.
+        A fitted model (an ``Autoencoder`` or ``AnomalyDetector``).
     X : Dataset or array-like
         Rows or images to place on the map (a Dataset brings its labels and ids).
     y : array-like, optional

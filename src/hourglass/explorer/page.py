@@ -258,7 +258,7 @@ def render_page(
     max_points: int = MAX_POINTS,
     title: str | None = None,
 ) -> str:
-    """The explorer page. ``mode="file"`` encodes and decodes in the page (MLP models); ``"server"`` asks /api/*.
+    """The explorer page. ``mode="file"`` encodes and decodes in the page (any model); ``"server"`` asks /api/*.
 
     One self-contained HTML text: CSS, script and data inline, a content-security policy that lets
     nothing be fetched (the served page may talk to its own server only).
@@ -345,7 +345,7 @@ def write_explorer(
     Parameters
     ----------
     model : Autoencoder
-        A fitted estimator with a browser-decodable (MLP) decoder.
+        A fitted estimator whose decoder is ``browser_decodable`` (every registered model's is).
     X : Dataset, pandas.DataFrame or array-like
         The rows to map.
     y : array-like of shape (n,), optional
