@@ -411,7 +411,21 @@ class _Estimator(TransformerMixin, BaseEstimator):
         if fitted is not None:
             config["fitted"] = fitted
         arrays |= {self._state_prefix + k: v for k, v in state.items()}
+        self._check_loadable(config, arrays, Path(path))
         return modelfile.save_folder(path, config, arrays, extra_files)
+
+    def _check_loadable(self, config: dict[str, Any], arrays: dict[str, np.ndarray], path: Path) -> None:
+        """Refuse, before ``path`` is touched, a folder that ``load`` would refuse: run load's own checks on what
+        would be written. A parameter changed after ``fit`` (``set_params(latent_dim=7)``) no longer describes
+        the fitted network; saving it would replace a good model with one that cannot load."""
+        try:
+            type(self)._from_files(modelfile.as_loaded(config), arrays, path)
+        except HourglassError as e:
+            problem = str(e).removeprefix(f"{path / modelfile.CONFIG}: ").removeprefix(f"{path}: ")
+            raise HourglassError(
+                f"{path}: not saved, as it could not be loaded ({problem}); set the parameter back to its "
+                "value at fit (set_params), or refit"
+            ) from None
 
     def _fitted_state(self) -> tuple[dict[str, Any] | None, dict[str, np.ndarray]]:
         """What a subclass learnt in ``fit`` beside the network, the scaling and the prior: numbers for

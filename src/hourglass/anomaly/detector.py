@@ -21,10 +21,11 @@ leave-one-dataset-out selection found nothing better):
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -53,6 +54,7 @@ MAX_CALIBRATION = 2_000
 # Folders saved before the threshold moved into config.json kept it, and the forest's numbers, in
 # detector.json and the forest's arrays in detector.safetensors; they still load.
 OLD_CONFIG, FOREST_FILE = "detector.json", "detector.safetensors"
+FLOAT64_MAX = float(np.finfo(np.float64).max)
 FUSION_SPEC = {"median": ListOf(Real(), 2, 2), "scale": ListOf(Real(0, open="lo"), 2, 2), "max_samples": Int(1)}
 
 
@@ -221,8 +223,8 @@ class AnomalyDetector(OutlierMixin, _Estimator):
         calibration = -scores[held]
         if len(calibration) > MAX_CALIBRATION:
             calibration = np.random.default_rng(int(self.seed)).choice(calibration, MAX_CALIBRATION, replace=False)
-        # A row too far out to measure scores -inf: as an anomaly score, the largest finite number.
-        self.calibration_ = np.sort(np.nan_to_num(calibration, posinf=np.finfo(np.float64).max))
+        # No finite row scores -inf (see ``_errors``); a pathological model's overflow would rank last, not fail.
+        self.calibration_ = np.sort(np.nan_to_num(calibration, posinf=FLOAT64_MAX))
         return self
 
     def _scaling(self, images: bool) -> str:
@@ -252,10 +254,8 @@ class AnomalyDetector(OutlierMixin, _Estimator):
 
     def _parts(self, flat: np.ndarray) -> np.ndarray:
         """Per row: the mean squared reconstruction error and, with a forest, its score (float64, (n, 1 or 2))."""
-        offset = torch.as_tensor(self.scaler_.offset)
-        scale = torch.as_tensor(self.scaler_.scale)
         forest = self.forest_
-        model = cast(EnsembleMLP, self.model_)
+        row_errors = self._errors(per_row=True)
 
         def parts(x: torch.Tensor) -> torch.Tensor:
             # Blocks small enough that the members' activations stay in cache: 2-3x the rows/s of
@@ -263,13 +263,41 @@ class AnomalyDetector(OutlierMixin, _Estimator):
             out = torch.empty(x.shape[0], 1 if forest is None else 2, dtype=torch.float64)
             for i in range(0, x.shape[0], SCORE_BLOCK):
                 part = x[i : i + SCORE_BLOCK]
-                part = (part - offset.to(part.device)) / scale.to(part.device)
-                out[i : i + part.shape[0], 0] = batch_invariant(model.row_errors, part).cpu()
+                out[i : i + part.shape[0], 0] = row_errors(part).cpu()
             if forest is not None:  # on the rows as given: the forest was fitted on them unscaled
                 out[:, 1] = torch.from_numpy(forest.score(x.cpu().numpy()))
             return out
 
-        return self._run(parts, flat, 1 if forest is None else 2, np.float64, scale_input=False, allow_inf=True)
+        return self._run(parts, flat, 1 if forest is None else 2, np.float64, scale_input=False)
+
+    def _errors(self, per_row: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Rows as given -> the members' squared errors in scaled units, float64: per row (n,), or per feature (n, f).
+
+        float32 serves every row the model was meant for, and fast. A row far enough out overflows it on the
+        way (its scaled values, its squared error, or inf - inf = NaN in a layer); those rows alone are computed
+        again in float64, where the error of every finite float32 row is finite and grows with its distance, so
+        a row 1e30 out scores as more anomalous than one 1e19 out. Each row's path depends on that row alone:
+        its result is the same bits in any batch.
+        """
+        model = cast(EnsembleMLP, self.model_)
+        wide: list[EnsembleMLP] = []  # the float64 copy of the members, made on first need
+
+        def errors(x: torch.Tensor) -> torch.Tensor:
+            offset = torch.as_tensor(self.scaler_.offset, device=x.device)
+            scale = torch.as_tensor(self.scaler_.scale, device=x.device)
+            out = batch_invariant(model.row_errors if per_row else model.squared_errors, (x - offset) / scale)
+            out = out.double()
+            bad = ~torch.isfinite(out.reshape(len(out), -1)).all(dim=1)
+            if bad.any():
+                if not wide:
+                    wide.append(copy.deepcopy(model).double())
+                exact = wide[0].row_errors if per_row else wide[0].squared_errors
+                scaled = (x[bad].double() - offset.double()) / scale.double()
+                # Beyond float64 too (weights or scales no fit leaves) is as anomalous as a number can say.
+                out[bad] = torch.nan_to_num(batch_invariant(exact, scaled), nan=FLOAT64_MAX, posinf=FLOAT64_MAX)
+            return out
+
+        return errors
 
     def decision_function(self, X: Any) -> np.ndarray:
         """``score_samples - offset_``: negative for rows ``predict`` calls anomalies."""
@@ -382,21 +410,20 @@ class AnomalyDetector(OutlierMixin, _Estimator):
         render an image's as a heatmap, or rank a table's with ``top_features``. The forest's term has no
         per-feature breakdown: a row flagged by the forest alone may have no entry that stands out.
         """
-        check_is_fitted(self)
-        flat = self._validate(X, reset=False)
-        errors = self._run(
-            lambda x: batch_invariant(cast(EnsembleMLP, self.model_).squared_errors, x),
-            flat,
-            self.n_features_in_,
-            np.float32,
-            allow_inf=True,
-        )
+        # An error beyond float32's range (a row some 1e19 scaled units out) is inf here; scores stay finite.
+        errors = torch.from_numpy(self._feature_errors(X)).float().numpy()
         return errors.reshape(len(errors), *self.sample_shape_)
 
+    def _feature_errors(self, X: Any) -> np.ndarray:
+        """``explain``'s squared errors as float64 (n, features): finite for every finite row."""
+        check_is_fitted(self)
+        flat = self._validate(X, reset=False)
+        return self._run(self._errors(per_row=False), flat, self.n_features_in_, np.float64, scale_input=False)
+
     def top_features(self, X: Any, k: int = 3) -> tuple[list[list[str]], np.ndarray]:
-        """The ``k`` worst-rebuilt features of each row: their names and squared errors, worst first
-        (from ``explain``: the autoencoder's term only)."""
-        errors = self.explain(X).reshape(np.shape(X)[0], -1)
+        """The ``k`` worst-rebuilt features of each row: their names and squared errors (float64), worst first
+        (``explain``'s numbers: the autoencoder's term only)."""
+        errors = self._feature_errors(X)
         k = min(int(k), errors.shape[1])
         order = np.argsort(-errors, axis=1, kind="stable")[:, :k]
         names = self.feature_names()

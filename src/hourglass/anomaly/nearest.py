@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 N_POOL = 1024  # prior codes decoded to find each row a second, normal start
 CHECK_EVERY = 5  # L-BFGS iterations between scorings of the decoded rows
 SEARCH_ROWS = 256  # rows searched together: bounds the decoded candidates held at once
+TARGET_LIMIT = 1e6  # scaled units the search aims at most (float32 squares it and sums it safely)
 PIXEL_PHRASE = "pixel ({where}) should be {way}: {value:.3g} here, {normal:.3g} in the normal"
 
 
@@ -87,7 +88,8 @@ class NearestNormal:
 
     def gaps(self) -> np.ndarray:
         """``difference`` in scaled units, flattened: shape (n, features)."""
-        return self.difference.reshape(len(self.difference), -1) / self.scale
+        # float64: a float32 row near its range's edge, over a scale below 1, would overflow float32.
+        return self.difference.reshape(len(self.difference), -1).astype(np.float64) / self.scale
 
     def ranked(self, i: int = 0, k: int = 5) -> list[Deviation]:
         """Row ``i``'s ``k`` features farthest from its normal (in scaled units), farthest first.
@@ -122,7 +124,8 @@ class NearestNormal:
             return PIXEL_PHRASE.format(where=where, way=way, value=row[j], normal=normal[j])
         side = "above" if diff > 0 else "below"
         if self.scaling == "standard":
-            return f"{self.names[j]} is {abs(diff) / float(self.scale[j]):.1f} sd {side} normal"
+            sd = abs(diff) / float(self.scale[j])
+            return f"{self.names[j]} is {sd:{'.1f' if sd < 1e6 else '.3g'}} sd {side} normal"
         return f"{self.names[j]} is {abs(diff):.3g} {side} normal"
 
 
@@ -133,14 +136,18 @@ def nearest_normal(
     flat = detector._validate(X, reset=False)
     shape = (len(flat), *detector.sample_shape_)
     scaler = detector.scaler_
-    scaled = (np.asarray(flat, np.float32) - scaler.offset) / scaler.scale
-    starts = [detector.transform(flat).astype(np.float32)]
+    scaled = (np.asarray(flat, np.float64) - scaler.offset) / scaler.scale
+    # The search runs in float32, which a row some 1e19 scaled units out overflows: it aims at the row pulled in
+    # to TARGET_LIMIT scaled units along each feature (the same side, far beyond anything the decoder draws),
+    # while the distance it reports is to the row itself.
+    target = np.clip(scaled, -TARGET_LIMIT, TARGET_LIMIT).astype(np.float32)
+    starts = [detector._run(detector.model_.encode, target, detector.model_.latent_dim, np.float32, scale_input=False)]
     blocks = [slice(i, i + SEARCH_ROWS) for i in range(0, len(flat), SEARCH_ROWS)]
     pool_codes, pool_rows = _normal_pool(detector, alpha, seed)
     if len(pool_codes):
         decoded = (pool_rows - scaler.offset) / scaler.scale
-        starts.append(pool_codes[np.concatenate([np.argmin(_sq_distances(scaled[b], decoded), 1) for b in blocks])])
-    found = [_search(detector, scaled[b], [s[b] for s in starts], alpha, steps) for b in blocks]
+        starts.append(pool_codes[np.concatenate([np.argmin(_sq_distances(target[b], decoded), 1) for b in blocks])])
+    found = [_search(detector, target[b], [s[b] for s in starts], alpha, steps) for b in blocks]
     # Decoded rows are fractional: float64 rows stay float64, any other (pixels too) come back float32.
     normal = np.concatenate([f[0] for f in found]).astype(np.float64 if flat.dtype == np.float64 else np.float32)
     score = np.concatenate([f[1] for f in found])

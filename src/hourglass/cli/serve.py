@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from hourglass.cli.common import bounded_int, read_model
 from hourglass.cli.explore import add_explorer_args, read_explorer_data
@@ -17,7 +18,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "reconstructions and anomaly scores in one reply).",
     )
     add_explorer_args(p)
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: %(default)s, this machine only; 0.0.0.0 or '' listen on every interface)",
+    )
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a further name this server may be reached by (the Host header of requests; repeatable). Requests "
+        "naming anything else are refused, whatever --host is: loopback names and the address listened on (with "
+        "every interface, this machine's host name and addresses) are always allowed",
+    )
     p.add_argument(
         "--port", type=bounded_int(0, 65535), default=8000, help="port (default: %(default)s; 0 picks a free one)"
     )
@@ -26,6 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hourglass.explorer.hosts import EVERY_INTERFACE, is_loopback
     from hourglass.explorer.server import make_server
 
     model = read_model(args.model)
@@ -33,8 +48,16 @@ def run(args: argparse.Namespace) -> int:
     title = args.title or f"hourglass explorer: {data.name}"
     server = make_server(
         model, data, host=args.host, port=args.port, max_points=args.max_points, title=title,
-        quiet=not args.verbose,
+        quiet=not args.verbose, allow_hosts=args.allow_host,
     )  # fmt: skip
+    if not is_loopback(args.host):  # said once it listens, above the address
+        where = "every interface" if args.host in EVERY_INTERFACE else args.host
+        print(
+            f"hourglass: warning: listening on {where} (--host {args.host!r}), beyond this machine: anyone who can "
+            "reach it can read the map and use the API; requests must name this machine in their Host header",
+            file=sys.stderr,
+            flush=True,
+        )
     host, port = server.server_address[:2]
     host = host.decode() if isinstance(host, bytes) else host
     where = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL

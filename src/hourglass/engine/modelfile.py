@@ -42,15 +42,27 @@ def save_folder(
     target = Path(path)
     if target.exists() and not (target.is_dir() and (not any(target.iterdir()) or is_model_folder(target))):
         raise HourglassError(f"{target}: exists and is not an hourglass model folder; choose another path")
-    header = {"format": FORMAT, "format_version": FORMAT_VERSION, **config}
+    text = config_text(config)
     with atomic_dir(target) as tmp:
         # Bytes written by Python, so the file follows the umask as config.json does (safetensors' own
         # save_file creates it 0600: readable by its owner alone).
         (tmp / WEIGHTS).write_bytes(save({k: np.ascontiguousarray(v) for k, v in arrays.items()}))
-        (tmp / CONFIG).write_text(json.dumps(header, indent=2, default=_json_default) + "\n")
+        (tmp / CONFIG).write_text(text)
         for name, data in (extra_files or {}).items():
             (tmp / name).write_bytes(data)
     return target
+
+
+def config_text(config: dict[str, Any]) -> str:
+    """config.json's text for ``config``, as ``save_folder`` writes it."""
+    header = {"format": FORMAT, "format_version": FORMAT_VERSION, **config}
+    return json.dumps(header, indent=2, default=_json_default) + "\n"
+
+
+def as_loaded(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` as ``load_folder`` will read it back once saved (tuples become lists, numpy numbers plain ones):
+    what a save checks before it writes."""
+    return json.loads(config_text(config))
 
 
 def load_folder(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -1,19 +1,22 @@
 """``hourglass serve``: the explorer page plus a JSON decode/encode API, on the standard library's HTTP server.
 
 The page is rendered (and gzipped) once at start-up and held in memory; no request path or body ever names a file.
-One request per connection (HTTP/1.0), every socket read and write under a timeout, and a client that hangs up
-costs one failed send: no traceback, no retry, nothing kept.
+One request per connection (HTTP/1.0), received whole under one deadline before a worker sees it
+(``explorer.receive``), every write under a timeout, and a client that hangs up costs one failed send: no
+traceback, no retry, nothing kept. Every bind checks the ``Host`` header (``explorer.hosts``).
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import queue
 import re
 import socket
 import sys
 import threading
+from collections.abc import Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
@@ -23,12 +26,16 @@ import numpy as np
 from hourglass.data import model_input
 from hourglass.errors import HourglassError
 from hourglass.estimator import Autoencoder
+from hourglass.explorer.hosts import allowed_hosts, host_name
 from hourglass.explorer.page import MAX_POINTS, csp, render_page
+from hourglass.explorer.receive import Receiver
 
 MAX_BODY = 1 << 20  # bytes per request
 MAX_ROWS = 10_000  # rows (or codes) per request
-WORKERS = 32  # connections served at once (threads); more wait in the listen backlog
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+WORKERS = 32  # requests handled at once (threads)
+# Connections open at once, receiving or being answered; more wait in the listen backlog. Bounds the bytes held
+# for requests still arriving (MAX_BODY each at worst).
+MAX_OPEN = 128
 # A client gone mid-request (BrokenPipe, ConnectionReset/Aborted) or too slow (socket timeouts): its business only.
 DISCONNECTS = (ConnectionError, TimeoutError)
 
@@ -115,41 +122,55 @@ def _finite(result: np.ndarray, key: str) -> list:
 
 
 class _Server(HTTPServer):
-    """Connections go to a fixed pool of worker threads, one connection per job.
+    """A receiver thread reads each request whole, then a fixed pool of worker threads answers it.
 
     A thread per connection made a flood of connections (thousands of clients that hang up) cost a thread start
     each and let them all contend at once, so a well-behaved client waited seconds behind them. Here at most
-    WORKERS connections are open; the rest wait in the kernel's listen backlog, costing nothing.
+    MAX_OPEN connections are open; the rest wait in the kernel's listen backlog, costing nothing. A worker never
+    waits on a client's request (slow senders wait in the receiver, under a deadline), only on sending a reply.
     """
 
     request_queue_size = 1024  # the default of 5 resets connections under a burst
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
-        self._free = threading.Semaphore(WORKERS)
+        self._open = threading.Semaphore(MAX_OPEN)
         self._workers: list[threading.Thread] = []
+        self._receiver: Receiver | None = None
         super().__init__(address, handler)  # binds (a failure calls server_close and raises): no thread started yet
+        deadline = handler.timeout or 10.0  # seconds for the whole request, head and body
+        self._receiver = Receiver(self._job, self._close, deadline, MAX_BODY)
         # Daemon threads: a stop (Ctrl-C) never waits on a client.
         self._workers = [threading.Thread(target=self._work, daemon=True) for _ in range(WORKERS)]
         for worker in self._workers:
             worker.start()
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        self._free.acquire()  # wait for a free worker; meanwhile new connections queue in the kernel
-        self._jobs.put((request, client_address))
+        self._open.acquire()  # wait for a free place; meanwhile new connections queue in the kernel
+        assert self._receiver is not None  # made in __init__, before serving
+        self._receiver.add(request, client_address)
+
+    def _job(self, request: socket.socket, client_address: Any, received: bytes) -> None:
+        self._jobs.put((request, client_address, received))
+
+    def _close(self, request: socket.socket) -> None:
+        self.shutdown_request(request)
+        self._open.release()
 
     def _work(self) -> None:
         while (job := self._jobs.get()) is not None:
+            request, client_address, received = job
             try:
-                self.finish_request(*job)
+                self.finish_request((request, received), client_address)  # the handler's setup unpacks it
             except Exception:
-                self.handle_error(*job)
+                self.handle_error(request, client_address)
             finally:
-                self.shutdown_request(job[0])
-                self._free.release()
+                self._close(request)
 
     def server_close(self) -> None:
         super().server_close()
+        if self._receiver is not None:
+            self._receiver.close()
         for _ in self._workers:
             self._jobs.put(None)
 
@@ -177,10 +198,13 @@ def make_server(
     title: str | None = None,
     quiet: bool = True,
     timeout: float = 10.0,
+    allow_hosts: Sequence[str] = (),
 ) -> HTTPServer:
     """A server (not yet running) for the explorer of ``model`` over ``X``; ``port=0`` picks a free port.
 
-    ``timeout`` (seconds) bounds every socket read and write, so a client that stalls frees its thread.
+    ``timeout`` (seconds) bounds each request's arrival, head and body together, and every socket write, so a
+    client that stalls holds no thread. Requests whose ``Host`` header names neither this machine (as bound:
+    see ``explorer.hosts``) nor one of ``allow_hosts`` are refused (403), whatever ``host`` is.
     ``rows`` and ``ids`` name the dots as in ``render_page``: each row's 0-based number in its source, its file path.
     """
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
@@ -190,6 +214,7 @@ def make_server(
     page_gzip = gzip.compress(page, mtime=0)  # once, not per request: about half the bytes to send
     policy = csp("server") + "; frame-ancestors 'none'"  # a header may say what a <meta> cannot
     api = _Api(model)
+    hosts = allowed_hosts(host, allow_hosts)
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "hourglass"
@@ -222,12 +247,7 @@ def make_server(
                 self.close_connection = True  # never read an oversized body
                 return self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": f"body over {MAX_BODY} bytes"})
             try:
-                raw = self.rfile.read(length)
-            except TimeoutError:
-                self.close_connection = True
-                return self._json(HTTPStatus.REQUEST_TIMEOUT, {"error": f"body not received within {timeout:g} s"})
-            try:
-                body = json.loads(raw)
+                body = json.loads(self.rfile.read(length))
                 result = route(api, body)
             except (ValueError, HourglassError) as e:  # json.JSONDecodeError is a ValueError
                 status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE if isinstance(e, _TooLarge) else HTTPStatus.BAD_REQUEST
@@ -241,13 +261,18 @@ def make_server(
 
         def _host_ok(self) -> bool:
             # Guards against DNS rebinding: a page on another site must not reach us under its own name.
-            if host not in LOCAL_HOSTS:
+            name = host_name(self.headers.get("Host", ""))
+            if name in hosts:
                 return True
-            name = self.headers.get("Host", "").rsplit(":", 1)[0].strip("[]")
-            if name in LOCAL_HOSTS:
-                return True
-            self._json(HTTPStatus.FORBIDDEN, {"error": "unexpected Host header"})
+            refused = f"unexpected Host header {name[:100]!r} (serve --allow-host NAME adds a name)"
+            self._json(HTTPStatus.FORBIDDEN, {"error": refused})
             return False
+
+        def setup(self) -> None:
+            self.request, received = self.request  # the socket, and its request as the receiver read it whole
+            super().setup()
+            self.rfile.close()
+            self.rfile = io.BytesIO(received)
 
         def _json(self, status: HTTPStatus, obj: dict[str, Any]) -> None:
             self._send(status, json.dumps(obj, separators=(",", ":")).encode(), "application/json")
