@@ -29,7 +29,8 @@ def read_npy(path: Path, label: str | None, label_optional: bool = False) -> Dat
 
 def read_npz(path: Path, label: str | None, label_optional: bool = False) -> Dataset:
     try:
-        with np.load(path, allow_pickle=False) as z:
+        # The file is opened here, so that it is closed however np.load fails (a damaged archive left numpy's open).
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
             if not hasattr(z, "files"):
                 raise HourglassError(f"{path}: not an .npz archive (a single array: name it .npy)")
             names = list(z.files)
