@@ -66,6 +66,8 @@ BOUNDED = KINDS | {
     "12-bit images in uint16": lambda: np.round(4095 * _structure()).astype(np.uint16).reshape(N, 6, 6),
     "16-bit images": lambda: np.round(65535 * _structure()).astype(np.uint16).reshape(N, 6, 6),
     "images in -1..1": lambda: (2 * _structure() - 1).astype(np.float32).reshape(N, 6, 6),
+    # far from 0: a range anchored at 0 would squeeze them into its top 6%, as 0..255 did digits' 0..16
+    "thermal images, 293..313 kelvin": lambda: (293 + 20 * _structure()).astype(np.float32).reshape(N, 6, 6),
     "uint8 table of scores 1..10": lambda: np.round(1 + 9 * _structure(width=9)).astype(np.uint8),
 }
 
