@@ -92,7 +92,7 @@ def test_an_explicit_label_flag_still_wins(table, tmp_path, capsys):
     frame.rename(columns={"diagnosis": "kind"}).to_csv(tmp_path / "renamed.csv", index=False)
     args = ["encode", str(root / "model"), str(tmp_path / "renamed.csv"), "-o", str(tmp_path / "z.csv")]
     assert main(args) == 2  # the remembered label is not there: kind is an unexpected column
-    assert "unexpected kind" in capsys.readouterr().err
+    assert "(unexpected kind); name a label column with --label" in capsys.readouterr().err
     assert main([*args, "--label", "kind"]) == 0
     assert pd.read_csv(tmp_path / "z.csv")["label"].tolist() == frame["diagnosis"].tolist()
 
