@@ -76,5 +76,9 @@ class Dataset:
         def pick(values: np.ndarray | None) -> np.ndarray | None:
             return None if values is None else np.asarray(values)[rows]
 
-        X = self.X[rows] if isinstance(rows, slice) else np.asarray(self.X)[rows]
-        return replace(self, X=X, y=pick(self.y), ids=pick(self.ids), index=self.row_index()[rows])
+        if isinstance(rows, slice):  # a memory map stays one, and a chunk's numbers cost only the chunk
+            X = self.X[rows]
+            index = np.arange(*rows.indices(len(self)), dtype=np.int64) if self.index is None else self.index[rows]
+        else:
+            X, index = np.asarray(self.X)[rows], self.row_index()[rows]
+        return replace(self, X=X, y=pick(self.y), ids=pick(self.ids), index=index)
