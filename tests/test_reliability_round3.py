@@ -340,5 +340,6 @@ def test_serve_warns_when_it_listens_beyond_loopback_only(small_model, tmp_path,
     monkeypatch.setattr(server.HTTPServer, "serve_forever", lambda self, poll_interval=0.5: None)
     for host, wide in (("127.0.0.1", False), ("", True), ("0.0.0.0", True)):
         assert main(["serve", str(tmp_path / "model"), str(tmp_path / "data.npy"), "--host", host, "--port", "0"]) == 0
-        err = capsys.readouterr().err
+        out, err = capsys.readouterr()
         assert ("listening on every interface" in err) == wide, err
+        assert f"http://{socket.gethostname() if wide else host}:" in out  # an address a browser can open

@@ -366,7 +366,8 @@ class _Estimator(TransformerMixin, BaseEstimator):
         Raises
         ------
         HourglassError
-            ``path`` exists and is not an hourglass model folder (a file, or a folder of other things).
+            ``path`` exists and is not an hourglass model folder (a file, or a folder of other things); or the folder
+            would not load (a parameter changed after fit, e.g. ``set_params(latent_dim=7)``): nothing is written.
 
         Examples
         --------

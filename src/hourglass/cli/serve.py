@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 
 from hourglass.cli.common import bounded_int, read_model
@@ -60,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
         )
     host, port = server.server_address[:2]
     host = host.decode() if isinstance(host, bytes) else host
+    if args.host in EVERY_INTERFACE:  # 0.0.0.0 is no address to browse to: this machine's name is
+        host = socket.gethostname()
     where = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
     print(f"serving the explorer on http://{where}:{port}/ (Ctrl-C stops)", flush=True)
     try:

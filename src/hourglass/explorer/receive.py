@@ -14,6 +14,7 @@ import contextlib
 import queue
 import selectors
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -84,7 +85,7 @@ class Receiver:
                     if key.fileobj is self._wake_out:
                         self._take_new()
                     else:
-                        self._receive(key.fileobj)  # type: ignore[arg-type]
+                        self._receive_safely(key.fileobj)  # type: ignore[arg-type]
                 self._expire(time.monotonic())
         finally:
             for sock in list(self._open):
@@ -105,6 +106,15 @@ class Receiver:
             sock.setblocking(False)
             self._open[sock] = _Pending(address, deadline)
             self._selector.register(sock, selectors.EVENT_READ)
+
+    def _receive_safely(self, sock: socket.socket) -> None:
+        try:
+            self._receive(sock)
+        except Exception as e:  # a bug of ours: drop this connection, and keep receiving everyone else's
+            sys.stderr.write(f"hourglass serve: receiving a request: {type(e).__name__}: {e}\n")
+            if sock in self._open:
+                self._forget(sock)
+            self._drop(sock)
 
     def _receive(self, sock: socket.socket) -> None:
         pending = self._open[sock]
