@@ -508,8 +508,11 @@ class Autoencoder(_Estimator):
         ``"auto"`` (sigmoid when inputs are min-max scaled to [0, 1], else identity), ``"sigmoid"`` or
         ``"identity"``.
     scaling : str, default "auto"
-        ``"auto"`` (min-max over all pixels for images, i.e. arrays of ndim > 2 or uint8; per-feature
-        standardisation for tables), ``"minmax"``, ``"standard"`` or ``"none"``.
+        ``"auto"``, ``"minmax"``, ``"standard"`` or ``"none"``. ``"auto"`` picks by the data: bounded data
+        (images, uint8, rows whose every value is within [0, 1], or integer pixel values in [0, 255] over
+        at least 16 columns) is min-max scaled by one global range, its own minimum and maximum over all
+        values; other tables are standardised per feature, each feature's scale floored at 5% of its
+        training range (``hourglass.data.scaling`` gives the reasons).
     loss : str, default "mse"
         ``"mse"`` or ``"bce"`` (BCE needs a sigmoid output).
     epochs : int, default 200
