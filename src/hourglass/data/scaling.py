@@ -5,10 +5,12 @@
 - **bounded data** (images, uint8, every value within [0, 1], or integer pixel values in [0, 255]
   over at least ``PIXEL_MIN_COLUMNS`` columns) is scaled by one global range, as pixels are: the
   data's own minimum and maximum over all its values. Not a nominal range such as [0, 255]: digits
-  with values 0..16 took for 0..255 pixels filled a sixteenth of the sigmoid output's range and
-  trained to black (``benchmarks/scaling.py`` chose this rule over 23 datasets). One range for all
-  pixels, not one each: a pixel that is nearly always dark is not stretched to full range, so a
-  slightly brighter pixel in new data stays slightly brighter instead of being blown up.
+  with values 0..16 taken for 0..255 pixels filled a sixteenth of the sigmoid output's range and
+  trained to black. Nor one anchored at 0, which squeezes data far from 0 (thermal images in
+  kelvin) the same way. ``benchmarks/scaling.py`` compares these rules on 24 datasets. One range
+  for all pixels, not one each: a pixel that is nearly always dark is not stretched to full range,
+  so a slightly brighter pixel in new data stays slightly brighter instead of being blown up. The
+  range is also what black and white mean where images are drawn (``hourglass.viz``).
 - **tables** are standardised per feature, with a floor on each feature's scale: at least
   ``RANGE_FLOOR`` of that feature's own training range. A near-constant column (a rare 1 among
   0s) can then amplify a deviation at most ``1 / RANGE_FLOOR``-fold. The floor is relative to the
