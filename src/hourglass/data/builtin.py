@@ -26,7 +26,8 @@ def builtin(name: str):
 
 @builtin("mnist7")
 def mnist7() -> Dataset:
-    """5,000 MNIST digits (500 per class) area-averaged to 7x7, uint8; see data/README.md."""
+    """5,000 MNIST digits (500 per class) area-averaged to 7x7, uint8; see data/README.md. Digit #N (the demo
+    report's, the explorer's row N) is ``X[N]``."""
     with resources.files("hourglass.data").joinpath("mnist7.npz").open("rb") as f, np.load(f) as z:
         return Dataset(z["X"], z["y"], kind="image", name="mnist7")
 
