@@ -174,3 +174,16 @@ def test_fit_forgets_the_data_a_loaded_model_was_trained_on(table, tmp_path):
     model.fit(np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32))
     config = json.loads((model.save(tmp_path / "refit") / "config.json").read_text())
     assert config["data"]["source"] is None and config["data"]["options"] is None
+
+
+def test_png_outputs_keep_paths_unless_two_would_be_one_file(tmp_path):
+    from hourglass.data.images import write_image_folder
+
+    images = np.zeros((2, 3, 3), np.uint8)
+    write_image_folder(tmp_path / "kept", images, np.array(["cats/a.jpg", "dogs/a.jpg"]))
+    assert sorted(p.relative_to(tmp_path / "kept").as_posix() for p in (tmp_path / "kept").rglob("*.png")) == [
+        "cats/a.png",
+        "dogs/a.png",
+    ]
+    write_image_folder(tmp_path / "numbered", images, np.array(["a.jpg", "A.png"]))  # one file on macOS
+    assert sorted(p.name for p in (tmp_path / "numbered").iterdir()) == ["00000.png", "00001.png"]
