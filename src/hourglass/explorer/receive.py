@@ -11,6 +11,7 @@ costs the bytes it sent so far; the server's cap on open connections bounds thos
 from __future__ import annotations
 
 import contextlib
+import json
 import queue
 import selectors
 import socket
@@ -23,6 +24,7 @@ from typing import Any
 
 MAX_HEAD = 64 * 1024  # bytes of request line and headers: a longer head goes to the handler, which refuses it
 RECV = 64 * 1024  # bytes per read
+SLOW = 1.0  # seconds a request may take to arrive before it gives way to a new connection when all places are taken
 
 
 @dataclass
@@ -57,6 +59,7 @@ class Receiver:
         self._selector.register(self._wake_out, selectors.EVENT_READ)
         self._new: queue.SimpleQueue = queue.SimpleQueue()
         self._open: dict[socket.socket, _Pending] = {}
+        self.want_room = False  # set while a new connection waits for a place (see make_room)
         self._closed = False
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
@@ -65,6 +68,15 @@ class Receiver:
         """Receive a new connection's request (from any thread); its deadline starts now."""
         self._new.put((sock, address, time.monotonic() + self.timeout))
         self._wake()
+
+    def make_room(self, wanted: bool = True) -> None:
+        """Ask (from the thread waiting to ``add``, when every place is taken) for the connection that has been
+        sending longest to be dropped, once it has been at it ``SLOW`` seconds; ``wanted=False`` withdraws the
+        request. A flood of slow senders then takes turns with each other, not with clients that send their
+        request at once (a burst of those waits its turn instead, as none of them is slow)."""
+        self.want_room = wanted
+        if wanted:
+            self._wake()
 
     def close(self) -> None:
         """Stop, dropping every connection still sending."""
@@ -80,6 +92,8 @@ class Receiver:
         try:
             while not self._closed:
                 deadline = min((p.deadline for p in self._open.values()), default=None)
+                if self.want_room and deadline is not None:  # wake too when the oldest is slow enough to drop
+                    deadline = min(deadline, deadline - self.timeout + SLOW)
                 wait = None if deadline is None else max(0.0, deadline - time.monotonic())
                 for key, _ in self._selector.select(wait):
                     if key.fileobj is self._wake_out:
@@ -137,11 +151,18 @@ class Receiver:
             self._deliver(sock, pending.address, bytes(pending.data))
 
     def _expire(self, now: float) -> None:
+        if self.want_room and self._open:
+            sock, oldest = min(self._open.items(), key=lambda item: item[1].deadline)  # deadlines: start + timeout
+            if now - (oldest.deadline - self.timeout) >= SLOW:
+                self.want_room = False
+                self._forget(sock)
+                _try_send(sock, _reply(503, "Service Unavailable", "too many slow requests at once; try again"))
+                self._drop(sock)
         for sock, pending in list(self._open.items()):
             if pending.deadline <= now:
                 self._forget(sock)
                 if pending.data:  # a client that said nothing is closed without a word
-                    _try_send(sock, _timeout_reply(self.timeout))
+                    _try_send(sock, _reply(408, "Request Timeout", f"request not received within {self.timeout:g} s"))
                 self._drop(sock)
 
     def _forget(self, sock: socket.socket) -> None:
@@ -168,9 +189,9 @@ def request_size(data: bytes | bytearray, max_body: int) -> int | None:
     return head + (length if 0 <= length <= max_body else 0)
 
 
-def _timeout_reply(timeout: float) -> bytes:
-    body = b'{"error":"request not received within %s s"}' % f"{timeout:g}".encode()
-    head = "HTTP/1.0 408 Request Timeout\r\nContent-Type: application/json\r\nConnection: close\r\n"
+def _reply(status: int, reason: str, error: str) -> bytes:
+    body = json.dumps({"error": error}).encode()
+    head = f"HTTP/1.0 {status} {reason}\r\nContent-Type: application/json\r\nConnection: close\r\n"
     return f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
 
 

@@ -146,8 +146,11 @@ class _Server(HTTPServer):
             worker.start()
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        self._open.acquire()  # wait for a free place; meanwhile new connections queue in the kernel
         assert self._receiver is not None  # made in __init__, before serving
+        if not self._open.acquire(blocking=False):
+            self._receiver.make_room()  # the connection sending longest gives way, once it is slow
+            self._open.acquire()  # meanwhile new connections queue in the kernel
+            self._receiver.make_room(wanted=False)
         self._receiver.add(request, client_address)
 
     def _job(self, request: socket.socket, client_address: Any, received: bytes) -> None:
