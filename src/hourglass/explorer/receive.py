@@ -5,7 +5,8 @@ every few seconds held all 32 workers (the timeout bounded each read, not the re
 waited behind them. Here one thread watches every open connection at once and hands a worker only a complete
 request: its head, and as many body bytes as its ``Content-Length`` says. A connection that has not sent that
 within the deadline is answered 408 (or, if it sent nothing, closed) without ever holding a worker. A slow client
-costs the bytes it sent so far; the server's cap on open connections bounds those.
+costs the bytes it sent so far; the server's cap on open connections bounds those, and when the cap is reached
+the connection sending longest (over ``SLOW`` seconds) gives way to the next (``make_room``).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class _Pending:
 
 class Receiver:
     """Reads requests on a thread of its own; ``deliver(sock, address, request_bytes)`` gets each complete one, and
-    ``drop(sock)`` each connection it gives up on (closed by the client, or past its deadline).
+    ``drop(sock)`` each connection it gives up on (closed by the client, past its deadline, or dropped to make room).
 
     ``deliver`` and ``drop`` run on the receiver's thread: they must not block.
     """
@@ -59,7 +60,7 @@ class Receiver:
         self._selector.register(self._wake_out, selectors.EVENT_READ)
         self._new: queue.SimpleQueue = queue.SimpleQueue()
         self._open: dict[socket.socket, _Pending] = {}
-        self.want_room = False  # set while a new connection waits for a place (see make_room)
+        self._want_room = False  # set while a new connection waits for a place (see make_room)
         self._closed = False
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
@@ -74,7 +75,7 @@ class Receiver:
         sending longest to be dropped, once it has been at it ``SLOW`` seconds; ``wanted=False`` withdraws the
         request. A flood of slow senders then takes turns with each other, not with clients that send their
         request at once (a burst of those waits its turn instead, as none of them is slow)."""
-        self.want_room = wanted
+        self._want_room = wanted
         if wanted:
             self._wake()
 
@@ -92,7 +93,7 @@ class Receiver:
         try:
             while not self._closed:
                 deadline = min((p.deadline for p in self._open.values()), default=None)
-                if self.want_room and deadline is not None:  # wake too when the oldest is slow enough to drop
+                if self._want_room and deadline is not None:  # wake too when the oldest is slow enough to drop
                     deadline = min(deadline, deadline - self.timeout + SLOW)
                 wait = None if deadline is None else max(0.0, deadline - time.monotonic())
                 for key, _ in self._selector.select(wait):
@@ -151,10 +152,10 @@ class Receiver:
             self._deliver(sock, pending.address, bytes(pending.data))
 
     def _expire(self, now: float) -> None:
-        if self.want_room and self._open:
+        if self._want_room and self._open:
             sock, oldest = min(self._open.items(), key=lambda item: item[1].deadline)  # deadlines: start + timeout
             if now - (oldest.deadline - self.timeout) >= SLOW:
-                self.want_room = False
+                self._want_room = False
                 self._forget(sock)
                 _try_send(sock, _reply(503, "Service Unavailable", "too many slow requests at once; try again"))
                 self._drop(sock)
