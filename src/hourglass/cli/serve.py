@@ -51,16 +51,16 @@ def run(args: argparse.Namespace) -> int:
         model, data, host=args.host, port=args.port, max_points=args.max_points, title=title,
         quiet=not args.verbose, allow_hosts=args.allow_host,
     )  # fmt: skip
-    if not is_loopback(args.host):  # said once it listens, above the address
-        where = "every interface" if args.host in EVERY_INTERFACE else args.host
+    host, port = server.server_address[:2]
+    host = host.decode() if isinstance(host, bytes) else host
+    if not is_loopback(host):  # the address bound (a name resolved), said once it listens, above the URL
+        where = "every interface" if args.host in EVERY_INTERFACE else host
         print(
             f"hourglass: warning: listening on {where} (--host {args.host!r}), beyond this machine: anyone who can "
             "reach it can read the map and use the API; requests must name this machine in their Host header",
             file=sys.stderr,
             flush=True,
         )
-    host, port = server.server_address[:2]
-    host = host.decode() if isinstance(host, bytes) else host
     if args.host in EVERY_INTERFACE:  # 0.0.0.0 is no address to browse to: this machine's name is
         host = socket.gethostname()
     where = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL

@@ -31,16 +31,18 @@ def is_loopback(host: str) -> bool:
 def allowed_hosts(host: str, extra: Iterable[str] = ()) -> frozenset[str]:
     """The ``Host`` names (lower case, no port) a server bound to ``host`` answers."""
     names = set(LOOPBACK_NAMES) | {host_name(name) for name in extra}
-    if is_loopback(host):
-        return frozenset(names | {host.lower()})
-    if host not in EVERY_INTERFACE:
-        return frozenset(names | {host_name(host)})
+    if host not in EVERY_INTERFACE:  # the name bound, and the addresses it stands for (the URL serve prints)
+        return frozenset(names | {host_name(host)} | _addresses(host))
     machine = socket.gethostname()
-    names |= {host_name(machine), host_name(socket.getfqdn())}
-    with contextlib.suppress(OSError):  # a host name that does not resolve: its name still counts
-        names |= {str(info[4][0]).split("%")[0] for info in socket.getaddrinfo(machine, None)}
-    names |= set(_outgoing_addresses())
-    return frozenset(names)
+    names |= {host_name(machine), host_name(socket.getfqdn())} | _addresses(machine)
+    return frozenset(names | set(_outgoing_addresses()))
+
+
+def _addresses(name: str) -> set[str]:
+    """The addresses ``name`` resolves to; none for a name that does not resolve."""
+    with contextlib.suppress(OSError, UnicodeError):
+        return {str(info[4][0]).split("%")[0] for info in socket.getaddrinfo(name, None)}
+    return set()
 
 
 def host_name(header: str) -> str:
