@@ -237,7 +237,7 @@ def test_slow_clients_do_not_delay_another_clients_page(model_and_data):
         clients = _slow_clients(port, SLOW_CLIENTS)
         time.sleep(0.3)  # let the server take them all
         status, seconds = _get_page(port)
-        assert status == 200 and seconds < 2.0, f"GET / behind {SLOW_CLIENTS} slow clients took {seconds:.2f} s"
+        assert status == 200 and seconds < 3.0, f"GET / behind {SLOW_CLIENTS} slow clients took {seconds:.2f} s"
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         conn.request("POST", "/api/decode", json.dumps({"codes": [[0.0, 0.0]]}), {"Content-Type": "application/json"})
         assert conn.getresponse().status == 200
