@@ -26,7 +26,8 @@ CHUNK_ROWS = 8_192
 def reference_rows(train_rows: np.ndarray, n_features: int) -> np.ndarray:
     """The training rows (indices, sorted) the baselines are fitted on."""
     most = max(1, min(REFERENCE_ROWS, REFERENCE_VALUES // n_features))
-    return train_rows[:: -(-len(train_rows) // most)] if len(train_rows) else train_rows
+    step = max(1, -(-len(train_rows) // most))  # rounded up: at most ``most`` rows
+    return train_rows[::step]
 
 
 @torch.inference_mode()
