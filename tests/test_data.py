@@ -64,7 +64,7 @@ def test_image_folder_labels_from_subfolders(tmp_path):
     [
         ("empty.csv", "", "empty"),
         ("header.csv", "a,b,c\n", "no data rows"),
-        ("ragged.csv", "a,b\n1,2\n3,4,5\n", "cannot parse"),
+        ("ragged.csv", "a,b\n1,2\n3,4,5\n", "line 3 has 3 fields, but the header has 2"),
         ("words.csv", "a,b\n1,x\n2,y\n", "non-numeric column.*b"),
         ("nan.csv", "a,b\n1,2\nnan,3\n", "NaN"),
         ("inf.csv", "a,b\n1,2\ninf,3\n", "NaN or infinite"),

@@ -95,14 +95,14 @@ def where(path: str | os.PathLike) -> str:
 
 def write_columns(path: str | os.PathLike, columns: dict[str, np.ndarray]) -> None:
     """Write named columns to a table or array file (``write_table``), or as CSV on standard output (``-``)."""
-    from hourglass.data.tables import write_table  # pandas, for a table alone
+    from hourglass.data.tables import write_csv, write_table  # pandas, for a table alone
 
     if os.fspath(path) != STDOUT:
         write_table(Path(path), columns)
         return
     import pandas as pd
 
-    pd.DataFrame(columns).to_csv(sys.stdout, index=False)
+    write_csv(pd.DataFrame(columns), sys.stdout)
     sys.stdout.flush()
 
 

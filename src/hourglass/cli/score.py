@@ -106,7 +106,9 @@ def run(args: argparse.Namespace) -> int:
                 writer = writer or stack.enter_context(pq.ParquetWriter(tmp, table.schema))
                 writer.write_table(table)
             else:
-                frame.to_csv(tmp, mode="a", header=n == len(frame), index=False, sep="\t" if suffix == ".tsv" else ",")
+                from hourglass.data.tables import write_csv  # spreadsheet formulas neutralised
+
+                write_csv(frame, tmp, mode="a", header=n == len(frame), sep="\t" if suffix == ".tsv" else ",")
     print(f"scored {n} rows: {flagged} flagged as anomalies ({flagged / max(n, 1):.2%}); written to {out}")
     return 0
 

@@ -633,7 +633,12 @@ if (typeof document !== "undefined") (function () {
   }
   // One line per lassoed dot: its row number in the source, its id (a file path) and its label where the data has
   // them, under the names `hourglass encode` gives these columns, so the two files join on row_id.
-  const csvField = (text) => (/[",\r\n]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text);
+  // A label or path a spreadsheet would run as a formula (= + - @ tab CR first, OWASP's rule) gets a leading ',
+  // as every CSV hourglass writes does (data/tables.py, neutralise); a plain number such as -2 stays a number.
+  const csvField = (text) => {
+    if (/^[=+\-@\t\r]/.test(text) && !/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)) text = "'" + text;
+    return /[",\r\n]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text;
+  };
   function lassoCsv() {
     const header = ["row_id", ...(D.ids ? ["path"] : []), ...(D.labels ? ["label"] : [])];
     const line = (i) => [String(rowOf(i)), ...(D.ids ? [idOf(i)] : []), ...(D.labels ? [labelOf(i)] : [])];
