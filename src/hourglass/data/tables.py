@@ -155,14 +155,21 @@ def write_csv(frame: pd.DataFrame, target: Any, sep: str = ",", header: bool = T
     """Write ``frame`` as CSV (``sep="\t"``: TSV) to a path or open file: every CSV hourglass writes goes here.
 
     Text cells and column names that a spreadsheet would run as a formula (see ``neutralise``) are written
-    with a leading ``'``; numbers are written as numbers, so ``-1.5`` stays a number.
+    with a leading ``'``; numbers are written as numbers, so ``-1.5`` stays a number. A carriage return inside
+    text is written as a line feed: Python's csv module leaves a lone CR unquoted (pandas and spreadsheets
+    then read it as the end of the row, and what follows it as a new row that may be a formula).
     """
-    frame = frame.rename(columns=lambda c: neutralise(c) if isinstance(c, str) else c)
+    frame = frame.rename(columns=lambda c: _csv_text(c) if isinstance(c, str) else c)
     frame = frame.copy(deep=False)  # the caller's frame keeps its cells
     for i, dtype in enumerate(frame.dtypes):
         if pd.api.types.is_object_dtype(dtype) or isinstance(dtype, (pd.StringDtype, pd.CategoricalDtype)):
-            frame.isetitem(i, frame.iloc[:, i].map(neutralise, na_action="ignore"))
+            frame.isetitem(i, frame.iloc[:, i].map(_csv_text, na_action="ignore"))
     frame.to_csv(target, sep=sep, header=header, mode=mode, index=False)
+
+
+def _csv_text(value: Any) -> Any:
+    value = neutralise(value)
+    return value.replace("\r\n", "\n").replace("\r", "\n") if isinstance(value, str) else value
 
 
 def neutralise(value: Any) -> Any:
