@@ -172,17 +172,18 @@ def test_no_cli_csv_holds_a_formula(tmp_path, capsys):
 
 
 def test_image_paths_that_are_formulas_are_neutralised(tmp_path):
-    folder = tmp_path / "imgs" / "=cmd"
-    folder.mkdir(parents=True)
-    for i, name in enumerate(["=1+1.png", "@SUM(A1).png", "-2+3.png", "+x.png"] * 3):
-        Image.fromarray(np.full((8, 8), 20 * i, np.uint8)).save(folder / f"{i}{name}" if i else folder / name)
-    model = tmp_path / "ae"
-    assert (
-        main(["train", str(tmp_path / "imgs"), "--epochs", "1", "--hidden", "2", "--quiet", "--out", str(model)]) == 0
-    )
-    out = tmp_path / "codes.csv"
-    assert main(["encode", str(model), str(tmp_path / "imgs"), "-o", str(out)]) == 0
+    """Files named like formulas at the top (their path is the cell) and in a folder named like one (the label)."""
+    root = tmp_path / "imgs"
+    (root / "@cmd").mkdir(parents=True)
+    for i, name in enumerate(["=1+1", "@SUM(A1)", "-2+3", "+x"] * 3):
+        Image.fromarray(np.full((8, 8), 20 * i, np.uint8)).save(root / f"{name} {i}.png")
+        Image.fromarray(np.full((8, 8), 10 * i, np.uint8)).save(root / "@cmd" / f"{i}.png")
+    model, out = tmp_path / "ae", tmp_path / "codes.csv"
+    assert main(["train", str(root), "--epochs", "1", "--hidden", "2", "--quiet", "--out", str(model)]) == 0
+    assert main(["encode", str(model), str(root), "-o", str(out)]) == 0
     _assert_no_formula(out)
+    cells = _cells(out)
+    assert "'@cmd" in cells and "'=1+1 0.png" in cells  # kept, made inert
 
 
 def test_lasso_csv_neutralises_labels_and_paths():
