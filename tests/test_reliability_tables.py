@@ -202,3 +202,71 @@ def test_lasso_csv_neutralises_labels_and_paths():
         f"'{f}" if not any(c in f for c in '",\r\n') else '"' + f"'{f}".replace('"', '""') + '"' for f in FORMULAS
     ]
     assert fields[len(FORMULAS) :] == ["-1.5", "plain", '"say ""hi"", =x"']
+
+
+# ---------------------------------------------------------------------------------------- 16-bit images
+GRADIENT = np.linspace(0, 65535, 64).round().astype(np.uint16).reshape(8, 8)
+
+
+def _save16(path: Path, values: np.ndarray, mode: str = "I;16") -> None:
+    if mode == "I;16B":
+        Image.frombytes("I;16B", values.shape[::-1], values.astype(">u2").tobytes()).save(path)
+    else:
+        Image.fromarray(values.astype(np.uint16)).save(path)
+
+
+@pytest.mark.parametrize(("name", "mode"), [("g.png", "I;16"), ("g.tif", "I;16"), ("g.tiff", "I;16B")])
+def test_16_bit_gradient_keeps_every_level(tmp_path, name, mode):
+    _save16(tmp_path / name, GRADIENT, mode)
+    X = load_dataset(tmp_path).X
+    assert X.dtype == np.uint16 and X.shape == (1, 8, 8)
+    np.testing.assert_array_equal(X[0], GRADIENT)  # not 0, 255, 255, ...
+
+
+def test_16_bit_images_are_resized_at_their_depth(tmp_path):
+    _save16(tmp_path / "a.png", GRADIENT)
+    _save16(tmp_path / "b.png", GRADIENT)
+    _save16(tmp_path / "c.png", np.kron(GRADIENT, np.ones((2, 2), np.uint16)))  # 16x16: resized to 8x8
+    X = load_dataset(tmp_path).X
+    assert X.dtype == np.uint16 and X.shape == (3, 8, 8)
+    assert X[2].max() > 60000 and len(np.unique(X[2])) > 32
+
+
+@pytest.mark.filterwarnings("ignore:the model is no better")
+def test_12_bit_data_in_16_bit_pngs_trains_on_its_own_range(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(24):
+        _save16(tmp_path / f"{i:02d}.png", rng.integers(0, 4096, (6, 6)))
+    data = load_dataset(tmp_path)
+    assert data.X.dtype == np.uint16 and 4000 < data.X.max() < 4096
+    model = hg.Autoencoder(hidden=(4,), epochs=1, seed=0).fit(data.X)
+    lo, hi = model.scaler_.offset.min(), (model.scaler_.offset + model.scaler_.scale).max()
+    assert lo == data.X.min() and hi == data.X.max()  # 0..4095, not 0..255 nor 0..65535
+
+
+@pytest.mark.parametrize("color", ["auto", "gray", "rgb"])
+def test_mixed_8_and_16_bit_folder_is_one_depth(tmp_path, color):
+    _save16(tmp_path / "deep.png", GRADIENT)
+    Image.fromarray(np.full((8, 8), 255, np.uint8)).save(tmp_path / "white8.png")
+    Image.fromarray(np.full((8, 8, 3), [255, 0, 0], np.uint8)).save(tmp_path / "red8.png")
+    X = load_dataset(tmp_path, color=color).X
+    assert X.dtype == np.uint16
+    deep, red, white = X  # sorted by name
+    if color == "gray":
+        np.testing.assert_array_equal(deep, GRADIENT)
+        assert (white == 65535).all() and (red == 19595 * 65535 + 0x8000 >> 16).all()  # Pillow's luma
+    else:
+        np.testing.assert_array_equal(deep[..., 0], GRADIENT)
+        assert (deep[..., 0] == deep[..., 2]).all()
+        assert (white == 65535).all() and (red == [65535, 0, 0]).all()
+
+
+def test_8_bit_folders_are_unchanged(tmp_path):
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (4, 5, 6, 3), dtype=np.uint8)
+    for i, a in enumerate(images):
+        Image.fromarray(a).save(tmp_path / f"{i}.png")
+    rgb, gray = load_dataset(tmp_path).X, load_dataset(tmp_path, color="gray").X
+    assert rgb.dtype == gray.dtype == np.uint8
+    np.testing.assert_array_equal(rgb, images)
+    np.testing.assert_array_equal(gray, [np.asarray(Image.fromarray(a).convert("L")) for a in images])

@@ -15,6 +15,7 @@ from hourglass.data.dataset import Dataset
 from hourglass.errors import HourglassError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+DEEP_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}  # Pillow's 16-bit grey (and 32-bit integer) modes
 MAX_SIDE = 4096  # largest height or width images are resized to
 # Largest image read, in pixels: a 25-megapixel photo decodes to 75 MB of RGB. Pillow's own guard
 # only warns from 89 megapixels, after the header is trusted; a 100-megapixel PNG of a few KB would
@@ -44,6 +45,10 @@ def read_image_folder(
     ``color`` is ``"gray"``, ``"rgb"`` or ``"auto"`` (RGB only if some image really has colour). Images
     over ``max_pixels`` pixels are refused from their header, before any is decoded; then one image
     at a time is decoded and resized, so memory holds the result and one image.
+
+    Pixels keep their depth: uint8, or uint16 when any image is 16-bit grey (a PNG or TIFF in Pillow's
+    ``I;16`` modes), 8-bit ones then scaled by 257 so both span 0..65535 (see ``_put``). Pillow reads
+    16-bit colour PNGs as 8-bit RGB (their high bytes), so those are 8-bit here.
     """
     if color not in ("auto", "gray", "rgb"):
         raise HourglassError(f"unknown color mode {color!r}; choose auto, gray or rgb")
@@ -67,10 +72,12 @@ def read_image_folder(
         size = (h, w)
     arrays = np.empty((len(files), *size, 3), dtype=np.uint8)
     for i, path in enumerate(files):
-        arrays[i] = _open(path, max_pixels, decode=True, size=size)
+        arrays = _put(arrays, i, _open(path, max_pixels, decode=True, size=size))
     is_gray = bool((arrays[..., 0] == arrays[..., 1]).all() and (arrays[..., 1] == arrays[..., 2]).all())
-    if color == "gray" or (color == "auto" and is_gray):
-        arrays = np.stack([np.asarray(Image.fromarray(a).convert("L")) for a in arrays])
+    if is_gray and color != "rgb":
+        arrays = np.ascontiguousarray(arrays[..., 0])
+    elif color == "gray":
+        arrays = _luminance(arrays)
     names = [_text(p.parent.relative_to(root).as_posix()) for p in files]
     y = np.array(names) if any(n != "." for n in names) else None
     ids = np.array([_text(p.relative_to(root).as_posix()) for p in files])
@@ -96,6 +103,8 @@ def _open(path: Path, max_pixels: int, decode: bool, size: tuple[int, int] | Non
                 if not decode:
                     return w, h
                 im.load()
+                if im.mode in DEEP_MODES:
+                    return _deep_gray(im, path, size)
                 rgb = im.convert("RGB")
                 if size is not None and rgb.size != (size[1], size[0]):
                     rgb = rgb.resize((size[1], size[0]), Image.Resampling.BILINEAR)
@@ -109,6 +118,38 @@ def _open(path: Path, max_pixels: int, decode: bool, size: tuple[int, int] | Non
         ) from None
     except Exception as e:  # Pillow's decoders raise many types for damaged or hostile files
         raise HourglassError(f"{path}: not a readable image ({_one_line(e)})") from None
+
+
+def _deep_gray(im: Image.Image, path: Path, size: tuple[int, int] | None) -> np.ndarray:
+    """A 16-bit grey image (PNG, TIFF) as uint16, every level kept: Pillow's ``convert("RGB")`` clips it to 0..255."""
+    values = np.asarray(im)
+    if values.min() < 0 or values.max() > 65535:  # mode "I" holds 32-bit integers
+        raise HourglassError(f"{path}: pixel values beyond 16 bits ({values.min()}..{values.max()}); save as 16-bit")
+    if size is not None and im.size != (size[1], size[0]):
+        resized = Image.fromarray(values.astype(np.float32), "F").resize((size[1], size[0]), Image.Resampling.BILINEAR)
+        values = np.clip(np.rint(np.asarray(resized)), 0, 65535)
+    return values.astype(np.uint16)
+
+
+def _put(arrays: np.ndarray, i: int, image: np.ndarray) -> np.ndarray:
+    """``arrays`` (n, H, W, 3) with ``image`` as its i-th: uint8 until a 16-bit image comes, uint16 from then on.
+
+    In a folder that mixes depths, 8-bit images are scaled to the 16-bit range (x 257, so 255 is 65535), so
+    white is white in both. Scaling (``hourglass.data.scaling``) then maps the data's own range, so 12-bit
+    data stored in 16-bit files (0..4095) is not squeezed into a sixteenth of the range.
+    """
+    if image.dtype == np.uint16 and arrays.dtype == np.uint8:
+        arrays = arrays.astype(np.uint16) * np.uint16(257)  # the rows not yet read are overwritten
+    if arrays.dtype == np.uint16 and image.dtype == np.uint8:
+        image = image.astype(np.uint16) * np.uint16(257)
+    arrays[i] = image[..., None] if image.ndim == 2 else image  # grey: the same value in every channel
+    return arrays
+
+
+def _luminance(rgb: np.ndarray) -> np.ndarray:
+    """Pillow's RGB-to-L conversion (ITU-R 601-2 luma, in the same integer arithmetic), at any depth."""
+    weighted = rgb[..., 0] * np.int64(19595) + rgb[..., 1] * np.int64(38470) + rgb[..., 2] * np.int64(7471)
+    return ((weighted + 0x8000) >> 16).astype(rgb.dtype)
 
 
 def _text(name: str) -> str:
