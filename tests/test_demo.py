@@ -155,7 +155,10 @@ def test_quick_demo_runs_every_part_briefly_and_writes_only_its_folder(run, tmp_
     left_out = ("An extra section", "Neighbour-preserving maps")
     assert re.findall(r"<h2>(.*?)</h2>", page) == [t for t in full_titles if t not in left_out]
     assert f"A quick run: every model trained for {epochs} epochs only" in page
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert f"quick run: every model trains {epochs} epochs" in printed
+    # a check that an install works must not look broken: every model beats predicting the mean
+    assert "no better than predicting the mean" not in captured.err + printed
     assert f"hourglass demo: {story.QUICK_ROWS:,} MNIST digits" in printed
     assert f"report: {(quick / 'report.html').resolve()}" in printed

@@ -17,7 +17,7 @@ from hourglass.data.noise import parse_noise
 from hourglass.data.scaling import KINDS as SCALINGS
 from hourglass.data.scaling import Scaler
 from hourglass.engine import distributed, modelfile
-from hourglass.engine.card import card
+from hourglass.engine.card import card, held_out_text
 from hourglass.engine.folder import config_schema, read_network
 from hourglass.engine.forward import check_finite, finite_output, out_dtype, run_network
 from hourglass.engine.neighbors import Structure
@@ -327,10 +327,13 @@ class _Estimator(TransformerMixin, BaseEstimator):
             ("training", f"{len(history.train)} epochs in {history.seconds:.1f} s, best epoch {history.best_epoch}"
                          + (", stopped early" if history.stopped_early else "")),
         ]  # fmt: skip
-        if history.val and history.best_epoch:
+        if history.held_out:  # the words `hourglass train` prints, beside the mean's and PCA's
+            facts.append(("held out", held_out_text(history.held_out)))
+        elif history.val and history.best_epoch:  # a folder saved before fits were measured against baselines
             facts.append(
                 ("held-out error", f"{history.val[history.best_epoch - 1]:.4g} (validation MSE, scaled units)")
             )
+        facts += [("warning", warning) for warning in history.warnings]
         codes, note = None, f"no map: the code has {model.latent_dim} numbers, the map draws 2"
         prior = getattr(self, "prior_", None)
         if model.latent_dim == 2 and prior is not None:

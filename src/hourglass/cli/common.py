@@ -37,30 +37,53 @@ if TYPE_CHECKING:
     from hourglass.inference import InferenceModel
 
 
-def add_data_args(p: argparse.ArgumentParser, data_help: str = "data") -> None:
+def add_data_args(
+    p: argparse.ArgumentParser, data_help: str = "data", *, model: bool = True, optional: bool = False
+) -> None:
+    """DATA and the flags that say how to read it. ``model``: the command reads DATA for a model, whose
+    remembered options (``load_options``) are then the defaults the help names; ``optional``: DATA may be
+    left out for the training data the model folder records (``explore``'s rule)."""
     p.add_argument(
         "data",
         metavar="DATA",
-        help=f"{data_help}: a built-in name (mnist7, digits8), .npy/.npz, .csv/.tsv/.parquet, or a folder of images",
+        nargs="?" if optional else None,
+        help=f"{data_help}: a built-in name (mnist7, digits8), .npy/.npz, .csv/.tsv/.parquet, or a folder of images"
+        + (" (default: the model's training data, when its folder records it)" if optional else ""),
     )
-    p.add_argument("--label", help="table column (or .npz array) holding labels; never used for training")
-    p.add_argument("--image-size", type=_size, metavar="HxW", help="resize a folder's images to this size")
+    remembered = " (default: the model's, as its training data was read)" if model else ""
+    p.add_argument("--label", help=f"table column (or .npz array) holding labels; never used for training{remembered}")
+    p.add_argument(
+        "--image-size",
+        type=_size,
+        metavar="HxW",
+        help="resize a folder's images to this size" + (" (default: the model's image size)" if model else ""),
+    )
     p.add_argument(
         "--color",
         choices=("auto", "gray", "rgb"),
         default="auto",
-        help="image colour mode; auto keeps colour only where an image has it (default: %(default)s)",
+        help="image colour mode; auto keeps colour only where an image has it"
+        + (", or takes the model's mode" if model else "")
+        + " (default: %(default)s)",
     )
-    p.add_argument("--drop-nonfinite", action="store_true", help="drop rows with NaN/inf instead of failing")
-    add_max_pixels(p)
+    p.add_argument(
+        "--drop-nonfinite",
+        action="store_true",
+        help="drop rows with NaN/inf instead of failing"
+        + (" (always, when the model's training data was read so)" if model else ""),
+    )
+    add_max_pixels(p, model)
 
 
-def add_max_pixels(p: argparse.ArgumentParser) -> None:
+def add_max_pixels(p: argparse.ArgumentParser, model: bool = True) -> None:
     # No default here: None means "not given", so a model's remembered limit can apply (``load_options``).
+    default = (
+        f"the model's limit, else {MAX_PIXELS:,}" if model else f"{MAX_PIXELS:,}; the model remembers a limit given"
+    )
     p.add_argument(
         "--max-pixels",
         type=bounded_int(1, 1_000_000_000),
-        help=f"refuse images larger than this many pixels (default: {MAX_PIXELS})",
+        help=f"refuse images larger than this many pixels (default: {default})",
     )
 
 
@@ -130,6 +153,15 @@ def read_data(
         return replace(data, X=X, kind=model.kind_, feature_names=None)
     # A table for a model fitted on one: its rows in the model's column order, read by position from here on.
     return replace(data, X=X.to_numpy(), kind=model.kind_, feature_names=[str(c) for c in X.columns])
+
+
+def read_model_data(args: argparse.Namespace, model: Autoencoder) -> Dataset:
+    """``read_data`` of DATA or, when none is given, of the training data the model folder records
+    (``remember_data``), for the commands whose DATA is optional (``explore``, ``serve``, ``plot``)."""
+    source = args.data or getattr(model, "data_source_", None)
+    if not source:  # fitted in Python, or saved before folders recorded it
+        raise HourglassError(f"{args.model}: the model does not record its training data; pass DATA")
+    return read_data(args, model, source)
 
 
 def load_options(

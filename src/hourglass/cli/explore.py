@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
-from typing import TYPE_CHECKING
 
-from hourglass.cli.common import _size, add_max_pixels, bounded_int, check_output, read_data, read_model
-from hourglass.errors import HourglassError
+from hourglass.cli.common import _size, add_max_pixels, bounded_int, check_output, read_model, read_model_data
 from hourglass.params import MAX_POINTS
-
-if TYPE_CHECKING:
-    from hourglass.data import Dataset
-    from hourglass.estimator import Autoencoder
 
 
 def add_explorer_args(p: argparse.ArgumentParser) -> None:
@@ -26,10 +18,23 @@ def add_explorer_args(p: argparse.ArgumentParser) -> None:
         help="data to map: a built-in name, .npy/.npz, .csv/.tsv/.parquet or an image folder "
         "(default: the model's training data, when its folder records it)",
     )
-    p.add_argument("--label", help="table column (or .npz array) holding labels that colour the dots")
-    p.add_argument("--image-size", type=_size, metavar="HxW", help="resize a folder's images to this size")
-    p.add_argument("--color", choices=("auto", "gray", "rgb"), default="auto", help="image colour mode")
-    p.add_argument("--drop-nonfinite", action="store_true", help="drop rows with NaN/inf instead of failing")
+    p.add_argument(
+        "--label", help="table column (or .npz array) holding labels that colour the dots (default: the model's)"
+    )
+    p.add_argument(
+        "--image-size", type=_size, metavar="HxW", help="resize a folder's images to this size (default: the model's)"
+    )
+    p.add_argument(
+        "--color",
+        choices=("auto", "gray", "rgb"),
+        default="auto",
+        help="image colour mode; auto takes the model's (default: %(default)s)",
+    )
+    p.add_argument(
+        "--drop-nonfinite",
+        action="store_true",
+        help="drop rows with NaN/inf instead of failing (always, when the model's training data was read so)",
+    )
     p.add_argument(
         "--max-points",
         type=bounded_int(1, 1_000_000),
@@ -54,29 +59,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def training_source(model_path: str) -> str | None:
-    """The training data a model folder records (``data.source`` in config.json), if any."""
-    try:
-        config = json.loads((Path(model_path) / "config.json").read_text())
-        source = config.get("data", {}).get("source")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return source if isinstance(source, str) and source else None
-
-
-def read_explorer_data(args: argparse.Namespace, model: Autoencoder) -> Dataset:
-    source = args.data or training_source(args.model)
-    if source is None:
-        raise HourglassError(f"{args.model}: the model does not record its training data; pass DATA")
-    return read_data(args, model, source)
-
-
 def run(args: argparse.Namespace) -> int:
     from hourglass.explorer.page import write_explorer
 
     check_output(args.output, suffixes=(".html", ".htm"), inputs=[args.model, args.data])
     model = read_model(args.model)
-    data = read_explorer_data(args, model)
+    data = read_model_data(args, model)
     title = args.title or f"hourglass explorer: {data.name}"
     # The Dataset itself: its labels colour the dots, its row numbers and file paths name them.
     out = write_explorer(model, data, path=args.output, max_points=args.max_points, title=title)

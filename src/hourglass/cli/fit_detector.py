@@ -23,6 +23,7 @@ from hourglass.cli.common import (
     seed_int,
 )
 from hourglass.data import model_input
+from hourglass.engine.card import held_out_text
 from hourglass.params import DETECTOR
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Train an anomaly detector on DATA, which may hold anomalies (labels are never used), "
         "and write its model folder for `hourglass score` and `hourglass evaluate-anomaly`.",
     )
-    add_data_args(p, "training data")
+    add_data_args(p, "training data", model=False)
     d = DETECTOR
     p.add_argument("--out", help="model folder to write (default: runs/<data name>-detector)")
     p.add_argument(
@@ -128,6 +129,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         h = detector.history_
         print(f"trained {len(h.train)} epochs in {h.seconds:.1f} s; threshold score {detector.offset_:.5g}")
+        # As `train` says it (a dead fit was warned about above): the members' mean reconstruction beside
+        # predicting the mean and PCA at one member's code width.
+        print(f"held out: {held_out_text(h.held_out)}")
         n = len(detector.calibration_)
         if n:  # the floor of `score --alpha`, said where the user first sees the detector
             print(f"p-values from {n:,} held-out rows: the smallest is 1/{n + 1:,} = {1 / (n + 1):.4g}")

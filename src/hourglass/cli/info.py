@@ -12,8 +12,11 @@ import math
 from pathlib import Path
 from typing import Any
 
+from hourglass.engine.card import held_out_text  # also what `train` and the notebook card print
 from hourglass.engine.modelfile import CONFIG, load_folder
 from hourglass.errors import HourglassError
+
+SHOWN_NAMES = 5  # feature names listed; the rest are counted
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -43,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
         f"input       {field('data.kind', str)} of shape {tuple(field('data.sample_shape', list))} "
         f"({field('data.n_features', int)} features), scaling: {field('data.scaling', str)}"
     )
+    for line in _data_lines(field):
+        print(line)
     noise = field("params", dict).get("noise")
     if noise:
         print(f"denoising   trained on inputs corrupted by {noise}")
@@ -71,6 +76,36 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_lines(field: _Fields) -> list[str]:
+    """Where the training data came from and how it was read: what ``explore`` and ``plot`` map when given
+    no DATA, and how every command reads new data for this model (``cli.common.load_options``)."""
+    data = field("data", dict)  # each of these may be null: checked here, not by ``_Fields``
+    source = data.get("source") if isinstance(data.get("source"), str) else None
+    options = data.get("options") if isinstance(data.get("options"), dict) else {}
+    names = data.get("feature_names") if isinstance(data.get("feature_names"), list) else None
+    read = []
+    if options.get("label"):
+        read.append(f"label column: {options['label']}")
+    if names:
+        shown = ", ".join(map(str, names[:SHOWN_NAMES])) + (
+            f", ... ({len(names) - SHOWN_NAMES} more)" if len(names) > SHOWN_NAMES else ""
+        )
+        read.append(f"{len(names)} feature columns: {shown}")
+    if options.get("image_size"):
+        height, width = options["image_size"]
+        read.append(f"images read at {height}x{width}" + (f", {options['color']}" if options.get("color") else ""))
+    if options.get("drop_nonfinite"):
+        read.append("rows with NaN/inf dropped")
+    if options.get("max_pixels"):
+        read.append(f"images of up to {options['max_pixels']:,} pixels")
+    if source is None and not read:  # a model fitted in Python, or saved before folders recorded this
+        return []
+    lines = [f"data        {source or 'not recorded (pass DATA to explore and plot)'}"]
+    if read:
+        lines.append(f"read with   {'; '.join(read)}")
+    return lines
+
+
 def _detector_lines(field: _Fields) -> list[str]:
     """What an anomaly detector decides by: its parts, its threshold, and the smallest p-value it can give."""
     params = field("params", dict)
@@ -94,18 +129,6 @@ def _detector_lines(field: _Fields) -> list[str]:
     else:
         lines.append("p-values    none (no held-out rows were kept); refit to use `score --alpha`")
     return lines
-
-
-def held_out_text(held_out: dict[str, Any]) -> str:
-    """A fit's held-out MSE beside predicting the mean and PCA's (``History.held_out``), in one line."""
-    try:
-        rows = f"{held_out['rows']:,} {'held-out' if held_out['validation'] else 'training (none held out)'} rows"
-        return (
-            f"MSE {held_out['mse']:.4g} on {rows} (scaled units); predicting the mean: "
-            f"{held_out['mean_mse']:.4g}, PCA-{held_out['pca_width']}: {held_out['pca_mse']:.4g}"
-        )
-    except (KeyError, TypeError, ValueError):  # a config.json edited by hand
-        return f"unreadable ({json.dumps(held_out)[:200]})"
 
 
 _MISSING = object()

@@ -1,4 +1,4 @@
-"""``hourglass plot MODEL DATA -o FOLDER``: the figures that show what a model learned, as PNGs."""
+"""``hourglass plot MODEL [DATA] -o FOLDER``: the figures that show what a model learned, as PNGs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hourglass.atomic import atomic_dir
-from hourglass.cli.common import add_data_args, bounded_int, check_output, read_data, read_model
+from hourglass.cli.common import add_data_args, bounded_int, check_output, read_model, read_model_data
 from hourglass.errors import HourglassError
 from hourglass.params import FIGURE_FILES
 
@@ -95,10 +95,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "plot",
         description=f"Write {FIGURE_FILES['loss']}, {FIGURE_FILES['reconstructions']} and {FIGURE_FILES['latent']} "
-        f"for MODEL on DATA, and {FIGURE_FILES['manifold']} for an image model (the names the demo uses).",
+        f"for MODEL on DATA (default: the data it was trained on), and {FIGURE_FILES['manifold']} for an image "
+        "model (the names the demo uses).",
     )
     p.add_argument("model", metavar="MODEL", help="model folder")
-    add_data_args(p, "data to encode and rebuild (held-out data shows the most)")
+    add_data_args(p, "data to encode and rebuild (held-out data shows the most)", optional=True)
     p.add_argument("-o", "--output", required=True, help="folder to write the PNGs into (created if needed)")
     p.add_argument("--only", type=_names, default=None, help=f"comma-separated subset of: {', '.join(FIGURES)}")
     p.add_argument("-n", type=bounded_int(1, 100), default=10, help="reconstructions to show (default: %(default)s)")
@@ -123,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     for name in names:
         if FIGURES[name][1] and model.kind_ != "image":
             raise HourglassError(f"the {name} figure draws images; this model was trained on a table")
-    data = read_data(args, model)
+    data = read_model_data(args, model)
     # Every figure is drawn before any is written: a failure leaves no partial set behind.
     pngs = {FIGURE_FILES[name]: png_bytes(FIGURES[name][0](model, np.asarray(data.X), data.y, args)) for name in names}
     if out.is_dir():  # figures of an earlier run (or an empty folder): replace each in one rename

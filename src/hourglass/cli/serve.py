@@ -6,8 +6,8 @@ import argparse
 import socket
 import sys
 
-from hourglass.cli.common import bounded_int, read_model
-from hourglass.cli.explore import add_explorer_args, read_explorer_data
+from hourglass.cli.common import bounded_int, read_model, read_model_data
+from hourglass.cli.explore import add_explorer_args
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from hourglass.explorer.server import make_server
 
     model = read_model(args.model)
-    data = read_explorer_data(args, model)
+    data = read_model_data(args, model)
     title = args.title or f"hourglass explorer: {data.name}"
     server = make_server(
         model, data, host=args.host, port=args.port, max_points=args.max_points, title=title,

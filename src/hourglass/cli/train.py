@@ -41,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="train an autoencoder on data",
         description="Train an autoencoder (unsupervised: labels are never used) and write its model folder.",
     )
-    add_data_args(p, "training data")
+    add_data_args(p, "training data", model=False)
     d = AUTOENCODER
     p.add_argument("--out", help="model folder to write (default: runs/<data name>)")
     p.add_argument(

@@ -7,7 +7,9 @@ static notebook viewer. Every text that may come from a user (feature names, a d
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -77,3 +79,15 @@ def latent_map(codes: np.ndarray) -> str:
         f'style="border:1px solid #eee" fill="#1f77b4" fill-opacity="0.5">{dots}</svg>'
         '<figcaption style="font-size:smaller">latent map: z1 &#8594;, z2 &#8593;</figcaption></figure>'
     )
+
+
+def held_out_text(held_out: dict[str, Any]) -> str:
+    """A fit's held-out MSE beside predicting the mean and PCA's (``History.held_out``), in one line."""
+    try:
+        rows = f"{held_out['rows']:,} {'held-out' if held_out['validation'] else 'training (none held out)'} rows"
+        return (
+            f"MSE {held_out['mse']:.4g} on {rows} (scaled units); predicting the mean: "
+            f"{held_out['mean_mse']:.4g}, PCA-{held_out['pca_width']}: {held_out['pca_mse']:.4g}"
+        )
+    except (KeyError, TypeError, ValueError):  # a config.json edited by hand
+        return f"unreadable ({json.dumps(held_out)[:200]})"

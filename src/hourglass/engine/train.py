@@ -212,7 +212,9 @@ def _against_baselines(
     offset, scale = torch.as_tensor(scaler.offset, device=device), torch.as_tensor(scaler.scale, device=device)
     reference = _scaled_rows(X, baselines.reference_rows(train_rows, X.shape[1]), offset, scale, device)
     held_out = data.val if data.val is not None else reference  # no held-out rows: the training rows stand in
-    width = min(model.latent_dim, *reference.shape)
+    # PCA at the width one network compresses to: a detector's ensemble is judged by a member's code
+    # (``member_latent``), not by its members' codes side by side, which no one network has to pass through.
+    width = min(getattr(model, "member_latent", model.latent_dim), *reference.shape)
     sums = baselines.squared_errors(model, held_out, reference, width)
     if data.val is not None and world > 1:  # each process holds a share of the held-out rows
         sums = distributed.sum_all(sums)
