@@ -3,7 +3,10 @@ names), and no CSV hourglass writes can run as a spreadsheet formula."""
 
 import csv
 import json
+import os
 import subprocess
+import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -270,3 +273,159 @@ def test_8_bit_folders_are_unchanged(tmp_path):
     assert rgb.dtype == gray.dtype == np.uint8
     np.testing.assert_array_equal(rgb, images)
     np.testing.assert_array_equal(gray, [np.asarray(Image.fromarray(a).convert("L")) for a in images])
+
+
+# ---------------------------------------------------------------------------------------- smaller ones
+def test_many_distinct_labels_still_name_the_dots():
+    from hourglass.explorer.page import MAX_COLOURED_LABELS, _labels
+
+    names = [f"id-{i}" for i in range(MAX_COLOURED_LABELS + 44)]
+    with pytest.warns(UserWarning, match="300 distinct labels: too many to colour"):
+        labels = _labels(np.array([*names, None], dtype=object))
+    assert labels["kind"] == "text"
+    assert [labels["names"][v] for v in labels["values"][:3]] == names[:3]  # kept: tooltips, search, lasso CSV
+    few = _labels(np.array(names[:MAX_COLOURED_LABELS]))
+    assert few["kind"] == "category"
+
+
+def test_explore_says_when_labels_are_too_many_to_colour(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(300, 3)), columns=["a", "b", "c"])
+    frame["name"] = [f"row-{i}" for i in range(300)]
+    data = tmp_path / "t.csv"
+    frame.to_csv(data, index=False)
+    model = tmp_path / "m"
+    assert main(["train", str(data), "--label", "name", "--epochs", "1", "--quiet", "--out", str(model)]) == 0
+    capsys.readouterr()
+    assert main(["explore", str(model), str(data), "--label", "name", "-o", str(tmp_path / "e.html")]) == 0
+    err = capsys.readouterr().err
+    assert "300 distinct labels: too many to colour the dots by" in err
+    assert "row-299" in (tmp_path / "e.html").read_text()
+
+
+@pytest.fixture(scope="module")
+def table_model(tmp_path_factory):
+    root = tmp_path_factory.mktemp("model")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(60, 3)), columns=["a", "b", "c"])
+    frame.to_csv(root / "t.csv", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # two epochs: no better than the mean, and not the point here
+        hg.Autoencoder(hidden=(4,), epochs=2).fit(frame).save(root / "m")
+    return root / "m", root / "t.csv"
+
+
+@pytest.mark.parametrize("index", ["-1", "-60"])
+def test_interpolate_refuses_negative_rows(table_model, tmp_path, capsys, index):
+    model, data = table_model
+    argv = ["interpolate", str(model), str(data), "--from", index, "--to", "1", "-o", str(tmp_path / "w.npy")]
+    assert main(argv) == 2
+    assert f"expected an integer of at least 0, got '{index}'" in capsys.readouterr().err
+    assert not (tmp_path / "w.npy").exists()
+
+
+def _edited(model: Path, tmp_path: Path, edit) -> Path:
+    copy = tmp_path / "edited"
+    copy.mkdir()
+    for f in model.iterdir():
+        (copy / f.name).write_bytes(f.read_bytes())
+    config = json.loads((copy / "config.json").read_text())
+    edit(config)
+    (copy / "config.json").write_text(json.dumps(config))
+    return copy
+
+
+def test_look_alike_parameter_name_is_refused_by_every_reader(table_model, tmp_path, capsys):
+    model, data = table_model
+
+    def rename(config):  # "patience" with a Cyrillic "а"
+        config["params"]["p\u0430tience"] = config["params"].pop("patience")
+
+    edited = _edited(model, tmp_path, rename)
+    message = "params.'p\u0430tience' is not a known field"
+    for argv in (["info", str(edited)], ["encode", str(edited), str(data), "-o", str(tmp_path / "z.csv")]):
+        capsys.readouterr()
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert message in err and "non-ASCII" in err and "\\u0430" in err
+    with pytest.raises(HourglassError, match=message):
+        hg.load(edited)
+
+
+def test_parameter_names_match_the_estimators():
+    from hourglass.anomaly import AnomalyDetector
+    from hourglass.engine.modelfile import PARAMETERS
+
+    assert PARAMETERS["Autoencoder"] == set(hg.Autoencoder._parameter_specs)
+    assert PARAMETERS["AnomalyDetector"] == set(AnomalyDetector._parameter_specs)
+
+
+@pytest.mark.parametrize("version", [1.0, float("nan"), "1", True, 0, -3, None])
+def test_malformed_format_version_is_not_called_newer(table_model, tmp_path, capsys, version):
+    model, _ = table_model
+    edited = _edited(model, tmp_path, lambda c: c.update(format_version=version))
+    with pytest.raises(HourglassError, match="format_version must be a whole number from 1") as e:
+        hg.load(edited)
+    assert "newer" not in str(e.value)
+    assert main(["info", str(edited)]) == 2
+    assert "format_version must be a whole number" in capsys.readouterr().err
+
+
+def test_newer_format_version_still_says_upgrade(table_model, tmp_path):
+    model, _ = table_model
+    edited = _edited(model, tmp_path, lambda c: c.update(format_version=99))
+    with pytest.raises(HourglassError, match="format version 99 is newer than this hourglass reads"):
+        hg.load(edited)
+
+
+def test_info_json_into_a_closed_pipe_says_nothing(table_model):
+    model, _ = table_model
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for args in (["info", str(model), "--json"], ["info", str(model)]):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hourglass", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        )
+        proc.stdout.close()  # the reader is gone before a byte is written: `| head -c 0`
+        err = proc.stderr.read().decode()
+        assert proc.wait(timeout=120) != 2
+        assert err == "", err
+
+
+def test_full_disk_names_the_file_and_the_disk(table_model, tmp_path, capsys, monkeypatch):
+    """/dev/full fails every write with ENOSPC, through numpy's and pandas' own writers."""
+    import contextlib
+
+    from hourglass.data import arrays, tables
+
+    @contextlib.contextmanager
+    def full(path):
+        yield Path("/dev/full")
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    monkeypatch.setattr(arrays, "atomic_file", full)
+    monkeypatch.setattr(tables, "atomic_file", full)
+    model, _ = table_model
+    codes = tmp_path / "codes.csv"
+    pd.DataFrame({"z1": np.zeros(3000), "z2": np.ones(3000)}).to_csv(codes, index=False)
+    for out in ("rows.npy", "rows.csv"):
+        capsys.readouterr()
+        assert main(["decode", str(model), str(codes), "-o", str(tmp_path / out)]) == 2
+        err = capsys.readouterr().err
+        assert f"{tmp_path / out}: not written: the disk holding" in err and "is full" in err, err
+    # numpy's own words for a short write (no errno) are read as a full disk too
+    message = arrays.write_failure(tmp_path / "x.npy", OSError("14700 requested and 13280 written"))
+    assert message.startswith(f"{tmp_path / 'x.npy'}: not written: the disk holding {tmp_path}")
+
+
+def test_dataframe_dates_are_one_clear_error():
+    from hourglass.anomaly import AnomalyDetector
+
+    n = 40
+    frame = pd.DataFrame({"a": np.arange(n, dtype=float), "when": pd.date_range("2024-01-01", periods=n)})
+    for estimator in (hg.Autoencoder(epochs=1), AnomalyDetector(epochs=1)):
+        with pytest.raises(HourglassError, match=r"X: column\(s\) that are not numbers: when \(datetime64"):
+            estimator.fit(frame)
+    model = hg.Autoencoder(hidden=(4,), epochs=1).fit(frame[["a"]].assign(b=frame["a"] * 2))
+    with pytest.raises(HourglassError, match="not numbers: b"):
+        model.transform(frame[["a"]].assign(b=pd.to_timedelta(frame["a"], "D")))

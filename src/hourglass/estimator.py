@@ -13,6 +13,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from hourglass.data.inputs import check_columns
 from hourglass.data.noise import parse_noise
 from hourglass.data.scaling import KINDS as SCALINGS
 from hourglass.data.scaling import Scaler
@@ -267,6 +268,7 @@ class _Estimator(TransformerMixin, BaseEstimator):
                 )
             check_finite(flat)
             return flat
+        check_columns(X)  # a DataFrame's dates: one line naming them, not numpy's DTypePromotionError
         images = isinstance(X, np.ndarray) and X.ndim > 2
         if images:
             self._check_shape(X.shape[1:], reset, images=True)

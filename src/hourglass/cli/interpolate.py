@@ -31,8 +31,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", metavar="MODEL", help="model folder")
     add_data_args(p)
-    p.add_argument("--from", dest="start", type=int, required=True, metavar="I", help="row index of sample A")
-    p.add_argument("--to", dest="end", type=int, required=True, metavar="J", help="row index of sample B")
+    # Rows are numbered from 0, as the outputs' row_id numbers them: -1 is no row (not Python's last one).
+    p.add_argument(
+        "--from", dest="start", type=bounded_int(0), required=True, metavar="I", help="row index of sample A"
+    )
+    p.add_argument("--to", dest="end", type=bounded_int(0), required=True, metavar="J", help="row index of sample B")
     p.add_argument(
         "--steps", type=bounded_int(2, 1000), default=10, help="decoded points, ends included (default: %(default)s)"
     )
@@ -68,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             raise HourglassError(f"{args.map}: --map and -o name the same file")
     data = read_data(args, model)
     for name, index in (("--from", args.start), ("--to", args.end)):
-        if not -len(data) <= index < len(data):
+        if not 0 <= index < len(data):
             raise HourglassError(f"{name} {index}: DATA has {len(data):,} rows (valid: 0 to {len(data) - 1})")
     X = np.asarray(data.X)
     codes, frames = viz.walk(model, X[args.start], X[args.end], args.steps, args.path)

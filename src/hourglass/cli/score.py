@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
             else:
                 from hourglass.data.tables import write_csv  # spreadsheet formulas neutralised
 
-                write_csv(frame, tmp, mode="a", header=n == len(frame), sep="\t" if suffix == ".tsv" else ",")
+                write_csv(frame, tmp, mode="a", header=n == len(frame), sep="\t" if suffix == ".tsv" else ",", name=out)
     print(f"scored {n} rows: {flagged} flagged as anomalies ({flagged / max(n, 1):.2%}); written to {out}")
     return 0
 

@@ -5,6 +5,10 @@ Apart from ``tables`` (pandas), so that data and outputs in these formats never 
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -96,11 +100,38 @@ def _array_dataset(X: np.ndarray, y: np.ndarray | None, path: Path) -> Dataset:
 
 def write_array(path: Path, array: np.ndarray) -> None:
     """Write one array to .npy or .npz (key ``X``), atomically."""
-    with atomic_file(path) as tmp, open(tmp, "wb") as f:
+    with writing(path), atomic_file(path) as tmp, open(tmp, "wb") as f:
         if path.suffix.lower() == ".npz":
             np.savez_compressed(f, X=array)
         else:
             np.save(f, array)
+
+
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Turn a failed write into one error naming the output and, when the disk is full, the disk.
+
+    numpy reports a full disk as ``OSError("14700 requested and 13280 written")``, with no file and no errno.
+    """
+    try:
+        yield
+    except HourglassError:
+        raise
+    except OSError as e:
+        raise HourglassError(write_failure(path, e)) from None
+
+
+def write_failure(path: Path, error: OSError) -> str:
+    """The one line ``writing`` says about ``error``, met while writing ``path``."""
+    short = error.errno is None and "requested and" in str(error)  # numpy's tofile/fwrite: a short write
+    if error.errno not in (errno.ENOSPC, errno.EDQUOT) and not short:
+        return f"{path}: not written ({error.strerror or first_line(error)})"
+    folder = Path(path).resolve().parent
+    try:
+        free = f"{shutil.disk_usage(folder).free:,} bytes free"
+    except OSError:
+        free = "no space left"
+    return f"{path}: not written: the disk holding {folder} is full ({free}); free some space or write elsewhere"
 
 
 def first_line(error: BaseException) -> str:

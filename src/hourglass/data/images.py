@@ -11,6 +11,7 @@ from PIL import Image
 from PIL.Image import DecompressionBombError
 
 from hourglass.atomic import atomic_dir
+from hourglass.data.arrays import writing
 from hourglass.data.dataset import Dataset
 from hourglass.errors import HourglassError
 
@@ -178,7 +179,7 @@ def write_image_folder(folder: Path, images: np.ndarray, names: np.ndarray | Non
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise HourglassError(f"{folder}: exists and is not an empty folder; choose a new output path")
     files = _png_names(names, len(images))
-    with atomic_dir(folder) as tmp:
+    with writing(folder), atomic_dir(folder) as tmp:
         for file, image in zip(files, images, strict=True):
             target = tmp / file
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -77,6 +77,31 @@ def model_input(data: Any, model: Any = None, where: str | None = None) -> np.nd
     return X if X.shape[1:] == shape else X.reshape(len(X), *shape)
 
 
+def check_columns(X: Any, where: str = "X") -> None:
+    """A DataFrame's columns of dates, durations, periods or intervals, named in one error.
+
+    numpy cannot turn them into numbers (it raises ``DTypePromotionError``, a TypeError in its own words);
+    text and object columns are left to the estimator's check, which names a value it cannot read.
+    """
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is None or not hasattr(dtypes, "items") or not hasattr(X, "to_numpy"):
+        return
+    import pandas as pd
+
+    api = pd.api.types
+    bad = [
+        f"{c} ({d})"
+        for c, d in dtypes.items()
+        if not (api.is_numeric_dtype(d) or api.is_object_dtype(d) or api.is_string_dtype(d))
+        and not isinstance(d, pd.CategoricalDtype)
+    ]
+    if bad:
+        raise HourglassError(
+            f"{where}: column(s) that are not numbers: {_some(bad)}; convert them to numbers "
+            "(a date to a timestamp, say) or drop them"
+        )
+
+
 def _rows_and_names(data: Any) -> tuple[Any, list[str] | None]:
     """The rows, and the names of their columns when they have any (all text, as scikit-learn takes them)."""
     if isinstance(data, Dataset):

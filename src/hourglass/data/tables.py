@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from hourglass.atomic import atomic_file
-from hourglass.data.arrays import clean_labels, first_line, to_float32
+from hourglass.data.arrays import clean_labels, first_line, to_float32, writing
 from hourglass.data.dataset import Dataset
 from hourglass.data.inputs import ARRAY_SUFFIXES, PARQUET_SUFFIXES, columns_in_order
 from hourglass.errors import HourglassError
@@ -135,7 +135,7 @@ def _is_real_number(dtype: Any) -> bool:  # a numpy or a pandas extension dtype
 def write_table(path: Path, columns: dict[str, np.ndarray]) -> None:
     """Write named columns as CSV/TSV/Parquet, or stacked into .npy/.npz, atomically."""
     suffix = path.suffix.lower()
-    with atomic_file(path) as tmp:
+    with writing(path), atomic_file(path) as tmp:
         if suffix in ARRAY_SUFFIXES:
             array = np.column_stack(list(columns.values()))
             with open(tmp, "wb") as f:
@@ -151,20 +151,27 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
-def write_csv(frame: pd.DataFrame, target: Any, sep: str = ",", header: bool = True, mode: str = "w") -> None:
+def write_csv(
+    frame: pd.DataFrame, target: Any, sep: str = ",", header: bool = True, mode: str = "w", name: Path | None = None
+) -> None:
     """Write ``frame`` as CSV (``sep="\t"``: TSV) to a path or open file: every CSV hourglass writes goes here.
 
     Text cells and column names that a spreadsheet would run as a formula (see ``neutralise``) are written
     with a leading ``'``; numbers are written as numbers, so ``-1.5`` stays a number. A carriage return inside
     text is written as a line feed: Python's csv module leaves a lone CR unquoted (pandas and spreadsheets
     then read it as the end of the row, and what follows it as a new row that may be a formula).
+    ``name``: the file a failed write is reported as (the output, when ``target`` is its temporary file).
     """
     frame = frame.rename(columns=lambda c: _csv_text(c) if isinstance(c, str) else c)
     frame = frame.copy(deep=False)  # the caller's frame keeps its cells
     for i, dtype in enumerate(frame.dtypes):
         if pd.api.types.is_object_dtype(dtype) or isinstance(dtype, (pd.StringDtype, pd.CategoricalDtype)):
             frame.isetitem(i, frame.iloc[:, i].map(_csv_text, na_action="ignore"))
-    frame.to_csv(target, sep=sep, header=header, mode=mode, index=False)
+    if name is None:
+        frame.to_csv(target, sep=sep, header=header, mode=mode, index=False)
+        return
+    with writing(name):
+        frame.to_csv(target, sep=sep, header=header, mode=mode, index=False)
 
 
 def _csv_text(value: Any) -> Any:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,18 @@ from safetensors.numpy import load_file, save
 
 from hourglass.atomic import atomic_dir
 from hourglass.errors import HourglassError
+from hourglass.models.schema import non_ascii, show
+from hourglass.params import AUTOENCODER, DETECTOR
 
 FORMAT = "hourglass-model"
 FORMAT_VERSION = 1
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
+# Each estimator's parameter names: those its config.json's ``params`` may hold (tests hold these to the
+# estimators' own ``_parameter_specs``).
+PARAMETERS = {
+    "Autoencoder": frozenset(f.name for f in fields(AUTOENCODER)),
+    "AnomalyDetector": frozenset(f.name for f in fields(DETECTOR)),
+}
 
 
 def is_model_folder(path: Path) -> bool:
@@ -84,16 +93,32 @@ def load_folder(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.n
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise HourglassError(f"{folder / CONFIG}: not an hourglass model config")
     version = config.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:  # 1.0, NaN, "2": not a version
+        raise HourglassError(f"{folder / CONFIG}: format_version must be a whole number from 1; got {show(version)}")
+    if version > FORMAT_VERSION:
         raise HourglassError(
-            f"{folder}: model format version {version!r} is newer than this hourglass reads "
+            f"{folder}: model format version {version} is newer than this hourglass reads "
             f"({FORMAT_VERSION}); upgrade hourglass-ae"
         )
+    _check_parameter_names(config, folder / CONFIG)
     try:
         arrays = load_file(str(folder / WEIGHTS))
     except (SafetensorError, OSError, ValueError, TypeError) as e:
         raise HourglassError(f"{folder / WEIGHTS}: corrupt weights file ({' '.join(str(e).split())[:200]})") from None
     return config, arrays
+
+
+def _check_parameter_names(config: dict[str, Any], where: Path) -> None:
+    """Every ``params`` key is a parameter of the estimator named: a key hand-edited into a look-alike (a
+    Cyrillic "а" for the Latin "a") is refused here, where every reader of a folder passes (``info``, the
+    commands that run a model without its estimator, ``hourglass.load``), not by ``load`` alone."""
+    known = PARAMETERS.get(config.get("estimator"))  # type: ignore[arg-type]
+    params = config.get("params")
+    if known is None or not isinstance(params, dict):
+        return  # the schema names what is wrong
+    for name in params:
+        if name not in known:
+            raise HourglassError(f"{where}: params.{show(name)} is not a known field{non_ascii(name)}")
 
 
 def check_arrays(arrays: dict[str, np.ndarray], expected: dict[str, np.ndarray], where: Path) -> None:

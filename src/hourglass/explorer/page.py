@@ -10,6 +10,7 @@ import json
 import math
 import os
 import re
+import warnings
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from hourglass.explorer.ink import ink_style
 from hourglass.params import MAX_POINTS
 
 MAX_CATEGORIES = 20  # more distinct labels than this are coloured as a continuous value
+MAX_COLOURED_LABELS = 256  # more distinct text labels than this name the dots but do not colour them
 
 MODES = ("file", "server")  # a file reaches nothing at all; the served page talks only to its own server
 
@@ -102,12 +104,20 @@ def _labels(y: np.ndarray | None) -> dict[str, Any] | None:
     names, index = np.unique(present if numeric else present.astype(str), return_inverse=True)
     if numeric and len(names) > MAX_CATEGORIES:
         return {"kind": "number", "values": [None if m else float(v) for v, m in zip(y.tolist(), missing, strict=True)]}
-    if len(names) > 256:
-        return None  # free text, nearly one value per row: colouring by it would say nothing
+    kind = "category"
+    if len(names) > MAX_COLOURED_LABELS:
+        # Free text, nearly one value per row: colouring by it would say nothing, but each dot still shows
+        # its label, search finds it and the lasso CSV lists it.
+        kind = "text"
+        warnings.warn(
+            f"{len(names):,} distinct labels: too many to colour the dots by (at most {MAX_COLOURED_LABELS}); "
+            "the dots are coloured by error, and still show, search and export their labels",
+            stacklevel=2,
+        )
     values = np.full(len(y), len(names))  # blanks point at a last, null name
     values[~missing] = index.reshape(-1)
     return {
-        "kind": "category",
+        "kind": kind,
         "names": [str(v) for v in names.tolist()] + ([None] if missing.any() else []),
         "values": values.tolist(),
     }

@@ -228,7 +228,7 @@ class Obj(_Checked):
         prefix = f"{path}." if path else ""
         for name in value:
             if name not in self.fields:
-                raise Invalid(f"{prefix}{_short(name)}", "is not a known field")
+                raise Invalid(f"{prefix}{_short(name)}", "is not a known field" + non_ascii(name))
         for name, spec in self.fields.items():
             optional = isinstance(spec, Optional)
             spec = as_spec(spec.spec if optional else spec)
@@ -308,6 +308,14 @@ def show(value: Any, limit: int = 40) -> str:
     if isinstance(value, (str, bool, numbers.Number)) or value is None:
         return _short(value, limit)
     return f"a {type(value).__name__}"
+
+
+def non_ascii(name: Any) -> str:
+    """For a field name that is not ASCII, the words that say why it differs from the one it looks like
+    (a Cyrillic "а" for a Latin "a")."""
+    if not isinstance(name, str) or name.isascii():
+        return ""
+    return f" (its name holds non-ASCII characters: {ascii(name)[:60]})"
 
 
 def _short(value: Any, limit: int = 40) -> str:

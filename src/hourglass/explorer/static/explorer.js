@@ -167,7 +167,9 @@ if (typeof document !== "undefined") (function () {
   }
   const paint = isImage ? (canvas, values) => paintImage(canvas, values) : paintBars;
 
-  const state = { preview: null, previews: 0, selected: [], walk: null, colour: D.labels ? "label" : "error",
+  // Labels of kind "text" (more distinct values than colours can tell apart) name the dots but do not colour them.
+  const colourByLabel = Boolean(D.labels) && D.labels.kind !== "text";
+  const state = { preview: null, previews: 0, selected: [], walk: null, colour: colourByLabel ? "label" : "error",
     pad: { updates: 0, code: null, view: null, reconstruction: null, score: null, pointer: null },
     search: null, lassoMode: false, lasso: null, neighbours: [], hover: -1 };
   const nameOf = (name) => (name === null ? "(none)" : name);
@@ -422,7 +424,7 @@ if (typeof document !== "undefined") (function () {
   function labelOf(i) {
     if (!D.labels) return "";
     const v = D.labels.values[i];
-    return D.labels.kind === "category" ? nameOf(D.labels.names[v]) : v === null ? nameOf(null) : fmt(v);
+    return D.labels.kind !== "number" ? nameOf(D.labels.names[v]) : v === null ? nameOf(null) : fmt(v);
   }
   // The percentile of a score among the dots' scores: the share of dots scoring below it.
   let errorRank = null;
@@ -932,13 +934,15 @@ if (typeof document !== "undefined") (function () {
   map.addEventListener("focus", () => { if (!probe) probeAt(...toView(cw / 2, ch / 2)); });
 
   function setColour(mode) {
-    if (mode === "label" && !D.labels) return;
+    if (mode === "label" && !colourByLabel) return;
     state.colour = mode;
     $("colour-" + mode).checked = true;
     scheme = colouring(); drawLegend(); drawBase();
   }
-  $("colour-label").disabled = !D.labels;
-  if (!D.labels) $("colour-label").parentElement.title = "the data has no labels";
+  $("colour-label").disabled = !colourByLabel;
+  if (!colourByLabel) {
+    $("colour-label").parentElement.title = D.labels ? "too many distinct labels to colour by" : "the data has no labels";
+  }
   for (const id of ["colour-label", "colour-error"]) $(id).addEventListener("change", (e) => setColour(e.target.value));
   $("zoom-in").addEventListener("click", () => zoomAt(1.25, cw / 2, ch / 2));
   $("zoom-out").addEventListener("click", () => zoomAt(0.8, cw / 2, ch / 2));
