@@ -17,7 +17,6 @@ from safetensors.numpy import load_file, save
 
 from hourglass.atomic import atomic_dir
 from hourglass.errors import HourglassError
-from hourglass.models.schema import non_ascii, show
 from hourglass.params import AUTOENCODER, DETECTOR
 
 FORMAT = "hourglass-model"
@@ -94,6 +93,8 @@ def load_folder(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.n
         raise HourglassError(f"{folder / CONFIG}: not an hourglass model config")
     version = config.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:  # 1.0, NaN, "2": not a version
+        from hourglass.models.schema import show  # here: importing hourglass.models imports torch (see hourglass.cli)
+
         raise HourglassError(f"{folder / CONFIG}: format_version must be a whole number from 1; got {show(version)}")
     if version > FORMAT_VERSION:
         raise HourglassError(
@@ -118,6 +119,8 @@ def _check_parameter_names(config: dict[str, Any], where: Path) -> None:
         return  # the schema names what is wrong
     for name in params:
         if name not in known:
+            from hourglass.models.schema import non_ascii, show  # here, not at the top: see format_version's
+
             raise HourglassError(f"{where}: params.{show(name)} is not a known field{non_ascii(name)}")
 
 
