@@ -33,8 +33,8 @@ def test_fitted_card_has_architecture_loss_curve_map_and_heldout_error():
     assert card.startswith('<div class="hourglass-card"') and "<script" not in card
     assert ae._repr_mimebundle_()["text/html"].startswith(card)
     assert "mlp, widths 6 &gt; 8 &gt; 2 and back" in card
-    best = ae.history_.val[ae.history_.best_epoch - 1]
-    assert f"{best:.4g} (validation MSE, scaled units)" in page
+    held = ae.history_.held_out  # as `hourglass train` prints it: beside predicting the mean and PCA's
+    assert f"MSE {held['mse']:.4g} on {held['rows']:,} held-out rows (scaled units); predicting the mean:" in page
     assert f"{len(ae.history_.train)} epochs" in page
     assert card.count("<polyline") == 2 and 300 < card.count("<circle") <= 400
     assert "<img src=x" not in page  # the sklearn diagram below escapes the column names too
