@@ -16,7 +16,7 @@ from PIL import Image
 
 import hourglass as hg
 from hourglass.cli import main
-from hourglass.data import load_dataset
+from hourglass.data import csv_shape, load_dataset
 from hourglass.data.tables import neutralise, write_csv
 from hourglass.errors import HourglassError
 
@@ -46,6 +46,10 @@ BAD = {
     "pipe": (b"a|b\n1|2\n", "looks pipe-separated"),
     "one column of decimal commas": (b"x\n1,5\n2,5\n", "decimal comma"),
     "duplicate names": (b"a,a,b\n1,2,3\n", "names column 'a' 2 times"),
+    "quoted, long row": (b'"a","b"\n1,2\n3,"4",5\n', "line 3 has 3 fields, but the header has 2"),
+    "quoted, short row after a quoted break": (b'a,b\n"x\ny",2\n3\n', "line 4 has 1 fields, but the header has 2"),
+    "lone CR line ends, short row": (b"a,b\r1,2\r3\r", "line 3 has 1 fields, but the header has 2"),
+    "ragged after blank lines": (b"\n\na,b\n\n1,2\n\n3,4,5\n", "line 7 has 3 fields, but the header has 2"),
     "empty": (b"", "the file is empty"),
 }
 
@@ -56,8 +60,15 @@ def _write(tmp_path, name, data, suffix=".csv"):
     return path
 
 
+@pytest.fixture(params=["one block", "7-byte blocks"])
+def blocks(request, monkeypatch):
+    """The shape check reads a file in blocks: tiny ones put a line (and a CR LF) across every boundary."""
+    if request.param != "one block":
+        monkeypatch.setattr(csv_shape, "_BLOCK", 7)
+
+
 @pytest.mark.parametrize("case", GOOD)
-def test_csv_dialects_read_as_written(tmp_path, case):
+def test_csv_dialects_read_as_written(tmp_path, case, blocks):
     data, names, rows = GOOD[case]
     path = _write(tmp_path, "good", data)
     for ds in (load_dataset(path), next(iter(hg.data.iter_chunks(path, rows=1)))):
@@ -67,7 +78,7 @@ def test_csv_dialects_read_as_written(tmp_path, case):
 
 
 @pytest.mark.parametrize("case", BAD)
-def test_misshapen_csv_is_one_clear_error(tmp_path, case):
+def test_misshapen_csv_is_one_clear_error(tmp_path, case, blocks):
     data, message = BAD[case]
     path = _write(tmp_path, "bad", data)
     with pytest.raises(HourglassError, match=message.replace("(", r"\(")) as e:

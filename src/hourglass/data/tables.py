@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import csv
 import re
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ import pandas as pd
 
 from hourglass.atomic import atomic_file
 from hourglass.data.arrays import clean_labels, first_line, to_float32, writing
+from hourglass.data.csv_shape import check_csv_shape
 from hourglass.data.dataset import Dataset
 from hourglass.data.inputs import ARRAY_SUFFIXES, PARQUET_SUFFIXES, columns_in_order
 from hourglass.errors import HourglassError
@@ -191,74 +190,13 @@ def _separator(path: Path) -> str:
     return "\t" if path.suffix.lower() == ".tsv" else ","
 
 
-_SEPARATOR_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
-
-
 def _csv_options(path: Path) -> dict[str, Any]:
-    """``pd.read_csv``'s arguments for a CSV/TSV file, once ``_check_csv_shape`` finds it a rectangle."""
+    """``pd.read_csv``'s arguments for a CSV/TSV file, once ``check_csv_shape`` finds it a rectangle."""
     sep = _separator(path)
-    width, trailing = _check_csv_shape(path, sep)
+    width, trailing = check_csv_shape(path, sep)
     # index_col=False: a row one field longer than the header is never read as an implicit row index
     # (the shape check has refused such rows, unless the extra field is an empty trailing separator).
     options: dict[str, Any] = {"sep": sep, "index_col": False}
     if trailing:  # "a,b,\n1,2,\n": the empty column after every line's last separator is no column
         options["usecols"] = list(range(width - 1))
     return options
-
-
-def _check_csv_shape(path: Path, sep: str) -> tuple[int, bool]:
-    """The header's number of fields, and whether every line ends in a separator (an empty last column);
-    or one error naming the first line whose number of fields differs from the header's, a header
-    that names a column twice, or a file that reads as one column because it uses another separator.
-
-    pandas reads such files without a word: short rows are padded with NaN, rows one field longer turn the
-    first column into a row index, and a semicolon file becomes one column. The file is read once here, a
-    line at a time, with the csv module's quoting rules (pandas' own), so quoted separators and line breaks
-    inside quotes are one field.
-    """
-    try:
-        with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
-            rows = csv.reader(f, delimiter=sep)
-            header = next((r for r in rows if r), None)  # csv gives [] for a blank line; pandas skips them
-            if header is None:
-                raise HourglassError(f"{path}: the file is empty")
-            width = len(header)
-            if width == 1:
-                _check_one_column(path, sep, header[0])
-            seen = Counter(header)
-            twice = [name for name, count in seen.items() if count > 1]
-            if twice:
-                raise HourglassError(
-                    f"{path}: the header names column {twice[0]!r} {seen[twice[0]]} times; "
-                    "give each column its own name"
-                )
-            trailing = width > 1 and header[-1] == ""
-            for row in rows:
-                if width == 1 and row:
-                    _check_one_column(path, sep, row[0])
-                if not row:
-                    continue
-                if len(row) == width:
-                    trailing = trailing and row[-1] == ""
-                elif not (len(row) == width + 1 and row[-1] == ""):  # "1,2," under "a,b": a trailing separator
-                    raise HourglassError(
-                        f"{path}: line {rows.line_num} has {len(row)} fields, but the header has {width}; "
-                        "every row needs one value per column"
-                        + (f" (is {sep!r} a decimal comma? save the file with decimal points)" if width == 1 else "")
-                    )
-    except HourglassError:
-        raise
-    except (OSError, csv.Error) as e:
-        raise HourglassError(f"{path}: cannot parse the table ({first_line(e)})") from None
-    return width, trailing
-
-
-def _check_one_column(path: Path, sep: str, text: str) -> None:
-    """A one-column table whose header or values hold another separator: the file uses that one."""
-    for other, word in _SEPARATOR_NAMES.items():
-        if other != sep and other in text:
-            kind = "tab-separated" if sep == "\t" else "comma-separated"
-            raise HourglassError(
-                f"{path}: reads as one column, but it holds {word}s ({other!r}): it looks {word}-separated; "
-                f"save it {kind}{', with decimal points' if other == ';' else ''}"
-            )
