@@ -424,6 +424,17 @@ def test_full_disk_names_the_file_and_the_disk(table_model, tmp_path, capsys, mo
         assert main(["decode", str(model), str(codes), "-o", str(tmp_path / out)]) == 2
         err = capsys.readouterr().err
         assert f"{tmp_path / out}: not written: the disk holding" in err and "is full" in err, err
+    from hourglass.anomaly import AnomalyDetector
+    from hourglass.cli import score
+
+    monkeypatch.setattr(score, "atomic_file", full)
+    table = pd.read_csv(table_model[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        AnomalyDetector(hidden=(4,), epochs=1, n_members=1).fit(table).save(tmp_path / "det")
+    capsys.readouterr()
+    assert main(["score", str(tmp_path / "det"), str(table_model[1]), "-o", str(tmp_path / "s.csv")]) == 2
+    assert f"{tmp_path / 's.csv'}: not written: the disk holding" in capsys.readouterr().err
     # numpy's own words for a short write (no errno) are read as a full disk too
     message = arrays.write_failure(tmp_path / "x.npy", OSError("14700 requested and 13280 written"))
     assert message.startswith(f"{tmp_path / 'x.npy'}: not written: the disk holding {tmp_path}")

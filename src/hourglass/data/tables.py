@@ -153,7 +153,7 @@ _PLAIN_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 def write_csv(
     frame: pd.DataFrame, target: Any, sep: str = ",", header: bool = True, mode: str = "w", name: Path | None = None
 ) -> None:
-    """Write ``frame`` as CSV (``sep="\t"``: TSV) to a path or open file: every CSV hourglass writes goes here.
+    """Write ``frame`` as CSV (TSV with a tab ``sep``) to a path or open file: every CSV hourglass writes goes here.
 
     Text cells and column names that a spreadsheet would run as a formula (see ``neutralise``) are written
     with a leading ``'``; numbers are written as numbers, so ``-1.5`` stays a number. A carriage return inside
@@ -166,10 +166,7 @@ def write_csv(
     for i, dtype in enumerate(frame.dtypes):
         if pd.api.types.is_object_dtype(dtype) or isinstance(dtype, (pd.StringDtype, pd.CategoricalDtype)):
             frame.isetitem(i, frame.iloc[:, i].map(_csv_text, na_action="ignore"))
-    if name is None:
-        frame.to_csv(target, sep=sep, header=header, mode=mode, index=False)
-        return
-    with writing(name):
+    with writing(name) if name is not None else contextlib.nullcontext():
         frame.to_csv(target, sep=sep, header=header, mode=mode, index=False)
 
 
