@@ -36,7 +36,7 @@ def models(tmp_path_factory):
 BAD_FILES = {
     "empty.csv": ("", "empty"),
     "header.csv": ("a,b,c,d,e\n", "no data rows|no labels"),
-    "ragged.csv": ("a,b,c,d,e\n1,2,3,4,5\n1,2,3,4,5,6,7\n", "parse|expected 5 fields"),
+    "ragged.csv": ("a,b,c,d,e\n1,2,3,4,5\n1,2,3,4,5,6,7\n", "line 3 has 7 fields, but the header has 5"),
     "words.csv": ("a,b,c,d,e\n1,2,3,4,x\n", "non-numeric|string to float"),
     "nan.csv": ("a,b,c,d,e\n1,2,3,4,5\n1,nan,3,4,5\n", "NaN"),
     "huge.csv": ("a,b,c,d,e\n1,2,3,4,5\n1,2,3,4,1e300\n", "too large"),
