@@ -52,7 +52,7 @@ def test_os_errors_are_one_line(tmp_path, capsys, monkeypatch):
         raise OSError(28, "No space left on device", str(tmp_path / "out.npy"))
 
     monkeypatch.setattr(info, "run", full_disk)
-    code = main(["info", "anything"])
+    code = main(["info", str(tmp_path)])  # a folder that exists: a missing one is answered before run
     err = capsys.readouterr().err
     assert code == 2
     assert err.splitlines() == [f"hourglass: error: {tmp_path / 'out.npy'}: No space left on device"]
