@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hourglass.atomic import Own, listing, refuse_foreign
 from hourglass.data import (
     ARRAY_SUFFIXES,
     BUILTINS,
@@ -29,7 +30,7 @@ from hourglass.data import (
     model_input,
 )
 from hourglass.data.arrays import to_float32, write_array
-from hourglass.engine.modelfile import is_model_folder
+from hourglass.engine.modelfile import OWN_FILES, is_model_folder
 from hourglass.errors import HourglassError
 
 if TYPE_CHECKING:
@@ -299,6 +300,7 @@ def check_output(
     *,
     folder: bool = False,
     reusable: Callable[[Path], bool] | None = None,
+    own: Own | None = None,
     what: str = "an empty folder",
     suffixes: Sequence[str] | None = None,
     inputs: Sequence[str | os.PathLike | None] = (),
@@ -308,9 +310,10 @@ def check_output(
     Every command that writes calls this first, for every output. ``folder``: the output is a folder,
     which may already exist only when empty or when ``reusable`` recognises it as one hourglass wrote
     (``what`` names such a folder in the error); otherwise it is a file, which may replace a file but
-    never a folder. ``suffixes``: the file types the command writes. ``inputs``: paths the command
-    reads; the output may not be one of them (nor, for a folder, hold one). A symbolic link counts as
-    where it points, which is where the write goes.
+    never a folder. ``own``: the names hourglass writes into such a folder; a reusable folder holding
+    anything else is refused, naming it (``hourglass.atomic``). ``suffixes``: the file types the command
+    writes. ``inputs``: paths the command reads; the output may not be one of them (nor, for a folder,
+    hold one). A symbolic link counts as where it points, which is where the write goes.
     """
     text = os.fspath(path)
     out = Path(text)
@@ -325,7 +328,10 @@ def check_output(
         if not folder and os.path.isdir(real):
             raise HourglassError(f"{out}: is a folder; give a file name")
         if folder and _has_entries(real) and not (reusable and reusable(real)):
-            raise HourglassError(f"{out}: exists and is not {what}; choose a new output path")
+            held = listing(os.listdir(real))
+            raise HourglassError(f"{out}: exists and is not {what} (it holds {held}); choose a new output path")
+        if folder and own is not None:
+            refuse_foreign(real, own, shown=out)
     if suffixes is not None and not folder and out.suffix.lower() not in suffixes:
         raise HourglassError(f"{out}: unsupported output type; write {', '.join(suffixes)}")
     for source in inputs:
@@ -349,7 +355,9 @@ def check_output(
 
 def check_model_output(path: str | os.PathLike, inputs: Sequence[str | os.PathLike | None] = ()) -> Path:
     """``check_output`` for a model folder: new, empty, or an hourglass model that the save replaces."""
-    return check_output(path, folder=True, reusable=is_model_folder, what="an hourglass model folder", inputs=inputs)
+    return check_output(
+        path, folder=True, reusable=is_model_folder, own=OWN_FILES, what="an hourglass model folder", inputs=inputs
+    )
 
 
 def check_rows_output(path: str, model: Autoencoder | InferenceModel, inputs: Sequence[str | None] = ()) -> Path:

@@ -28,8 +28,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hourglass.atomic import lock
     from hourglass.demo.story import is_demo_folder, run_demo
 
     check_output(args.out, folder=True, reusable=is_demo_folder, what="a folder written by hourglass demo")
-    run_demo(args.out, verbose=not args.quiet, quick=args.quick)
+    with lock(args.out):  # a second demo into this folder stops at once, naming this one
+        run_demo(args.out, verbose=not args.quiet, quick=args.quick)
     return 0

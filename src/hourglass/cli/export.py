@@ -26,10 +26,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hourglass.export.onnx import export_onnx, is_export_folder, require
+    from hourglass.export.onnx import OWN_FILES, export_onnx, is_export_folder, require
 
     out = check_output(
-        args.output, folder=True, reusable=is_export_folder, what="an hourglass ONNX export", inputs=[args.model]
+        args.output,
+        folder=True,
+        reusable=is_export_folder,
+        own=OWN_FILES,
+        what="an hourglass ONNX export",
+        inputs=[args.model],
     )
     require("onnx", "onnxscript", what="export")
     model = read_model(args.model)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hourglass.atomic import atomic_dir
+from hourglass.atomic import atomic_dir, foreign_entries, lock
 from hourglass.cli.common import add_data_args, bounded_int, check_output, read_model, read_model_data
 from hourglass.errors import HourglassError
 from hourglass.params import FIGURE_FILES
@@ -116,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         args.output,
         folder=True,
         reusable=_holds_figures,
+        own=FIGURE_FILES.values(),
         what="a folder of hourglass figures",
         inputs=[args.model, args.data],
     )
@@ -127,22 +128,23 @@ def run(args: argparse.Namespace) -> int:
     data = read_model_data(args, model)
     # Every figure is drawn before any is written: a failure leaves no partial set behind.
     pngs = {FIGURE_FILES[name]: png_bytes(FIGURES[name][0](model, np.asarray(data.X), data.y, args)) for name in names}
-    if out.is_dir():  # figures of an earlier run (or an empty folder): replace each in one rename
-        for file, png in pngs.items():
-            save_bytes(png, out / file)
-    else:  # a new folder appears whole
-        with atomic_dir(out) as tmp:
+    with lock(out):  # a second plot into this folder stops, naming this one
+        if out.is_dir():  # figures of an earlier run (or an empty folder): replace each in one rename
             for file, png in pngs.items():
-                (tmp / file).write_bytes(png)
+                save_bytes(png, out / file)
+        else:  # a new folder appears whole
+            with atomic_dir(out) as tmp:
+                for file, png in pngs.items():
+                    (tmp / file).write_bytes(png)
     for file in pngs:
         print(out / file)
     return 0
 
 
 def _holds_figures(folder: Path) -> bool:
-    """Whether ``folder`` holds only figures this command writes (and temporary files of killed writes)."""
-    files = tuple(FIGURE_FILES[name] for name in FIGURES)
-    return all(p.name.removeprefix(".").startswith(files) for p in folder.iterdir())
+    """Whether ``folder`` holds something this command wrote (a figure, or a killed write's temporary file);
+    anything else there is then refused by name."""
+    return len(foreign_entries(folder, FIGURE_FILES.values())) < len(list(folder.iterdir()))
 
 
 def _names(text: str) -> list[str]:

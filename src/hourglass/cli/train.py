@@ -7,8 +7,8 @@ and torch.distributed are imported only to train, so --help starts without torch
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -210,16 +210,26 @@ def check_model_out(out: str | Path, data: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    with contextlib.ExitStack() as held:  # the model folder's lock, from its first check to the end
+        return _run(args, held)
+
+
+def _run(args: argparse.Namespace, held: contextlib.ExitStack) -> int:
+    from hourglass.atomic import lock
     from hourglass.engine import checkpoint, distributed
 
     model = estimator_from(args)
     check_params(model, FLAGS)  # every flag's range, before any data is read
     if args.out is not None:
         check_model_out(args.out, args.data)  # before reading data that may take long to load
+        if distributed.is_main():  # a second training into this folder stops here, naming this one
+            held.enter_context(lock(args.out))
     data = read_data(args)
     if len(data) < 2:
         raise HourglassError(f"{args.data}: {len(data)} row(s); training needs at least 2 rows")
     out = check_model_out(args.out or Path("runs") / data.name, args.data)
+    if distributed.is_main():
+        held.enter_context(lock(out))  # taken above already when --out was given
     folder = checkpoint.folder_for(out)
     fresh = not folder.exists()
     try:  # under torchrun every rank trains; only rank 0 writes and reports
@@ -228,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
         # A run that failed (diverged, a bad parameter, a bug) leaves nothing behind that it made; an
         # interrupted one (Ctrl-C, a kill: not an Exception) keeps its checkpoint for --resume.
         if fresh and distributed.is_main():
-            shutil.rmtree(folder, ignore_errors=True)
+            checkpoint.remove(folder)
         raise
     finally:
         distributed.shutdown()
@@ -239,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
 
     model.save(out, extra_files={"loss_curve.png": png_bytes(loss_curve(model.history_, loss=model.loss))})
     if not args.keep_checkpoint:  # the model is written: there is nothing left to resume
-        shutil.rmtree(folder, ignore_errors=True)
+        checkpoint.remove(folder)
     if not args.quiet:
         from hourglass.cli.info import held_out_text
 

@@ -19,9 +19,10 @@ from sklearn.decomposition import PCA
 from sklearn.model_selection import train_test_split
 
 from hourglass import viz
+from hourglass.atomic import refuse_foreign
 from hourglass.data import load_dataset
 from hourglass.demo.report import Section, figure, table, write_report
-from hourglass.engine.modelfile import is_model_folder
+from hourglass.engine.modelfile import OWN_FILES, is_model_folder
 from hourglass.errors import HourglassError
 from hourglass.estimator import Autoencoder
 from hourglass.params import AUTOENCODER, FIGURE_FILES
@@ -465,6 +466,9 @@ def run_demo(out: str | Path = "runs/demo", verbose: bool = True, quick: bool = 
     existed = out.exists()
     if existed and (not out.is_dir() or (any(out.iterdir()) and not is_demo_folder(out))):
         raise HourglassError(f"{out}: exists and was not written by hourglass demo; choose a new or empty folder")
+    # The demo writes its own files into its folder and leaves the rest; its model folder is replaced whole,
+    # so one holding the user's things is refused now, not after training.
+    refuse_foreign(out / "model", OWN_FILES)
     fresh = not existed or not any(out.iterdir())
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text("written by `hourglass demo`, which may replace what this folder holds\n")

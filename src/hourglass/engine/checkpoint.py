@@ -11,6 +11,7 @@ last complete checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import numbers
 import os
@@ -23,7 +24,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as save_bytes
 
-from hourglass.atomic import atomic_file
+from hourglass.atomic import atomic_file, remove_stale_siblings
 from hourglass.errors import HourglassError
 from hourglass.models.schema import Bool, Either, Int, ListOf, MapOf, Maybe, OneOf, Optional, Real, Text, validate
 
@@ -230,7 +231,6 @@ def save(
     ``rng_state`` per rank); returns the file's path."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    _remove_debris(folder)
     tensors = _with_prefix(model, "model.") | _with_prefix(best_state, "best.")
     scalars: dict[str, Any] = {}
     for index, values in optimizer["state"].items():
@@ -333,10 +333,15 @@ def _change(key: str, old: Any, new: Any) -> str:
     return f"{key} {old!r} -> {new!r}"
 
 
-def _remove_debris(folder: Path) -> None:
-    """Temporary files of a write that a kill interrupted (only rank 0 writes, so none is in use)."""
-    for stale in folder.glob(f".{FILE}.*.tmp"):
-        stale.unlink(missing_ok=True)
+def remove(folder: str | os.PathLike) -> None:
+    """Delete the checkpoint and the temporary files of killed writes, then the folder if that emptied it:
+    anything else there is the user's and stays. (A write in progress elsewhere keeps its temporary file:
+    ``atomic_file`` removes only those of dead processes, so two runs never take each other's.)"""
+    folder = Path(folder)
+    (folder / FILE).unlink(missing_ok=True)
+    remove_stale_siblings(folder / FILE)
+    with contextlib.suppress(OSError):  # not empty, or already gone
+        folder.rmdir()
 
 
 def _with_prefix(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

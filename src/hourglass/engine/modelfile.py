@@ -22,6 +22,9 @@ from hourglass.params import AUTOENCODER, DETECTOR
 FORMAT = "hourglass-model"
 FORMAT_VERSION = 1
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
+# Every name hourglass writes into a model folder (train and demo add the loss curve): a folder holding
+# anything else is the user's too and is never replaced (``hourglass.atomic``).
+OWN_FILES = (CONFIG, WEIGHTS, "loss_curve.png")
 # Each estimator's parameter names: those its config.json's ``params`` may hold (tests hold these to the
 # estimators' own ``_parameter_specs``).
 PARAMETERS = {
@@ -45,13 +48,14 @@ def save_folder(
 ) -> Path:
     """Write config, arrays and any extra files (figures) as one folder, replacing an old model atomically.
 
-    An existing folder that is not an hourglass model is never replaced.
+    An existing folder that is not an hourglass model is never replaced, nor is one holding anything but
+    ``OWN_FILES`` and this save's ``extra_files`` (the user's notes, say): that is refused, naming it.
     """
     target = Path(path)
     if target.exists() and not (target.is_dir() and (not any(target.iterdir()) or is_model_folder(target))):
         raise HourglassError(f"{target}: exists and is not an hourglass model folder; choose another path")
     text = config_text(config)
-    with atomic_dir(target) as tmp:
+    with atomic_dir(target, own={*OWN_FILES, *(extra_files or {})}) as tmp:
         # Bytes written by Python, so the file follows the umask as config.json does (safetensors' own
         # save_file creates it 0600: readable by its owner alone).
         (tmp / WEIGHTS).write_bytes(save({k: np.ascontiguousarray(v) for k, v in arrays.items()}))

@@ -47,6 +47,7 @@ from hourglass.export.graphs import Decoder, Encoder, Scorer
 
 FORMAT, FORMAT_VERSION = "hourglass-onnx", 1
 MANIFEST = "manifest.json"
+OWN_FILES = (MANIFEST, "encoder.onnx", "decoder.onnx", "scorer.onnx")  # an export holding more is not replaced
 OPSET = 18  # run by onnxruntime 1.14 and later, and by onnxruntime-web
 EXTRA = "pip install 'hourglass-ae[export]'"
 BATCH = "batch"  # the name of the symbolic first dimension of every input and output
@@ -66,7 +67,7 @@ def export_onnx(estimator: _Estimator, path: str | os.PathLike) -> Path:
     """Write ``estimator``'s graphs and ``manifest.json`` into the folder ``path`` (see the module docstring).
 
     The folder is written whole or not at all (``hourglass.atomic.atomic_dir``); an existing export there is
-    replaced, anything else is refused.
+    replaced, anything else is refused, and so is an export holding files other than its own.
 
     Parameters
     ----------
@@ -91,7 +92,7 @@ def export_onnx(estimator: _Estimator, path: str | os.PathLike) -> Path:
     if target.exists() and not (target.is_dir() and (not any(target.iterdir()) or is_export_folder(target))):
         raise HourglassError(f"{target}: exists and is not an hourglass ONNX export; choose another path")
     graphs = _modules(estimator)
-    with atomic_dir(target) as tmp:
+    with atomic_dir(target, own=OWN_FILES) as tmp:
         signatures = {}
         for name, (module, input_name, output_name, width) in graphs.items():
             file = tmp / f"{name}.onnx"
