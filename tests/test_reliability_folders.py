@@ -183,10 +183,12 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def test_a_second_training_into_the_same_folder_stops_at_once_naming_the_first(tmp_path):
-    np.save(tmp_path / "data.npy", np.random.default_rng(0).normal(size=(2000, 8)).astype(np.float32))
-    cmd = [sys.executable, "-m", "hourglass", "train", "data.npy", "--epochs", "200", "--hidden", "16"]
-    cmd += ["--patience", "0", "--quiet", "--out", "model"]
+@pytest.mark.parametrize("command", ["train", "fit-detector"])
+def test_a_second_training_into_the_same_folder_stops_at_once_naming_the_first(command, tmp_path):
+    np.save(tmp_path / "data.npy", np.random.default_rng(0).normal(size=(1000, 8)).astype(np.float32))
+    cmd = [sys.executable, "-m", "hourglass", command, "data.npy", "--epochs", "20", "--hidden", "16"]
+    cmd += ["--patience", "0"] if command == "train" else []
+    cmd += ["--quiet", "--out", "model"]
     first = subprocess.Popen(cmd, cwd=tmp_path, env=_env(), stderr=subprocess.PIPE, text=True)
     try:
         # Freeze the first once it is writing (holds the lock, or has checkpointed), so that the second
@@ -204,7 +206,7 @@ def test_a_second_training_into_the_same_folder_stops_at_once_naming_the_first(t
     assert first.returncode == 0, err
     assert second.returncode == 2, second.stderr
     line = second.stderr.strip()
-    assert f"model is being written by PID {first.pid} (hourglass train data.npy" in line and "started at" in line
+    assert f"model is being written by PID {first.pid} (hourglass {command} data.npy" in line and "started at" in line
     assert len(hg.load(tmp_path / "model").history_.train) > 1  # the first's model, whole
     assert sorted(os.listdir(tmp_path)) == ["data.npy", "model"]  # no lock, no checkpoint left
 

@@ -7,6 +7,7 @@ scikit-learn) is imported only to train.
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -117,12 +118,24 @@ def detector_from(args: argparse.Namespace) -> AnomalyDetector:
 
 
 def run(args: argparse.Namespace) -> int:
+    with contextlib.ExitStack() as held:  # the detector folder's lock, from its first check to the end
+        return _run(args, held)
+
+
+def _run(args: argparse.Namespace, held: contextlib.ExitStack) -> int:
+    from hourglass.atomic import lock
+    from hourglass.engine import distributed
+
     detector = detector_from(args)
     check_params(detector, FLAGS)  # every flag's range, before any data is read
     if args.out is not None:
         check_model_output(args.out, [args.data])  # before reading data that may take long to load
+        if distributed.is_main():  # a second fit into this folder stops here, naming this one
+            held.enter_context(lock(args.out))
     data = read_data(args)
     out = check_model_output(args.out or Path("runs") / f"{data.name}-detector", [args.data])
+    if distributed.is_main():
+        held.enter_context(lock(out))  # taken above already when --out was given
     detector.fit(model_input(data))
     remember_data(detector, args, data)  # where DATA came from and how it was read, saved in the folder
     detector.save(out)
