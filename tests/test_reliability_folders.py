@@ -243,3 +243,15 @@ def test_a_checkpoint_write_leaves_a_live_process_temporary_file_alone(tmp_path)
     mine.write_text("mine")
     checkpoint.remove(folder)  # what train does once the model is written
     assert sorted(os.listdir(folder)) == [others.name, "notes.txt"]
+
+
+def test_only_hourglass_names_their_litter_and_file_browser_caches_count_as_its_own(tmp_path):
+    from hourglass.engine.modelfile import OWN_FILES
+
+    ours = ["config.json", f".config.json.{os.getpid()}.abcdefgh.tmp", ".model.safetensors.12.old", ".DS_Store"]
+    theirs = [".config.json.bak", "config.json.orig", "notes.txt", "model.safetensors.d"]
+    for name in ours + theirs:
+        (tmp_path / name).write_text("")
+    assert atomic.foreign_entries(tmp_path, OWN_FILES) == sorted(theirs)
+    with pytest.raises(hg.HourglassError, match=r"holds \.config\.json\.bak, config\.json\.orig, model\.safe"):
+        atomic.refuse_foreign(tmp_path, OWN_FILES)

@@ -41,6 +41,8 @@ STALE_SECONDS = 24 * 3600  # a temporary sibling this old is litter whatever its
 # A temporary sibling or lock of the entry ``base``: what ``foreign_entries`` counts as that entry's.
 _LITTER = re.compile(r"\.(?P<base>.+?)\.(?:\d+\.[a-z0-9_]{8}\.tmp|\d+\.old|[a-z0-9_]{8}\.tmp|lock)")
 Own = Collection[str] | Callable[[str], bool]  # the names hourglass writes into a kind of folder
+# Files a file browser drops into any folder it shows: caches, not the user's work, so no reason to refuse.
+BROWSER_FILES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
 _held: dict[str, int] = {}  # targets this process holds the lock of, and how many times
 
 
@@ -108,8 +110,9 @@ def atomic_dir(path: str | os.PathLike, own: Own = ()) -> Iterator[Path]:
 
 
 def foreign_entries(folder: str | os.PathLike, own: Own) -> list[str]:
-    """The names in ``folder`` that hourglass did not write there: neither in ``own`` nor a temporary
-    sibling or lock of a name in it. Sorted; empty for a folder that does not exist."""
+    """The names in ``folder`` that hourglass did not write there: neither in ``own``, nor a temporary
+    sibling or lock of a name in it, nor a file browser's cache (``BROWSER_FILES``). Sorted; empty for a
+    folder that does not exist."""
     is_own = own if callable(own) else frozenset(own).__contains__
     try:
         names = sorted(os.listdir(folder))
@@ -117,7 +120,12 @@ def foreign_entries(folder: str | os.PathLike, own: Own) -> list[str]:
         return []
     except OSError as e:
         raise HourglassError(f"{os.fspath(folder)}: cannot read the folder ({e.strerror})") from None
-    return [n for n in names if not (is_own(n) or ((m := _LITTER.fullmatch(n)) is not None and is_own(m["base"])))]
+    litter = [m["base"] if (m := _LITTER.fullmatch(n)) else None for n in names]
+    return [
+        n
+        for n, base in zip(names, litter, strict=True)
+        if not (is_own(n) or n in BROWSER_FILES or (base is not None and is_own(base)))
+    ]
 
 
 def refuse_foreign(folder: str | os.PathLike, own: Own, shown: str | os.PathLike | None = None) -> None:
