@@ -184,13 +184,15 @@ def test_table_models_get_line_reconstructions_and_no_image_figures(data):
     assert viz.latent_map(table, X).axes[0].collections[0].get_offsets().shape == (300, 2)
 
 
-def test_train_writes_loss_curve_and_plot_writes_every_figure(tmp_path, capsys):
+def test_train_points_at_the_loss_curve_and_plot_writes_every_figure(tmp_path, capsys):
     out = tmp_path / "m"
-    assert main(["train", "mnist7", "--epochs", "2", "--hidden", "16", "--quiet", "--out", str(out)]) == 0
-    with Image.open(out / "loss_curve.png") as im:
-        assert im.size == (6 * DPI, int(3.6 * DPI)) and np.asarray(im.convert("L")).std() > 10
+    assert main(["train", "mnist7", "--epochs", "2", "--hidden", "16", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors"]  # no figure to wait for
+    assert f"hourglass plot {out} --only loss" in capsys.readouterr().out
     figs = tmp_path / "figs"
     assert main(["plot", str(out), "mnist7", "-o", str(figs), "--grid", "5"]) == 0
+    with Image.open(figs / "loss_curve.png") as im:
+        assert im.size == (6 * DPI, int(3.6 * DPI)) and np.asarray(im.convert("L")).std() > 10
     for name in ("loss_curve", "reconstructions", "latent_map", "manifold"):  # the names the demo gives them
         with Image.open(figs / f"{name}.png") as im:
             assert min(im.size) > 150

@@ -3,8 +3,8 @@
 import sys
 
 try:
-    from hourglass.cli import main
+    from hourglass.cli import entry
 except KeyboardInterrupt:  # Ctrl-C while Python is still importing: no traceback for that either
     sys.exit(130)
 
-sys.exit(main())
+entry()

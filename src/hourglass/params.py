@@ -72,8 +72,8 @@ DETECTOR = DetectorDefaults()
 # What a ``device`` parameter may name (``hourglass.engine.runtime.resolve_device`` says whether it is here).
 DEVICE_PATTERN = r"auto|cpu|cuda(:\d{1,3})?"
 DEVICE_NAMES = "auto, cpu, cuda or cuda:N"
-# The figures' file names, one list for `hourglass plot` (its figure names are the keys), the loss curve
-# `hourglass train` writes into every model folder and the demo's report, so the same figure has one name.
+# The figures' file names, one list for `hourglass plot` (its figure names are the keys) and the demo's
+# report (which also keeps the loss curve in its model folder), so the same figure has one name.
 FIGURE_FILES = {
     "loss": "loss_curve.png",
     "reconstructions": "reconstructions.png",

@@ -245,9 +245,9 @@ def _run(args: argparse.Namespace, held: contextlib.ExitStack) -> int:
     if not distributed.is_main():
         return 0
     remember_data(model, args, data)  # where DATA came from and how it was read, saved in the folder
-    from hourglass.viz import loss_curve, png_bytes  # matplotlib loads only once there is a curve to draw
-
-    model.save(out, extra_files={"loss_curve.png": png_bytes(loss_curve(model.history_, loss=model.loss))})
+    # No figure here: drawing the loss curve costs matplotlib's import and a render, a fifth of a small
+    # table's whole `train`. The history is in config.json; `hourglass plot` draws it.
+    model.save(out)
     if not args.keep_checkpoint:  # the model is written: there is nothing left to resume
         checkpoint.remove(folder)
     if not args.quiet:
@@ -257,7 +257,7 @@ def _run(args: argparse.Namespace, held: contextlib.ExitStack) -> int:
         val = f", validation loss {h.val[h.best_epoch - 1]:.5f}" if h.val else ""
         print(f"trained {len(h.train)} epochs in {h.seconds:.1f} s (best epoch {h.best_epoch}{val})")
         print(f"held out: {held_out_text(h.held_out)}")  # beside the mean's: a dead model shows (warned above)
-        print(f"model written to {out}")
+        print(f"model written to {out} (its loss curve: hourglass plot {out} --only loss -o FOLDER)")
         if args.keep_checkpoint:
             print(f"checkpoint kept in {folder} (train again with --resume and more --epochs to go on)")
     return 0
