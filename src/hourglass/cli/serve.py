@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         quiet=not args.verbose, allow_hosts=args.allow_host,
     )  # fmt: skip
     host, port = server.server_address[:2]
-    host = host.decode() if isinstance(host, bytes) else host
+    host = host.decode() if isinstance(host, (bytes, bytearray)) else str(host)
     if not is_loopback(host):  # the address bound (a name resolved), said once it listens, above the URL
         where = "every interface" if args.host in EVERY_INTERFACE else host
         print(

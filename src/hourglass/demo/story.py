@@ -230,7 +230,7 @@ def _latent(run: DemoRun) -> Section:
 
 
 @register_section("neighbours")
-def _neighbours(run: DemoRun) -> Section:
+def _neighbours(run: DemoRun) -> Section | None:
     """The same autoencoder trained to keep each digit's nearest neighbours near (``structure="neighbors"``),
     its map beside the plain one's, each scored by how often a held-out digit's nearest training code
     carries its label (1-NN) and by held-out reconstruction error."""

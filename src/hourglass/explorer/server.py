@@ -212,8 +212,7 @@ def make_server(
     """
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise HourglassError(f"port must be a whole number from 0 to 65535; got {port!r}")
-    page = render_page(model, X, y, mode="server", rows=rows, ids=ids, max_points=max_points, title=title)
-    page = page.encode("utf-8")
+    page = render_page(model, X, y, mode="server", rows=rows, ids=ids, max_points=max_points, title=title).encode()
     page_gzip = gzip.compress(page, mtime=0)  # once, not per request: about half the bytes to send
     policy = csp("server") + "; frame-ancestors 'none'"  # a header may say what a <meta> cannot
     api = _Api(model)
