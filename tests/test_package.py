@@ -98,7 +98,7 @@ def test_wheel_metadata_pins_the_cpu_torch_and_names_the_command(wheel: Path) ->
         entry_points = z.read(f"{info}/entry_points.txt").decode()
     assert meta["Version"] == hourglass.__version__
     assert TORCH in meta.get_all("Requires-Dist")  # unconditional, exactly the build installed first
-    assert "hourglass = hourglass.cli:main" in entry_points
+    assert "hourglass = hourglass.cli:entry" in entry_points
 
 
 @pytest.fixture
