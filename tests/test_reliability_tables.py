@@ -363,6 +363,53 @@ def test_look_alike_parameter_name_is_refused_by_every_reader(table_model, tmp_p
         hg.load(edited)
 
 
+@pytest.mark.parametrize(
+    "section, key",
+    [("model.config", "latent_dim"), ("data", "sample_shape"), ("training", "best_epoch")],
+)
+def test_look_alike_key_in_any_section_is_refused_by_every_reader(table_model, tmp_path, capsys, section, key):
+    model, data = table_model
+
+    def rename(config):  # the first "a" or "e" of the key Cyrillic: info read such a field as missing
+        node = config
+        for part in section.split("."):
+            node = node[part]
+        node[key.replace("a", "\u0430", 1) if "a" in key else key.replace("e", "\u0435", 1)] = node.pop(key)
+
+    edited = _edited(model, tmp_path, rename)
+    message = f"{section}.'"
+    for argv in (["info", str(edited)], ["encode", str(edited), str(data), "-o", str(tmp_path / "z.csv")]):
+        capsys.readouterr()
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert message in err and "is not a known field" in err and "non-ASCII" in err
+    with pytest.raises(HourglassError, match="is not a known field"):
+        hg.load(edited)
+
+
+def test_look_alike_key_in_a_detectors_fitted_section_is_refused_by_encode(tmp_path, capsys):
+    from hourglass.anomaly import AnomalyDetector
+
+    frame = pd.DataFrame(np.random.default_rng(1).normal(size=(60, 3)), columns=["a", "b", "c"])
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        AnomalyDetector(n_members=2, hidden=(4,), epochs=2).fit(frame).save(tmp_path / "d")
+    edited = _edited(
+        tmp_path / "d", tmp_path, lambda c: c["fitted"].update({"c\u0430libration": c["fitted"].pop("calibration")})
+    )
+    for argv in (
+        ["info", str(edited)],
+        ["encode", str(edited), str(tmp_path / "t.csv"), "-o", str(tmp_path / "z.csv")],
+    ):
+        capsys.readouterr()
+        assert main(argv) == 2
+        assert "fitted.'c\u0430libration' is not a known field" in capsys.readouterr().err
+    assert not (tmp_path / "z.csv").exists()
+    with pytest.raises(HourglassError, match="is not a known field"):
+        hg.load(edited)
+
+
 def test_parameter_names_match_the_estimators():
     from hourglass.anomaly import AnomalyDetector
     from hourglass.engine.modelfile import PARAMETERS

@@ -106,6 +106,7 @@ def load_folder(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.n
             f"({FORMAT_VERSION}); upgrade hourglass-ae"
         )
     _check_parameter_names(config, folder / CONFIG)
+    _check_ascii_keys(config, folder / CONFIG)
     try:
         arrays = load_file(str(folder / WEIGHTS))
     except (SafetensorError, OSError, ValueError, TypeError) as e:
@@ -126,6 +127,23 @@ def _check_parameter_names(config: dict[str, Any], where: Path) -> None:
             from hourglass.models.schema import non_ascii, show  # here, not at the top: see format_version's
 
             raise HourglassError(f"{where}: params.{show(name)} is not a known field{non_ascii(name)}")
+
+
+def _check_ascii_keys(config: dict[str, Any], where: Path) -> None:
+    """Every key in config.json, in every section (``model.config``, ``data``, a detector's ``fitted`` ...), is
+    ASCII, as hourglass writes them all: a non-ASCII key is a hand-edited look-alike of a field some reader
+    looks up, and ``info`` (which reads without the estimator's schema) would show that field as missing."""
+    stack: list[tuple[str, Any]] = [("", config)]
+    while stack:
+        prefix, node = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in items:
+            if isinstance(key, str) and not key.isascii():
+                from hourglass.models.schema import non_ascii, show  # here, not at the top: see format_version's
+
+                raise HourglassError(f"{where}: {prefix}{show(key)} is not a known field{non_ascii(key)}")
+            if isinstance(value, (dict, list)):
+                stack.append((f"{prefix}{key}." if isinstance(key, str) else prefix, value))
 
 
 def check_arrays(arrays: dict[str, np.ndarray], expected: dict[str, np.ndarray], where: Path) -> None:
