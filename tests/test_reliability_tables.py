@@ -34,6 +34,7 @@ GOOD = {
     "trailing comma everywhere": (b"a,b,\n1,2,\n3,4,\n", ["a", "b"], [[1, 2], [3, 4]]),
     "trailing comma on rows": (b"a,b\n1,2,\n3,4,\n", ["a", "b"], [[1, 2], [3, 4]]),
     "one real column": (b"x\n1.5\n-2\n", ["x"], [[1.5], [-2]]),
+    "whole-number names (pandas' 0,1,2)": (b"0,1,2\n1.5,2,3\n", ["0", "1", "2"], [[1.5, 2, 3]]),
 }
 BAD = {
     "implicit index (header one short)": (b"a,b\n1,2,3\n4,5,6\n", "line 2 has 3 fields, but the header has 2"),
@@ -51,6 +52,16 @@ BAD = {
     "lone CR line ends, short row": (b"a,b\r1,2\r3\r", "line 3 has 1 fields, but the header has 2"),
     "ragged after blank lines": (b"\n\na,b\n\n1,2\n\n3,4,5\n", "line 7 has 3 fields, but the header has 2"),
     "empty": (b"", "the file is empty"),
+    "no header (np.savetxt)": (
+        b"1.5e+00,2.0e+00\n3.0e+00,4.0e+00\n",
+        "holds numbers, not column names: the file seems to have no header line",
+    ),
+    "no header, signed": (b"-1,2,3\n4,5,6\n", "holds numbers, not column names"),
+    "no header, a repeated value": (b"1,1,2\n4,5,6\n", "holds numbers, not column names"),
+    "no header, quoted": (b'"0.5","2"\n"3","4"\n', "holds numbers, not column names"),
+    "no header after a blank line": (b"\n0.5,1\n2,3\n", "holds numbers, not column names"),
+    "pandas' row index (unnamed column)": (b",a,b\n0,1,2\n1,3,4\n", "column 1 has no name in the header"),
+    "an unnamed column in the middle": (b"a,,b\n0,1,2\n", "column 2 has no name in the header"),
 }
 
 

@@ -11,6 +11,7 @@ rules are pandas' own, so a quoted separator or line break is part of one field.
 from __future__ import annotations
 
 import csv
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from hourglass.errors import HourglassError
 SEPARATOR_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 _BLOCK = 1 << 24  # bytes read at a time by the fast path
 _BOM = b"\xef\xbb\xbf"
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 def check_csv_shape(path: Path, sep: str) -> tuple[int, bool]:
@@ -118,6 +120,22 @@ def _shape_with_csv(path: Path, sep: str) -> tuple[int, bool]:
 def _check_header(path: Path, header: list[str]) -> None:
     seen = Counter(header)
     twice = [name for name, count in seen.items() if count > 1]
+    names = [n.strip() for n in (header[:-1] if len(header) > 1 and header[-1] == "" else header)]
+    # A file without a header line (np.savetxt's, say) gives its first row as names, and that row is lost. Whole
+    # numbers are names too (pandas writes 0,1,2,... for a frame of unnamed columns; wavelengths are others);
+    # a decimal point, an exponent, a sign or a repeat is a row of data.
+    if all(_NUMBER.fullmatch(n) for n in names) and (twice or not all(n.isdigit() for n in names)):
+        shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+        raise HourglassError(
+            f"{path}: the first line ({shown}) holds numbers, not column names: the file seems to have no header"
+            " line; add one (a name for each column), or save the rows as .npy"
+        )
+    unnamed = [i for i, name in enumerate(names) if not name]
+    if unnamed:  # pandas would call it "Unnamed: 0" and read it as a feature
+        raise HourglassError(
+            f"{path}: column {unnamed[0] + 1} has no name in the header (a row index that pandas' to_csv wrote? "
+            "write the file with index=False, or name the column)"
+        )
     if twice:
         raise HourglassError(
             f"{path}: the header names column {twice[0]!r} {seen[twice[0]]} times; give each column its own name"
