@@ -154,6 +154,20 @@ def test_plot_shows_rows_from_across_the_data():
     assert len(set(rows.tolist())) == 25 and np.bincount(y[rows]).min() >= 2
 
 
+def test_plot_labels_each_reconstruction_with_its_row_number(table):
+    """plot's panels are rows from across the data, each named by its number in the source (encode's row_id),
+    not by its place in the figure; here the source's first row is row 10."""
+    import argparse
+
+    from hourglass.cli.plot import FIGURES, spread_rows
+
+    root, _ = table
+    data = load_dataset(root / "data.csv", label="diagnosis").take(np.arange(10, 120))
+    fig = FIGURES["reconstructions"][0](hg.load(root / "model"), data, argparse.Namespace(n=4))
+    rows = spread_rows(len(data), 4, data.y)
+    assert [ax.get_ylabel().split("\n")[0] for ax in fig.axes] == [f"row {10 + r}" for r in rows]
+
+
 def test_dropped_rows_keep_their_numbers(tmp_path, capsys):
     X = np.arange(12.0).reshape(6, 2)
     X[[1, 4], 0] = np.nan

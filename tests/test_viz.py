@@ -54,8 +54,9 @@ def test_reconstructions_show_originals_above_rebuilt_with_errors(model, heldout
     assert canvas.shape == (2 * 8 + 1, 8 * 8 + 1)  # 2 rows of 7x7 tiles with 1-pixel gutters
     original, rebuilt = to_unit(model, X[:8]), to_unit(model, model.reconstruct(X[:8]))
     assert np.allclose(canvas[1:8, 1:8], original[0]) and np.allclose(canvas[9:16, 1:8], rebuilt[0])
-    notes = [float(t.get_text()) for t in fig.axes[0].get_xticklabels()]
-    assert np.allclose(notes, ((original - rebuilt) ** 2).mean(axis=(1, 2)), atol=5e-4)
+    notes = [t.get_text().split() for t in fig.axes[0].get_xticklabels()]  # "#row mse"
+    assert [n[0] for n in notes] == [f"#{i}" for i in range(8)]
+    assert np.allclose([float(n[1]) for n in notes], ((original - rebuilt) ** 2).mean(axis=(1, 2)), atol=5e-4)
     wrapped = viz.reconstructions(model, X, n=10, cols=4)
     assert len(wrapped.axes) == 3 and len(wrapped.axes[2].get_xticklabels()) == 2
 

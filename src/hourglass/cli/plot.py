@@ -19,35 +19,37 @@ if TYPE_CHECKING:  # types only: the CLI imports torch and matplotlib when a com
     from matplotlib.figure import Figure
     from numpy.typing import ArrayLike
 
+    from hourglass.data import Dataset
     from hourglass.viz.images import Model
 
-    Draw = Callable[[Model, np.ndarray, ArrayLike | None, argparse.Namespace], Figure]
+    Draw = Callable[[Model, Dataset, argparse.Namespace], Figure]
 
 
-def _loss(model: Model, X: np.ndarray, y: ArrayLike | None, args: argparse.Namespace) -> Figure:
+def _loss(model: Model, data: Dataset, args: argparse.Namespace) -> Figure:
     from hourglass.viz import loss_curve
 
     # A detector has no loss parameter: it trains on (trimmed) squared error.
     return loss_curve(model.history_, log=not args.linear, loss=getattr(model, "loss", "mse"))
 
 
-def _reconstructions(model: Model, X: np.ndarray, y: ArrayLike | None, args: argparse.Namespace) -> Figure:
+def _reconstructions(model: Model, data: Dataset, args: argparse.Namespace) -> Figure:
     from hourglass.viz import reconstructions
 
-    rows = spread_rows(len(X), args.n, y)  # not the first n: a folder sorted by class would show one class
-    return reconstructions(model, X[rows], n=len(rows))
+    rows = spread_rows(len(data), args.n, data.y)  # not the first n: a folder sorted by class would show one class
+    # Each labelled with its number in the source, as encode's row_id and the explorer give it.
+    return reconstructions(model, np.asarray(data.X)[rows], n=len(rows), row_ids=data.row_index()[rows])
 
 
-def _latent(model: Model, X: np.ndarray, y: ArrayLike | None, args: argparse.Namespace) -> Figure:
+def _latent(model: Model, data: Dataset, args: argparse.Namespace) -> Figure:
     from hourglass.viz import latent_map
 
-    return latent_map(model, X, y)
+    return latent_map(model, np.asarray(data.X), data.y)
 
 
-def _manifold(model: Model, X: np.ndarray, y: ArrayLike | None, args: argparse.Namespace) -> Figure:
+def _manifold(model: Model, data: Dataset, args: argparse.Namespace) -> Figure:
     from hourglass.viz import manifold
 
-    return manifold(model, X, n=args.grid, spacing=args.spacing)
+    return manifold(model, np.asarray(data.X), n=args.grid, spacing=args.spacing)
 
 
 def spread_rows(count: int, k: int, y: ArrayLike | None = None) -> np.ndarray:
@@ -127,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
             raise HourglassError(f"the {name} figure draws images; this model was trained on a table")
     data = read_model_data(args, model)
     # Every figure is drawn before any is written: a failure leaves no partial set behind.
-    pngs = {FIGURE_FILES[name]: png_bytes(FIGURES[name][0](model, np.asarray(data.X), data.y, args)) for name in names}
+    pngs = {FIGURE_FILES[name]: png_bytes(FIGURES[name][0](model, data, args)) for name in names}
     with lock(out):  # a second plot into this folder stops, naming this one
         if out.is_dir():  # figures of an earlier run (or an empty folder): replace each in one rename
             for file, png in pngs.items():

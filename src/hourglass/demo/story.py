@@ -201,10 +201,11 @@ def _loss(run: DemoRun) -> Section:
 @register_section("reconstructions")
 def _reconstructions(run: DemoRun) -> Section:
     r = run.result
-    fig = viz.reconstructions(r.model, r.X_test, n=12, cols=12)
+    fig = viz.reconstructions(r.model, r.X_test, n=12, cols=12, row_ids=r.index_test)
     caption = (
         "Held-out digits (top) and what the decoder rebuilt from their 2-number codes (bottom); under each, "
-        "the mean squared error per pixel (pixels in [0, 1]). Two numbers cannot hold every stroke, so the "
+        "its row number in mnist7 (as the explorer numbers it) and the mean squared error per pixel "
+        "(pixels in [0, 1]). Two numbers cannot hold every stroke, so the "
         "rebuilt digits are smoothed versions of the originals."
     )
     return Section("Reconstructions", run.figure(FIGURE_FILES["reconstructions"], fig, caption))

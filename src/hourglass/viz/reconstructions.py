@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,7 +18,9 @@ if TYPE_CHECKING:
     from hourglass.viz.images import Model
 
 
-def reconstructions(model: Model, X: ArrayLike, n: int = 10, cols: int = 10) -> Figure:
+def reconstructions(
+    model: Model, X: ArrayLike, n: int = 10, cols: int = 10, row_ids: Sequence[int] | None = None
+) -> Figure:
     """The first ``n`` rows of ``X`` and their reconstructions, with each one's MSE (pixels in [0, 1]).
 
     Table models get one panel per row instead: original and rebuilt values feature by feature.
@@ -32,6 +35,9 @@ def reconstructions(model: Model, X: ArrayLike, n: int = 10, cols: int = 10) -> 
         How many rows to show (tables: at most 6 panels).
     cols : int, default 10
         Image pairs per row of the figure.
+    row_ids : sequence of int, optional
+        Each row's number in the data it was taken from, shown beside it (``hourglass encode``'s ``row_id``);
+        by default its position in ``X``.
 
     Returns
     -------
@@ -51,9 +57,12 @@ def reconstructions(model: Model, X: ArrayLike, n: int = 10, cols: int = 10) -> 
     if len(X) == 0 or n < 1:
         raise HourglassError("need at least one example to show reconstructions")
     X = X[:n]
+    ids = list(range(len(X))) if row_ids is None else [int(i) for i in row_ids][: len(X)]
+    if len(ids) != len(X):
+        raise HourglassError(f"row_ids holds {len(ids)} numbers for {len(X)} rows")
     rebuilt = model.reconstruct(X)
     if model.kind_ != "image":
-        return _table_reconstructions(model, X, rebuilt)
+        return _table_reconstructions(model, X, rebuilt, ids)
     original, recon = to_unit(model, X), to_unit(model, rebuilt)
     errors = ((original - recon) ** 2).reshape(len(X), -1).mean(axis=1)
     title = f"Reconstructions: original above, rebuilt from a {model.model_.latent_dim}-number code below"
@@ -61,14 +70,14 @@ def reconstructions(model: Model, X: ArrayLike, n: int = 10, cols: int = 10) -> 
         original,
         recon,
         ("original", "rebuilt"),
-        [f"{e:.3f}" for e in errors],
+        [f"#{i} {e:.3f}" for i, e in zip(ids, errors, strict=True)],
         cols,
         title,
-        note_label="MSE per image (pixels in [0, 1])",
+        note_label="row number and MSE per image (pixels in [0, 1])",
     )
 
 
-def _table_reconstructions(model: Model, X: np.ndarray, rebuilt: np.ndarray) -> Figure:
+def _table_reconstructions(model: Model, X: np.ndarray, rebuilt: np.ndarray, ids: list[int]) -> Figure:
     X, rebuilt = X.reshape(len(X), -1).astype(np.float64), rebuilt.reshape(len(X), -1)
     names = getattr(model, "feature_names_in_", None)
     names = list(names) if names is not None else [f"x{i + 1}" for i in range(X.shape[1])]
@@ -81,7 +90,7 @@ def _table_reconstructions(model: Model, X: np.ndarray, rebuilt: np.ndarray) -> 
         mse = float(np.mean((original[i] - recon[i]) ** 2))
         ax.plot(names, original[i], "o-", label="original", markersize=3)
         ax.plot(names, recon[i], "s--", label="rebuilt", markersize=3)
-        ax.set_ylabel(f"row {i}\nMSE {mse:.3f}", fontsize=8)
+        ax.set_ylabel(f"row {ids[i]}\nMSE {mse:.3f}", fontsize=8)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8, loc="upper right")
     axes[-1].tick_params(axis="x", rotation=90, labelsize=7)
