@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -173,6 +174,14 @@ def test_cli_fit_score_evaluate(tmp_path, capsys, monkeypatch):
     assert main(["score", model, test, "--label", "label", "--alpha", "0.05", "-o", str(out)]) == 0
     assert pd.read_csv(out)["is_anomaly"].tolist() == (detector.predict(frame, alpha=0.05) == -1).tolist()
     assert main(["score", model, str(tmp_path / "test.csv"), "--alpha", "1.5", "-o", str(out)]) == 2
+    # -o -: the same table on standard output, one header across the chunks; the summary on standard error.
+    capsys.readouterr()
+    assert main(["score", model, test, "--label", "label", "-o", "-"]) == 0
+    printed = capsys.readouterr()
+    pd.testing.assert_frame_equal(pd.read_csv(io.StringIO(printed.out)), scores)
+    assert printed.err.startswith("scored 525 rows: ") and printed.err.endswith("written to standard output\n")
+    assert main(["score", model, test, "--label", "label", "-o", "-", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
 
     plot = tmp_path / "hist.png"
     capsys.readouterr()

@@ -8,13 +8,23 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hourglass.atomic import atomic_file
-from hourglass.cli.common import bounded_float, bounded_int, check_output, load_options
+from hourglass.cli.common import (
+    STDOUT,
+    add_quiet,
+    bounded_float,
+    bounded_int,
+    check_output,
+    load_options,
+    report,
+    where,
+)
 from hourglass.data import CHUNK_ROWS, PARQUET_SUFFIXES, TABLE_SUFFIXES, Dataset, iter_chunks, model_input
 from hourglass.errors import HourglassError
 
@@ -34,7 +44,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", metavar="MODEL", help="detector folder (from `hourglass fit-detector`)")
     p.add_argument("data", metavar="DATA", help="rows to score: .npy, .npz, .csv/.tsv/.parquet, a built-in name")
-    p.add_argument("-o", "--output", required=True, help="scores table to write (.csv, .tsv or .parquet)")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="scores table to write (.csv, .tsv or .parquet), or - for CSV on standard output",
+    )
     p.add_argument("--label", help="table column to leave out of scoring (copied to the output)")
     p.add_argument(
         "--top", type=bounded_int(0, 1000), default=3, help="worst-rebuilt features to list per row (default: 3)"
@@ -54,6 +69,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "rate to guess (default: the model's threshold). ALPHA must exceed the smallest p-value, 1/(n+1) for n "
         "held-out training rows (`hourglass info MODEL` shows it); a lower one is refused, as it could flag nothing",
     )
+    add_quiet(p)
     p.set_defaults(run=run)
 
 
@@ -81,15 +97,17 @@ def model_chunks(
 
 
 def run(args: argparse.Namespace) -> int:
-    out = check_output(args.output, suffixes=TABLE_SUFFIXES, inputs=[args.model, args.data])
-    suffix = out.suffix.lower()
+    to_stdout = args.output == STDOUT  # CSV to pipe on; the summary line then goes to standard error
+    out = None if to_stdout else check_output(args.output, suffixes=TABLE_SUFFIXES, inputs=[args.model, args.data])
+    suffix = ".csv" if out is None else out.suffix.lower()
     model = read_detector(args.model)
     if args.alpha is not None:
         model.check_alpha(args.alpha, "--alpha")  # before any row is read
     n = flagged = 0
     writer = None
     # The Parquet writer is closed before the file is moved into place, however the block is left.
-    with atomic_file(out) as tmp, model_chunks(args.data, model, args.label) as chunks, contextlib.ExitStack() as stack:
+    target = contextlib.nullcontext(sys.stdout) if out is None else atomic_file(out)
+    with target as tmp, model_chunks(args.data, model, args.label) as chunks, contextlib.ExitStack() as stack:
         for X, chunk in chunks:
             frame = _score_frame(
                 model, X, chunk.y, args.label, args.top, first_id=n, alpha=args.alpha, explain=args.explain
@@ -109,7 +127,12 @@ def run(args: argparse.Namespace) -> int:
                 from hourglass.data.tables import write_csv  # spreadsheet formulas neutralised
 
                 write_csv(frame, tmp, mode="a", header=n == len(frame), sep="\t" if suffix == ".tsv" else ",", name=out)
-    print(f"scored {n} rows: {flagged} flagged as anomalies ({flagged / max(n, 1):.2%}); written to {out}")
+    if to_stdout:
+        sys.stdout.flush()
+    report(
+        args,
+        f"scored {n} rows: {flagged} flagged as anomalies ({flagged / max(n, 1):.2%}); written to {where(args.output)}",
+    )
     return 0
 
 
