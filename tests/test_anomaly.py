@@ -227,6 +227,11 @@ def test_alpha_at_or_below_the_smallest_p_value_is_refused():
     with pytest.raises(HourglassError, match=r"alpha=0\.0344828 can flag nothing"):  # the floor itself flags nothing
         det.predict(X, alpha=1 / 29)
     assert (det.predict(far, alpha=0.035) == -1).all()  # just above it, rows far out are flagged
+    # Below 1/2001 more rows cannot help (fit keeps 2,000 held-out scores at most): no row count is suggested.
+    for alpha in (1e-4, 1e-300):
+        with pytest.raises(HourglassError, match=r"keeps at most 2,000 held-out scores") as e:
+            det.predict(X, alpha=alpha)
+        assert "refit on more rows" not in str(e.value) and len(str(e.value)) < 300
 
 
 def test_the_threshold_is_where_the_verdicts_change(table):

@@ -350,13 +350,19 @@ class AnomalyDetector(OutlierMixin, _Estimator):
         n = len(self._calibration(where))
         if alpha <= 1 / (n + 1):
             # p < alpha needs 1 / (n + 1) < alpha, i.e. more than 1 / alpha - 1 held-out rows.
+            floor = f"{where}: alpha={alpha:g} can flag nothing: with {n} held-out rows the smallest p-value is "
+            floor += f"1/{n + 1} = {1 / (n + 1):.4g}; use an alpha above it"
+            if alpha <= 1 / (MAX_CALIBRATION + 1):  # more rows cannot help: fit keeps this many scores at most
+                raise HourglassError(
+                    f"{floor} (a detector keeps at most {MAX_CALIBRATION:,} held-out scores, so no p-value is "
+                    f"below 1/{MAX_CALIBRATION + 1} = {1 / (MAX_CALIBRATION + 1):.4g})"
+                )
             need = math.floor(1 / alpha - 1) + 1
             fraction = float(self.validation_fraction)
             rows = f", about {math.ceil(need / fraction):,} training rows at validation_fraction={fraction:g}"
             raise HourglassError(
-                f"{where}: alpha={alpha:g} can flag nothing: with {n} held-out rows the smallest p-value is "
-                f"1/{n + 1} = {1 / (n + 1):.4g}; use an alpha above it, or refit on more rows (alpha={alpha:g} "
-                f"needs {need:,} held-out rows{rows if fraction > 0 else ''})"
+                f"{floor}, or refit on more rows (alpha={alpha:g} needs {need:,} held-out rows"
+                f"{rows if fraction > 0 else ''})"
             )
 
     def p_values(self, X: Any) -> np.ndarray:
