@@ -286,6 +286,30 @@ def test_mixed_8_and_16_bit_folder_is_one_depth(tmp_path, color):
         assert (white == 65535).all() and (red == [65535, 0, 0]).all()
 
 
+@pytest.mark.filterwarnings("ignore:the model is no better")
+def test_a_model_of_16_bit_grey_images_writes_16_bit_pngs(tmp_path):
+    rng = np.random.default_rng(0)
+    (tmp_path / "in").mkdir()
+    for i in range(24):
+        _save16(tmp_path / "in" / f"{i:02d}.png", rng.integers(0, 65536, (6, 6)))
+    model = tmp_path / "m"
+    assert main(["train", str(tmp_path / "in"), "--epochs", "1", "--hidden", "4", "--quiet", "--out", str(model)]) == 0
+    assert main(["reconstruct", str(model), str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--quiet"]) == 0
+    with Image.open(tmp_path / "out" / "00.png") as image:
+        assert image.mode == "I;16"  # was 8-bit: 256 levels of the 65,536 trained on
+    levels = np.concatenate([np.asarray(Image.open(f)).ravel() for f in sorted((tmp_path / "out").glob("*.png"))])
+    assert len(np.unique(levels)) > 256
+
+
+def test_png_pixels_stay_8_bit_for_8_bit_ranges_and_colour():
+    from hourglass.data.images import to_png_pixels
+
+    assert to_png_pixels(np.full((2, 3, 3), 7.0), 0.0, 255.0).dtype == np.uint8
+    assert to_png_pixels(np.full((2, 3, 3, 3), 7.0), 0.0, 65535.0).dtype == np.uint8  # Pillow: no 16-bit RGB
+    deep = to_png_pixels(np.array([[[0.0, 1.0, 65535.0]]]), 0.0, 65535.0)
+    assert deep.dtype == np.uint16 and deep.tolist() == [[[0, 1, 65535]]]
+
+
 def test_8_bit_folders_are_unchanged(tmp_path):
     rng = np.random.default_rng(1)
     images = rng.integers(0, 256, (4, 5, 6, 3), dtype=np.uint8)

@@ -286,10 +286,10 @@ def write_rows(path: str, rows: np.ndarray, model: Autoencoder | InferenceModel,
     elif suffix == "":
         if not images:
             raise HourglassError(f"{out}: a folder of PNGs needs an image model; write .npy, .csv or .parquet")
-        from hourglass.data.images import to_uint8_images, write_image_folder
+        from hourglass.data.images import to_png_pixels, write_image_folder
 
         lo, hi = float(model.scaler_.offset.min()), float((model.scaler_.offset + model.scaler_.scale).max())
-        pixels = to_uint8_images(rows.reshape(len(rows), *model.sample_shape_), lo, hi)
+        pixels = to_png_pixels(rows.reshape(len(rows), *model.sample_shape_), lo, hi)
         write_image_folder(out, pixels, None if data is None else data.ids)
     else:
         raise HourglassError(f"{out}: unsupported output; use .npy, .npz, .csv, .tsv, .parquet or a folder")

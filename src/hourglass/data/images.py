@@ -169,8 +169,19 @@ def to_uint8_images(array: np.ndarray, lo: float = 0.0, hi: float = 255.0) -> np
     return np.clip(np.rint(scaled * 255), 0, 255).astype(np.uint8)
 
 
+def to_png_pixels(array: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Map values in [lo, hi] to a PNG's pixels: uint16 for grey images whose range holds more than 256 levels
+    (a model of 16-bit data, say), so writing them keeps their depth; uint8 otherwise. Pillow writes 16-bit
+    grey PNGs but no 16-bit colour ones, so colour images are 8-bit."""
+    grey = array.ndim == 3 or (array.ndim == 4 and array.shape[-1] == 1)
+    if not grey or hi - lo <= 255:
+        return to_uint8_images(array, lo, hi)
+    scaled = (np.asarray(array, np.float64) - lo) / (hi - lo)
+    return np.clip(np.rint(scaled * 65535), 0, 65535).astype(np.uint16).reshape(array.shape[:3])
+
+
 def write_image_folder(folder: Path, images: np.ndarray, names: np.ndarray | None = None) -> None:
-    """Write ``images`` (n, H, W[, C], uint8) as PNGs into a new folder.
+    """Write ``images`` (n, H, W[, C], uint8; or (n, H, W) uint16, 16-bit grey) as PNGs into a new folder.
 
     ``names``: each image's path in the folder it came from (``Dataset.ids``); the PNG keeps that path with
     a ``.png`` suffix (``boots/0001.jpg`` -> ``boots/0001.png``). Without them, or when two paths would
