@@ -522,6 +522,22 @@ def test_full_disk_names_the_file_and_the_disk(table_model, tmp_path, capsys, mo
     assert message.startswith(f"{tmp_path / 'x.npy'}: not written: the disk holding {tmp_path}")
 
 
+def test_full_disk_under_standard_output_names_it(table_model, tmp_path):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    model, data = table_model
+    with open("/dev/full", "w") as full:  # `hourglass encode MODEL DATA -o - > file` on a full disk
+        proc = subprocess.run(
+            [sys.executable, "-m", "hourglass", "encode", str(model), str(data), "-o", "-"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    assert proc.returncode == 2
+    assert "hourglass: error: standard output: not written (No space left on device)" in proc.stderr
+
+
 def test_dataframe_dates_are_one_clear_error():
     from hourglass.anomaly import AnomalyDetector
 

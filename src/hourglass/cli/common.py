@@ -126,8 +126,13 @@ def write_columns(path: str | os.PathLike, columns: dict[str, np.ndarray]) -> No
         return
     import pandas as pd
 
-    write_csv(pd.DataFrame(columns), sys.stdout)
-    sys.stdout.flush()
+    try:
+        write_csv(pd.DataFrame(columns), sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `-o - | head`: main says nothing
+        raise
+    except OSError as e:  # a full disk under `> file` has no file name to report: say which output failed
+        raise HourglassError(f"standard output: not written ({e.strerror or e})") from None
 
 
 def read_data(
