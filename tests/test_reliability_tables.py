@@ -549,3 +549,32 @@ def test_dataframe_dates_are_one_clear_error():
     model = hg.Autoencoder(hidden=(4,), epochs=1).fit(frame[["a"]].assign(b=frame["a"] * 2))
     with pytest.raises(HourglassError, match="not numbers: b"):
         model.transform(frame[["a"]].assign(b=pd.to_timedelta(frame["a"], "D")))
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        pd.Categorical(["x", "y"] * 20),
+        pd.array(["s"] * 40, dtype="string"),
+        pd.Series([1, "a"] * 20, dtype=object),
+        pd.Series([b"x"] * 40, dtype=object),
+        np.full(40, 1j),
+    ],
+    ids=["category", "string", "mixed object", "bytes", "complex"],
+)
+def test_dataframe_columns_that_are_not_real_numbers_are_named(column):
+    frame = pd.DataFrame({"a": np.arange(40.0), "b": np.ones(40)}).assign(odd=column)
+    with pytest.raises(HourglassError, match=r"^X: column\(s\) that are not numbers: odd \(") as e:
+        hg.Autoencoder(epochs=1).fit(frame)
+    assert "\n" not in str(e.value)  # scikit-learn's complex-number error held the whole frame
+
+
+def test_dataframe_columns_of_numbers_held_otherwise_are_read():
+    from decimal import Decimal
+
+    frame = pd.DataFrame({"a": np.arange(40.0), "n": pd.Categorical([1.5, 2.0] * 20)})
+    frame = frame.assign(o=pd.Series([1, 2.5] * 20, dtype=object), d=[Decimal("1.5")] * 40)
+    frame = frame.assign(i=pd.array([1, 2] * 20, dtype="Int64"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert hg.Autoencoder(hidden=(2,), epochs=1).fit(frame).n_features_in_ == 5

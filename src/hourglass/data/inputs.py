@@ -77,24 +77,32 @@ def model_input(data: Any, model: Any = None, where: str | None = None) -> np.nd
     return X if X.shape[1:] == shape else X.reshape(len(X), *shape)
 
 
-def check_columns(X: Any, where: str = "X") -> None:
-    """A DataFrame's columns of dates, durations, periods or intervals, named in one error.
+# What pandas.api.types.infer_dtype calls an object column numpy reads as real numbers.
+_NUMBER_OBJECTS = frozenset({"integer", "floating", "mixed-integer-float", "decimal", "boolean", "empty"})
 
-    numpy cannot turn them into numbers (it raises ``DTypePromotionError``, a TypeError in its own words);
-    text and object columns are left to the estimator's check, which names a value it cannot read.
+
+def check_columns(X: Any, where: str = "X") -> None:
+    """A DataFrame's columns that are not real numbers (dates, durations, periods, intervals, complex numbers,
+    text, categories or objects that are not all numbers), named in one error.
+
+    numpy cannot turn them into numbers (it raises ``DTypePromotionError``, a TypeError in its own words), and
+    scikit-learn's check names a value but not its column (or prints the whole frame, for complex numbers).
     """
     dtypes = getattr(X, "dtypes", None)
-    if dtypes is None or not hasattr(dtypes, "items") or not hasattr(X, "to_numpy"):
+    if dtypes is None or not hasattr(dtypes, "items") or not hasattr(X, "iloc"):
         return
     import pandas as pd
 
     api = pd.api.types
-    bad = [
-        f"{c} ({d})"
-        for c, d in dtypes.items()
-        if not (api.is_numeric_dtype(d) or api.is_object_dtype(d) or api.is_string_dtype(d))
-        and not isinstance(d, pd.CategoricalDtype)
-    ]
+
+    def numbers(column: Any, dtype: Any) -> bool:
+        if isinstance(dtype, pd.CategoricalDtype):
+            return numbers(dtype.categories, dtype.categories.dtype)
+        if api.is_object_dtype(dtype):  # numbers held as objects (Decimal, mixed int/float) are fine
+            return api.infer_dtype(column, skipna=True) in _NUMBER_OBJECTS
+        return api.is_numeric_dtype(dtype) and not api.is_complex_dtype(dtype)
+
+    bad = [f"{c} ({d})" for i, (c, d) in enumerate(dtypes.items()) if not numbers(X.iloc[:, i], d)]
     if bad:
         raise HourglassError(
             f"{where}: column(s) that are not numbers: {_some(bad)}; convert them to numbers "
