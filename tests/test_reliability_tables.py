@@ -347,6 +347,10 @@ def test_explore_says_when_labels_are_too_many_to_colour(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "300 distinct labels: too many to colour the dots by" in err
     assert "row-299" in (tmp_path / "e.html").read_text()
+    # a label per row (ids) has no silhouette: evaluate-map says nan, not a traceback
+    assert main(["evaluate-map", str(model), str(data), str(data), "--label", "name"]) == 0
+    table = capsys.readouterr().out
+    assert "hourglass" in table and "nan" in table
 
 
 @pytest.fixture(scope="module")

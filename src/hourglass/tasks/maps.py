@@ -118,7 +118,8 @@ def _scores(name: str, train: np.ndarray, test: np.ndarray, y_train, y_test, fla
     if len(pick) > TRUST_ROWS:
         pick = np.sort(np.random.default_rng(seed).choice(len(test), TRUST_ROWS, replace=False))
     knn = {k: KNeighborsClassifier(min(k, len(train))).fit(train, y_train).score(test, y_test) for k in (1, 5)}
-    labelled = len(np.unique(y_test[pick])) > 1
+    # A silhouette needs 2 to n - 1 labels: one label, or one per row (ids, say), has none (was a traceback).
+    labelled = 1 < len(np.unique(y_test[pick])) < len(pick)
     return {
         "name": name,
         "knn1": float(knn[1]),
