@@ -195,6 +195,12 @@ def test_bad_inputs_are_one_line_exit_2(mlp, tmp_path, capsys):
     junk = tmp_path / "junk"
     shutil.copytree(onnx_dir, junk)
     (junk / "encoder.onnx").write_bytes(b"not a graph")
+    versions = {}
+    for version in (2, 1.0, None):  # a newer export, and versions that are none
+        versions[version] = tmp_path / f"v{version}"
+        shutil.copytree(onnx_dir, versions[version])
+        manifest = json.loads((onnx_dir / "manifest.json").read_text()) | {"format_version": version}
+        (versions[version] / "manifest.json").write_text(json.dumps(manifest))
     cases = [
         (["export", str(tmp_path / "plain"), "-o", str(tmp_path / "x")], "plain"),  # not a model folder
         (["export", str(folder), "-o", str(tmp_path / "plain")], "is not an hourglass ONNX export"),
@@ -203,6 +209,9 @@ def test_bad_inputs_are_one_line_exit_2(mlp, tmp_path, capsys):
         (["verify", str(folder), str(data), "--onnx", str(tmp_path / "plain")], "is not an hourglass ONNX export"),
         (["verify", str(other), str(data), "--onnx", str(onnx_dir)], "an export of another model"),
         (["verify", str(folder), str(data), "--onnx", str(junk)], "encoder.onnx: onnxruntime cannot load it"),
+        (["verify", str(folder), str(data), "--onnx", str(versions[2])], "export format version 2 is newer"),
+        (["verify", str(folder), str(data), "--onnx", str(versions[1.0])], "format_version must be a whole number"),
+        (["verify", str(folder), str(data), "--onnx", str(versions[None])], "format_version must be a whole number"),
     ]
     for args, said in cases:
         assert main(args) == 2, args
