@@ -112,3 +112,18 @@ def test_folders_saved_before_the_baselines_still_load(table, tmp_path):
     loaded = hg.load(folder)
     assert loaded.history_.held_out == {} and loaded.history_.warnings == []
     assert main(["info", str(folder)]) == 0
+
+
+def test_the_default_conv_model_learns_dark_28x28_images():
+    """A folder of dark 28x28 images (MNIST-like: mean pixel 0.13) gets the conv model, whose sigmoid output
+    once started at 0.5, saturated at 0 within the first steps and stayed black: held-out error twice the
+    mean's. Its output now starts at the data's mean (``Hourglass.start_at``)."""
+    digits = hg.load_dataset("mnist7").X[:300]
+    images = np.kron(digits, np.ones((4, 4), np.uint8))  # 28x28, the size of MNIST's own
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a dead-model warning fails the test
+        model = hg.Autoencoder(hidden=(8, 16), epochs=30, seed=0).fit(images)
+    assert model.model_.name == "conv"
+    held = model.history_.held_out
+    assert held["mse"] < 0.85 * held["mean_mse"], held
+    assert model.reconstruct(images[:20]).max() > 100  # not black

@@ -113,6 +113,8 @@ class _Estimator(TransformerMixin, BaseEstimator):
         with threads, exact_cuda(device), torch.random.fork_rng(devices=gpu):
             seed_torch(self.seed, device)
             self.model_ = build_model(self._model_name(), **self._model_config(scaling))
+            # Scaling is affine, so the scaled data's mean is its mean scaled (no scaled copy of X).
+            self.model_.start_at(self.scaler_.transform(np.asarray(flat.mean(axis=0, keepdims=True)))[0])
             self.history_ = train_model(
                 self.model_, flat, self.scaler_, self._train_config(), device, checkpoint_dir, resume
             )

@@ -136,6 +136,10 @@ class Hourglass(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
 
+    def start_at(self, mean_row: np.ndarray) -> None:
+        """Before training, given the scaled training data's mean row: let the untrained decoder draw about it.
+        Nothing by default; a model whose first steps would otherwise saturate its output overrides it."""
+
     def prior_sample(self, n: int, seed: int = 0) -> np.ndarray:
         """``n`` codes drawn from the model's own prior (only where ``learns_prior``)."""
         raise HourglassError(f"the {self.name!r} model learns no code prior to sample from")

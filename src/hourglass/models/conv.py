@@ -11,6 +11,7 @@ import itertools
 from collections.abc import Sequence
 from typing import ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -107,6 +108,24 @@ def conv_decoder(
     return nn.Sequential(*layers)
 
 
+def start_at_mean(decoder: nn.Sequential, sample_shape: Sequence[int], mean_row: np.ndarray, output: str) -> None:
+    """Set the last transposed convolution's bias to each channel's mean (through the inverse of a sigmoid).
+
+    A sigmoid output starts at 0.5 everywhere. On dark images (MNIST's mean pixel is 0.13) Adam's first
+    steps then push every decoder weight the same way at once and drive the sigmoid to 0, where its
+    gradient vanishes: the model stays black, worse than predicting the mean. Started at the mean, there
+    is no such push.
+    """
+    channels, _, _ = image_shape(sample_shape)
+    means = np.asarray(mean_row, np.float64).reshape(-1, channels).mean(axis=0)  # channels-last rows
+    if output == "sigmoid":
+        p = np.clip(means, 0.01, 0.99)
+        means = np.log(p / (1 - p))
+    last = [m for m in decoder if isinstance(m, nn.ConvTranspose2d)][-1]
+    with torch.no_grad():
+        last.bias.copy_(torch.as_tensor(means, dtype=last.bias.dtype))
+
+
 @register("conv")
 class Conv(Hourglass):
     """``hidden`` are the channels of each stride-2 conv layer, from the input inward."""
@@ -130,6 +149,9 @@ class Conv(Hourglass):
         self.encoder = conv_encoder(self.sample_shape, self.hidden, activation, self.latent_dim)
         last = make_activation(output_activation, OUTPUT_ACTIVATIONS)
         self.decoder = conv_decoder(self.sample_shape, self.hidden, activation, self.latent_dim, last)
+
+    def start_at(self, mean_row: np.ndarray) -> None:
+        start_at_mean(self.decoder, self.sample_shape, mean_row, self.output_act)
 
 
 def check_image_features(n_features: int, sample_shape: Sequence[int], hidden: Sequence[int]) -> None:

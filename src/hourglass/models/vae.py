@@ -18,7 +18,7 @@ from torch import nn
 from hourglass.errors import HourglassError
 from hourglass.models import register
 from hourglass.models.base import OUTPUT_ACTIVATIONS, Hourglass, anchored, make_activation
-from hourglass.models.conv import check_image_features, conv_decoder, conv_encoder, suits_conv
+from hourglass.models.conv import check_image_features, conv_decoder, conv_encoder, start_at_mean, suits_conv
 from hourglass.models.mlp import mlp_decoder, mlp_encoder
 from hourglass.models.schema import OneOf, Real, Spec
 
@@ -89,6 +89,10 @@ class VAE(Hourglass):
         self.encoder, self.decoder = build(
             self.n_features, self.sample_shape, self.hidden, activation, self.latent_dim, last
         )
+
+    def start_at(self, mean_row: np.ndarray) -> None:
+        if self.body == "conv":  # the conv decoder's sigmoid saturates as Conv's does
+            start_at_mean(self.decoder, self.sample_shape, mean_row, self.output_act)
 
     def moments(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance of the Gaussian code of each row."""
