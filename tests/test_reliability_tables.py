@@ -529,17 +529,23 @@ def test_full_disk_names_the_file_and_the_disk(table_model, tmp_path, capsys, mo
 def test_full_disk_under_standard_output_names_it(table_model, tmp_path):
     if not os.path.exists("/dev/full"):
         pytest.skip("no /dev/full")
+    from hourglass.anomaly import AnomalyDetector
+
     model, data = table_model
-    with open("/dev/full", "w") as full:  # `hourglass encode MODEL DATA -o - > file` on a full disk
-        proc = subprocess.run(
-            [sys.executable, "-m", "hourglass", "encode", str(model), str(data), "-o", "-"],
-            stdout=full,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=120,
-        )
-    assert proc.returncode == 2
-    assert "hourglass: error: standard output: not written (No space left on device)" in proc.stderr
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        AnomalyDetector(hidden=(4,), epochs=1, n_members=1).fit(pd.read_csv(data)).save(tmp_path / "det")
+    for command in (["encode", model], ["score", tmp_path / "det"]):  # write_columns; score's own writer
+        with open("/dev/full", "w") as full:  # `hourglass ... -o - > file` on a full disk
+            proc = subprocess.run(
+                [sys.executable, "-m", "hourglass", *map(str, command), str(data), "-o", "-"],
+                stdout=full,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=120,
+            )
+        assert proc.returncode == 2, command
+        assert "hourglass: error: standard output: not written (No space left on device)" in proc.stderr, command
 
 
 def test_dataframe_dates_are_one_clear_error():

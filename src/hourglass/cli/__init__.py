@@ -118,7 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if args.command not in LIGHT:
                     heavy = "hourglass.inference" if args.command in INFERENCE else "hourglass.estimator"
                     importlib.import_module(heavy)
-            return int(args.run(args) or 0)
+            code = int(args.run(args) or 0)
+            _flush_stdout()
+            return code
     except KeyboardInterrupt:
         _say("hourglass: interrupted")
         return 130
@@ -170,6 +172,19 @@ def check_light(args: argparse.Namespace) -> None:
     check = getattr(args, "check_args", None)
     if check is not None:
         check(args)
+
+
+def _flush_stdout() -> None:
+    """Flush what a command printed, so a full disk under ``> file`` is an error naming standard output (at
+    exit it could only change the exit code); a closed pipe stays ``main``'s silent BrokenPipeError."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        from hourglass.data.arrays import STDOUT_FAILED  # numpy: an import only a failed flush pays
+
+        raise HourglassError(STDOUT_FAILED.format(e.strerror or e)) from None
 
 
 def _error(message: str) -> None:

@@ -121,6 +121,10 @@ def writing(path: Path) -> Iterator[None]:
         raise HourglassError(write_failure(path, e)) from None
 
 
+# A full disk under `hourglass ... > file` has no file name in its error: this says which output failed.
+STDOUT_FAILED = "standard output: not written ({})"
+
+
 def write_failure(path: Path, error: OSError) -> str:
     """The one line ``writing`` says about ``error``, met while writing ``path``."""
     short = error.errno is None and "requested and" in str(error)  # numpy's tofile/fwrite: a short write

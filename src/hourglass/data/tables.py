@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from hourglass.atomic import atomic_file
-from hourglass.data.arrays import clean_labels, first_line, to_float32, writing
+from hourglass.data.arrays import STDOUT_FAILED, clean_labels, first_line, to_float32, writing
 from hourglass.data.csv_shape import check_csv_shape
 from hourglass.data.dataset import Dataset
 from hourglass.data.inputs import ARRAY_SUFFIXES, PARQUET_SUFFIXES, columns_in_order
@@ -166,8 +167,15 @@ def write_csv(
     for i, dtype in enumerate(frame.dtypes):
         if pd.api.types.is_object_dtype(dtype) or isinstance(dtype, (pd.StringDtype, pd.CategoricalDtype)):
             frame.isetitem(i, frame.iloc[:, i].map(_csv_text, na_action="ignore"))
-    with writing(name) if name is not None else contextlib.nullcontext():
-        frame.to_csv(target, sep=sep, header=header, mode=mode, index=False)
+    try:
+        with writing(name) if name is not None else contextlib.nullcontext():
+            frame.to_csv(target, sep=sep, header=header, mode=mode, index=False)
+    except BrokenPipeError:  # `-o - | head`: the CLI says nothing
+        raise
+    except OSError as e:
+        if target is not sys.stdout:
+            raise
+        raise HourglassError(STDOUT_FAILED.format(e.strerror or e)) from None
 
 
 def _csv_text(value: Any) -> Any:
