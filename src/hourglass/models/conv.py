@@ -108,7 +108,7 @@ def conv_decoder(
     return nn.Sequential(*layers)
 
 
-def start_at_mean(decoder: nn.Sequential, sample_shape: Sequence[int], mean_row: np.ndarray, output: str) -> None:
+def start_at_mean(decoder: nn.Module, sample_shape: Sequence[int], mean_row: np.ndarray, output: str) -> None:
     """Set the last transposed convolution's bias to each channel's mean (through the inverse of a sigmoid).
 
     A sigmoid output starts at 0.5 everywhere. On dark images (MNIST's mean pixel is 0.13) Adam's first
@@ -121,7 +121,8 @@ def start_at_mean(decoder: nn.Sequential, sample_shape: Sequence[int], mean_row:
     if output == "sigmoid":
         p = np.clip(means, 0.01, 0.99)
         means = np.log(p / (1 - p))
-    last = [m for m in decoder if isinstance(m, nn.ConvTranspose2d)][-1]
+    last = [m for m in decoder.modules() if isinstance(m, nn.ConvTranspose2d)][-1]
+    assert last.bias is not None  # conv_decoder builds its layers with a bias
     with torch.no_grad():
         last.bias.copy_(torch.as_tensor(means, dtype=last.bias.dtype))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,7 +18,7 @@ if TYPE_CHECKING:
 
 
 def reconstructions(
-    model: Model, X: ArrayLike, n: int = 10, cols: int = 10, row_ids: Sequence[int] | None = None
+    model: Model, X: ArrayLike, n: int = 10, cols: int = 10, row_ids: ArrayLike | None = None
 ) -> Figure:
     """The first ``n`` rows of ``X`` and their reconstructions, with each one's MSE (pixels in [0, 1]).
 
@@ -57,7 +56,7 @@ def reconstructions(
     if len(X) == 0 or n < 1:
         raise HourglassError("need at least one example to show reconstructions")
     X = X[:n]
-    ids = list(range(len(X))) if row_ids is None else [int(i) for i in row_ids][: len(X)]
+    ids = list(range(len(X))) if row_ids is None else np.asarray(row_ids, dtype=np.int64).ravel().tolist()[: len(X)]
     if len(ids) != len(X):
         raise HourglassError(f"row_ids holds {len(ids)} numbers for {len(X)} rows")
     rebuilt = model.reconstruct(X)
