@@ -330,6 +330,7 @@ def test_host_names_and_binds():
     assert not any(is_loopback(h) for h in ("", "0.0.0.0", "::", "192.0.2.1", "myhost"))
     assert allowed_hosts("192.0.2.1") == {"localhost", "127.0.0.1", "::1", "192.0.2.1"}
     assert "evil.example" not in allowed_hosts("0.0.0.0")
+    assert allowed_hosts("0") == allowed_hosts("0.0.0.0")  # "0" binds 0.0.0.0: the machine's names answer too
 
 
 def test_serve_warns_when_it_listens_beyond_loopback_only(small_model, tmp_path, capsys, monkeypatch):
@@ -338,7 +339,7 @@ def test_serve_warns_when_it_listens_beyond_loopback_only(small_model, tmp_path,
     small_model.save(tmp_path / "model")
     np.save(tmp_path / "data.npy", np.zeros((20, 49), np.float32))
     monkeypatch.setattr(server.HTTPServer, "serve_forever", lambda self, poll_interval=0.5: None)
-    for host, wide in (("127.0.0.1", False), ("", True), ("0.0.0.0", True)):
+    for host, wide in (("127.0.0.1", False), ("", True), ("0.0.0.0", True), ("0", True)):
         assert main(["serve", str(tmp_path / "model"), str(tmp_path / "data.npy"), "--host", host, "--port", "0"]) == 0
         out, err = capsys.readouterr()
         assert ("listening on every interface" in err) == wide, err

@@ -54,14 +54,14 @@ def run(args: argparse.Namespace) -> int:
     host, port = server.server_address[:2]
     host = host.decode() if isinstance(host, (bytes, bytearray)) else str(host)
     if not is_loopback(host):  # the address bound (a name resolved), said once it listens, above the URL
-        where = "every interface" if args.host in EVERY_INTERFACE else host
+        where = "every interface" if host in EVERY_INTERFACE else host  # as bound: --host 0 is 0.0.0.0
         print(
             f"hourglass: warning: listening on {where} (--host {args.host!r}), beyond this machine: anyone who can "
             "reach it can read the map and use the API; requests must name this machine in their Host header",
             file=sys.stderr,
             flush=True,
         )
-    if args.host in EVERY_INTERFACE:  # 0.0.0.0 is no address to browse to: this machine's name is
+    if host in EVERY_INTERFACE:  # 0.0.0.0 is no address to browse to: this machine's name is
         host = socket.gethostname()
     where = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
     print(f"serving the explorer on http://{where}:{port}/ (Ctrl-C stops)", flush=True)

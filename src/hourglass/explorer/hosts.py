@@ -31,7 +31,8 @@ def is_loopback(host: str) -> bool:
 def allowed_hosts(host: str, extra: Iterable[str] = ()) -> frozenset[str]:
     """The ``Host`` names (lower case, no port) a server bound to ``host`` answers."""
     names = set(LOOPBACK_NAMES) | {host_name(name) for name in extra}
-    if host not in EVERY_INTERFACE:  # the name bound, and the addresses it stands for (the URL serve prints)
+    # "0" (or a name resolving to 0.0.0.0) binds every interface as "0.0.0.0" does: judged by what it binds.
+    if host not in EVERY_INTERFACE and not _addresses(host) & EVERY_INTERFACE:  # the name bound, and its addresses
         return frozenset(names | {host_name(host)} | _addresses(host))
     machine = socket.gethostname()
     names |= {host_name(machine), host_name(socket.getfqdn())} | _addresses(machine)
