@@ -110,6 +110,11 @@ MISTAKES = {
         ["score", "{model}", "{gone}.csv", "-o", "s.csv"],
         ["sample", "{model}", "-o", "s.png", "--nearest", "{gone}.npy"],
     ],
+    "unreadable data": [  # a file of a kind hourglass does not read, or an empty one
+        ["train", "{script}"],
+        ["encode", "{model}", "{empty}", "-o", "z.csv"],
+        ["score", "{model}", "{script}", "-o", "s.csv"],
+    ],
     "bad value": [
         ["train", "{csv}", "--epochs", "-1"],
         ["train", "{csv}", "--lr", "0"],
@@ -128,7 +133,10 @@ MISTAKES = {
 def test_mistakes_are_answered_before_the_heavy_imports(tmp_path, small_model, args):
     folder = small_model.save(tmp_path / "m")
     (tmp_path / "t.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "mk.py").write_text("print(1)\n")
+    (tmp_path / "empty.csv").touch()
     paths = {"csv": tmp_path / "t.csv", "model": folder, "gone": tmp_path / "no-such"}
+    paths |= {"script": tmp_path / "mk.py", "empty": tmp_path / "empty.csv"}
     code, heavy, err = run_fresh([a.format(**paths) for a in args])
     assert code == 2 and len(err.splitlines()) == 1 and err.startswith("hourglass: error: "), err
     assert heavy == []

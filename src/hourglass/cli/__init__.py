@@ -158,17 +158,16 @@ def check_light(args: argparse.Namespace) -> None:
     """What can be checked before torch, scikit-learn and pandas are imported: every model folder and data
     source the command names exists (in the words ``hourglass.load`` and ``load_dataset`` use), then the
     command's own ``check_args`` (flags that depend on each other, sizes), if it has one."""
-    from hourglass.data import BUILTINS  # numpy only
+    from hourglass.data import BUILTINS, check_source  # numpy only
 
     for dest, metavar in getattr(args, "reads_", {}).items():
         value = getattr(args, dest, None)
-        if value is None or os.path.lexists(value):
+        if value is None or value in BUILTINS:
             continue
-        path = Path(value)
-        if metavar in MODEL_METAVARS:
-            raise HourglassError(f"{path}: no such model folder")
-        if value not in BUILTINS:
-            raise HourglassError(f"{path}: no such file or folder (built-in datasets: {', '.join(sorted(BUILTINS))})")
+        if metavar not in MODEL_METAVARS:
+            check_source(value)  # missing, an unsupported type, empty: as load_dataset would say, but now
+        elif not os.path.lexists(value):
+            raise HourglassError(f"{Path(value)}: no such model folder")
     check = getattr(args, "check_args", None)
     if check is not None:
         check(args)

@@ -105,12 +105,7 @@ def load_dataset(
     if name in BUILTINS:
         return BUILTINS[name]()
     path = Path(source)
-    try:
-        info = path.stat()
-    except (OSError, ValueError):  # missing, a name too long, a NUL byte in it ...
-        known = ", ".join(sorted(BUILTINS))
-        raise HourglassError(f"{path}: no such file or folder (built-in datasets: {known})") from None
-    if stat.S_ISDIR(info.st_mode):
+    if check_source(path):  # a folder
         if label is not None and not label_optional:
             raise HourglassError(f"{path}: an image folder takes its labels from sub-folder names, not --label")
         data = read_image_folder(path, image_size, color, max_pixels)
@@ -118,17 +113,35 @@ def load_dataset(
         table = functools.partial(_read_table, columns=columns)
         readers: dict[str, Callable[..., Dataset]] = {".npy": read_npy, ".npz": read_npz}
         readers |= dict.fromkeys(TABLE_SUFFIXES, table)
-        reader = readers.get(path.suffix.lower())
-        if reader is None:
-            raise HourglassError(
-                f"{path}: unsupported file type; use .npy, .npz, .csv, .tsv, .parquet or an image folder"
-            )
-        if not stat.S_ISREG(info.st_mode):  # a pipe or device would block or never end
-            raise HourglassError(f"{path}: not a regular file")
-        if info.st_size == 0:
-            raise HourglassError(f"{path}: the file is empty")
-        data = reader(path, label, label_optional)
+        data = readers[path.suffix.lower()](path, label, label_optional)
     return _check_finite(data, path, drop_nonfinite)
+
+
+def check_source(source: str | os.PathLike) -> bool:
+    """Whether a data source that is not a built-in name is a folder (``True``) or a readable kind of file
+    (``False``); anything else is the one-line error ``load_dataset`` gives. It needs only the file system,
+    so the command line says it before importing torch.
+
+    Raises
+    ------
+    HourglassError
+        No such file or folder, an unsupported file type, a non-regular or an empty file.
+    """
+    path = Path(source)
+    try:
+        info = path.stat()
+    except (OSError, ValueError):  # missing, a name too long, a NUL byte in it ...
+        known = ", ".join(sorted(BUILTINS))
+        raise HourglassError(f"{path}: no such file or folder (built-in datasets: {known})") from None
+    if stat.S_ISDIR(info.st_mode):
+        return True
+    if path.suffix.lower() not in (".npy", ".npz", *TABLE_SUFFIXES):
+        raise HourglassError(f"{path}: unsupported file type; use .npy, .npz, .csv, .tsv, .parquet or an image folder")
+    if not stat.S_ISREG(info.st_mode):  # a pipe or device would block or never end
+        raise HourglassError(f"{path}: not a regular file")
+    if info.st_size == 0:
+        raise HourglassError(f"{path}: the file is empty")
+    return False
 
 
 def iter_chunks(
