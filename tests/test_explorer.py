@@ -129,7 +129,7 @@ ENCODE_IN_JS = """([spec, decoderSpec, rows]) => {
   const enc = makeEncoder(spec), dec = makeDecoder(decoderSpec);
   return rows.map((row) => {
     const x = enc.scale(row), code = enc.encodeScaled(x);
-    return { code: Array.from(code), score: meanSquare(dec.decodeScaled(code), x) };
+    return { code: Array.from(code), score: meanSquare(dec.decodeScaled(code), x) + enc.clippedAway(row) };
   });
 }"""
 
@@ -147,7 +147,8 @@ def test_js_encoder_matches_pytorch(digits, kind, js_decoder):
     codes = np.asarray([g["code"] for g in got])
     assert codes.shape == (len(probes), m.latent_dim)
     assert np.abs(codes - m.transform(probes)).max() < 1e-5
-    # The reconstruction error as score_samples measures it (scaled, after clipping): the pad's score.
+    # The reconstruction error as score_samples measures it (scaled, after clipping, plus the distance clipped
+    # away: the outside probes lie beyond the window): the pad's score.
     errors = -m.score_samples(probes)
     assert np.abs(np.asarray([g["score"] for g in got]) - errors).max() < 1e-5 * max(1.0, errors.max())
 

@@ -145,12 +145,34 @@ def test_extreme_rows_score_finite_and_in_order(detector, iforest):
     assert not np.isnan(explained).any()
 
 
-def test_an_autoencoder_scores_extreme_rows_finite(small_model, mnist7):
-    X = np.repeat(mnist7.X[:1].reshape(1, -1), 3, axis=0).astype(np.float32)
-    X[0, 10], X[1, :] = 1e30, -3.4e38
+def test_an_autoencoder_scores_extreme_rows_finite_and_in_order(small_model, mnist7):
+    """Inputs are clipped before the network; the distance clipped away still counts, so rows beyond the window
+    keep their order instead of tying at its edge, and rows inside it score as before."""
+    magnitudes = [1e3, 1e6, 1e12, 1e19, 1e30, 3.4e38]
+    X = np.repeat(mnist7.X[:1].reshape(1, -1), 2 * len(magnitudes) + 1, axis=0).astype(np.float32)
+    for i, m in enumerate(magnitudes):
+        X[1 + i, 10] = m  # one pixel far out
+        X[1 + len(magnitudes) + i, :] = -m  # every pixel far out
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert np.isfinite(small_model.score_samples(X)).all()
+        scores = small_model.score_samples(X)
+    assert np.isfinite(scores).all()
+    one, every = scores[1 : 1 + len(magnitudes)], scores[1 + len(magnitudes) :]
+    assert (np.diff(one) < 0).all() and (np.diff(every) < 0).all(), scores
+    inside = mnist7.X[:50].reshape(50, -1)
+    assert np.array_equal(small_model.scaler_.clipped_away(inside), np.zeros(50))
+
+
+def test_the_page_scores_a_row_beyond_the_clip_window_as_python_does(small_model, mnist7):
+    from hourglass.export.browser import run_in_browser, unavailable
+
+    if unavailable(small_model):
+        pytest.skip(unavailable(small_model))
+    X = mnist7.X[:3].reshape(3, -1).astype(np.float32)
+    X[1, 5], X[2, :] = 4000.0, -1e6
+    page = run_in_browser(small_model, X, small_model.transform(X))
+    assert page.scores is not None
+    assert np.allclose(page.scores, small_model.score_samples(X), rtol=1e-5, atol=1e-7)
 
 
 def test_score_command_with_one_extreme_row_among_300(detector, tmp_path, capsys):

@@ -232,14 +232,20 @@ class _Estimator(TransformerMixin, BaseEstimator):
         return self.inverse_transform(codes).reshape(int(n), *self.sample_shape_)
 
     def score_samples(self, X: Any) -> np.ndarray:
-        """Negative mean squared reconstruction error per row, in scaled units (higher = more normal)."""
+        """Negative mean squared reconstruction error per row, in scaled units (higher = more normal).
+
+        Inputs are clipped to a window around the training range before the network sees them; the squared
+        distance the clip removed is added to the error, so rows beyond the window keep their order (a row
+        1e30 out scores below one 1e6 out; clipped alone, they tied). Rows inside the window are unchanged.
+        """
         check_is_fitted(self)
         flat = self._validate(X, reset=False)
 
         def neg_error(x: torch.Tensor) -> torch.Tensor:
             return -torch.mean((self.model_(x) - x) ** 2, dim=1, keepdim=True)
 
-        return self._run(neg_error, flat, 1, np.float64, allow_inf=True)[:, 0]
+        scores = self._run(neg_error, flat, 1, np.float64, allow_inf=True)[:, 0]
+        return scores - self.scaler_.clipped_away(flat)
 
     def _run(
         self,

@@ -132,6 +132,21 @@ class Scaler:
         """Scaled rows back in the data's units (no clipping), as float32."""
         return (np.asarray(X, np.float32) * self.scale + self.offset).astype(np.float32, copy=False)
 
+    def clipped_away(self, X: np.ndarray, rows: int = 65_536) -> np.ndarray:
+        """Per row, the mean squared distance (scaled units, float64) that ``transform``'s clip removes: 0 for a
+        row inside ``clip_window``, and growing with how far one lies beyond it, without overflowing for any
+        finite float32 value. Chunked, so a memory-mapped array stays on disk."""
+        out = np.zeros(X.shape[0], np.float64)
+        if self.low is None or self.high is None:
+            return out
+        lo, hi = (w.astype(np.float64) for w in self.clip_window())
+        offset, scale = self.offset.astype(np.float64), self.scale.astype(np.float64)
+        for start in range(0, X.shape[0], rows):
+            scaled = (np.asarray(X[start : start + rows], np.float64) - offset) / scale
+            beyond = scaled - np.clip(scaled, lo, hi)
+            out[start : start + rows] = np.mean(beyond * beyond, axis=1)
+        return out
+
     def clip_window(self) -> tuple[np.ndarray, np.ndarray]:
         """The scaled values inputs are clipped to: the training range widened by its width (>= 1)."""
         assert self.low is not None and self.high is not None

@@ -277,9 +277,20 @@ function makeEncoder(spec) {
     }
     return x;
   }
+  // The mean squared distance the clip removed (Scaler.clipped_away): score_samples adds it to the error, so rows
+  // beyond the window keep their order instead of tying at its edge.
+  function clippedAway(row) {
+    if (!low) return 0;
+    let total = 0;
+    for (let i = 0; i < spec.n_features; i++) {
+      const x = (row[i] - offset[i]) / scale[i];
+      total += (x - Math.min(Math.max(x, low[i]), high[i])) ** 2;
+    }
+    return total / spec.n_features;
+  }
   // A VAE's encoder gives means then log-variances: its code is the means, the leading latent_dim outputs.
   const encodeScaled = (x) => stack.forward(x).slice(0, spec.latent_dim);
-  return { latentDim: spec.latent_dim, nFeatures: spec.n_features, scale: scaleRow, encodeScaled,
+  return { latentDim: spec.latent_dim, nFeatures: spec.n_features, scale: scaleRow, encodeScaled, clippedAway,
     encode: (row) => encodeScaled(scaleRow(row)) };
 }
 
@@ -324,7 +335,7 @@ function makeScorer(encoder, decoder, detector) {
       for (let i = 0; i < rebuilt.length; i++) rebuilt[i] += out[i];
     }
     for (let i = 0; i < rebuilt.length; i++) rebuilt[i] /= outs.length;
-    error /= outs.length;
+    error = error / outs.length + encoder.clippedAway(row);
     const score = fusion
       ? (error - fusion.median[0]) / fusion.scale[0] + (forest(row) - fusion.median[1]) / fusion.scale[1]
       : error;
