@@ -87,3 +87,22 @@ def test_every_file_of_a_model_folder_follows_the_umask(tmp_path, small_model):
     modes = {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()}
     assert modes["model.safetensors"] == 0o644 and set(modes.values()) == {0o644}, modes
     assert folder.stat().st_mode & 0o777 == 0o755
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks a machine without a GPU")
+def test_a_model_trained_on_a_gpu_loads_and_runs_on_a_machine_without_one(small_model, mnist7, tmp_path):
+    """Weights trained on CUDA run the same on the CPU: a laptop must not refuse them (fit still insists)."""
+    from hourglass.cli import main
+    from hourglass.inference import InferenceModel
+
+    folder = small_model.save(tmp_path / "m")
+    config = json.loads((folder / "config.json").read_text())
+    config["params"]["device"] = "cuda"  # as `fit(device="cuda")` on a GPU machine saves it
+    (folder / "config.json").write_text(json.dumps(config))
+    X = mnist7.X[:5]
+    loaded = hg.load(folder)
+    assert loaded.device == "cuda" and np.array_equal(loaded.transform(X), small_model.transform(X))
+    assert np.array_equal(InferenceModel.load(folder).transform(X), small_model.transform(X))
+    assert main(["encode", str(folder), "mnist7", "-o", str(tmp_path / "z.csv"), "--quiet"]) == 0
+    with pytest.raises(HourglassError, match="no CUDA GPU"):
+        loaded.fit(X)

@@ -23,7 +23,7 @@ from hourglass.engine.folder import config_schema, read_network
 from hourglass.engine.forward import check_finite, finite_output, out_dtype, run_network
 from hourglass.engine.neighbors import Structure
 from hourglass.engine.prior import MAX_FIT_ROWS, Prior, fit_prior
-from hourglass.engine.runtime import CPU_THREADS, DEVICE, exact_cuda, resolve_device, torch_threads
+from hourglass.engine.runtime import CPU_THREADS, DEVICE, exact_cuda, resolve_device, run_device, torch_threads
 from hourglass.engine.train import LOSSES, History, TrainConfig, seed_torch
 from hourglass.engine.train import fit as train_model
 from hourglass.errors import HourglassError
@@ -490,7 +490,7 @@ class _Estimator(TransformerMixin, BaseEstimator):
         est.model_, est.scaler_ = read_network(config, rest, source)
         est.history_ = _history_from(config.get("training", {}))
         est.prior_ = Prior.from_arrays(prior, latent_dim=est.model_.latent_dim, where=str(weights)) if prior else None
-        est.model_.to(resolve_device(est.device)).eval()
+        est.model_.to(run_device(est.device)).eval()
         est._restore_fitted(config, own, source)
         return est
 

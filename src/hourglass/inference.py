@@ -25,7 +25,7 @@ from hourglass.data.scaling import Scaler
 from hourglass.engine import modelfile
 from hourglass.engine.folder import NETWORK_ARRAYS, config_schema, read_network
 from hourglass.engine.forward import check_finite, finite_output, out_dtype, run_network
-from hourglass.engine.runtime import DEVICE, resolve_device
+from hourglass.engine.runtime import DEVICE, run_device
 from hourglass.errors import HourglassError
 from hourglass.models.base import Hourglass
 from hourglass.models.schema import OneOf, Satisfies, validate
@@ -115,7 +115,7 @@ class InferenceModel:
         validate(device, DEVICE, where, "params.device")
         own = {k: v for k, v in arrays.items() if k.startswith(NETWORK_ARRAYS)}  # not the prior's, nor a forest's
         network, scaler = read_network(config, own, source)
-        network.to(resolve_device(device)).eval()
+        network.to(run_device(device)).eval()
         data = config["data"]
         names = data.get("feature_names")
         return cls(

@@ -53,6 +53,20 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return resolved
 
 
+def run_device(device: str) -> torch.device:
+    """Where a loaded model runs: its saved ``device`` when this machine has it, else the CPU.
+
+    A model trained on a GPU is used on laptops: its weights run the same on the CPU, so a missing GPU is no
+    reason to refuse it (``fit`` still insists on the device it is given).
+    """
+    try:
+        return resolve_device(device)
+    except HourglassError:
+        if str(device).startswith("cuda"):
+            return torch.device("cpu")
+        raise
+
+
 @contextlib.contextmanager
 def torch_threads(n: int | None) -> Iterator[None]:
     """Run a block with ``n`` intra-op threads (capped at the cores there are), then restore."""
