@@ -77,6 +77,20 @@ def as_loaded(config: dict[str, Any]) -> dict[str, Any]:
     return json.loads(config_text(config))
 
 
+def check_format_version(version: Any, readable: int, folder: Path, file: str, what: str) -> None:
+    """Refuse a ``format_version`` that is no version (1.0, NaN, "2") or newer than ``readable``, naming ``file``
+    in ``folder`` (a model's config.json, an export's manifest)."""
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        from hourglass.models.schema import show  # here: importing hourglass.models imports torch (see hourglass.cli)
+
+        raise HourglassError(f"{folder / file}: format_version must be a whole number from 1; got {show(version)}")
+    if version > readable:
+        raise HourglassError(
+            f"{folder}: {what} format version {version} is newer than this hourglass reads ({readable}); "
+            "upgrade hourglass-ae"
+        )
+
+
 def load_folder(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Read and check a model folder; every problem is one ``HourglassError`` line."""
     folder = Path(path)
@@ -95,16 +109,7 @@ def load_folder(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.n
         raise HourglassError(f"{folder / CONFIG}: corrupt JSON (nested too deeply)") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise HourglassError(f"{folder / CONFIG}: not an hourglass model config")
-    version = config.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:  # 1.0, NaN, "2": not a version
-        from hourglass.models.schema import show  # here: importing hourglass.models imports torch (see hourglass.cli)
-
-        raise HourglassError(f"{folder / CONFIG}: format_version must be a whole number from 1; got {show(version)}")
-    if version > FORMAT_VERSION:
-        raise HourglassError(
-            f"{folder}: model format version {version} is newer than this hourglass reads "
-            f"({FORMAT_VERSION}); upgrade hourglass-ae"
-        )
+    check_format_version(config.get("format_version"), FORMAT_VERSION, folder, CONFIG, "model")
     _check_parameter_names(config, folder / CONFIG)
     _check_ascii_keys(config, folder / CONFIG)
     try:

@@ -41,6 +41,7 @@ from torch import nn
 
 from hourglass.anomaly import AnomalyDetector
 from hourglass.atomic import atomic_dir
+from hourglass.engine.modelfile import check_format_version
 from hourglass.errors import HourglassError
 from hourglass.estimator import _Estimator
 from hourglass.export.graphs import Decoder, Encoder, Scorer
@@ -213,14 +214,7 @@ def read_export(path: str | os.PathLike, estimator: _Estimator) -> dict[str, Pat
     if not is_export_folder(folder):
         raise HourglassError(f"{folder}: is not an hourglass ONNX export (no {MANIFEST} from `hourglass export`)")
     manifest = json.loads((folder / MANIFEST).read_text())
-    version = manifest.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:  # 1.0, NaN, "2": not a version
-        raise HourglassError(f"{folder / MANIFEST}: format_version must be a whole number from 1; got {version!r}")
-    if version > FORMAT_VERSION:
-        raise HourglassError(
-            f"{folder}: export format version {version} is newer than this hourglass reads ({FORMAT_VERSION}); "
-            "upgrade hourglass-ae"
-        )
+    check_format_version(manifest.get("format_version"), FORMAT_VERSION, folder, MANIFEST, "export")
     wanted = set(graph_names(estimator))
     graphs = manifest.get("graphs")
     if not isinstance(graphs, dict) or set(graphs) != wanted:
