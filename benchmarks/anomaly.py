@@ -8,7 +8,7 @@ fitted on the training split as it is (anomalies included, labels unused) and sc
 split by ROC-AUC. Every method runs with its library defaults, the same for all datasets.
 PCA keeps the components that explain 90% of the variance and scores by reconstruction error.
 With PyOD installed (``pip install -e '.[bench]'``) the table adds its strongest classical detectors
-with their defaults, ECOD, KNN (5 neighbours, distance to the farthest) and COPOD, and its AutoEncoder.
+with their defaults, ECOD, KNN (5 neighbors, distance to the farthest) and COPOD, and its AutoEncoder.
 ``benchmarks/anomaly_defaults.py`` chooses the detector's defaults leave-one-dataset-out on these sets.
 
 The ``hourglass AE only`` column is the default detector's autoencoder term alone (``iforest=False``).

@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 import hourglass as hg
-from hourglass.tasks.denoise import evaluate_denoise
+from hourglass.evaluations.denoise import evaluate_denoise
 
 TARGET_DB = 3.0
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from hourglass import AnomalyDetector, Autoencoder, load_dataset
 from hourglass.explorer import write_explorer
-from hourglass.explorer.export import export_decoder, export_detector, export_encoder
+from hourglass.explorer.weights import export_decoder, export_detector, export_encoder
 from hourglass.explorer.page import _static
 from hourglass.export.browser import CHROMIUM, FLAGS
 

@@ -26,7 +26,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 import hourglass as hg
-from hourglass.tasks.maps import MapScores, evaluate_map
+from hourglass.evaluations.maps import MapScores, evaluate_map
 
 ADBENCH = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "adbench"
 FIELDS = ("knn1", "knn5", "trust", "silhouette", "mse", "fit_s", "decode_rps")

@@ -240,7 +240,7 @@ def choose(ratios: dict[str, dict[str, float]], among: list[str], rules: list[st
 
 def baseline_cost() -> None:
     """What the held-out comparison every fit now makes (``engine.baselines``) adds to the fit's time."""
-    from hourglass.engine import train
+    from hourglass.training import train
 
     spent: list[float] = []
     original = train._against_baselines

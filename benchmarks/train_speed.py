@@ -28,7 +28,7 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 import hourglass as hg
-from hourglass.engine import train
+from hourglass.training import train
 
 # The defaults with one step of the recipe undone: TrainConfig fields, estimator parameters, or "fused".
 ABLATIONS: dict[str, dict] = {

@@ -61,7 +61,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             first = hg.Autoencoder(epochs=2, patience=0).fit(X, checkpoint_dir=os.path.join(folder, "ck"))
             del first
-            resumed = hg.Autoencoder(epochs=5, patience=0).fit(X, checkpoint_dir=os.path.join(folder, "ck"), resume=True)
+            resumed = hg.Autoencoder(epochs=5, patience=0).fit(
+                X, checkpoint_dir=os.path.join(folder, "ck"), resume=True
+            )
         print("resumed", digest(resumed, X), flush=True)
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from hourglass.engine.adam import FusedAdam
+from hourglass.training.adam import FusedAdam
 
 
 def network() -> nn.Module:

@@ -77,7 +77,7 @@ def test_numeric_flags_accept_what_their_parameter_accepts(command, estimator, f
 
     from hourglass.cli import build_parser
     from hourglass.errors import HourglassError
-    from hourglass.models.schema import Int, validate
+    from hourglass.schema import Int, validate
 
     module, _, name = estimator.rpartition(".")
     specs = getattr(importlib.import_module(module), name)._parameter_specs

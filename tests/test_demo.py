@@ -57,7 +57,7 @@ def test_report_is_self_contained_and_tells_the_story_in_order(run):
         "Training: the loss bottoms out",
         "Reconstructions",
         "The latent map: digits cluster without labels",
-        "Neighbour-preserving maps",
+        "Neighbor-preserving maps",
         "Morphing a 1 into a 7",
         "Generated digits",
         "Denoising: noisy in, clean out",
@@ -124,14 +124,14 @@ def test_report_detects_the_planted_anomalies_well_above_chance(run):
     auc = float(re.search(r"<td>ROC-AUC</td><td[^>]*>([0-9.]+)</td>", page).group(1))
     assert 0.7 < auc <= 1.0
     assert "labels never used" in page and "50 held-out digits turned on their side" in page
-    # the neighbour-preserving map, beside the plain one, is the better map of the held-out digits
+    # the neighbor-preserving map, beside the plain one, is the better map of the held-out digits
     ours, plain = map(int, re.search(r"has its label (\d+)% of the time, against (\d+)%", page).groups())
     assert ours > plain
 
 
 def test_quick_demo_runs_every_part_briefly_and_writes_only_its_folder(run, tmp_path, monkeypatch, capsys):
     # `hourglass demo --quick`, what tests/test_package.py runs from the installed wheel: the full demo's files and
-    # sections but the neighbour-preserving map's, every model trained QUICK_EPOCHS epochs on QUICK_ROWS digits,
+    # sections but the neighbor-preserving map's, every model trained QUICK_EPOCHS epochs on QUICK_ROWS digits,
     # nothing written outside --out, and where the report is.
     full, _, _ = run
     budgets = []
@@ -146,13 +146,13 @@ def test_quick_demo_runs_every_part_briefly_and_writes_only_its_folder(run, tmp_
     assert main(["demo", "--quick", "--out", "quick"]) == 0
     quick, epochs = tmp_path / "quick", story.QUICK_EPOCHS
     assert [p.name for p in tmp_path.iterdir()] == ["quick"]
-    neighbours = {"maps_side_by_side.png", "manifold_neighbors.png"}
-    assert sorted(p.name for p in quick.iterdir()) == sorted(p.name for p in full.iterdir() if p.name not in neighbours)
+    neighbors = {"maps_side_by_side.png", "manifold_neighbors.png"}
+    assert sorted(p.name for p in quick.iterdir()) == sorted(p.name for p in full.iterdir() if p.name not in neighbors)
     # the demo's model, the denoiser and the detector, each held to the quick budget
     assert sorted(budgets) == [("AnomalyDetector", epochs), *[("Autoencoder", epochs)] * 2]
     page = (quick / "report.html").read_text()
     full_titles = re.findall(r"<h2>(.*?)</h2>", (full / "report.html").read_text())
-    left_out = ("An extra section", "Neighbour-preserving maps")
+    left_out = ("An extra section", "Neighbor-preserving maps")
     assert re.findall(r"<h2>(.*?)</h2>", page) == [t for t in full_titles if t not in left_out]
     assert f"A quick run: every model trained for {epochs} epochs only" in page
     captured = capsys.readouterr()

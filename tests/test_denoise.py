@@ -14,7 +14,8 @@ import hourglass as hg
 from hourglass.cli import main
 from hourglass.data.noise import corrupt_array
 from hourglass.demo.denoise import denoise_demo
-from hourglass.tasks.denoise import denoise_figure, evaluate_denoise, psnr
+from hourglass.evaluations.denoise import evaluate_denoise, psnr
+from hourglass.viz.denoise import denoise_figure
 
 NOISE = "gaussian:0.3"
 

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 import hourglass as hg
-from hourglass.engine import distributed
-from hourglass.engine.checkpoint import load as load_checkpoint
-from hourglass.engine.train import _shard
+from hourglass.training import distributed
+from hourglass.training.checkpoint import load as load_checkpoint
+from hourglass.training.train import _shard
 
 
 def torchrun(*args: str, cwd, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -96,7 +96,7 @@ SCRIPT = """
 import numpy as np
 import torch
 import hourglass as hg
-from hourglass.engine import distributed
+from hourglass.training import distributed
 
 X = np.load("train.npy")
 model = hg.Autoencoder(epochs=4, batch_size=64, patience=0, seed=0).fit(X[:2000])
@@ -126,7 +126,7 @@ RESUME_SCRIPT = """
 import numpy as np
 import torch
 import hourglass as hg
-from hourglass.engine import distributed
+from hourglass.training import distributed
 
 def flat(model):
     return torch.cat([p.detach().flatten() for p in model.model_.parameters()]).numpy()
@@ -172,7 +172,7 @@ STRUCTURE_SCRIPT = """
 import numpy as np
 import torch
 import hourglass as hg
-from hourglass.engine import distributed
+from hourglass.training import distributed
 
 X = np.load("train.npy")[:1000]
 model = hg.Autoencoder(epochs=2, batch_size=64, patience=0, structure="neighbors").fit(X)
@@ -182,8 +182,8 @@ distributed.shutdown()
 """
 
 
-def test_neighbour_term_under_torchrun_keeps_the_ranks_identical(split):
-    """Each rank builds the graph of its own shard; the neighbour term's gradients go through DDP."""
+def test_neighbor_term_under_torchrun_keeps_the_ranks_identical(split):
+    """Each rank builds the graph of its own shard; the neighbor term's gradients go through DDP."""
     folder, _, _ = split
     (folder / "structure_script.py").write_text(textwrap.dedent(STRUCTURE_SCRIPT))
     torchrun("structure_script.py", cwd=folder)

@@ -11,7 +11,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import hourglass as hg
 from hourglass.anomaly import AnomalyDetector
-from hourglass.engine import train
+from hourglass.training import train
 
 
 @parametrize_with_checks(

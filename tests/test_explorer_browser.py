@@ -304,7 +304,7 @@ def test_pad_with_a_finger(trained, tmp_path):
         check_pad_against_model(page, model)
 
 
-def test_search_lasso_and_neighbours(trained, tmp_path):
+def test_search_lasso_and_neighbors(trained, tmp_path):
     model, X, y, _ = trained
     path = write_explorer(model, X, y, tmp_path / "explorer.html")
     codes = model.transform(X).astype(np.float32)
@@ -342,17 +342,17 @@ def test_search_lasso_and_neighbours(trained, tmp_path):
         assert lines == ["row_id,label", *(f"{i},{y[i]}" for i in inside)]
         page.click("#lasso")  # off again: a drag pans
 
-        # Neighbours: the selected dot's nearest dots by code distance, as images, in order.
+        # Neighbors: the selected dot's nearest dots by code distance, as images, in order.
         page.mouse.click(*page.evaluate(f"{EX}.dotScreen(5)"))
         wait_until(page, f"{EX}.state.selected.length === 1")
         selected = page.evaluate(f"{EX}.state.selected[0]")
         distance = np.linalg.norm(codes - codes[selected], axis=1)
         distance[selected] = np.inf
         expected = np.lexsort((np.arange(len(codes)), distance))[:8].tolist()
-        assert page.evaluate(f"{EX}.state.neighbours") == expected
-        shown = page.eval_on_selector_all("#neighbours button", "(bs) => bs.map((b) => Number(b.dataset.index))")
-        assert shown == expected and page.locator("#neighbours canvas").count() == 8
-        page.click("#neighbours button >> nth=0")
+        assert page.evaluate(f"{EX}.state.neighbors") == expected
+        shown = page.eval_on_selector_all("#neighbors button", "(bs) => bs.map((b) => Number(b.dataset.index))")
+        assert shown == expected and page.locator("#neighbors canvas").count() == 8
+        page.click("#neighbors button >> nth=0")
         assert page.evaluate(f"{EX}.state.selected") == [selected, expected[0]]
 
 
@@ -476,12 +476,12 @@ def test_dots_are_named_by_their_row_in_the_source_and_their_path(trained, tmp_p
         page.mouse.move(*dots[lone])
         wait_until(page, f"{EX}.state.hover === {lone}")
 
-        # Selection and neighbours say the row number and path.
+        # Selection and neighbors say the row number and path.
         page.mouse.click(*dots[lone])
         wait_until(page, "document.getElementById('selection').textContent.includes('percentile')")
         shown = page.text_content("#selection")
         assert f"row {rows[lone]}" in shown and ids[lone] in shown
-        assert page.text_content("#neighbours-note").startswith(f"row {rows[lone]} \u00b7 {ids[lone]}")
+        assert page.text_content("#neighbors-note").startswith(f"row {rows[lone]} \u00b7 {ids[lone]}")
         page.keyboard.press("Escape")
 
         # The lasso's CSV: row_id (the source's), path and label, quoted where a path needs it.
@@ -554,7 +554,7 @@ def check_layout(page, width: int, height: int, table: bool) -> None:
         return  # the toolbar wrapped on a laptop; a phone stacks it: input is tried at those two sizes
 
     # Input moves nothing: a search, a lasso, a walk and a drawing leave every block where it was, and the first
-    # three cards of the side panel start where they did (the last one grows with the selected dot's neighbours).
+    # three cards of the side panel start where they did (the last one grows with the selected dot's neighbors).
     def still(blocks):
         return {k: (v[1] if k.startswith("card") else v) for k, v in blocks.items() if k not in ("card 3",)}
 

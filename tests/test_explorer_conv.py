@@ -15,8 +15,8 @@ from hourglass import AnomalyDetector, Autoencoder
 from hourglass.cli import main
 from hourglass.errors import HourglassError
 from hourglass.explorer import browser_decodable, browser_encodable, export_encoder, write_explorer
-from hourglass.explorer.export import export_detector
 from hourglass.explorer.page import render_page
+from hourglass.explorer.weights import export_detector
 from hourglass.export import browser
 from hourglass.export.verify import compare
 

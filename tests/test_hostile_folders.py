@@ -20,7 +20,7 @@ import hourglass as hg
 from hourglass import HourglassError
 from hourglass.anomaly import AnomalyDetector
 from hourglass.cli import main
-from hourglass.engine import checkpoint
+from hourglass.training import checkpoint
 
 X = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
 IMAGES = np.random.default_rng(1).integers(0, 255, size=(40, 8, 8)).astype(np.uint8)

@@ -27,7 +27,7 @@ from hourglass import HourglassError
 from hourglass.anomaly import AnomalyDetector
 from hourglass.cli import main
 from hourglass.cli.common import bounded_float, bounded_int, seed_int
-from hourglass.engine.runtime import resolve_device
+from hourglass.runtime.device import resolve_device
 
 SETTINGS = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture], database=None

@@ -14,11 +14,17 @@ ROOT = SRC / "hourglass"
 
 # Lowest first. A part is a module or package; a module belongs to the longest part its name starts with.
 LAYERS = [
-    ("hourglass.errors", "hourglass.params", "hourglass.atomic"),  # foundations: no hourglass imports above them
+    (
+        "hourglass.errors",
+        "hourglass.params",
+        "hourglass.atomic",
+        "hourglass.schema",
+    ),  # foundations; the schema is the validation language
     ("hourglass.data", "hourglass.models"),  # inputs, scaling and noise; the networks
-    ("hourglass.engine",),  # training loop, checkpoints, processes, threads, code prior, model folders
-    ("hourglass.estimator", "hourglass.inference"),  # Autoencoder, load; a saved model run without the estimator
-    ("hourglass.anomaly", "hourglass.tasks"),  # what is built on the estimator
+    ("hourglass.runtime", "hourglass.storage"),  # device, threads and forward passes; model folders on disk
+    ("hourglass.training",),  # the loop, checkpoints, processes, the neighbor layout, the code prior
+    ("hourglass.estimator", "hourglass.inference", "hourglass.card"),  # Autoencoder, load; a saved model run alone
+    ("hourglass.anomaly", "hourglass.evaluations"),  # what is built on the estimator
     ("hourglass",),  # the public names (hourglass.Autoencoder, hourglass.load, ...), loaded lazily
     ("hourglass.viz",),
     ("hourglass.explorer",),

@@ -228,7 +228,7 @@ def test_unwritable_folder_on_a_read_only_mount(inputs, tmp_path):
 
 # ------------------------------------------------------------------------------ all or nothing
 def test_a_failed_training_removes_the_checkpoint_folder_it_made(inputs, work, monkeypatch, capsys):
-    from hourglass.engine import checkpoint
+    from hourglass.training import checkpoint
 
     real = checkpoint.save
 

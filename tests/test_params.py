@@ -19,8 +19,8 @@ from hourglass.cli import fit_detector as fit_detector_cli
 from hourglass.cli import train as train_cli
 from hourglass.data.noise import CORRUPTIONS
 from hourglass.models.base import MAX_WEIGHTS
-from hourglass.models.schema import Maybe, OneOf
 from hourglass.params import AUTOENCODER, DETECTOR, NOISE_HELP
+from hourglass.schema import Maybe, OneOf
 
 NAN, INF = math.nan, math.inf
 # Values every parameter must refuse, by parameter: 0, -1, nan, inf, huge, the wrong type, an unknown name.

@@ -214,7 +214,7 @@ def test_exact_cuda_sets_and_restores_the_cudnn_flags():
     # flags are the process's, so they are put back. Setting them needs no GPU.
     import torch
 
-    from hourglass.engine.runtime import exact_cuda
+    from hourglass.runtime.device import exact_cuda
 
     cudnn = torch.backends.cudnn
     before = (cudnn.deterministic, cudnn.benchmark, cudnn.allow_tf32)

@@ -18,7 +18,7 @@ import hourglass as hg
 from hourglass import atomic
 from hourglass.anomaly import AnomalyDetector
 from hourglass.cli import main
-from hourglass.engine import checkpoint
+from hourglass.training import checkpoint
 
 TRAIN = ["--epochs", "1", "--hidden", "8", "--quiet"]
 
@@ -246,7 +246,7 @@ def test_a_checkpoint_write_leaves_a_live_process_temporary_file_alone(tmp_path)
 
 
 def test_only_hourglass_names_their_litter_and_file_browser_caches_count_as_its_own(tmp_path):
-    from hourglass.engine.modelfile import OWN_FILES
+    from hourglass.storage.modelfile import OWN_FILES
 
     ours = ["config.json", f".config.json.{os.getpid()}.abcdefgh.tmp", ".model.safetensors.12.old", ".DS_Store"]
     theirs = [".config.json.bak", "config.json.orig", "notes.txt", "model.safetensors.d"]

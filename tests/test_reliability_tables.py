@@ -451,7 +451,7 @@ def test_look_alike_key_in_a_detectors_fitted_section_is_refused_by_encode(tmp_p
 
 def test_parameter_names_match_the_estimators():
     from hourglass.anomaly import AnomalyDetector
-    from hourglass.engine.modelfile import PARAMETERS
+    from hourglass.storage.modelfile import PARAMETERS
 
     assert PARAMETERS["Autoencoder"] == set(hg.Autoencoder._parameter_specs)
     assert PARAMETERS["AnomalyDetector"] == set(AnomalyDetector._parameter_specs)

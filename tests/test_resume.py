@@ -19,8 +19,8 @@ from safetensors.torch import save_file
 
 import hourglass as hg
 from hourglass.cli import main
-from hourglass.engine import checkpoint
-from hourglass.engine.train import History
+from hourglass.training import checkpoint
+from hourglass.training.train import History
 
 
 def same_weights(a: hg.Autoencoder, b: hg.Autoencoder) -> bool:
@@ -89,7 +89,7 @@ def test_a_finished_run_removes_its_checkpoint_unless_asked_to_keep_it(mnist7, t
 
 def test_checkpoints_are_written_at_most_once_a_second_and_after_the_last_epoch(mnist7, tmp_path, monkeypatch):
     """A small table's epochs take milliseconds: writing every one cost half the fit."""
-    from hourglass.engine import train
+    from hourglass.training import train
 
     written = []
     real = checkpoint.save

@@ -5,7 +5,7 @@ from safetensors.numpy import load_file
 
 import hourglass as hg
 from hourglass.cli import main
-from hourglass.engine.prior import Prior, fit_prior
+from hourglass.training.prior import Prior, fit_prior
 from hourglass.viz import walk
 
 

@@ -1,4 +1,4 @@
-"""The neighbour-preserving code (issue 13): UMAP's fuzzy graph, its loss in training, its parameters."""
+"""The neighbor-preserving code (issue 13): UMAP's fuzzy graph, its loss in training, its parameters."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ import torch
 from sklearn.neighbors import KNeighborsClassifier
 
 import hourglass as hg
-from hourglass.engine.neighbors import fuzzy_graph, layout, neighbor_loss, spectral_start
 from hourglass.errors import HourglassError
+from hourglass.training.neighbors import fuzzy_graph, layout, neighbor_loss, spectral_start
 
 
 def sheet_and_clusters(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A broad 2-D sheet over 4 features and 4 tight clusters in 2 more: reconstruction is mostly the
-    sheet, so a plain 2-D code folds the clusters onto each other; their neighbours keep them apart."""
+    sheet, so a plain 2-D code folds the clusters onto each other; their neighbors keep them apart."""
     rng = np.random.default_rng(seed)
     rotation = np.linalg.qr(np.random.default_rng(0).normal(size=(4, 4)))[0][:2]
     sheet = rng.uniform(-5, 5, (n, 2)) @ rotation
@@ -29,15 +29,15 @@ def one_nn(model: hg.Autoencoder, X, y, X_test, y_test) -> float:
     return KNeighborsClassifier(1).fit(model.transform(X), y).score(model.transform(X_test), y_test)
 
 
-def test_graph_is_symmetric_fuzzy_and_has_the_neighbours():
+def test_graph_is_symmetric_fuzzy_and_has_the_neighbors():
     X = np.random.default_rng(0).normal(size=(200, 5))
     k = 7
     graph = fuzzy_graph(X, k)
     P = graph.matrix()
     assert abs(P - P.T).max() == 0
     assert graph.weights.min() > 0 and graph.weights.max() <= 1
-    assert P.diagonal().sum() == 0  # no row is its own neighbour
-    assert (P.max(axis=1).toarray() == 1).all()  # each row's nearest neighbour has weight 1
+    assert P.diagonal().sum() == 0  # no row is its own neighbor
+    assert (P.max(axis=1).toarray() == 1).all()  # each row's nearest neighbor has weight 1
     # each row reaches its k nearest rows (and, after the fuzzy union, those that reach it)
     degrees = np.diff(P.indptr)
     assert degrees.min() >= k and degrees.sum() <= 2 * k * len(X)
@@ -47,7 +47,7 @@ def test_graph_is_symmetric_fuzzy_and_has_the_neighbours():
     assert all(set(idx[i]) <= set(P[i].indices) for i in range(len(X)))
 
 
-def test_layout_keeps_neighbours_near_and_is_deterministic():
+def test_layout_keeps_neighbors_near_and_is_deterministic():
     X, y = sheet_and_clusters(300, 0)
     graph = fuzzy_graph(X, 10)
     places = layout(graph, X, 2, seed=0)
@@ -148,7 +148,8 @@ def test_evaluate_map_scores_model_and_pca():
 def test_map_figure_names_each_colour_in_one_legend():
     from matplotlib.colors import to_rgba
 
-    from hourglass.tasks.maps import MapEvaluation, MapScores, map_figure
+    from hourglass.evaluations.maps import MapEvaluation, MapScores
+    from hourglass.viz.maps import map_figure
 
     rng = np.random.default_rng(0)
     y = np.repeat(np.array(["a", "b", "c"]), 20)
@@ -186,7 +187,7 @@ def test_cli_trains_and_evaluates_a_map(tmp_path, capsys):
 @pytest.mark.skipif(not os.environ.get("HOURGLASS_SLOW_TESTS"), reason="numba compiles ~60 s; set HOURGLASS_SLOW_TESTS")
 def test_large_data_uses_pynndescent(monkeypatch):
     pytest.importorskip("pynndescent")
-    from hourglass.engine import neighbors
+    from hourglass.training import neighbors
 
     X = np.random.default_rng(0).normal(size=(300, 4)).astype(np.float32)
     exact = neighbors.nearest(X, 5)
@@ -197,8 +198,8 @@ def test_large_data_uses_pynndescent(monkeypatch):
     assert np.array_equal(neighbors.nearest(X, 5)[1], idx)  # deterministic
 
 
-def test_loss_curve_shows_the_neighbour_term_on_its_own_axis():
-    from hourglass.engine.train import History
+def test_loss_curve_shows_the_neighbor_term_on_its_own_axis():
+    from hourglass.training.train import History
     from hourglass.viz import loss_curve
 
     history = History(train=[0.2, 0.1], val=[0.02, 0.01], parts={"recon": [0.02, 0.01], "structure": [1.2, 1.1]})

@@ -48,7 +48,7 @@ _LAZY = {
     "Autoencoder": "hourglass.estimator",
     "Dataset": "hourglass.data",
     "load_dataset": "hourglass.data",
-    "evaluate_map": "hourglass.tasks.maps",
+    "evaluate_map": "hourglass.evaluations.maps",
 }
 
 # Subpackages reached as attributes (``hg.explorer.show(...)`` in a notebook), imported on first use too.
@@ -69,7 +69,7 @@ if TYPE_CHECKING:
     from hourglass.anomaly import AnomalyDetector
     from hourglass.data import Dataset, load_dataset
     from hourglass.estimator import Autoencoder
-    from hourglass.tasks.maps import evaluate_map
+    from hourglass.evaluations.maps import evaluate_map
 
 
 def load(path: str | os.PathLike) -> Autoencoder | AnomalyDetector:

@@ -13,25 +13,26 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from hourglass.card import card, held_out_text
 from hourglass.data.inputs import check_columns
 from hourglass.data.noise import parse_noise
 from hourglass.data.scaling import KINDS as SCALINGS
 from hourglass.data.scaling import Scaler
-from hourglass.engine import distributed, modelfile
-from hourglass.engine.card import card, held_out_text
-from hourglass.engine.folder import config_schema, read_network
-from hourglass.engine.forward import check_finite, finite_output, out_dtype, run_network
-from hourglass.engine.neighbors import Structure
-from hourglass.engine.prior import MAX_FIT_ROWS, Prior, fit_prior
-from hourglass.engine.runtime import CPU_THREADS, DEVICE, exact_cuda, resolve_device, run_device, torch_threads
-from hourglass.engine.train import LOSSES, History, TrainConfig, seed_torch
-from hourglass.engine.train import fit as train_model
 from hourglass.errors import HourglassError
 from hourglass.models import available_models, build_model, model_class
 from hourglass.models.base import ACTIVATIONS, MAX_LATENT, MAX_LAYERS, MAX_WIDTH, OUTPUT_ACTIVATIONS
 from hourglass.models.conv import suits_conv
-from hourglass.models.schema import Bool, Int, ListOf, Maybe, OneOf, Optional, Real, Satisfies, Spec, validate
 from hourglass.params import AUTOENCODER, NOISE_HELP
+from hourglass.runtime.device import CPU_THREADS, DEVICE, exact_cuda, resolve_device, run_device, torch_threads
+from hourglass.runtime.forward import check_finite, finite_output, out_dtype, run_network
+from hourglass.schema import Bool, Int, ListOf, Maybe, Omittable, OneOf, Real, Satisfies, Spec, validate
+from hourglass.storage import modelfile
+from hourglass.storage.folder import config_schema, read_network
+from hourglass.training import distributed
+from hourglass.training.neighbors import Structure
+from hourglass.training.prior import MAX_FIT_ROWS, Prior, fit_prior
+from hourglass.training.train import LOSSES, History, TrainConfig, seed_torch
+from hourglass.training.train import fit as train_model
 
 MAX_SAMPLES = 10_000_000
 SEEDS = Int(0, 2**32 - 1)
@@ -88,7 +89,7 @@ class _Estimator(TransformerMixin, BaseEstimator):
         optimiser, learning-rate schedule, random state, history). With ``resume=True`` training
         continues from the checkpoint there, or starts afresh when there is none; a resumed fit
         ends with the same weights as an uninterrupted one. Under torchrun every process calls
-        ``fit`` with the same ``X``; each trains on its own shard (see ``hourglass.engine.distributed``).
+        ``fit`` with the same ``X``; each trains on its own shard (see ``hourglass.training.distributed``).
         """
         self._validate_params()
         # What the last fit's data was and how it was read: X may be anything else, so only whoever
@@ -459,7 +460,7 @@ class _Estimator(TransformerMixin, BaseEstimator):
     def _config_schema(cls) -> dict[str, Any]:
         """What ``save`` writes into config.json, field by field (``load`` checks a folder against it)."""
         # Each parameter may be absent (a folder saved before it existed gets the default).
-        params = {name: Optional(spec) for name, spec in cls._parameter_specs.items()}
+        params = {name: Omittable(spec) for name, spec in cls._parameter_specs.items()}
         return config_schema(OneOf(cls.__name__), params, cls._fitted_schema())
 
     @classmethod
@@ -557,15 +558,15 @@ class Autoencoder(_Estimator):
         n_features). Larger values trade reconstruction for a code closer to N(0, I); around 1 the code
         collapses onto the prior and carries nothing (see ``models/vae.py``).
     structure : str or None, default None
-        ``"neighbors"`` trains a neighbour-preserving code: UMAP's fuzzy graph of the ``n_neighbors``
+        ``"neighbors"`` trains a neighbor-preserving code: UMAP's fuzzy graph of the ``n_neighbors``
         nearest training rows is built at ``fit``, the rows are laid out in the code's width by UMAP's
         objective, and each code is pulled towards its place in that layout beside the reconstruction loss
-        (see ``hourglass.engine.neighbors``), so that rows close in the data stay close in the code, and
+        (see ``hourglass.training.neighbors``), so that rows close in the data stay close in the code, and
         clusters apart. Saved with the model.
     n_neighbors : int, default 15
-        Neighbours per row in that graph (besides the row itself), at least 1 and fewer than the training rows.
+        Neighbors per row in that graph (besides the row itself), at least 1 and fewer than the training rows.
     structure_weight : float, default 1.0
-        Weight of the neighbour term (the codes' mean squared distance to their places in the layout, which
+        Weight of the neighbor term (the codes' mean squared distance to their places in the layout, which
         has unit variance), relative to the data's variance (the error of a code that carries nothing); 0
         keeps the term's bookkeeping but not its pull.
 
@@ -575,12 +576,12 @@ class Autoencoder(_Estimator):
         The trained network (its ``encode`` and ``decode`` work on scaled rows).
     scaler_ : hourglass.data.scaling.Scaler
         The scaling learnt from the training data; the network sees ``scaler_``'s output.
-    history_ : hourglass.engine.train.History
+    history_ : hourglass.training.train.History
         Per-epoch training and validation losses, the best epoch and whether training stopped early;
         ``held_out``, the final model's MSE on the held-out rows beside predicting the training mean and
         PCA at the code's width (scaled units); and ``warnings``, raised by ``fit`` as ``UserWarning`` too,
         when the model is no better than the mean or kept its first epoch.
-    prior_ : hourglass.engine.prior.Prior or None
+    prior_ : hourglass.training.prior.Prior or None
         The Gaussian mixture over training codes that ``sample`` draws from; None for a VAE, which
         samples from its own N(0, I).
     kind_ : str

@@ -4,7 +4,7 @@ model folder alone.
 The command line's encode, decode and reconstruct use it, so that they import torch but not scikit-learn: the
 estimators subclass scikit-learn's base classes, whose import pulls in SciPy's statistics and pandas and takes
 about as long as torch's own. The numbers are the estimator's, bit for bit: the folder is checked and the
-network rebuilt by ``hourglass.engine.folder`` and the rows run through ``hourglass.engine.forward``, as
+network rebuilt by ``hourglass.storage.folder`` and the rows run through ``hourglass.runtime.forward``, as
 ``hourglass.load`` and ``Autoencoder.transform`` do, after the same conversion of the input.
 
 It checks what it reads, with ``hourglass.load``'s messages: the format, the network and its tensors, the
@@ -22,14 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from hourglass.data.scaling import Scaler
-from hourglass.engine import modelfile
-from hourglass.engine.folder import NETWORK_ARRAYS, config_schema, read_network
-from hourglass.engine.forward import check_finite, finite_output, out_dtype, run_network
-from hourglass.engine.runtime import DEVICE, run_device
 from hourglass.errors import HourglassError
 from hourglass.models.base import Hourglass
-from hourglass.models.schema import OneOf, Satisfies, validate
 from hourglass.params import AUTOENCODER
+from hourglass.runtime.device import DEVICE, run_device
+from hourglass.runtime.forward import check_finite, finite_output, out_dtype, run_network
+from hourglass.schema import OneOf, Satisfies, validate
+from hourglass.storage import modelfile
+from hourglass.storage.folder import NETWORK_ARRAYS, config_schema, read_network
 
 # The estimators whose transform, inverse_transform and reconstruct are their network's encode, decode and
 # forward pass on scaled rows, so that this runs their folders (tests/test_inference.py holds every registered

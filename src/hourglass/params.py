@@ -69,7 +69,7 @@ class DetectorDefaults:
 AUTOENCODER = AutoencoderDefaults()
 DETECTOR = DetectorDefaults()
 
-# What a ``device`` parameter may name (``hourglass.engine.runtime.resolve_device`` says whether it is here).
+# What a ``device`` parameter may name (``hourglass.runtime.device.resolve_device`` says whether it is here).
 DEVICE_PATTERN = r"auto|cpu|cuda(:\d{1,3})?"
 DEVICE_NAMES = "auto, cpu, cuda or cuda:N"
 # The figures' file names, one list for `hourglass plot` (its figure names are the keys) and the demo's

@@ -36,15 +36,15 @@ from sklearn.utils.validation import check_is_fitted
 
 from hourglass.anomaly.iforest import Forest
 from hourglass.anomaly.nearest import NearestNormal, nearest_normal
-from hourglass.engine import modelfile
-from hourglass.engine.forward import batch_invariant
-from hourglass.engine.train import held_out_rows
 from hourglass.errors import HourglassError
 from hourglass.estimator import _Estimator, register_estimator
 from hourglass.models.base import MAX_MEMBERS
 from hourglass.models.ensemble import EnsembleMLP  # the model it builds (importing it registers "mlp-ensemble")
-from hourglass.models.schema import Bool, Either, Int, ListOf, OneOf, Optional, Real, Spec, validate
 from hourglass.params import DETECTOR
+from hourglass.runtime.forward import batch_invariant
+from hourglass.schema import Bool, Either, Int, ListOf, Omittable, OneOf, Real, Spec, validate
+from hourglass.storage import modelfile
+from hourglass.training.train import held_out_rows
 
 SCORE_BLOCK = 4096  # rows per fused scoring step
 AUTO_QUANTILE = 0.99  # contamination="auto": flag rows scored worse than 99% of the training rows
@@ -497,8 +497,8 @@ class AnomalyDetector(OutlierMixin, _Estimator):
     def _fitted_schema(cls) -> dict[str, Any]:
         return {
             "offset": Real(),
-            "fusion": Optional(FUSION_SPEC),
-            "calibration": Optional(ListOf(Real(), 1, MAX_CALIBRATION)),
+            "fusion": Omittable(FUSION_SPEC),
+            "calibration": Omittable(ListOf(Real(), 1, MAX_CALIBRATION)),
         }
 
     def _restore_fitted(self, config: dict[str, Any], state: dict[str, np.ndarray], source: Path) -> None:

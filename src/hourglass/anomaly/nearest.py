@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from hourglass.engine.runtime import CPU_THREADS, torch_threads
+from hourglass.runtime.device import CPU_THREADS, torch_threads
 
 if TYPE_CHECKING:
     from hourglass.anomaly.detector import AnomalyDetector

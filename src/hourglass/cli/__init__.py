@@ -189,7 +189,7 @@ def _flush_stdout() -> None:
 def _error(message: str) -> None:
     # Under torchrun an error met after the ranks joined is met by all of them (they share every
     # decision): rank 0 says it once. Earlier ones (reading the data) may be one rank's alone.
-    distributed = sys.modules.get("hourglass.engine.distributed")
+    distributed = sys.modules.get("hourglass.training.distributed")
     if distributed is None or distributed.is_main() or not distributed.joined():
         _say(f"hourglass: error: {' '.join(message.split())}")
 

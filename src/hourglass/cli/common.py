@@ -30,8 +30,8 @@ from hourglass.data import (
     model_input,
 )
 from hourglass.data.arrays import to_float32, write_array
-from hourglass.engine.modelfile import OWN_FILES, is_model_folder
 from hourglass.errors import HourglassError
+from hourglass.storage.modelfile import OWN_FILES, is_model_folder
 
 if TYPE_CHECKING:
     from hourglass.estimator import Autoencoder

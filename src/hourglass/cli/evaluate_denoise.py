@@ -29,7 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hourglass.data.noise import parse_noise
-    from hourglass.tasks.denoise import denoise_figure, evaluate_denoise
+    from hourglass.evaluations.denoise import evaluate_denoise
+    from hourglass.viz.denoise import denoise_figure
 
     if args.output is not None:
         check_output(args.output, suffixes=FIGURE_SUFFIXES, inputs=[args.model, args.data])

@@ -40,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     for data, source in ((train, args.train), (test, args.test)):
         if data.y is None:
             raise HourglassError(f"{source}: no labels; name the label column with --label COL")
-    from hourglass.tasks.maps import evaluate_map, map_figure
+    from hourglass.evaluations.maps import evaluate_map
+    from hourglass.viz.maps import map_figure
 
     umap = False if args.no_umap else None
     evaluation = evaluate_map(

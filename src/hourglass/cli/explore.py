@@ -50,7 +50,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "explore",
         description="Write ONE self-contained HTML file holding the latent map of DATA and the model's network "
         "(any model: MLP, conv, VAE, a detector), evaluated in the page: hover to decode, click to compare "
-        "and see a dot's nearest neighbours, walk between two dots, draw an image and see where it lands with "
+        "and see a dot's nearest neighbors, walk between two dots, draw an image and see where it lands with "
         "its reconstruction and score, find dots by label or row, lasso dots and download their row ids. Works "
         "offline.",
     )

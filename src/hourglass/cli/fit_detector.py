@@ -11,6 +11,7 @@ import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hourglass.card import held_out_text
 from hourglass.cli.common import (
     add_data_args,
     bounded_float,
@@ -24,7 +25,6 @@ from hourglass.cli.common import (
     seed_int,
 )
 from hourglass.data import model_input
-from hourglass.engine.card import held_out_text
 from hourglass.params import DETECTOR
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, held: contextlib.ExitStack) -> int:
     from hourglass.atomic import lock
-    from hourglass.engine import distributed
+    from hourglass.training import distributed
 
     detector = detector_from(args)
     check_params(detector, FLAGS)  # every flag's range, before any data is read

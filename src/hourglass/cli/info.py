@@ -12,9 +12,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from hourglass.engine.card import held_out_text  # also what `train` and the notebook card print
-from hourglass.engine.modelfile import CONFIG, load_folder
+from hourglass.card import held_out_text  # also what `train` and the notebook card print
 from hourglass.errors import HourglassError
+from hourglass.storage.modelfile import CONFIG, load_folder
 
 SHOWN_NAMES = 5  # feature names listed; the rest are counted
 

@@ -101,21 +101,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--structure",
         choices=("neighbors",),
-        help="neighbors: keep each row's nearest neighbours near in the code (UMAP's graph and loss)",
+        help="neighbors: keep each row's nearest neighbors near in the code (UMAP's graph and loss)",
     )
     p.add_argument(
         "--neighbors",
         type=_count,
         default=d.n_neighbors,
         metavar="K",
-        help="with --structure neighbors: neighbours per row (default: %(default)s)",
+        help="with --structure neighbors: neighbors per row (default: %(default)s)",
     )
     p.add_argument(
         "--structure-weight",
         type=_non_negative,
         default=d.structure_weight,
         metavar="W",
-        help="with --structure neighbors: weight of the neighbour term (default: %(default)s)",
+        help="with --structure neighbors: weight of the neighbor term (default: %(default)s)",
     )
     p.add_argument("--noise", metavar="SPEC", help=f"train a denoiser on corrupted inputs: {NOISE_HELP}")
     p.add_argument(
@@ -139,7 +139,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-INT_MAX = 2**31 - 1  # the parameter table's bound on any integer (hourglass.models.schema.INT_MAX, which imports torch)
+INT_MAX = 2**31 - 1  # the parameter table's bound on any integer (hourglass.schema.INT_MAX, which imports torch)
 _count = bounded_int(1, INT_MAX)
 _positive = bounded_float(0, math.inf, lo_open=True, hi_open=True)
 _non_negative = bounded_float(0, math.inf, hi_open=True)
@@ -196,7 +196,7 @@ def estimator_from(args: argparse.Namespace) -> Autoencoder:
 
 def check_model_out(out: str | Path, data: str) -> Path:
     """Fail before training if the model folder or its checkpoint folder beside it cannot be written."""
-    from hourglass.engine import checkpoint
+    from hourglass.training import checkpoint
 
     check_model_output(out, [data])
     check_output(
@@ -216,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, held: contextlib.ExitStack) -> int:
     from hourglass.atomic import lock
-    from hourglass.engine import checkpoint, distributed
+    from hourglass.training import checkpoint, distributed
 
     model = estimator_from(args)
     check_params(model, FLAGS)  # every flag's range, before any data is read
@@ -265,6 +265,6 @@ def _run(args: argparse.Namespace, held: contextlib.ExitStack) -> int:
 
 def _is_checkpoint_folder(folder: Path) -> bool:
     """A folder training wrote: its checkpoint, or the temporary file of one that a kill interrupted."""
-    from hourglass.engine import checkpoint
+    from hourglass.training import checkpoint
 
     return all(p.name.lstrip(".").startswith(checkpoint.FILE) for p in folder.iterdir())

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 from matplotlib.figure import Figure
 
 from hourglass.estimator import Autoencoder
-from hourglass.tasks.denoise import DenoiseEvaluation, denoise_figure, evaluate_denoise
+from hourglass.evaluations.denoise import DenoiseEvaluation, evaluate_denoise
+from hourglass.viz.denoise import denoise_figure
 
 if TYPE_CHECKING:
     from hourglass.demo.story import DemoResult

@@ -22,12 +22,13 @@ from hourglass import viz
 from hourglass.atomic import refuse_foreign
 from hourglass.data import load_dataset
 from hourglass.demo.report import Section, figure, table, write_report
-from hourglass.engine.modelfile import OWN_FILES, is_model_folder
 from hourglass.errors import HourglassError
 from hourglass.estimator import Autoencoder
+from hourglass.evaluations.maps import MapEvaluation, evaluate_map
 from hourglass.params import AUTOENCODER, FIGURE_FILES
-from hourglass.tasks.maps import MapEvaluation, evaluate_map, map_figure
+from hourglass.storage.modelfile import OWN_FILES, is_model_folder
 from hourglass.viz.figure import png_bytes, save_bytes
+from hourglass.viz.maps import map_figure
 
 
 @dataclass
@@ -74,12 +75,12 @@ def versus_pca(mse: float, pca: float) -> str:
 
 # `hourglass demo --quick`: every model of the story trains this many epochs on the first QUICK_ROWS digits
 # (mnist7's order is shuffled, so they hold every class; being the first, digit #N keeps its number), and the
-# neighbour-preserving map is left out. Enough steps for every model to beat predicting the mean (a check that
+# neighbor-preserving map is left out. Enough steps for every model to beat predicting the mean (a check that
 # warns looks broken), and for every other figure and section to be drawn from a real (if undertrained) model,
 # in seconds: a check that an install works. At 10 epochs (about 70 batches) the detector was still no better
 # than the mean (held-out MSE 0.032 against 0.029); at 40 its error is 0.72 of the mean's, the demo's model
 # 0.51, and the whole demo took 4.6 s against 4.0 s at 10 (one thread: on 1,000 digits an epoch is cheap).
-# All 5,000 digits at 3 epochs, with the neighbour layout, took 34 s on a loaded machine.
+# All 5,000 digits at 3 epochs, with the neighbor layout, took 34 s on a loaded machine.
 QUICK_EPOCHS, QUICK_ROWS = 40, 1_000
 
 
@@ -230,9 +231,9 @@ def _latent(run: DemoRun) -> Section:
     return Section("The latent map: digits cluster without labels", html)
 
 
-@register_section("neighbours")
-def _neighbours(run: DemoRun) -> Section | None:
-    """The same autoencoder trained to keep each digit's nearest neighbours near (``structure="neighbors"``),
+@register_section("neighbors")
+def _neighbors(run: DemoRun) -> Section | None:
+    """The same autoencoder trained to keep each digit's nearest neighbors near (``structure="neighbors"``),
     its map beside the plain one's, each scored by how often a held-out digit's nearest training code
     carries its label (1-NN) and by held-out reconstruction error."""
     if run.epochs:  # a quick run: the layout's 1,000 steps take seconds however few the rows, so it is left out
@@ -257,25 +258,25 @@ def _neighbours(run: DemoRun) -> Section | None:
     )
     plain, ours = both.scores
     caption = (
-        f"Held-out digits on each model's map. With the neighbour term, a held-out digit's nearest training "
+        f"Held-out digits on each model's map. With the neighbor term, a held-out digit's nearest training "
         f"code has its label {ours.knn1:.0%} of the time, against {plain.knn1:.0%} on the plain map; the "
         f"reconstruction error (MSE, scaled pixels) is {ours.mse:.4f} against {plain.mse:.4f}. It trained in "
         f"{seconds:.0f} s."
     )
     grid = viz.manifold(kept, codes=kept.transform(run.X_all), n=16, spacing="quantile")
     grid_caption = (
-        "The neighbour-preserving code's plane, decoded: the clusters are apart, so tiles where no digit's "
+        "The neighbor-preserving code's plane, decoded: the clusters are apart, so tiles where no digit's "
         "code falls are left grey rather than decoded into something no digit looks like."
     )
     html = (
         "<p>A plain autoencoder places codes only to rebuild digits, so kinds that look alike can share a "
-        "region. Trained also to keep each digit's nearest neighbours (in pixels) near in the code, the same "
-        "network draws a map organised by likeness (UMAP's objective; see the docs' guide to neighbour-preserving "
+        "region. Trained also to keep each digit's nearest neighbors (in pixels) near in the code, the same "
+        "network draws a map organised by likeness (UMAP's objective; see the docs' guide to neighbor-preserving "
         "maps).</p>"
         + run.figure("maps_side_by_side.png", map_figure(both), caption)
         + run.figure("manifold_neighbors.png", grid, grid_caption)
     )
-    return Section("Neighbour-preserving maps", html)
+    return Section("Neighbor-preserving maps", html)
 
 
 def pick_typical(codes: np.ndarray, y: np.ndarray, label: object) -> int:

@@ -22,14 +22,14 @@ from hourglass.atomic import atomic_file
 from hourglass.data import Dataset, model_input
 from hourglass.errors import HourglassError
 from hourglass.estimator import Autoencoder
-from hourglass.explorer.export import (
+from hourglass.explorer.ink import ink_style
+from hourglass.explorer.weights import (
     b64_float32,
     browser_encodable,
     export_decoder,
     export_detector,
     export_encoder,
 )
-from hourglass.explorer.ink import ink_style
 from hourglass.params import MAX_POINTS
 
 MAX_CATEGORIES = 20  # more distinct labels than this are coloured as a continuous value

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from hourglass.estimator import _Estimator
-from hourglass.explorer.export import (
+from hourglass.explorer.weights import (
     browser_decodable,
     browser_encodable,
     export_decoder,

@@ -41,10 +41,10 @@ from torch import nn
 
 from hourglass.anomaly import AnomalyDetector
 from hourglass.atomic import atomic_dir
-from hourglass.engine.modelfile import check_format_version
 from hourglass.errors import HourglassError
 from hourglass.estimator import _Estimator
 from hourglass.export.graphs import Decoder, Encoder, Scorer
+from hourglass.storage.modelfile import check_format_version
 
 FORMAT, FORMAT_VERSION = "hourglass-onnx", 1
 MANIFEST = "manifest.json"

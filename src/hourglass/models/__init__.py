@@ -16,7 +16,7 @@ import torch
 
 from hourglass.errors import HourglassError
 from hourglass.models.base import MAX_WEIGHTS, Hourglass
-from hourglass.models.schema import OneOf, validate
+from hourglass.schema import OneOf, validate
 
 MODELS: dict[str, type[Hourglass]] = {}
 _discovered = False

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from hourglass.errors import HourglassError
-from hourglass.models.schema import Int, ListOf, OneOf, Optional, Spec
+from hourglass.schema import Int, ListOf, Omittable, OneOf, Spec
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -122,9 +122,9 @@ class Hourglass(nn.Module):
             if arg.name not in specs or arg.kind not in (arg.POSITIONAL_OR_KEYWORD, arg.KEYWORD_ONLY):
                 raise HourglassError(
                     f"model {cls.name or cls.__name__!r}: constructor argument {arg.name!r} needs a spec in the "
-                    "class's `arguments` (hourglass.models.schema), so its saved config can be checked"
+                    "class's `arguments` (hourglass.schema), so its saved config can be checked"
                 )
-            out[arg.name] = specs[arg.name] if arg.default is arg.empty else Optional(specs[arg.name])
+            out[arg.name] = specs[arg.name] if arg.default is arg.empty else Omittable(specs[arg.name])
         return out
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -149,7 +149,7 @@ class Hourglass(nn.Module):
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Loss to minimise and its named parts; variants with extra terms (a KL, say) override this.
 
-        With ``anchors`` (the places the neighbour layout gives these rows), the parts also hold ``structure``,
+        With ``anchors`` (the places the neighbor layout gives these rows), the parts also hold ``structure``,
         the codes' mean squared distance to them, for the training loop to weigh into the loss."""
         code = self.encode(x_in)
         recon = recon_loss(self.decode(code), target)

@@ -13,7 +13,7 @@ from torch import nn
 from hourglass.errors import HourglassError
 from hourglass.models import register
 from hourglass.models.base import ACTIVATIONS, MAX_MEMBERS, OUTPUT_ACTIVATIONS, Hourglass, make_activation
-from hourglass.models.schema import Int, Real, Spec
+from hourglass.schema import Int, Real, Spec
 
 
 class _Batched(nn.Module):
@@ -117,7 +117,7 @@ class EnsembleMLP(Hourglass):
         self, x_in: torch.Tensor, target: torch.Tensor, recon_loss: nn.Module, anchors: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         if anchors is not None:
-            raise HourglassError("the detector's ensemble trains no neighbour-preserving map")
+            raise HourglassError("the detector's ensemble trains no neighbor-preserving map")
         # Squared error is the only reconstruction loss here: scores are squared errors too.
         per_row = ((self.member_outputs(x_in) - target) ** 2).mean(dim=2)  # (members, n)
         keep = max(1, math.ceil(per_row.shape[1] * (1 - self.trim)))

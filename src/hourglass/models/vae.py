@@ -20,7 +20,7 @@ from hourglass.models import register
 from hourglass.models.base import OUTPUT_ACTIVATIONS, Hourglass, anchored, make_activation
 from hourglass.models.conv import check_image_features, conv_decoder, conv_encoder, start_at_mean, suits_conv
 from hourglass.models.mlp import mlp_decoder, mlp_encoder
-from hourglass.models.schema import OneOf, Real, Spec
+from hourglass.schema import OneOf, Real, Spec
 
 LOG_VAR_RANGE = (-20.0, 10.0)  # keeps exp(log_var) finite when a step overshoots
 

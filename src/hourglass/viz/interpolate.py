@@ -134,7 +134,7 @@ def walk_strip(model: Model, frames: np.ndarray, title: str = "Interpolation wal
 
 
 def gif_frames(model: Model, frames: np.ndarray, size: int = 140) -> list[Image.Image]:
-    """Each frame as an upscaled PIL image (nearest neighbour, so pixels stay crisp)."""
+    """Each frame as an upscaled PIL image (nearest neighbor, so pixels stay crisp)."""
     require_images(model, "interpolation animation")
     lo, hi = pixel_range(model)
     out = []

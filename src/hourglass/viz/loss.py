@@ -6,8 +6,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from hourglass.engine.train import History
 from hourglass.errors import HourglassError
+from hourglass.training.train import History
 from hourglass.viz.figure import new_figure
 
 LOSS_NAMES = {"mse": "mean squared error", "bce": "binary cross-entropy"}
@@ -18,7 +18,7 @@ def loss_curve(
 ) -> Figure:
     """Plot ``history`` (``Autoencoder.history_``); ``log`` puts the loss on a log scale.
 
-    Terms beside the reconstruction (a VAE's KL, the neighbour term) go on a right-hand axis, and the
+    Terms beside the reconstruction (a VAE's KL, the neighbor term) go on a right-hand axis, and the
     train curve is then the reconstruction part alone, comparable with the validation curve.
 
     Parameters
@@ -42,7 +42,7 @@ def loss_curve(
 
     Examples
     --------
-    >>> from hourglass.engine.train import History
+    >>> from hourglass.training.train import History
     >>> fig = loss_curve(History(train=[1.0, 0.5, 0.3], val=[1.1, 0.6, 0.4]))
     >>> fig.axes[0].get_yscale()
     'log'
@@ -52,13 +52,13 @@ def loss_curve(
     fig = new_figure(6.0, 3.6)
     ax = fig.add_subplot()
     epochs = np.arange(1, len(history.train) + 1)
-    # Terms beside the reconstruction (a VAE's KL, the neighbour term): on their own axis, and the train
+    # Terms beside the reconstruction (a VAE's KL, the neighbor term): on their own axis, and the train
     # curve is then the reconstruction part alone, comparable with the validation curve.
     terms = {
         key: (history.parts[key], label, unit)
         for key, label, unit in (
             ("kl", "KL to N(0, I), right axis", "KL divergence (nats per sample)"),
-            ("structure", "distance to the neighbour layout, right axis", "squared distance to the layout"),
+            ("structure", "distance to the neighbor layout, right axis", "squared distance to the layout"),
         )
         if history.parts.get(key)
     }

@@ -103,7 +103,7 @@ def manifold_grid(
 def occupied(points: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     """Which grid cells hold at least one code: bool (len(ys), len(xs)), top row at the largest y.
 
-    A cell is the box around its grid point out to halfway to its neighbours (half a step beyond the
+    A cell is the box around its grid point out to halfway to its neighbors (half a step beyond the
     outer points), so the cells tile the grid's span without gaps, evenly or quantile-spaced alike.
     """
 

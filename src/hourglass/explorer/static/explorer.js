@@ -1,6 +1,6 @@
 /* hourglass explorer: the latent map, an encoder and decoder evaluated in plain JavaScript (or asked of the
    local server), hover-to-decode, click-to-compare, walks between two dots, zoom and pan, a drawing pad,
-   search, a lasso and a dot's nearest neighbours. No dependencies. */
+   search, a lasso and a dot's nearest neighbors. No dependencies. */
 "use strict";
 
 // The network's evaluation (b64Float32, makeDecoder, makeEncoder, makeScorer) is network.js's, which page.py
@@ -171,7 +171,7 @@ if (typeof document !== "undefined") (function () {
   const colourByLabel = Boolean(D.labels) && D.labels.kind !== "text";
   const state = { preview: null, previews: 0, selected: [], walk: null, colour: colourByLabel ? "label" : "error",
     pad: { updates: 0, code: null, view: null, reconstruction: null, score: null, pointer: null },
-    search: null, lassoMode: false, lasso: null, neighbours: [], hover: -1 };
+    search: null, lassoMode: false, lasso: null, neighbors: [], hover: -1 };
   const nameOf = (name) => (name === null ? "(none)" : name);
   const fmt = (v) => (Math.abs(v) >= 1000 || (Math.abs(v) < 0.01 && v !== 0) ? v.toExponential(2) : v.toFixed(3));
 
@@ -459,7 +459,7 @@ if (typeof document !== "undefined") (function () {
         ...(isImage ? [] : [el("br"), "bars: reconstruction; outline: original"]));
       state.inspected = { index: i, reconstruction: Array.from(rec) };
     }).catch(showError);
-    showNeighbours(i);
+    showNeighbors(i);
     if (state.selected.length === 2) startWalk(); else { stopWalk(); state.walk = null; updateWalkUi(); }
     drawOverlay();
   }
@@ -529,11 +529,11 @@ if (typeof document !== "undefined") (function () {
     stopWalk(); state.walk = null; state.selected = []; updateWalkUi();
     $("selection").textContent = "Click a dot (or press Enter).";
     for (const c of [original, recon]) c.getContext("2d").clearRect(0, 0, c.width, c.height);
-    clearNeighbours(); clearLasso();
+    clearNeighbors(); clearLasso();
     drawOverlay();
   }
 
-  // ------------------------------------------------------------------------------ neighbours
+  // ------------------------------------------------------------------------------ neighbors
   // By the full codes, not the 2-D map: what the model itself puts together, which a PCA view of a wider code
   // can fold apart (and for a 2-D code the map already shows map distances). Input space would rank by pixel
   // overlap, which says nothing about the model.
@@ -549,7 +549,7 @@ if (typeof document !== "undefined") (function () {
     found.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
     return found.slice(0, count).map(([d, j]) => ({ index: j, distance: Math.sqrt(d) }));
   }
-  function neighbourButton({ index, distance }) {
+  function neighborButton({ index, distance }) {
     const button = el("button");
     button.type = "button";
     button.dataset.index = String(index);
@@ -564,17 +564,17 @@ if (typeof document !== "undefined") (function () {
     button.addEventListener("click", () => select(index));
     return button;
   }
-  function showNeighbours(i) {
+  function showNeighbors(i) {
     const near = nearestCodes(i, NEIGHBOURS);
-    state.neighbours = near.map((m) => m.index);
-    $("neighbours").className = "neighbours" + (isImage ? "" : " rows");
-    $("neighbours").replaceChildren(...near.map(neighbourButton));
-    $("neighbours-note").textContent = `${dotName(i)}: its ${near.length} nearest dots by code distance.`;
+    state.neighbors = near.map((m) => m.index);
+    $("neighbors").className = "neighbors" + (isImage ? "" : " rows");
+    $("neighbors").replaceChildren(...near.map(neighborButton));
+    $("neighbors-note").textContent = `${dotName(i)}: its ${near.length} nearest dots by code distance.`;
   }
-  function clearNeighbours() {
-    state.neighbours = [];
-    $("neighbours").replaceChildren();
-    $("neighbours-note").textContent = "The selected dot's nearest dots by their full codes.";
+  function clearNeighbors() {
+    state.neighbors = [];
+    $("neighbors").replaceChildren();
+    $("neighbors-note").textContent = "The selected dot's nearest dots by their full codes.";
   }
 
   // ------------------------------------------------------------------------------ search

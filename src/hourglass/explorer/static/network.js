@@ -1,4 +1,4 @@
-/* hourglass network evaluation: the layers explorer/export.py writes, run on one row at a time in plain
+/* hourglass network evaluation: the layers explorer/weights.py writes, run on one row at a time in plain
    JavaScript as PyTorch computes them (in float64, from the float32 weights), so that the page's decodes, a
    drawing's code and its score are the model's own. No DOM: the explorer page inlines this file before
    explorer.js, and `hourglass verify` (export/browser.py) runs it alone in headless Chromium against PyTorch.

@@ -17,24 +17,24 @@ import torch
 
 from hourglass.data.scaling import KINDS as SCALINGS
 from hourglass.data.scaling import Scaler
-from hourglass.engine import modelfile
 from hourglass.errors import HourglassError
 from hourglass.models import build_model, check_config
 from hourglass.models.base import Hourglass
-from hourglass.models.schema import (
+from hourglass.schema import (
     Bool,
     Int,
     ListOf,
     MapOf,
     Maybe,
     Obj,
+    Omittable,
     OneOf,
-    Optional,
     Real,
     Satisfies,
     Spec,
     Text,
 )
+from hourglass.storage import modelfile
 
 NETWORK_ARRAYS = ("model.", "scaler.")  # the prefixes of the network's and the scaling's tensors
 
@@ -56,7 +56,7 @@ def config_schema(
     Returns
     -------
     dict
-        A schema for ``hourglass.models.schema.validate``.
+        A schema for ``hourglass.schema.validate``.
     """
     losses = ListOf(Real(finite=False))  # as measured; a NaN validation loss is a fact of that run
     return {
@@ -74,21 +74,21 @@ def config_schema(
             "feature_names": Maybe(ListOf(Text(), 1)),
             "source": Maybe(Text()),
             # How the CLI read the training data, for commands to read new data alike (``cli.common``).
-            "options": Optional(
+            "options": Omittable(
                 Maybe(
                     Obj(
                         {
-                            "label": Optional(Maybe(Text())),
-                            "image_size": Optional(Maybe(ListOf(Int(1), 2, 2))),
-                            "color": Optional(Maybe(OneOf("gray", "rgb"))),
-                            "drop_nonfinite": Optional(Bool()),
-                            "max_pixels": Optional(Maybe(Int(1))),
+                            "label": Omittable(Maybe(Text())),
+                            "image_size": Omittable(Maybe(ListOf(Int(1), 2, 2))),
+                            "color": Omittable(Maybe(OneOf("gray", "rgb"))),
+                            "drop_nonfinite": Omittable(Bool()),
+                            "max_pixels": Omittable(Maybe(Int(1))),
                         }
                     )
                 )
             ),
         },
-        "training": Optional(
+        "training": Omittable(
             {
                 "epochs_run": Int(0),
                 "best_epoch": Int(0),
@@ -99,7 +99,7 @@ def config_schema(
                 "loss_parts": MapOf(losses),
                 # The final weights against predicting the mean and PCA (``engine.baselines``); absent
                 # in folders saved before they existed.
-                "held_out": Optional(
+                "held_out": Omittable(
                     {
                         "mse": Real(0, finite=False),
                         "mean_mse": Real(0, finite=False),
@@ -109,10 +109,10 @@ def config_schema(
                         "validation": Bool(),
                     }
                 ),
-                "warnings": Optional(ListOf(Text(), 0, 16)),
+                "warnings": Omittable(ListOf(Text(), 0, 16)),
             }
         ),
-    } | ({"fitted": Optional(fitted)} if fitted is not None else {})
+    } | ({"fitted": Omittable(fitted)} if fitted is not None else {})
 
 
 def check_consistent(config: dict[str, Any], where: Path) -> None:

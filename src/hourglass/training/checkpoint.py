@@ -26,7 +26,7 @@ from safetensors.torch import save as save_bytes
 
 from hourglass.atomic import atomic_file, remove_stale_siblings
 from hourglass.errors import HourglassError
-from hourglass.models.schema import Bool, Either, Int, ListOf, MapOf, Maybe, OneOf, Optional, Real, Text, validate
+from hourglass.schema import Bool, Either, Int, ListOf, MapOf, Maybe, Omittable, OneOf, Real, Text, validate
 
 FILE = "checkpoint.safetensors"
 FORMAT, FORMAT_VERSION = "hourglass-checkpoint", 1
@@ -44,8 +44,8 @@ HISTORY_SCHEMA = {
     "stopped_early": Bool(),
     "seconds": Real(0),
     # Filled once training ends (empty in every checkpoint so far; absent from those written before them).
-    "held_out": Optional(MapOf(_VALUE, 64)),
-    "warnings": Optional(ListOf(Text(), 0, 64)),
+    "held_out": Omittable(MapOf(_VALUE, 64)),
+    "warnings": Omittable(ListOf(Text(), 0, 64)),
 }
 HISTORY_FIELDS = set(HISTORY_SCHEMA)
 HEADER_SCHEMA = {
@@ -65,7 +65,7 @@ HEADER_SCHEMA = {
         "validation_fraction": Real(),
         "loss": Text(64),
         "seed": Int(0, None),
-        "structure": Optional({"n_neighbors": Int(1), "weight": Real(0)}),  # only in runs with the term
+        "structure": Omittable({"n_neighbors": Int(1), "weight": Real(0)}),  # only in runs with the term
     },
     "progress": {"epoch": Int(1), "best": Real(finite=False), "stale": Int(0), "history": HISTORY_SCHEMA},
     "optimizer": {"param_groups": ListOf(MapOf(_SETTING), 1, 64), "scalars": MapOf(Real(finite=False), 1_000_000)},

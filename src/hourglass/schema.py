@@ -209,7 +209,7 @@ class ListOf(_Checked):
         return f"a list of {size} items, each {self.item}"
 
 
-class Optional:
+class Omittable:
     """Marks a field of an ``Obj`` that may be absent."""
 
     def __init__(self, spec: Spec | Mapping[str, Any]) -> None:
@@ -217,7 +217,7 @@ class Optional:
 
 
 class Obj(_Checked):
-    """A JSON object with exactly these fields (``Optional(...)`` ones may be absent; no others)."""
+    """A JSON object with exactly these fields (``Omittable(...)`` ones may be absent; no others)."""
 
     def __init__(self, fields: Mapping[str, Any]) -> None:
         self.fields = dict(fields)
@@ -230,7 +230,7 @@ class Obj(_Checked):
             if name not in self.fields:
                 raise Invalid(f"{prefix}{_short(name)}", "is not a known field" + non_ascii(name))
         for name, spec in self.fields.items():
-            optional = isinstance(spec, Optional)
+            optional = isinstance(spec, Omittable)
             spec = as_spec(spec.spec if optional else spec)
             if name in value:
                 spec.check(value[name], prefix + name)

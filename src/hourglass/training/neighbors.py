@@ -1,13 +1,13 @@
-"""Neighbour-preserving codes: UMAP's map of the training rows, which the encoder learns to draw.
+"""Neighbor-preserving codes: UMAP's map of the training rows, which the encoder learns to draw.
 
-``Autoencoder(structure="neighbors")`` trains the code to keep each row's nearest neighbours near, in three
+``Autoencoder(structure="neighbors")`` trains the code to keep each row's nearest neighbors near, in three
 steps, all at ``fit`` and all from the run's seed:
 
 * ``fuzzy_graph`` builds UMAP's graph of the scaled training rows (McInnes, Healy and Melville 2018): each
-  row's ``k`` nearest neighbours (scikit-learn's exact ``NearestNeighbors``; pynndescent beyond
-  ``EXACT_ROWS``), weighted ``exp(-(d - rho) / sigma)`` with ``rho`` the distance to the nearest neighbour
+  row's ``k`` nearest neighbors (scikit-learn's exact ``NearestNeighbors``; pynndescent beyond
+  ``EXACT_ROWS``), weighted ``exp(-(d - rho) / sigma)`` with ``rho`` the distance to the nearest neighbor
   and ``sigma`` set so that the weights sum to ``log2(k + 1)``, then symmetrised by the fuzzy union
-  ``A + A^T - A * A^T``. ``n_neighbors=k`` counts the neighbours besides the row itself (umap-learn's
+  ``A + A^T - A * A^T``. ``n_neighbors=k`` counts the neighbors besides the row itself (umap-learn's
   ``n_neighbors=k + 1``).
 * ``layout`` places the rows in the code's width by UMAP's own objective (``neighbor_loss``: the
   cross-entropy of the graph's edges against ``q = 1 / (1 + a d^(2b))`` of ``min_dist=0.1``, with negative
@@ -52,7 +52,7 @@ SMOOTH_STEPS = 64  # bisection steps for each row's sigma
 # Exact kNN costs O(n^2 d): 1.7 s at 5,000 Fashion-MNIST rows, 16 s at 20,000, 146 s at 60,000 on one core;
 # pynndescent 0.3 / 1.8 / 7.8 s at 99% recall, plus ~30 s compiling numba on first use in a process.
 EXACT_ROWS = 30_000
-MIN_SCALE = 1e-3  # sigma's floor, relative to the mean neighbour distance (umap-learn's MIN_K_DIST_SCALE)
+MIN_SCALE = 1e-3  # sigma's floor, relative to the mean neighbor distance (umap-learn's MIN_K_DIST_SCALE)
 
 
 @dataclass(frozen=True)
@@ -84,12 +84,12 @@ def nearest(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
             return _drop_self(idx, dist.astype(np.float64))
     from sklearn.neighbors import NearestNeighbors
 
-    dist, idx = NearestNeighbors(n_neighbors=k).fit(X).kneighbors()  # no X: a row is not its own neighbour
+    dist, idx = NearestNeighbors(n_neighbors=k).fit(X).kneighbors()  # no X: a row is not its own neighbor
     return dist.astype(np.float64), idx
 
 
 def _drop_self(idx: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """k+1 neighbours that include the row itself (usually, not always, first) -> the k others."""
+    """k+1 neighbors that include the row itself (usually, not always, first) -> the k others."""
     n, width = idx.shape
     other = idx != np.arange(n)[:, None]
     other[other.sum(axis=1) == width, -1] = False  # the row itself was missed: drop the farthest
@@ -98,7 +98,7 @@ def _drop_self(idx: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def fuzzy_graph(X: np.ndarray, k: int) -> Graph:
-    """UMAP's fuzzy simplicial set of rows ``X`` with ``k`` neighbours per row (see the module's doc)."""
+    """UMAP's fuzzy simplicial set of rows ``X`` with ``k`` neighbors per row (see the module's doc)."""
     n = X.shape[0]
     if not 1 <= k < n:
         raise HourglassError(
@@ -108,7 +108,7 @@ def fuzzy_graph(X: np.ndarray, k: int) -> Graph:
     dist, idx = nearest(np.asarray(X, np.float32), k)
     positive = np.where(dist > 0, dist, np.inf)
     rho = positive.min(axis=1)
-    rho[~np.isfinite(rho)] = 0.0  # all neighbours are duplicates of the row
+    rho[~np.isfinite(rho)] = 0.0  # all neighbors are duplicates of the row
     gap = np.maximum(dist - rho[:, None], 0.0)
     target = np.log2(k + 1)
     lo, hi, sigma = np.zeros(n), np.full(n, np.inf), np.ones(n)
@@ -206,7 +206,7 @@ def anchor_loss(codes: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class Structure:
-    """The neighbour term's settings, as ``TrainConfig.structure``."""
+    """The neighbor term's settings, as ``TrainConfig.structure``."""
 
     n_neighbors: int = 15
     weight: float = 1.0

@@ -4,10 +4,10 @@ No DataLoader: for in-memory data a DataLoader's per-batch collation costs more 
 model this small. Data larger than the in-memory limit (memory-mapped ``.npy``) is streamed in
 blocks of rows, shuffled within each block and in block order.
 
-Under ``torchrun`` (see ``hourglass.engine.distributed``) each process trains on its own shard of the
+Under ``torchrun`` (see ``hourglass.training.distributed``) each process trains on its own shard of the
 training rows and DistributedDataParallel averages the gradients, so N processes at batch B step
 like one process at batch N x B. With a checkpoint folder, the state after every epoch is saved
-(``hourglass.engine.checkpoint``) and ``resume`` continues from it.
+(``hourglass.training.checkpoint``) and ``resume`` continues from it.
 """
 
 from __future__ import annotations
@@ -29,12 +29,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hourglass.data.scaling import Scaler
-from hourglass.engine import baselines, checkpoint, distributed
-from hourglass.engine.adam import FusedAdam
-from hourglass.engine.neighbors import Structure
 from hourglass.errors import HourglassError
 from hourglass.models.base import Hourglass
 from hourglass.params import AUTOENCODER
+from hourglass.training import baselines, checkpoint, distributed
+from hourglass.training.adam import FusedAdam
+from hourglass.training.neighbors import Structure
 
 MEMORY_ENV = "HOURGLASS_MEMORY_LIMIT"  # bytes of training rows to hold in memory (suffix K, M or G)
 MEMORY_SHARE = 0.5  # by default, half of the memory the machine has available when training starts
@@ -74,7 +74,7 @@ class TrainConfig:
     verbose: bool = False
     corrupt: Corruption | None = None  # denoising: applied to inputs, fresh each batch
     noise: str | None = None  # the spec ``corrupt`` came from, which a resumed run must share
-    structure: Structure | None = None  # the neighbour-preserving term (``hourglass.engine.neighbors``)
+    structure: Structure | None = None  # the neighbor-preserving term (``hourglass.training.neighbors``)
 
 
 @dataclass
@@ -172,7 +172,7 @@ def fit(
         score = train_loss
         if data.val is not None:
             history.val.append(val_loss)
-            # The neighbour term lives on the training rows' layout: its epoch mean joins the held-out
+            # The neighbor term lives on the training rows' layout: its epoch mean joins the held-out
             # reconstruction in the score that schedules, stops and picks the best epoch.
             score = val_loss + data.structure_weight * parts.get("structure", 0.0)
         bar.set_postfix(train=f"{train_loss:.4g}", **({"val": f"{val_loss:.4g}"} if data.val is not None else {}))
@@ -252,7 +252,7 @@ class _Data:
     train_rows: int  # this rank's training rows
     blocks: Callable[[], Iterator[torch.Tensor]]  # one epoch's training rows, block by block
     resident: torch.Tensor | None = None  # all the training rows, when they fit in memory
-    anchors: torch.Tensor | None = None  # the neighbour layout's place for each resident row
+    anchors: torch.Tensor | None = None  # the neighbor layout's place for each resident row
     structure_weight: float = 0.0
 
 
@@ -267,7 +267,7 @@ def _prepare_data(
     latent_dim: int,
 ) -> _Data:
     """Split off the validation rows, take this rank's shard, and hold the training rows in memory (with the
-    neighbour layout when asked) or stream them from disk when they are larger than ``memory_limit()``."""
+    neighbor layout when asked) or stream them from disk when they are larger than ``memory_limit()``."""
     # The split comes from the seed alone, so every rank holds out the same rows before sharding.
     val_idx, train_idx = split_rows(X.shape[0], cfg.validation_fraction, gen)
     val_rows = len(val_idx)
@@ -421,7 +421,7 @@ def _epoch_losses(
 class _Objective(nn.Module):
     """The model's own training loss as a forward pass, for DistributedDataParallel: it all-reduces
     the gradients of what its wrapped module's forward computed, and nothing else. With ``anchors`` (the
-    batch rows' places in the neighbour layout) it adds the codes' distance to them, weighted
+    batch rows' places in the neighbor layout) it adds the codes' distance to them, weighted
     ``structure_weight``."""
 
     def __init__(self, model: Hourglass, recon_loss: nn.Module, structure_weight: float = 0.0) -> None:

@@ -81,7 +81,7 @@ def check_format_version(version: Any, readable: int, folder: Path, file: str, w
     """Refuse a ``format_version`` that is no version (1.0, NaN, "2") or newer than ``readable``, naming ``file``
     in ``folder`` (a model's config.json, an export's manifest)."""
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        from hourglass.models.schema import show  # here: importing hourglass.models imports torch (see hourglass.cli)
+        from hourglass.schema import show  # here: importing hourglass.models imports torch (see hourglass.cli)
 
         raise HourglassError(f"{folder / file}: format_version must be a whole number from 1; got {show(version)}")
     if version > readable:
@@ -129,7 +129,7 @@ def _check_parameter_names(config: dict[str, Any], where: Path) -> None:
         return  # the schema names what is wrong
     for name in params:
         if name not in known:
-            from hourglass.models.schema import non_ascii, show  # here, not at the top: see format_version's
+            from hourglass.schema import non_ascii, show  # here, not at the top: see format_version's
 
             raise HourglassError(f"{where}: params.{show(name)} is not a known field{non_ascii(name)}")
 
@@ -144,7 +144,7 @@ def _check_ascii_keys(config: dict[str, Any], where: Path) -> None:
         items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
         for key, value in items:
             if isinstance(key, str) and not key.isascii():
-                from hourglass.models.schema import non_ascii, show  # here, not at the top: see format_version's
+                from hourglass.schema import non_ascii, show  # here, not at the top: see format_version's
 
                 raise HourglassError(f"{where}: {prefix}{show(key)} is not a known field{non_ascii(key)}")
             if isinstance(value, (dict, list)):

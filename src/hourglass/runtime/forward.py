@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from hourglass.data.scaling import Scaler
-from hourglass.engine.runtime import CPU_THREADS, exact_cuda, torch_threads
 from hourglass.errors import HourglassError
+from hourglass.runtime.device import CPU_THREADS, exact_cuda, torch_threads
 
 ROW_GROUP = 64  # forward passes are padded to a multiple of this; see batch_invariant
 INFER_ROWS = 8_192  # rows per forward pass: activations stay in cache (1.5x faster than 65k here)

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import torch
 
 from hourglass.errors import HourglassError
-from hourglass.models.schema import Satisfies
 from hourglass.params import DEVICE_NAMES, DEVICE_PATTERN
+from hourglass.schema import Satisfies
 
 # Tiny MLPs are bound by per-op overhead, not FLOPs. On a loaded 2-core box torch's default of
 # 2 OpenMP threads swung one fit from 0.5 s to 71 s while 1 thread stayed stable; encoding 1M rows
