@@ -9,7 +9,8 @@ from PIL import Image
 from hourglass.anomaly import AnomalyDetector
 from hourglass.cli import main
 from hourglass.data import load_dataset
-from hourglass.demo import report, story
+from hourglass.demo import report, sections, story
+from hourglass.demo.run import QUICK_EPOCHS, QUICK_ROWS, DemoRun
 from hourglass.estimator import Autoencoder
 
 
@@ -18,16 +19,15 @@ def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     seen = {}
 
-    # The hook later sections (denoising, the explorer link) use: one function, placed before "numbers".
-    @story.register_section("extra", before="numbers")
-    def extra(ctx: story.DemoRun) -> report.Section:
+    # A new section is one function in the list, here placed before "numbers".
+    def extra(ctx: DemoRun) -> report.Section:
         seen["codes"] = ctx.codes_all.shape
-        return report.Section("An extra section", "<p>added through register_section</p>")
+        return report.Section("An extra section", "<p>added to story.SECTIONS</p>")
 
-    try:
+    at = [name for name, _ in story.SECTIONS].index("numbers")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(story, "SECTIONS", [*story.SECTIONS[:at], ("extra", extra), *story.SECTIONS[at:]])
         result = story.run_demo(out, verbose=False)
-    finally:
-        story.SECTIONS[:] = [s for s in story.SECTIONS if s[0] != "extra"]
     return out, result, seen
 
 
@@ -84,15 +84,15 @@ def test_pick_typical_takes_the_row_nearest_its_class_median():
     # mean (row 2) nor the first (row 1). Row 0, a 7, sits on that median too and must not be picked.
     codes = np.array([[2, 0], [0, 0], [3, 0], [100, 0], [2, 0.5], [1, 0]], float)
     y = np.array([7, 1, 1, 1, 1, 1])
-    assert story.pick_typical(codes, y, 1) == 4
-    assert story.pick_typical(codes, y, 7) == 0
+    assert sections.pick_typical(codes, y, 1) == 4
+    assert sections.pick_typical(codes, y, 7) == 0
 
 
 def test_walk_goes_from_a_heldout_one_to_a_heldout_seven(run):
     _, result, _ = run
     codes = result.model.transform(result.X_test)
     for label in (1, 7):
-        picked = story.pick_typical(codes, result.y_test, label)
+        picked = sections.pick_typical(codes, result.y_test, label)
         mine = codes[result.y_test == label]
         nearest = np.linalg.norm(mine - np.median(mine, axis=0), axis=1).min()
         assert result.y_test[picked] == label
@@ -109,7 +109,7 @@ def test_report_explorer_and_load_dataset_number_digits_alike(run):
     assert (mnist7.y[one], mnist7.y[seven]) == (1, 7)
     assert one in result.index_test and seven in result.index_test  # held out, as the report says
     test_codes = result.model.transform(result.X_test)
-    assert mnist7.X[one].tolist() == result.X_test[story.pick_typical(test_codes, result.y_test, 1)].tolist()
+    assert mnist7.X[one].tolist() == result.X_test[sections.pick_typical(test_codes, result.y_test, 1)].tolist()
     html = (out / "explorer.html").read_text()
     data = json.loads(re.search(r'id="hg-data">(.*?)</script>', html, re.S).group(1))
     pixels = np.frombuffer(base64.b64decode(data["originals"]["data"]), np.uint8).reshape(-1, 49)
@@ -144,7 +144,7 @@ def test_quick_demo_runs_every_part_briefly_and_writes_only_its_folder(run, tmp_
         monkeypatch.setattr(cls, "fit", spy)
     monkeypatch.chdir(tmp_path)
     assert main(["demo", "--quick", "--out", "quick"]) == 0
-    quick, epochs = tmp_path / "quick", story.QUICK_EPOCHS
+    quick, epochs = tmp_path / "quick", QUICK_EPOCHS
     assert [p.name for p in tmp_path.iterdir()] == ["quick"]
     neighbors = {"maps_side_by_side.png", "manifold_neighbors.png"}
     assert sorted(p.name for p in quick.iterdir()) == sorted(p.name for p in full.iterdir() if p.name not in neighbors)
@@ -160,5 +160,5 @@ def test_quick_demo_runs_every_part_briefly_and_writes_only_its_folder(run, tmp_
     assert f"quick run: every model trains {epochs} epochs" in printed
     # a check that an install works must not look broken: every model beats predicting the mean
     assert "no better than predicting the mean" not in captured.err + printed
-    assert f"hourglass demo: {story.QUICK_ROWS:,} MNIST digits" in printed
+    assert f"hourglass demo: {QUICK_ROWS:,} MNIST digits" in printed
     assert f"report: {(quick / 'report.html').resolve()}" in printed

@@ -168,3 +168,37 @@ def test_the_checks_catch_a_bad_import(extra, expect):
         assert upward_imports(graph)
     else:
         assert upward_imports(graph) == [] and part_cycles(graph)
+
+
+def module_cycles(graph) -> list[list[str]]:
+    """Circles between modules (a package is its __init__), lazy and typing-only imports included."""
+    edges = {m: sorted({t for t, *_ in targets if t in graph and t != m}) for m, targets in graph.items()}
+    # A submodule reaching its own package's __init__ for a name is no circle of meaning: Python loads the package
+    # first. Leave that one edge out (the package importing the submodule is the real dependency).
+    for module in edges:
+        edges[module] = [t for t in edges[module] if not module.startswith(t + ".")]
+    cycles, done = [], set()
+
+    def walk(node: str, stack: list[str]) -> None:
+        if node in stack:
+            cycles.append([*stack[stack.index(node) :], node])
+            return
+        if node in done:
+            return
+        for nxt in edges.get(node, ()):
+            walk(nxt, [*stack, node])
+        done.add(node)
+
+    for start in sorted(edges):
+        walk(start, [])
+    return cycles
+
+
+def test_no_module_imports_another_in_a_circle():
+    assert module_cycles(import_graph()) == []
+
+
+def test_the_module_check_catches_a_circle():
+    graph = import_graph()
+    graph["hourglass.demo.run"] = [*graph["hourglass.demo.run"], ("hourglass.demo.story", "demo/run.py", 1, True)]
+    assert module_cycles(graph)

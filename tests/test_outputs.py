@@ -296,16 +296,16 @@ def test_demo_refuses_a_folder_it_did_not_write_and_cleans_up_after_a_failure(tm
             story.run_demo(out, verbose=False)
     assert not (tmp_path / "new").exists() and list(empty.iterdir()) == []
 
-    # A folder the demo wrote (its marker) is accepted again; so is one from before the marker.
+    # A folder the demo wrote (its marker) is accepted again; a folder without the marker is not, whatever it holds.
     ours = tmp_path / "ours"
     ours.mkdir()
     (ours / story.MARKER).write_text("")
     (ours / "report.html").write_text("old report")
     assert story.is_demo_folder(ours) and not story.is_demo_folder(mine)
-    legacy = tmp_path / "legacy"
-    hg.Autoencoder(hidden=(4,), epochs=1).fit(np.random.default_rng(0).normal(size=(20, 3))).save(legacy / "model")
-    (legacy / "report.html").write_text(f"<title>{story.TITLE}</title>")
-    assert story.is_demo_folder(legacy)
+    unmarked = tmp_path / "unmarked"
+    hg.Autoencoder(hidden=(4,), epochs=1).fit(np.random.default_rng(0).normal(size=(20, 3))).save(unmarked / "model")
+    (unmarked / "report.html").write_text(f"<title>{story.TITLE}</title>")
+    assert not story.is_demo_folder(unmarked)
 
 
 # ------------------------------------------------------------------------------ symbolic links

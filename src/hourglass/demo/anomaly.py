@@ -15,13 +15,13 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from hourglass.anomaly import AnomalyDetector, NearestNormal
-from hourglass.demo.report import table
+from hourglass.demo.report import Section, table
 from hourglass.params import DETECTOR
 from hourglass.viz import error_gallery, score_histogram
 from hourglass.viz.anomaly import nearest_normal_triples
 
 if TYPE_CHECKING:
-    from hourglass.demo.story import DemoResult, DemoRun
+    from hourglass.demo.run import DemoResult, DemoRun
 
 N_NEAREST = 8  # flagged rows shown beside their nearest normal
 N_PIXELS = 5  # pixels ranked for the worst of them
@@ -114,3 +114,54 @@ def nearest_normal_html(a: AnomalyDemo, run: DemoRun) -> str:
         + text
         + table(("pixel", "row", "nearest normal", "in words"), rows)
     )
+
+
+def anomaly_section(run: DemoRun) -> Section:
+    a = anomaly_demo(run.result, epochs=run.epochs)
+    n_turned, n_flagged = int(a.is_turned.sum()), int(a.flagged.sum())
+    hits = int((a.flagged & a.is_turned).sum())
+    # What the real digits it flags have in common, measured rather than assumed: their labels and ink.
+    real = a.flagged & ~a.is_turned
+    ink = a.X.reshape(len(a.X), -1).sum(axis=1, dtype=np.float64)
+    normal_ink = np.sort(ink[~a.is_turned])
+    flagged_real = ""
+    if real.any():
+        inkier = np.searchsorted(normal_ink, ink[real].min()) / len(normal_ink)
+        kinds = " and ".join(f"{d}s" for d in np.unique(a.y[real]))
+        flagged_real = (
+            f" The {int(real.sum())} real digits it flags are {kinds}, each inkier than {inkier:.0%} of the held-out "
+            "digits: error grows with ink, so bold strokes look odd too, not only badly written digits."
+        )
+    text = (
+        f"<p>Fit the toolkit's anomaly detector (its defaults; {a.seconds:.1f} s) on the {len(run.result.X_train):,} "
+        f"training digits, labels never used. Then hide {n_turned} held-out digits turned on their side among the "
+        f"{len(a.X) - n_turned:,} held-out ones: the same ink, the wrong shape. Ranked by the detector's score, a "
+        f"turned digit scores as more anomalous than a normal one with probability {a.auc:.2f} (ROC-AUC; 0.5 is "
+        f"chance). At its own threshold (scored worse than 99% of the training digits) it flags {n_flagged} rows, "
+        f"{hits} of them turned.{flagged_real}</p>"
+    )
+    rows = [
+        ("test rows (planted anomalies)", f"{len(a.X):,} ({n_turned})"),
+        ("ROC-AUC", f"{a.auc:.3f}"),
+        ("average precision", f"{a.ap:.3f} (chance {n_turned / len(a.X):.3f})"),
+        ("flagged at the threshold", f"{n_flagged}"),
+        ("precision / recall at the threshold", f"{a.precision:.2f} / {a.recall:.2f}"),
+    ]
+    html = (
+        text
+        + run.figure(
+            "anomaly_histogram.png",
+            a.histogram,
+            "The detector's score (higher = more normal: its reconstruction error and isolation forest, as robust "
+            "z-scores) of the held-out digits and the turned ones; rows left of the dashed threshold are flagged.",
+        )
+        + run.figure(
+            "anomaly_gallery.png",
+            a.gallery,
+            "The test rows the detector scores most anomalous (top) and their per-pixel squared reconstruction "
+            "error (bottom); under each, turned or a real digit, its label, and its score.",
+        )
+        + nearest_normal_html(a, run)
+        + table(("measure", "value"), rows)
+    )
+    return Section("Anomalies: what the model cannot rebuild", html)

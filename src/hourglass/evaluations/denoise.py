@@ -24,17 +24,6 @@ BLUR_SIGMAS = (0.5, 0.75, 1.0, 1.5, 2.0)  # the blur's width is picked per run, 
 
 # A classical filter: (noisy, clean, spatial axes) -> (filtered, label); clean is only used to tune.
 Classical = Callable[[np.ndarray, np.ndarray, tuple[int, ...]], tuple[np.ndarray, str]]
-CLASSICAL: dict[str, Classical] = {}
-
-
-def classical(name: str) -> Callable[[Classical], Classical]:
-    """Register a classical filter under ``name`` in ``CLASSICAL``; ``evaluate_denoise`` runs each on images."""
-
-    def add(fn: Classical) -> Classical:
-        CLASSICAL[name] = fn
-        return fn
-
-    return add
 
 
 def _per_axis(value: float, other: float, spatial: tuple[int, ...], ndim: int) -> tuple[float, ...]:
@@ -42,13 +31,11 @@ def _per_axis(value: float, other: float, spatial: tuple[int, ...], ndim: int) -
     return tuple(value if axis in spatial else other for axis in range(ndim))
 
 
-@classical("median")
 def median(noisy: np.ndarray, clean: np.ndarray, spatial: tuple[int, ...]) -> tuple[np.ndarray, str]:
     """A 3x3 median filter over the ``spatial`` axes of ``noisy``; ``clean`` is not used. Returns (filtered, label)."""
     return ndimage.median_filter(noisy, size=_per_axis(3, 1, spatial, noisy.ndim)), "median filter 3x3"
 
 
-@classical("gaussian")
 def gaussian_blur(noisy: np.ndarray, clean: np.ndarray, spatial: tuple[int, ...]) -> tuple[np.ndarray, str]:
     """A Gaussian blur over the ``spatial`` axes, its width the one of ``BLUR_SIGMAS`` closest to ``clean`` (by MSE).
 
@@ -58,6 +45,10 @@ def gaussian_blur(noisy: np.ndarray, clean: np.ndarray, spatial: tuple[int, ...]
     blurred = {s: ndimage.gaussian_filter(noisy, sigma=_per_axis(s, 0, spatial, noisy.ndim)) for s in BLUR_SIGMAS}
     best = min(blurred, key=lambda s: float(np.mean((blurred[s] - clean) ** 2)))
     return blurred[best], f"Gaussian blur σ={best:g}"
+
+
+# The filters ``evaluate_denoise`` runs on images, by name.
+CLASSICAL: dict[str, Classical] = {"median": median, "gaussian": gaussian_blur}
 
 
 def psnr(mse: float, data_range: float = 1.0) -> float:

@@ -1,15 +1,13 @@
 """Model registry: a name maps to an ``Hourglass`` subclass, so a new variant is one file.
 
-A module in this package defines its class with ``@register("name")``; it is found by itself (every module
-of the package is imported on the first look-up), and its constructor's arguments are recorded and saved with
-it (``Hourglass.config``). ``register("name", internal=True)`` keeps a model that only an estimator builds
+A module in this package defines its class with ``@register("name")`` and is listed at the end of this file,
+as timm lists its models: the registry is what that list imports. Its constructor's arguments are recorded and
+saved with it (``Hourglass.config``). ``register("name", internal=True)`` keeps a model that only an estimator builds
 (the detector's ensemble) out of the user's choices while folders that name it still load.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from typing import Any
 
 import torch
@@ -19,7 +17,6 @@ from hourglass.models.base import MAX_WEIGHTS, Hourglass
 from hourglass.schema import OneOf, validate
 
 MODELS: dict[str, type[Hourglass]] = {}
-_discovered = False
 
 
 def register(name: str, *, internal: bool = False):
@@ -41,19 +38,8 @@ def register(name: str, *, internal: bool = False):
     return add
 
 
-def _discover() -> None:
-    """Import every module of this package once, so each registers its models."""
-    global _discovered
-    if _discovered:
-        return
-    _discovered = True
-    for module in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{module.name}")
-
-
 def model_class(name: str) -> type[Hourglass]:
     """The class registered as ``name`` (internal ones too: a saved folder may name them)."""
-    _discover()
     if name not in MODELS:
         raise HourglassError(f"unknown model {name!r}; available: {', '.join(available_models())}")
     return MODELS[name]
@@ -105,13 +91,11 @@ def check_config(name: str, config: Any, where: str, field: str = "model.config"
 
 def available_models() -> list[str]:
     """The models a user may choose (``Autoencoder(model=...)``, ``hourglass train --model``)."""
-    _discover()
     return sorted(name for name, cls in MODELS.items() if not cls.internal)
 
 
 def registered_models() -> list[str]:
     """Every registered model, internal ones included: what a saved folder may name."""
-    _discover()
     return sorted(MODELS)
 
 
@@ -125,3 +109,6 @@ __all__ = [
     "register",
     "registered_models",
 ]
+
+# The models, each registering itself as it is imported: a new one is a module here and a name in this line.
+from hourglass.models import conv, ensemble, mlp, vae  # noqa: E402, F401
