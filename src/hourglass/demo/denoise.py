@@ -31,9 +31,9 @@ class DenoiseDemo:
 def denoise_demo(demo: DemoResult, noise: str = DEMO_NOISE, seed: int = 0, epochs: int | None = None) -> DenoiseDemo:
     """Train a small denoiser on the demo's training digits and evaluate it on its held-out ones.
 
-    A 16-number code (2 numbers keep too little to rebuild a digit's strokes), 40 epochs of
-    batches of 128 keep this to a couple of seconds on one CPU thread (benchmarks/denoise.py
-    trains the full recipe). ``epochs`` overrides the 40 (``hourglass demo --quick`` trains briefly).
+    A 16-number code (2 numbers keep too little to rebuild a digit's strokes), trained ``DEMO_EPOCHS`` epochs
+    so that the demo stays short (``benchmarks/denoise.py`` trains the full recipe). ``epochs`` overrides it
+    (``hourglass demo --quick`` trains briefly).
     """
     start = time.perf_counter()
     model = Autoencoder(latent_dim=16, epochs=epochs or DEMO_EPOCHS, batch_size=128, noise=noise, seed=seed).fit(

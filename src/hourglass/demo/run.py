@@ -67,10 +67,8 @@ def versus_pca(mse: float, pca: float) -> str:
 # (mnist7's order is shuffled, so they hold every class; being the first, digit #N keeps its number), and the
 # neighbor-preserving map is left out. Enough steps for every model to beat predicting the mean (a check that
 # warns looks broken), and for every other figure and section to be drawn from a real (if undertrained) model,
-# in seconds: a check that an install works. At 10 epochs (about 70 batches) the detector was still no better
-# than the mean (held-out MSE 0.032 against 0.029); at 40 its error is 0.72 of the mean's, the demo's model
-# 0.51, and the whole demo took 4.6 s against 4.0 s at 10 (one thread: on 1,000 digits an epoch is cheap).
-# All 5,000 digits at 3 epochs, with the neighbor layout, took 34 s on a loaded machine.
+# in seconds: a check that an install works. Fewer epochs left the detector no better than the mean; more rows
+# cost far more than more epochs (docs/benchmarks.md, "The demo").
 QUICK_EPOCHS, QUICK_ROWS = 40, 1_000
 
 

@@ -12,9 +12,8 @@ from hourglass.errors import HourglassError
 from hourglass.params import DEVICE_NAMES, DEVICE_PATTERN
 from hourglass.schema import Satisfies
 
-# Tiny MLPs are bound by per-op overhead, not FLOPs. On a loaded 2-core box torch's default of
-# 2 OpenMP threads swung one fit from 0.5 s to 71 s while 1 thread stayed stable; encoding 1M rows
-# measured 2.0M rows/s on 1 thread against 0.1-0.3M rows/s on 2 (benchmarks/train_speed.py).
+# Tiny MLPs are bound by per-op overhead, not FLOPs: on a loaded machine more OpenMP threads made fits and
+# encoding slower and their times erratic, one thread stable (docs/benchmarks.md, "Threads").
 CPU_THREADS = 1
 
 
