@@ -161,3 +161,47 @@ def test_every_training_flag_has_help_that_shows_its_default(command):
         assert action.help, action.option_strings
         if action.default not in (None, False):  # a flag that is off, or an option left unset, has none to show
             assert "default" in action.help, action.option_strings
+
+
+def _png_folder(folder, images) -> None:
+    from PIL import Image
+
+    folder.mkdir()
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(folder / f"img{i:02d}.png")
+
+
+def test_score_reads_data_as_the_detector_was_trained_or_as_the_data_flags_say(tmp_path, capsys):
+    """score takes the data flags: a folder of PNGs of another size is read at the detector's size (remembered,
+    or --image-size), --max-pixels refuses it, and a table's --label column is left out of scoring."""
+    digits = hg.load_dataset("mnist7")
+    _png_folder(tmp_path / "train", digits.X[:60])
+    big = [np.kron(x, np.ones((2, 2), np.uint8)) for x in digits.X[60:72]]  # 14x14: another size
+    _png_folder(tmp_path / "big", big)
+    det = tmp_path / "det"
+    fit = ["fit-detector", str(tmp_path / "train"), "--out", str(det), "--epochs", "1", "--members", "1", "--quiet"]
+    assert main(fit) == 0
+    remembered, sized = tmp_path / "remembered.csv", tmp_path / "sized.csv"
+    assert main(["score", str(det), str(tmp_path / "big"), "-o", str(remembered), "--quiet"]) == 0
+    args = ["score", str(det), str(tmp_path / "big"), "-o", str(sized), "--image-size", "7x7", "--color", "gray"]
+    assert main([*args, "--quiet"]) == 0
+    scores = pd.read_csv(remembered)
+    assert len(scores) == 12 and scores["path"].tolist() == [f"img{i:02d}.png" for i in range(12)]
+    pd.testing.assert_frame_equal(scores, pd.read_csv(sized))
+    capsys.readouterr()
+    limited = ["score", str(det), str(tmp_path / "big"), "-o", str(tmp_path / "x.csv"), "--max-pixels", "100"]
+    assert main(limited) == 2
+    assert "100" in capsys.readouterr().err and not (tmp_path / "x.csv").exists()
+    assert main(["score", str(det), str(tmp_path / "big"), "-o", "-", "--image-size", "0x7"]) == 2
+    assert "--image-size" in capsys.readouterr().err
+
+    frame = pd.DataFrame(digits.X[:80].reshape(80, -1).astype(float), columns=[f"p{i}" for i in range(49)])
+    frame.insert(3, "kind", np.repeat(["a", "b"], 40))
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    table_det = tmp_path / "table-det"
+    fit = ["fit-detector", str(tmp_path / "t.csv"), "--label", "kind", "--out", str(table_det), "--epochs", "1"]
+    assert main([*fit, "--quiet"]) == 0
+    for extra in ([], ["--label", "kind"]):  # remembered, or named again
+        assert main(["score", str(table_det), str(tmp_path / "t.csv"), "-o", str(tmp_path / "s.csv"), *extra]) == 0
+        scores = pd.read_csv(tmp_path / "s.csv")
+        assert scores["kind"].tolist() == frame["kind"].tolist() and len(scores) == 80

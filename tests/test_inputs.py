@@ -26,7 +26,7 @@ import hourglass as hg
 from hourglass import HourglassError
 from hourglass.anomaly import AnomalyDetector
 from hourglass.cli import main
-from hourglass.cli.common import bounded_float, bounded_int, seed_int
+from hourglass.cli.arguments import bounded_float, bounded_int, seed_int
 from hourglass.runtime.device import resolve_device
 
 SETTINGS = settings(

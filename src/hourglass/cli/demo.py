@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from hourglass.cli.common import check_output
+from hourglass.cli.writing import check_output
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

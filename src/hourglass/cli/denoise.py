@@ -5,14 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hourglass.cli.common import (
-    add_data_args,
-    add_rows_output,
-    check_rows_output,
-    read_data,
-    read_model,
-    write_rows,
-)
+from hourglass.cli.arguments import add_data_args, add_rows_output
+from hourglass.cli.reading import read_data, read_model
+from hourglass.cli.writing import check_rows_output, write_rows
 from hourglass.data import model_input
 
 

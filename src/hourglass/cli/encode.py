@@ -7,18 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hourglass.cli.common import (
-    STDOUT,
-    add_data_args,
-    add_quiet,
-    check_output,
-    read_data,
-    read_inference,
-    report,
-    row_columns,
-    where,
-    write_columns,
-)
+from hourglass.cli.arguments import add_data_args, add_quiet
+from hourglass.cli.reading import read_data, read_inference
+from hourglass.cli.writing import STDOUT, check_output, report, row_columns, where, write_columns
 from hourglass.data import ARRAY_SUFFIXES, TABLE_SUFFIXES
 from hourglass.data.arrays import write_array
 

@@ -6,8 +6,9 @@ import argparse
 
 import numpy as np
 
-from hourglass.cli.common import bounded_float, check_output
+from hourglass.cli.arguments import bounded_float
 from hourglass.cli.score import model_chunks, read_detector
+from hourglass.cli.writing import check_output
 from hourglass.errors import HourglassError
 
 SHOWN_VALUES = 10  # label values an error lists
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if args.alpha is not None:
         model.check_alpha(args.alpha, "--alpha")  # before any row is read
     scores, labels = [], []
-    with model_chunks(args.data, model, args.label) as chunks:
+    with model_chunks(args.data, model, args) as chunks:
         for X, chunk in chunks:
             y = chunk.y
             if y is None:

@@ -6,7 +6,9 @@ import argparse
 from pathlib import Path
 
 from hourglass.atomic import atomic_file
-from hourglass.cli.common import add_data_args, check_output, read_data, read_model, seed_int
+from hourglass.cli.arguments import add_data_args, seed_int
+from hourglass.cli.reading import read_data, read_model
+from hourglass.cli.writing import check_output
 from hourglass.errors import HourglassError
 from hourglass.params import NOISE_HELP
 

@@ -6,7 +6,9 @@ import argparse
 from pathlib import Path
 
 from hourglass.atomic import atomic_file
-from hourglass.cli.common import check_output, read_data, read_model, seed_int
+from hourglass.cli.arguments import seed_int
+from hourglass.cli.reading import read_data, read_model
+from hourglass.cli.writing import check_output
 from hourglass.data import model_input
 from hourglass.errors import HourglassError
 

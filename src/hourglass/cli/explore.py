@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from hourglass.cli.common import _size, add_max_pixels, bounded_int, check_output, read_model, read_model_data
+from hourglass.cli.arguments import add_max_pixels, bounded_int, image_size
+from hourglass.cli.reading import read_model, read_model_data
+from hourglass.cli.writing import check_output
 from hourglass.params import MAX_POINTS
 
 
@@ -22,7 +24,10 @@ def add_explorer_args(p: argparse.ArgumentParser) -> None:
         "--label", help="table column (or .npz array) holding labels that colour the dots (default: the model's)"
     )
     p.add_argument(
-        "--image-size", type=_size, metavar="HxW", help="resize a folder's images to this size (default: the model's)"
+        "--image-size",
+        type=image_size,
+        metavar="HxW",
+        help="resize a folder's images to this size (default: the model's)",
     )
     p.add_argument(
         "--color",

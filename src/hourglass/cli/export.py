@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from hourglass.cli.common import check_output, read_model
+from hourglass.cli.reading import read_model
+from hourglass.cli.writing import check_output
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _data_lines(field: _Fields) -> list[str]:
     """Where the training data came from and how it was read: what ``explore`` and ``plot`` map when given
-    no DATA, and how every command reads new data for this model (``cli.common.load_options``)."""
+    no DATA, and how every command reads new data for this model (``cli.reading.load_options``)."""
     data = field("data", dict)  # each of these may be null: checked here, not by ``_Fields``
     source = data.get("source") if isinstance(data.get("source"), str) else None
     options = data.get("options") if isinstance(data.get("options"), dict) else {}

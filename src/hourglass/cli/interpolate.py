@@ -8,18 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hourglass.cli.common import (
-    add_data_args,
-    add_quiet,
-    bounded_int,
-    check_output,
-    check_rows_output,
-    read_data,
-    read_model,
-    report,
-    where,
-    write_rows,
-)
+from hourglass.cli.arguments import add_data_args, add_quiet, bounded_int
+from hourglass.cli.reading import read_data, read_model
+from hourglass.cli.writing import check_output, check_rows_output, report, where, write_rows
 from hourglass.errors import HourglassError
 from hourglass.params import WALK_PATHS
 

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hourglass.atomic import atomic_dir, foreign_entries, lock
-from hourglass.cli.common import add_data_args, bounded_int, check_output, read_model, read_model_data
+from hourglass.cli.arguments import add_data_args, bounded_int
+from hourglass.cli.reading import read_model, read_model_data
+from hourglass.cli.writing import check_output
 from hourglass.errors import HourglassError
 from hourglass.params import FIGURE_FILES
 

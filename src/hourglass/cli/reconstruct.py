@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from hourglass.cli.common import (
-    add_data_args,
-    add_rows_output,
-    check_rows_output,
-    read_data,
-    read_inference,
-    report,
-    where,
-    write_rows,
-)
+from hourglass.cli.arguments import add_data_args, add_rows_output
+from hourglass.cli.reading import read_data, read_inference
+from hourglass.cli.writing import check_rows_output, report, where, write_rows
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

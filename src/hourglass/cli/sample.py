@@ -5,17 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hourglass.cli.common import (
-    add_quiet,
-    bounded_int,
-    check_output,
-    check_rows_output,
-    read_model,
-    report,
-    seed_int,
-    where,
-    write_rows,
-)
+from hourglass.cli.arguments import add_quiet, bounded_int, seed_int
+from hourglass.cli.reading import read_model
+from hourglass.cli.writing import check_output, check_rows_output, report, where, write_rows
 from hourglass.errors import HourglassError
 
 MAX_SAMPLES = 1_000_000  # rows written to a file

@@ -15,16 +15,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hourglass.atomic import atomic_file
-from hourglass.cli.common import (
-    STDOUT,
-    add_quiet,
-    bounded_float,
-    bounded_int,
-    check_output,
-    load_options,
-    report,
-    where,
-)
+from hourglass.cli.arguments import add_data_args, add_quiet, bounded_float, bounded_int
+from hourglass.cli.reading import given_options, load_options
+from hourglass.cli.writing import STDOUT, check_output, report, where
 from hourglass.data import CHUNK_ROWS, PARQUET_SUFFIXES, TABLE_SUFFIXES, Dataset, iter_chunks, model_input
 from hourglass.errors import HourglassError
 
@@ -43,14 +36,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "are streamed.",
     )
     p.add_argument("model", metavar="MODEL", help="detector folder (from `hourglass fit-detector`)")
-    p.add_argument("data", metavar="DATA", help="rows to score: .npy, .npz, .csv/.tsv/.parquet, a built-in name")
+    add_data_args(p, "rows to score")
     p.add_argument(
         "-o",
         "--output",
         required=True,
         help="scores table to write (.csv, .tsv or .parquet), or - for CSV on standard output",
     )
-    p.add_argument("--label", help="table column to leave out of scoring (copied to the output)")
     p.add_argument(
         "--top", type=bounded_int(0, 1000), default=3, help="worst-rebuilt features to list per row (default: 3)"
     )
@@ -85,13 +77,13 @@ def read_detector(path: str) -> AnomalyDetector:
 
 @contextlib.contextmanager
 def model_chunks(
-    path: str, model: AnomalyDetector, label: str | None = None
+    path: str, model: AnomalyDetector, args: argparse.Namespace
 ) -> Iterator[Iterator[tuple[Any, Dataset]]]:
     """DATA streamed (``hourglass.data.iter_chunks``, ``CHUNK_ROWS`` rows at a time) as (the model's input, the
     chunk: its labels ``y``, image paths ``ids`` and row numbers ``index``) per chunk, read as the model's training
-    data was (``load_options``: its label column unless ``label`` names one); the file is closed on leaving the
-    block, however it is left."""
-    options = load_options(model, label)
+    data was (``load_options``: its label column, an image folder's size and colour, unless a data flag says
+    otherwise); the file is closed on leaving the block, however it is left."""
+    options = load_options(model, **given_options(args))
     with contextlib.closing(iter_chunks(path, rows=CHUNK_ROWS, **options)) as chunks:
         yield ((model_input(chunk, model, where=path), chunk) for chunk in chunks)
 
@@ -107,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     writer = None
     # The Parquet writer is closed before the file is moved into place, however the block is left.
     target = contextlib.nullcontext(sys.stdout) if out is None else atomic_file(out)
-    with target as tmp, model_chunks(args.data, model, args.label) as chunks, contextlib.ExitStack() as stack:
+    with target as tmp, model_chunks(args.data, model, args) as chunks, contextlib.ExitStack() as stack:
         for X, chunk in chunks:
             frame = _score_frame(
                 model, X, chunk.y, args.label, args.top, first_id=n, alpha=args.alpha, explain=args.explain

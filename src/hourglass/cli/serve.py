@@ -6,8 +6,9 @@ import argparse
 import socket
 import sys
 
-from hourglass.cli.common import bounded_int, read_model, read_model_data
+from hourglass.cli.arguments import bounded_int
 from hourglass.cli.explore import add_explorer_args
+from hourglass.cli.reading import read_model, read_model_data
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

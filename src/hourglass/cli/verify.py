@@ -7,7 +7,8 @@ import tempfile
 
 import numpy as np
 
-from hourglass.cli.common import add_data_args, bounded_int, read_data, read_model
+from hourglass.cli.arguments import add_data_args, bounded_int
+from hourglass.cli.reading import read_data, read_model
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +27,8 @@ OWN_FILES = (CONFIG, WEIGHTS, "loss_curve.png")
 # Each estimator's parameter names: those its config.json's ``params`` may hold (tests hold these to the
 # estimators' own ``_parameter_specs``).
 PARAMETERS = {
-    "Autoencoder": frozenset(f.name for f in fields(AUTOENCODER)),
-    "AnomalyDetector": frozenset(f.name for f in fields(DETECTOR)),
+    "Autoencoder": frozenset(AUTOENCODER.params),
+    "AnomalyDetector": frozenset(DETECTOR.params),
 }
 
 
