@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from hourglass.errors import HourglassError
+from hourglass.params import MAX_LATENT, MAX_LAYERS, MAX_MEMBERS, MAX_WIDTH  # noqa: F401 (MAX_MEMBERS: anomaly/detector.py)
 from hourglass.schema import Int, ListOf, Omittable, OneOf, Spec
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -26,11 +27,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 OUTPUT_ACTIVATIONS: dict[str, type[nn.Module]] = {"identity": nn.Identity, "sigmoid": nn.Sigmoid}
 
 
-# Bounds on sizes, so that an absurd value fails at once with its limit instead of exhausting memory.
-MAX_LATENT = 4096
-MAX_WIDTH = 65_536
-MAX_LAYERS = 32
-MAX_MEMBERS = 100
+# The size bounds are the parameter table's (an absurd value fails at once with its limit); the weights' too.
 MAX_WEIGHTS = 1 << 28  # 1 GiB of float32 weights (about 4 GiB while training with Adam)
 
 # The constructor arguments models share, and what each accepts; a model adds its own in ``arguments``.

@@ -18,6 +18,7 @@ from torch import nn
 from hourglass.errors import HourglassError
 from hourglass.models import register
 from hourglass.models.base import OUTPUT_ACTIVATIONS, Hourglass, make_activation
+from hourglass.params import AUTOENCODER
 
 # A 4x4 kernel at stride 2 overlaps evenly, so the transposed convolutions draw no checkerboard.
 KERNEL, STRIDE, PAD = 4, 2, 1
@@ -137,9 +138,9 @@ class Conv(Hourglass):
         self,
         n_features: int,
         sample_shape: Sequence[int],
-        latent_dim: int = 2,
+        latent_dim: int = AUTOENCODER.latent_dim,
         hidden: Sequence[int] = (32, 64),
-        activation: str = "relu",
+        activation: str = AUTOENCODER.activation,
         output_activation: str = "identity",
     ) -> None:
         super().__init__()

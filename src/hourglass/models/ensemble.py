@@ -12,8 +12,9 @@ from torch import nn
 
 from hourglass.errors import HourglassError
 from hourglass.models import register
-from hourglass.models.base import ACTIVATIONS, MAX_MEMBERS, OUTPUT_ACTIVATIONS, Hourglass, make_activation
-from hourglass.schema import Int, Real, Spec
+from hourglass.models.base import ACTIVATIONS, OUTPUT_ACTIVATIONS, Hourglass, make_activation
+from hourglass.params import DETECTOR
+from hourglass.schema import Spec
 
 
 class _Batched(nn.Module):
@@ -39,19 +40,19 @@ class EnsembleMLP(Hourglass):
     and ``trim``); it is not among the models an ``Autoencoder`` offers.
     """
 
-    arguments: ClassVar[dict[str, Spec]] = {"n_members": Int(1, MAX_MEMBERS), "trim": Real(0, 1, open="hi")}
+    arguments: ClassVar[dict[str, Spec]] = {"n_members": DETECTOR["n_members"].spec, "trim": DETECTOR["trim"].spec}
     encoder: nn.ModuleList  # one batched layer per depth, stepped through by ``_stack``
     decoder: nn.ModuleList
 
     def __init__(
         self,
         n_features: int,
-        latent_dim: int = 4,
-        hidden: Sequence[int] = (32,),
-        activation: str = "relu",
+        latent_dim: int = DETECTOR.latent_dim,
+        hidden: Sequence[int] = DETECTOR.hidden,
+        activation: str = DETECTOR.activation,
         output_activation: str = "identity",
-        n_members: int = 3,
-        trim: float = 0.2,
+        n_members: int = DETECTOR.n_members,
+        trim: float = DETECTOR.trim,
     ) -> None:
         super().__init__()
         if activation not in ACTIVATIONS or output_activation not in OUTPUT_ACTIVATIONS:

@@ -9,6 +9,7 @@ from torch import nn
 
 from hourglass.models import register
 from hourglass.models.base import OUTPUT_ACTIVATIONS, Hourglass, make_activation
+from hourglass.params import AUTOENCODER
 
 
 def _stack(widths: Sequence[int], act: str, last: nn.Module) -> nn.Sequential:
@@ -37,9 +38,9 @@ class MLP(Hourglass):
     def __init__(
         self,
         n_features: int,
-        latent_dim: int = 2,
+        latent_dim: int = AUTOENCODER.latent_dim,
         hidden: Sequence[int] = (128, 64),
-        activation: str = "relu",
+        activation: str = AUTOENCODER.activation,
         output_activation: str = "identity",
     ) -> None:
         super().__init__()

@@ -20,7 +20,8 @@ from hourglass.models import register
 from hourglass.models.base import OUTPUT_ACTIVATIONS, Hourglass, anchored, make_activation
 from hourglass.models.conv import check_image_features, conv_decoder, conv_encoder, start_at_mean, suits_conv
 from hourglass.models.mlp import mlp_decoder, mlp_encoder
-from hourglass.schema import OneOf, Real, Spec
+from hourglass.params import AUTOENCODER
+from hourglass.schema import OneOf, Spec
 
 LOG_VAR_RANGE = (-20.0, 10.0)  # keeps exp(log_var) finite when a step overshoots
 
@@ -56,20 +57,20 @@ class VAE(Hourglass):
     """
 
     needs: ClassVar[tuple[str, ...]] = ("sample_shape", "beta")
-    arguments: ClassVar[dict[str, Spec]] = {"body": OneOf("auto", *BODIES), "beta": Real(0)}
+    arguments: ClassVar[dict[str, Spec]] = {"body": OneOf("auto", *BODIES), "beta": AUTOENCODER["beta"].spec}
     learns_prior: ClassVar[bool] = True
     walk_path: ClassVar[str] = "spherical"  # N(0, I) puts its mass near a sphere; slerp stays on it
 
     def __init__(
         self,
         n_features: int,
-        latent_dim: int = 2,
+        latent_dim: int = AUTOENCODER.latent_dim,
         hidden: Sequence[int] | None = None,
-        activation: str = "relu",
+        activation: str = AUTOENCODER.activation,
         output_activation: str = "identity",
         sample_shape: Sequence[int] | None = None,
         body: str = "auto",
-        beta: float = 0.03,
+        beta: float = AUTOENCODER.beta,
     ) -> None:
         super().__init__()
         self.n_features, self.latent_dim = int(n_features), int(latent_dim)
