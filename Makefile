@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench docs package package-test clean
+.PHONY: demo test test-fast test-slow lint bench docs package package-test clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,14 +23,21 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/hourglass demo
 
-test: $(STAMP)
-	# Two workers, one per core (every test runs torch on one thread); a file's tests stay in one worker, so a
-	# module's costly fixture (the demo run) is built once. 1,338 tests: 5.0 min against ~8.5 alone.
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
-	# The docstrings' Examples run as tests, and the package type-checks (config in pyproject.toml).
+# What CI runs (.ci/run): both tiers of tests, the docstrings' Examples, the type check, the docs and the package.
+test: test-fast test-slow
+	# The docstrings' Examples run as tests (their fitted models: src/conftest.py), and the package type-checks.
 	$(BIN)/python -m pytest -q --doctest-modules src/hourglass
 	$(BIN)/python -m mypy src
 	$(MAKE) --no-print-directory docs package-test
+
+# The default tier, for every change. Two workers, one per core (every test runs torch on one thread); a file's
+# tests stay in one worker, so a module's costly fixture is built once.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+# The slow tier (pyproject.toml's `slow` marker): long fits checked for quality, load tests, long start-ups.
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m slow
 
 # The API and command-line reference (mkdocs.yml) into site/, strictly: any warning fails it (not --quiet:
 # it hides the warnings, and strict mode then passes).

@@ -184,9 +184,7 @@ def test_page_decoder_in_chromium_matches_pytorch(model, digits, tmp_path):
     codes = _codes(model, X)
     with browser_page(path.resolve().as_uri()) as page:
         js_rows = page.evaluate(f"{EX}.decode({json.dumps(codes.tolist())})")
-        per_point_ms = page.evaluate(f"{EX}.benchmark(2000)")
-    assert _scaled_gap(model, js_rows, codes) < 1e-5
-    assert per_point_ms < 1.0, f"decoding one point took {per_point_ms:.3f} ms"
+    assert _scaled_gap(model, js_rows, codes) < 1e-5  # its speed: benchmarks/explorer_decode.py
 
 
 def test_page_is_one_offline_file(model, digits):

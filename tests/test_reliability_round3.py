@@ -251,6 +251,7 @@ def model_and_data(small_model, mnist7, tmp_path_factory):
     return root
 
 
+@pytest.mark.slow  # a load test, timed
 def test_slow_clients_do_not_delay_another_clients_page(model_and_data):
     proc, port, _ = _start_serve(model_and_data)
     clients = []

@@ -348,9 +348,25 @@ def test_explore_says_when_labels_are_too_many_to_colour(tmp_path, capsys):
     assert "300 distinct labels: too many to colour the dots by" in err
     assert "row-299" in (tmp_path / "e.html").read_text()
     # a label per row (ids) has no silhouette: evaluate-map says nan, not a traceback
-    assert main(["evaluate-map", str(model), str(data), str(data), "--label", "name"]) == 0
+    assert main(["evaluate-map", str(model), str(data), str(data), "--label", "name", "--no-umap"]) == 0
     table = capsys.readouterr().out
     assert "hourglass" in table and "nan" in table
+
+
+@pytest.mark.slow  # UMAP: numba compiles it for about a minute
+def test_evaluate_map_with_umap_says_nan_for_a_label_per_row(tmp_path, capsys):
+    pytest.importorskip("umap")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(300, 3)), columns=["a", "b", "c"])
+    frame["name"] = [f"row-{i}" for i in range(300)]
+    data = tmp_path / "t.csv"
+    frame.to_csv(data, index=False)
+    model = tmp_path / "m"
+    assert main(["train", str(data), "--label", "name", "--epochs", "1", "--quiet", "--out", str(model)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate-map", str(model), str(data), str(data), "--label", "name"]) == 0
+    table = capsys.readouterr().out
+    assert "hourglass" in table and "UMAP" in table and "nan" in table
 
 
 @pytest.fixture(scope="module")
