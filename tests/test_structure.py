@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 import torch
@@ -184,7 +182,7 @@ def test_cli_trains_and_evaluates_a_map(tmp_path, capsys):
     assert "--neighbors" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not os.environ.get("HOURGLASS_SLOW_TESTS"), reason="numba compiles ~60 s; set HOURGLASS_SLOW_TESTS")
+@pytest.mark.slow  # numba compiles pynndescent for about a minute
 def test_large_data_uses_pynndescent(monkeypatch):
     pytest.importorskip("pynndescent")
     from hourglass.training import neighbors
