@@ -201,7 +201,7 @@ def test_score_reads_data_as_the_detector_was_trained_or_as_the_data_flags_say(t
     table_det = tmp_path / "table-det"
     fit = ["fit-detector", str(tmp_path / "t.csv"), "--label", "kind", "--out", str(table_det), "--epochs", "1"]
     assert main([*fit, "--quiet"]) == 0
-    for extra in ([], ["--label", "kind"]):  # remembered, or named again
+    for extra, column in [([], "label"), (["--label", "kind"], "kind")]:  # remembered, or named again
         assert main(["score", str(table_det), str(tmp_path / "t.csv"), "-o", str(tmp_path / "s.csv"), *extra]) == 0
         scores = pd.read_csv(tmp_path / "s.csv")
-        assert scores["kind"].tolist() == frame["kind"].tolist() and len(scores) == 80
+        assert scores[column].tolist() == frame["kind"].tolist() and len(scores) == 80

@@ -3,10 +3,12 @@ that is not finite in float32 (the precision the model computes in) is refused w
 
 from __future__ import annotations
 
-import dataclasses
+import argparse
+import ast
 import inspect
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,10 +19,12 @@ from hourglass.anomaly import AnomalyDetector
 from hourglass.cli import build_parser
 from hourglass.cli import fit_detector as fit_detector_cli
 from hourglass.cli import train as train_cli
+from hourglass.cli.flags import add_estimator_flags, shown
 from hourglass.data.noise import CORRUPTIONS
+from hourglass.errors import ParameterError
 from hourglass.models.base import MAX_WEIGHTS
-from hourglass.params import AUTOENCODER, DETECTOR, NOISE_HELP
-from hourglass.schema import Maybe, OneOf
+from hourglass.params import AUTOENCODER, DETECTOR, NOISE_HELP, Table, check
+from hourglass.schema import Bool, Maybe
 
 NAN, INF = math.nan, math.inf
 # Values every parameter must refuse, by parameter: 0, -1, nan, inf, huge, the wrong type, an unknown name.
@@ -72,6 +76,7 @@ ESTIMATORS = {
     "vae": lambda: hg.Autoencoder(model="vae"),
     "detector": lambda: AnomalyDetector(),
 }
+TABLES = {"autoencoder": AUTOENCODER, "vae": AUTOENCODER, "detector": DETECTOR}
 
 
 class Untouchable:
@@ -82,8 +87,8 @@ class Untouchable:
 
 
 def cases():
-    for kind, make in ESTIMATORS.items():
-        for name in make().get_params():
+    for kind in ("autoencoder", "detector"):  # a VAE is an Autoencoder: the same table, the same check
+        for name in ESTIMATORS[kind]().get_params():
             for value in BAD[name]:
                 yield pytest.param(kind, name, value, id=f"{kind}-{name}={value!r}"[:60])
 
@@ -91,16 +96,17 @@ def cases():
 @pytest.mark.parametrize(("kind", "name", "value"), list(cases()))
 def test_every_bad_parameter_is_one_line_naming_it_before_the_data_is_read(kind, name, value):
     est = ESTIMATORS[kind]().set_params(**{name: value})
-    with pytest.raises(HourglassError, match=rf"parameter {name}\b.* must be .*; got ") as info:
+    with pytest.raises(ParameterError, match=rf"parameter {name}\b.* must be .*; got ") as info:
         est.fit(Untouchable())
     assert "\n" not in str(info.value)
+    assert info.value.name == name and info.value.path.startswith(name)  # what the command line names the flag by
 
 
 @pytest.mark.parametrize("kind", list(ESTIMATORS))
 def test_every_parameter_is_declared_and_tested_and_defaults_and_odd_good_values_pass(kind):
     est = ESTIMATORS[kind]()
     params = set(est.get_params())
-    assert set(type(est)._parameter_specs) == params  # declared once, for every parameter
+    assert type(est)._parameter_specs == TABLES[kind].specs()  # declared once, in the table
     assert params <= set(BAD)  # and each has bad values above
     est._validate_params()
     for name, values in GOOD.items():
@@ -172,48 +178,152 @@ def test_values_whose_scaling_overflows_are_a_data_error_not_divergence():
         hg.Autoencoder(scaling="minmax", epochs=1).fit(X)
 
 
-# ------------------------------------------------------------------ defaults (hourglass.params) and the CLI
+# ---------------------------------------------------------------- the parameter tables (hourglass.params)
 COMMANDS = [
-    pytest.param(hg.Autoencoder, AUTOENCODER, "train", train_cli.estimator_from, train_cli.FLAGS, id="train"),
-    pytest.param(
-        AnomalyDetector, DETECTOR, "fit-detector", fit_detector_cli.detector_from, fit_detector_cli.FLAGS, id="detector"
-    ),
+    pytest.param(hg.Autoencoder, AUTOENCODER, "train", train_cli.estimator_from, id="train"),
+    pytest.param(AnomalyDetector, DETECTOR, "fit-detector", fit_detector_cli.detector_from, id="detector"),
 ]
+ROOT = Path(__file__).parents[1]
 
 
-@pytest.mark.parametrize(("cls", "defaults", "command", "build", "flags"), COMMANDS)
-def test_the_estimator_takes_every_default_from_params(cls, defaults, command, build, flags):
+def command_parser(command: str) -> argparse.ArgumentParser:
+    return build_parser(command)._subparsers._group_actions[0].choices[command]
+
+
+@pytest.mark.parametrize(("cls", "table", "command", "build"), COMMANDS)
+def test_the_estimator_takes_its_parameters_and_defaults_from_the_table(cls, table, command, build):
     signature = inspect.signature(cls.__init__).parameters
-    assert {name: p.default for name, p in signature.items() if name != "self"} == dataclasses.asdict(defaults)
+    assert {name: p.default for name, p in signature.items() if name != "self"} == table.defaults()
+    assert list(signature)[1:] == list(table.params)  # in the table's order
 
 
-@pytest.mark.parametrize(("cls", "defaults", "command", "build", "flags"), COMMANDS)
-def test_the_command_without_flags_builds_the_default_estimator(cls, defaults, command, build, flags):
+@pytest.mark.parametrize(("cls", "table", "command", "build"), COMMANDS)
+def test_the_docstring_says_each_default_the_table_holds(cls, table, command, build):
+    said = dict(re.findall(r"^(\w+) : .*, default (.+)$", inspect.getdoc(cls), re.M))
+    assert set(said) == set(table.params)
+    assert {name: ast.literal_eval(text) for name, text in said.items()} == table.defaults()
+
+
+@pytest.mark.parametrize(("cls", "table", "command", "build"), COMMANDS)
+def test_the_command_without_flags_builds_the_default_estimator(cls, table, command, build):
     built = build(build_parser(command).parse_args([command, "data.npy"])).get_params()
-    differs = {name: value for name, value in built.items() if value != getattr(defaults, name)}
+    differs = {name: value for name, value in built.items() if value != table[name].default}
     assert differs == ({"verbose": True} if command == "train" else {})  # train shows progress unless --quiet
 
 
-@pytest.mark.parametrize(("cls", "defaults", "command", "build", "flags"), COMMANDS)
-def test_every_flags_choices_are_what_its_parameter_accepts(cls, defaults, command, build, flags):
-    """A flag whose --help lists choices lists exactly what the parameter's spec accepts."""
-    parser = build_parser(command)._subparsers._group_actions[0].choices[command]
-    checked = []
-    for action in parser._actions:
-        param = next((p for p, flag in flags.items() if flag in action.option_strings), None)
-        if action.choices is None or param is None:
+@pytest.mark.parametrize(("cls", "table", "command", "build"), COMMANDS)
+def test_the_commands_estimator_flags_are_generated_from_the_table(cls, table, command, build):
+    """A parser built from the table alone holds exactly the command's estimator flags, each with the same
+    destination, default, type and help; --help shows every one with its default and what it accepts."""
+    generated = argparse.ArgumentParser()
+    add_estimator_flags(generated, table)
+    ours = {a.option_strings[0]: a for a in generated._actions if a.dest != "help"}
+    theirs = {a.option_strings[0]: a for a in command_parser(command)._actions if a.option_strings}
+    assert set(ours) == {p.flag for p in table if p.flag} and set(ours) <= set(theirs)
+    # the command's other options (data, output, checkpoint, progress) set no estimator parameter
+    assert not {a.dest for flag, a in theirs.items() if flag not in ours} & set(table.params)
+    for flag, action in ours.items():
+        other = theirs[flag]
+        assert (other.dest, other.default, other.help, other.metavar, other.nargs, type(other)) == (
+            action.dest,
+            action.default,
+            action.help,
+            action.metavar,
+            action.nargs,
+            type(action),
+        ), flag
+    parser = command_parser(command)
+    # one line per option, so that no phrase is wrapped apart
+    parser.formatter_class = lambda prog: argparse.HelpFormatter(prog, max_help_position=60, width=10_000)
+    helped = parser.format_help()
+    for param in table:
+        if param.flag is None:
             continue
-        spec = cls._parameter_specs[param]
-        spec = spec.spec if isinstance(spec, Maybe) else spec
-        assert isinstance(spec, OneOf) and set(action.choices) == set(spec.choices()), param
-        checked.append(param)
-    assert len(checked) == (3 if command == "train" else 0)  # --loss, --scaling, --structure
+        line = next(line for line in helped.splitlines() if line.strip().startswith(param.flag))
+        spec = param.spec.spec if isinstance(param.spec, Maybe) else param.spec
+        if isinstance(spec, Bool):
+            assert f"(default: {'on' if param.default else 'off'};" in line, line
+            continue
+        assert line.rstrip().endswith(f"default: {shown(param.default)})"), line
+        assert param.needs or str(spec) in line, line  # a registry's names would need torch to list
 
 
-def test_train_checks_model_names_against_the_registry_when_parsing():
-    with pytest.raises(HourglassError, match=r"invalid choice: 'unet' \(choose from 'auto', 'conv', 'mlp', 'vae'\)"):
-        build_parser("train").parse_args(["train", "data.npy", "--model", "unet"])
-    assert build_parser("train").parse_args(["train", "data.npy", "--model", "vae"]).model == "vae"
+def test_the_flags_answer_in_the_specs_words_naming_the_flag():
+    parse = command_parser("train").parse_args
+    cases = {
+        "--latent 0": "argument --latent: must be an integer in [1, 4,096]; got '0'",
+        "--hidden 8,0": "argument --hidden: [1] must be an integer in [1, 65,536]; got '8,0'",
+        "--lr nan": "argument --lr: must be > 0 and finite; got 'nan'",
+        "--activation swish": "argument --activation: must be one of 'relu', 'gelu', 'silu', 'elu', 'tanh', "
+        "'leaky_relu'; got 'swish'",
+        "--model unet": "argument --model: must be one of 'auto', 'conv', 'mlp', 'vae'; got 'unet'",
+        "--structure umap": "argument --structure: must be one of 'neighbors'; got 'umap'",
+    }
+    for args, said in cases.items():
+        with pytest.raises(HourglassError) as info:
+            parse(["data.npy", *args.split()])
+        assert str(info.value).startswith(said), str(info.value)
+    args = parse(["data.npy", "--hidden", "64,32", "--model", "vae", "--noise", "mask:0.1", "--structure", "neighbors"])
+    assert (args.hidden, args.model, args.noise, args.structure) == ((64, 32), "vae", "mask:0.1", "neighbors")
+    detector = command_parser("fit-detector").parse_args(["d.npy", "--contamination", "0.05", "--no-iforest"])
+    assert (detector.contamination, detector.iforest) == (0.05, False)
+
+
+def test_check_raises_a_parameter_error_naming_the_parameter_and_where_in_its_value():
+    with pytest.raises(ParameterError) as info:
+        check(AUTOENCODER, {"latent_dim": 2, "hidden": (8, 0)})
+    e = info.value
+    assert (e.name, e.path, e.problem) == ("hidden", "hidden[1]", "must be an integer in [1, 65,536]; got 0")
+    assert str(e) == "Autoencoder: parameter hidden[1] must be an integer in [1, 65,536]; got 0"
+    check(DETECTOR, DETECTOR.defaults())
+    assert isinstance(DETECTOR, Table) and DETECTOR.lr == DETECTOR["lr"].default == 3e-3
+
+
+def test_the_tables_names_are_those_the_networks_the_loop_and_the_scaler_implement():
+    from hourglass import params
+    from hourglass.data.scaling import KINDS
+    from hourglass.models import available_models
+    from hourglass.models.base import ACTIVATIONS, OUTPUT_ACTIVATIONS
+    from hourglass.training import train
+
+    assert tuple(ACTIVATIONS) == params.ACTIVATIONS and tuple(OUTPUT_ACTIVATIONS) == params.OUTPUT_ACTIVATIONS
+    assert tuple(train.LOSSES) == params.LOSSES and tuple(KINDS) == params.SCALINGS
+    assert params.MODELS() == available_models()
+
+
+def test_the_model_classes_defaults_do_not_contradict_the_tables():
+    from hourglass.models import model_class
+
+    for name, table in [("mlp", AUTOENCODER), ("conv", AUTOENCODER), ("vae", AUTOENCODER), ("mlp-ensemble", DETECTOR)]:
+        signature = inspect.signature(model_class(name).__init__).parameters
+        for arg, p in signature.items():
+            # hidden: the model's own widths stand for the table's None; output_activation's "auto" is resolved
+            # by the estimator, which passes the model its choice
+            if arg in table.params and p.default is not p.empty and arg not in ("hidden", "output_activation"):
+                assert p.default == table[arg].default, (name, arg)
+        assert name != "mlp-ensemble" or signature["hidden"].default == DETECTOR.hidden
+
+
+def test_the_docs_state_the_tables_defaults():
+    """Where the README or a guide says a default (``[--neighbors 15]``, ``(2 by default``, ``(default 0.03``,
+    or a comment listing ``name=value`` after a call), it is the table's."""
+    from hourglass.cli.flags import from_text
+
+    said = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        text = page.read_text()
+        said += re.findall(r"\[(--[\w-]+) ([^\]\s]+)\]", text)
+        said += re.findall(r"`(--[\w-]+)[^`]*` \(default ([^,;)\s]+)", text)
+        said += re.findall(r"`(--[\w-]+)[^`]*` sets [^(]*\((\S+) by default", text)
+        for comment in re.findall(r"Autoencoder\([^\n]*\)[^\n]*# ([^\n]+)", text):
+            said += [(name, value) for name, value in re.findall(r"\b(\w+)=([\w.]+)", comment)]
+    checked = 0
+    for key, text in said:
+        param = next((p for p in AUTOENCODER if key in (p.flag, p.name)), None)
+        if param is not None:
+            assert from_text(param.spec, text) == param.default, (key, text)
+            checked += 1
+    assert checked >= 5
 
 
 def test_the_noise_help_names_every_corruption():

@@ -120,7 +120,8 @@ class OneOf(Spec):
         return out
 
     def accepts(self, value: Any) -> bool:
-        return isinstance(value, str) and value in self.choices()
+        # A fixed option is matched without asking the registry (which may not be loaded: "auto" needs no torch).
+        return isinstance(value, str) and (value in self.options or value in self.choices())
 
     def __str__(self) -> str:
         return "one of " + ", ".join(repr(c) for c in self.choices())

@@ -46,9 +46,9 @@ def flag_type(table: Table, param: Param) -> Any:
     """The argparse type of ``param``'s flag: its text read as the spec's kind of value, then checked."""
 
     def parse(text: str) -> Any:
-        if param.needs:  # the registry the check looks up (it imports torch)
-            importlib.import_module(param.needs)
         value = from_text(param.spec, text)
+        if param.needs and value != param.default:  # the registry the check looks up (it imports torch)
+            importlib.import_module(param.needs)
         try:
             check(table, {param.name: value})
         except ParameterError as e:
