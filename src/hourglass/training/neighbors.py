@@ -37,6 +37,7 @@ from scipy.sparse import csgraph
 from scipy.sparse.linalg import ArpackError, eigsh
 
 from hourglass.errors import HourglassError
+from hourglass.params import AUTOENCODER
 
 # umap.umap_.find_ab_params(spread=1.0, min_dist=0.1): umap-learn's defaults.
 A, B = 1.5769434604658400, 0.8950608779639974
@@ -208,8 +209,8 @@ def anchor_loss(codes: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
 class Structure:
     """The neighbor term's settings, as ``TrainConfig.structure``."""
 
-    n_neighbors: int = 15
-    weight: float = 1.0
+    n_neighbors: int = AUTOENCODER.n_neighbors
+    weight: float = AUTOENCODER.structure_weight
 
     def prepare(self, rows: torch.Tensor, dim: int, seed: int) -> tuple[torch.Tensor, float]:
         """The layout of these (scaled, training) rows, on their device, and the term's weight in the loss."""
