@@ -100,6 +100,8 @@ class Table:
         return self.params[name]
 
     def __getattr__(self, name: str) -> Any:
+        # Only names that are not attributes reach here; read __dict__ so that a copy being built (no params
+        # yet) is answered with AttributeError instead of recursing.
         params = self.__dict__.get("params", {})
         if name not in params:
             raise AttributeError(f"{self.__dict__.get('owner')} has no parameter {name!r}")
@@ -110,9 +112,6 @@ class Table:
 
     def specs(self) -> dict[str, Spec]:
         return {p.name: p.spec for p in self}
-
-    def by_flag(self, flag: str) -> Param:
-        return next(p for p in self if p.flag == flag)
 
 
 def check(table: Table, values: Mapping[str, Any]) -> None:

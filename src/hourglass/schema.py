@@ -21,7 +21,8 @@ INT_MAX = 2**31 - 1  # the default upper bound of an integer: beyond it torch an
 
 
 class Invalid(Exception):
-    """A value that does not meet its spec (internal: ``validate`` turns it into a HourglassError)."""
+    """A value that does not meet its spec (``validate`` turns it into a HourglassError, ``params.check`` into a
+    ParameterError)."""
 
     def __init__(self, path: str, problem: str) -> None:
         super().__init__(path, problem)
