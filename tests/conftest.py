@@ -34,3 +34,21 @@ def table():
     z = rng.normal(size=(200, 2))
     X = np.column_stack([z[:, 0], z[:, 1], z[:, 0] + z[:, 1], z[:, 0] - z[:, 1], rng.normal(size=200) * 0.1])
     return X.astype(np.float32)
+
+
+# The slow tier's statistical tests read the demo's own models, trained once per worker: the default 2-number
+# autoencoder on mnist7's training split, and the 40-epoch denoiser beside it (the demo run reuses both).
+@pytest.fixture(scope="session")
+def demo_result():
+    """``train_demo()``: the default autoencoder on mnist7's training split, its held-out rows and scores."""
+    from hourglass.demo.run import train_demo
+
+    return train_demo(verbose=False)
+
+
+@pytest.fixture(scope="session")
+def demo_denoiser(demo_result):
+    """``denoise_demo()`` on the demo's digits: the 40-epoch denoiser and its evaluation on the held-out ones."""
+    from hourglass.demo.denoise import denoise_demo
+
+    return denoise_demo(demo_result)

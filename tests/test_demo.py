@@ -9,15 +9,44 @@ from PIL import Image
 from hourglass.anomaly import AnomalyDetector
 from hourglass.cli import main
 from hourglass.data import load_dataset
-from hourglass.demo import report, sections, story
+from hourglass.demo import denoise, report, sections, story
 from hourglass.demo.run import QUICK_EPOCHS, QUICK_ROWS, DemoRun
 from hourglass.estimator import Autoencoder
 
+# What `hourglass demo --quick` writes; the full demo writes these and the neighbor-preserving maps.
+QUICK_FILES = [".hourglass-demo", "anomaly_gallery.png", "anomaly_histogram.png", "anomaly_nearest.png"]
+QUICK_FILES += ["denoise.png", "explorer.html", "hourglass.png", "input.png", "latent_map.png", "loss_curve.png"]
+QUICK_FILES += ["manifold.png", "model", "reconstructions.png", "report.html", "samples.png", "walk.gif", "walk.png"]
+QUICK_FILES += ["walk_map.png"]
+NEIGHBOR_FILES = ["maps_side_by_side.png", "manifold_neighbors.png"]
+TITLES = [
+    "The input: 49 pixels",
+    "The hourglass",
+    "Training: the loss bottoms out",
+    "Reconstructions",
+    "The latent map: digits cluster without labels",
+    "Neighbor-preserving maps",
+    "Morphing a 1 into a 7",
+    "Generated digits",
+    "Denoising: noisy in, clean out",
+    "Anomalies: what the model cannot rebuild",
+    "Walk the code space yourself",
+]
+
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tmp_path_factory, demo_result, demo_denoiser):
+    """The full demo, its autoencoder and denoiser those the slow tier's other tests read (trained once)."""
     out = tmp_path_factory.mktemp("demo")
     seen = {}
+
+    def trained(verbose, epochs=None, rows=None):
+        assert (epochs, rows) == (None, None)
+        return demo_result
+
+    def denoised(demo, noise, seed=0, epochs=None):
+        assert demo is demo_result and (noise, seed, epochs) == (demo_denoiser.model.noise, 0, None)
+        return demo_denoiser
 
     # A new section is one function in the list, here placed before "numbers".
     def extra(ctx: DemoRun) -> report.Section:
@@ -27,12 +56,16 @@ def run(tmp_path_factory):
     at = [name for name, _ in story.SECTIONS].index("numbers")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(story, "SECTIONS", [*story.SECTIONS[:at], ("extra", extra), *story.SECTIONS[at:]])
+        patch.setattr(story, "train_demo", trained)
+        patch.setattr(denoise, "denoise_demo", denoised)
         result = story.run_demo(out, verbose=False)
     return out, result, seen
 
 
+@pytest.mark.slow
 def test_demo_writes_model_figures_and_report(run):
     out, result, _ = run
+    assert sorted(p.name for p in out.iterdir()) == sorted(QUICK_FILES + NEIGHBOR_FILES)
     assert (out / "model" / "model.safetensors").is_file() and (out / "model" / "loss_curve.png").is_file()
     names = ("input", "hourglass", "loss_curve", "reconstructions", "latent_map", "manifold", "walk", "walk_map")
     names += ("maps_side_by_side", "manifold_neighbors")
@@ -47,25 +80,12 @@ def test_demo_writes_model_figures_and_report(run):
     assert result.mse < result.pca_mse  # the curved 2-number code beats the flat one
 
 
+@pytest.mark.slow
 def test_report_is_self_contained_and_tells_the_story_in_order(run):
     out, result, seen = run
     page = (out / "report.html").read_text()
     titles = re.findall(r"<h2>(.*?)</h2>", page)
-    assert titles == [
-        "The input: 49 pixels",
-        "The hourglass",
-        "Training: the loss bottoms out",
-        "Reconstructions",
-        "The latent map: digits cluster without labels",
-        "Neighbor-preserving maps",
-        "Morphing a 1 into a 7",
-        "Generated digits",
-        "Denoising: noisy in, clean out",
-        "Anomalies: what the model cannot rebuild",
-        "Walk the code space yourself",
-        "An extra section",
-        "The numbers",
-    ]
+    assert titles == [*TITLES, "An extra section", "The numbers"]
     sources = re.findall(r'<img src="([^"]+)"', page)
     assert sources and all(s.startswith(("data:image/png;base64,", "data:image/gif;base64,")) for s in sources)
     assert sum(s.startswith("data:image/gif") for s in sources) == 1
@@ -88,6 +108,7 @@ def test_pick_typical_takes_the_row_nearest_its_class_median():
     assert sections.pick_typical(codes, y, 7) == 0
 
 
+@pytest.mark.slow
 def test_walk_goes_from_a_heldout_one_to_a_heldout_seven(run):
     _, result, _ = run
     codes = result.model.transform(result.X_test)
@@ -99,6 +120,7 @@ def test_walk_goes_from_a_heldout_one_to_a_heldout_seven(run):
         assert np.linalg.norm(codes[picked] - np.median(mine, axis=0)) == nearest
 
 
+@pytest.mark.slow
 def test_report_explorer_and_load_dataset_number_digits_alike(run):
     # The walk's digits are named "#N" in the report: row N of mnist7, and the explorer's dot for row N shows
     # that very digit (the explorer once drew training digits then held-out ones, so "#530" was its row 4530).
@@ -118,6 +140,7 @@ def test_report_explorer_and_load_dataset_number_digits_alike(run):
         assert pixels[dot].tolist() == mnist7.X[n].reshape(-1).tolist(), n
 
 
+@pytest.mark.slow
 def test_report_detects_the_planted_anomalies_well_above_chance(run):
     out, _, _ = run
     page = (out / "report.html").read_text()
@@ -129,11 +152,10 @@ def test_report_detects_the_planted_anomalies_well_above_chance(run):
     assert ours > plain
 
 
-def test_quick_demo_runs_every_part_briefly_and_writes_only_its_folder(run, tmp_path, monkeypatch, capsys):
+def test_quick_demo_runs_every_part_briefly_and_writes_only_its_folder(tmp_path, monkeypatch, capsys):
     # `hourglass demo --quick`, what tests/test_package.py runs from the installed wheel: the full demo's files and
-    # sections but the neighbor-preserving map's, every model trained QUICK_EPOCHS epochs on QUICK_ROWS digits,
-    # nothing written outside --out, and where the report is.
-    full, _, _ = run
+    # sections (QUICK_FILES, TITLES: the full run checks them) but the neighbor-preserving map's, every model trained
+    # QUICK_EPOCHS epochs on QUICK_ROWS digits, nothing written outside --out, and where the report is.
     budgets = []
     for cls in (Autoencoder, AnomalyDetector):
 
@@ -146,14 +168,12 @@ def test_quick_demo_runs_every_part_briefly_and_writes_only_its_folder(run, tmp_
     assert main(["demo", "--quick", "--out", "quick"]) == 0
     quick, epochs = tmp_path / "quick", QUICK_EPOCHS
     assert [p.name for p in tmp_path.iterdir()] == ["quick"]
-    neighbors = {"maps_side_by_side.png", "manifold_neighbors.png"}
-    assert sorted(p.name for p in quick.iterdir()) == sorted(p.name for p in full.iterdir() if p.name not in neighbors)
+    assert sorted(p.name for p in quick.iterdir()) == QUICK_FILES
     # the demo's model, the denoiser and the detector, each held to the quick budget
     assert sorted(budgets) == [("AnomalyDetector", epochs), *[("Autoencoder", epochs)] * 2]
     page = (quick / "report.html").read_text()
-    full_titles = re.findall(r"<h2>(.*?)</h2>", (full / "report.html").read_text())
-    left_out = ("An extra section", "Neighbor-preserving maps")
-    assert re.findall(r"<h2>(.*?)</h2>", page) == [t for t in full_titles if t not in left_out]
+    titles = [t for t in TITLES if t != "Neighbor-preserving maps"]
+    assert re.findall(r"<h2>(.*?)</h2>", page) == [*titles, "The numbers"]
     assert f"A quick run: every model trained for {epochs} epochs only" in page
     captured = capsys.readouterr()
     printed = captured.out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
+import warnings
 
 import numpy as np
 import pytest
@@ -13,7 +13,6 @@ from sklearn.model_selection import train_test_split
 import hourglass as hg
 from hourglass.cli import main
 from hourglass.data.noise import corrupt_array
-from hourglass.demo.denoise import denoise_demo
 from hourglass.evaluations.denoise import evaluate_denoise, psnr
 from hourglass.viz.denoise import denoise_figure
 
@@ -22,15 +21,25 @@ NOISE = "gaussian:0.3"
 
 @pytest.fixture(scope="module")
 def digits():
+    """The demo's split of mnist7: its training digits, and the first 500 of its held-out ones."""
     data = hg.load_dataset("mnist7")
     X_train, X_test = train_test_split(data.X, test_size=0.2, random_state=0)
-    return X_train[:2500], X_test[:500]
+    return X_train, X_test[:500]
 
 
 @pytest.fixture(scope="module")
-def denoiser(digits):
-    X_train, _ = digits
-    return hg.Autoencoder(latent_dim=16, epochs=40, batch_size=128, noise=NOISE).fit(X_train)
+def denoiser(demo_denoiser):
+    """The demo's denoiser (40 epochs on the training digits): for the tests that judge how well it denoises."""
+    assert demo_denoiser.model.noise == NOISE
+    return demo_denoiser.model
+
+
+@pytest.fixture(scope="module")
+def quick_denoiser(digits):
+    """A briefly trained denoiser, for the tests of what the evaluation and the files hold, not how good it is."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # two epochs: no better than the mean, and not the point here
+        return hg.Autoencoder(latent_dim=4, hidden=(16,), epochs=2, noise=NOISE, seed=0).fit(digits[0][:500])
 
 
 def test_psnr_is_ten_log10_of_peak_squared_over_mse():
@@ -38,6 +47,7 @@ def test_psnr_is_ten_log10_of_peak_squared_over_mse():
     assert psnr(0.04, data_range=2.0) == pytest.approx(20.0)
 
 
+@pytest.mark.slow
 def test_trained_denoiser_raises_psnr_on_heldout_noisy_digits(denoiser, digits):
     _, X_test = digits
     clean = X_test.astype(np.float32) / 255  # mnist7 spans 0..255, so min-max scaling is /255
@@ -48,6 +58,7 @@ def test_trained_denoiser_raises_psnr_on_heldout_noisy_digits(denoiser, digits):
     assert gain > 5.0  # about +8 dB: 10.5 dB noisy -> 18.5 dB denoised
 
 
+@pytest.mark.slow
 def test_evaluation_compares_with_classical_filters(denoiser, digits):
     _, X_test = digits
     ev = evaluate_denoise(denoiser, X_test, NOISE, seed=0)
@@ -67,12 +78,12 @@ def test_evaluation_compares_with_classical_filters(denoiser, digits):
     assert "median filter 3x3" in table
 
 
-def test_evaluation_rejects_bad_specs_and_shapes(denoiser, digits):
+def test_evaluation_rejects_bad_specs_and_shapes(quick_denoiser, digits):
     _, X_test = digits
     with pytest.raises(hg.HourglassError, match="unknown noise"):
-        evaluate_denoise(denoiser, X_test, "speckle:0.1")
+        evaluate_denoise(quick_denoiser, X_test, "speckle:0.1")
     with pytest.raises(hg.HourglassError, match="trained on"):
-        evaluate_denoise(denoiser, np.zeros((4, 8, 8), np.uint8), NOISE)
+        evaluate_denoise(quick_denoiser, np.zeros((4, 8, 8), np.uint8), NOISE)
 
 
 def test_table_models_are_evaluated_without_image_filters():
@@ -85,8 +96,8 @@ def test_table_models_are_evaluated_without_image_filters():
     assert isinstance(denoise_figure(ev, n=4), Figure)
 
 
-def test_figure_has_clean_noisy_denoised_and_filter_rows(denoiser, digits, tmp_path):
-    ev = evaluate_denoise(denoiser, digits[1], NOISE)
+def test_figure_has_clean_noisy_denoised_and_filter_rows(quick_denoiser, digits, tmp_path):
+    ev = evaluate_denoise(quick_denoiser, digits[1], NOISE)
     fig = denoise_figure(ev, n=6)
     assert len(fig.axes) == 4 * 6
     labels = [fig.axes[r * 6].get_ylabel() for r in range(4)]
@@ -96,20 +107,20 @@ def test_figure_has_clean_noisy_denoised_and_filter_rows(denoiser, digits, tmp_p
     assert (tmp_path / "f.png").stat().st_size > 1000
 
 
-def test_noise_spec_is_saved_and_reloaded(denoiser, digits, tmp_path):
-    denoiser.save(tmp_path / "m")
+def test_noise_spec_is_saved_and_reloaded(quick_denoiser, digits, tmp_path):
+    quick_denoiser.save(tmp_path / "m")
     assert json.loads((tmp_path / "m" / "config.json").read_text())["params"]["noise"] == NOISE
     loaded = hg.load(tmp_path / "m")
     assert loaded.noise == NOISE
-    np.testing.assert_array_equal(loaded.denoise(digits[1][:20]), denoiser.denoise(digits[1][:20]))
+    np.testing.assert_array_equal(loaded.denoise(digits[1][:20]), quick_denoiser.denoise(digits[1][:20]))
 
 
-def test_denoise_demo_trains_a_denoiser_that_beats_the_filters(digits):
-    demo = SimpleNamespace(X_train=digits[0], X_test=digits[1])
-    result = denoise_demo(demo)
-    assert result.model.noise == "gaussian:0.3"
-    assert result.evaluation.gain_db > 1.0
-    assert isinstance(result.figure, Figure)
+@pytest.mark.slow
+def test_denoise_demo_trains_a_denoiser_that_beats_the_filters(demo_denoiser, demo_result):
+    assert demo_denoiser.model.noise == "gaussian:0.3" and demo_denoiser.model.epochs == 40
+    assert demo_denoiser.evaluation.clean.shape == demo_result.X_test.shape  # evaluated on the held-out digits
+    assert demo_denoiser.evaluation.gain_db > 1.0
+    assert isinstance(demo_denoiser.figure, Figure)
 
 
 # ------------------------------------------------------------------------------------------- CLI

@@ -70,6 +70,7 @@ def test_fashion_has_60k_training_and_10k_test_images_in_ten_balanced_classes():
     assert train.y[0] == "Ankle boot"  # the first training image of the original release
 
 
+@pytest.mark.slow  # a statistical test: a long fit checked for quality
 @needs_package
 def test_auto_trains_a_conv_model_on_fashion_that_beats_the_mean_image():
     train, test = hg.load_dataset("fashion"), hg.load_dataset("fashion-test")

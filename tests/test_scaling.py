@@ -45,6 +45,7 @@ KINDS = {
 }
 
 
+@pytest.mark.slow  # a statistical test: a long fit checked for quality
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_a_denoiser_improves_every_kind_of_data(kind):
     clean = KINDS[kind]()
