@@ -64,9 +64,8 @@ def show(
 
     Examples
     --------
-    >>> import numpy as np, hourglass as hg
-    >>> X = np.random.default_rng(0).random((32, 5)).astype(np.float32)
-    >>> frame = show(hg.Autoencoder(hidden=(8,), epochs=2).fit(X), X)
+    >>> # images: 32 random 4x4 images; model: Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> frame = show(model, images)
     >>> str(frame).startswith("<iframe")
     True
     """

@@ -308,9 +308,7 @@ def render_page(
     Examples
     --------
     >>> import numpy as np
-    >>> from hourglass import Autoencoder
-    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
-    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> # images: 32 random 4x4 images; model: Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
     >>> render_page(model, images, np.arange(32) % 2).startswith("<!doctype html>")
     True
     """
@@ -384,10 +382,7 @@ def write_explorer(
     Examples
     --------
     >>> import tempfile
-    >>> import numpy as np
-    >>> from hourglass import Autoencoder
-    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
-    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> # images: 32 random 4x4 images; model: Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     write_explorer(model, images, path=f"{tmp}/explorer.html").stat().st_size > 0
     True

@@ -176,10 +176,7 @@ def browser_decodable(model: _Estimator) -> bool:
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from hourglass import Autoencoder
-    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
-    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> # images: 32 random 4x4 images; model: Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
     >>> browser_decodable(model)
     True
     """
@@ -201,10 +198,7 @@ def browser_encodable(model: _Estimator) -> bool:
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from hourglass import Autoencoder
-    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
-    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> # images: 32 random 4x4 images; model: Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
     >>> browser_encodable(model)
     True
     """
@@ -234,10 +228,7 @@ def export_decoder(model: _Estimator) -> dict[str, Any]:
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from hourglass import Autoencoder
-    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
-    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> # images: 32 random 4x4 images; model: Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
     >>> spec = export_decoder(model)
     >>> spec["latent_dim"], spec["n_features"], spec["layers"][0]["type"]
     (2, 16, 'linear')
@@ -276,10 +267,7 @@ def export_encoder(model: _Estimator) -> dict[str, Any]:
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from hourglass import Autoencoder
-    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
-    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> # images: 32 random 4x4 images; model: Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
     >>> spec = export_encoder(model)
     >>> spec["n_features"], spec["latent_dim"], [layer["type"] for layer in spec["layers"]]
     (16, 2, ['linear', 'gelu', 'linear', 'identity'])
@@ -312,10 +300,8 @@ def export_detector(model: _Estimator) -> dict[str, Any] | None:
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from hourglass import AnomalyDetector
-    >>> X = np.random.default_rng(0).normal(size=(100, 3))
-    >>> spec = export_detector(AnomalyDetector(hidden=(4,), epochs=1).fit(X))
+    >>> # images: 32 random 4x4 images; detector: AnomalyDetector(latent_dim=2, hidden=(8,), epochs=2).fit(images)
+    >>> spec = export_detector(detector)
     >>> spec["forest"]["trees"], len(spec["fusion"]["median"])
     (100, 2)
     """

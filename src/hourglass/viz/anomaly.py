@@ -46,14 +46,11 @@ def score_histogram(
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from hourglass import AnomalyDetector
-    >>> X = np.random.default_rng(0).normal(size=(300, 4))
-    >>> det = AnomalyDetector(hidden=(8,), epochs=2).fit(X)
-    >>> scores = det.score_samples(X)
-    >>> fig = score_histogram(det, scores, det.predict(X) == -1, "training rows")
+    >>> # images: 32 random 4x4 images; detector: AnomalyDetector(latent_dim=2, hidden=(8,), epochs=2).fit(images)
+    >>> scores = detector.score_samples(images)
+    >>> fig = score_histogram(detector, scores, detector.predict(images) == -1, "training images")
     >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]  # doctest: +ELLIPSIS
-    ['normal (297)', 'anomaly (3)', 'threshold -...: flagged left of it']
+    ['normal (31)', 'anomaly (1)', 'threshold -...: flagged left of it']
     """
     score, is_anomaly = np.asarray(scores, np.float64), np.asarray(is_anomaly, bool)
     threshold = detector.threshold(alpha)
@@ -136,11 +133,8 @@ def error_gallery(detector: AnomalyDetector, X: ArrayLike, notes: list[str], tit
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from hourglass import AnomalyDetector
-    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
-    >>> det = AnomalyDetector(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
-    >>> type(error_gallery(det, images[:3], ["a", "b", "c"], "worst rebuilt")).__name__
+    >>> # images: 32 random 4x4 images; detector: AnomalyDetector(latent_dim=2, hidden=(8,), epochs=2).fit(images)
+    >>> type(error_gallery(detector, images[:3], ["a", "b", "c"], "worst rebuilt")).__name__
     'Figure'
     """
     require_images(detector, "error gallery")
@@ -195,11 +189,8 @@ def nearest_normal_triples(
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from hourglass import AnomalyDetector
-    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
-    >>> det = AnomalyDetector(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
-    >>> fig = nearest_normal_triples(det, det.nearest_normal(images[:3], steps=5))
+    >>> # images: 32 random 4x4 images; detector: AnomalyDetector(latent_dim=2, hidden=(8,), epochs=2).fit(images)
+    >>> fig = nearest_normal_triples(detector, detector.nearest_normal(images[:3], steps=5))
     >>> [ax.get_ylabel() for ax in fig.axes[:3]]
     ['row', 'nearest\\nnormal', 'difference']
     """

@@ -24,10 +24,7 @@ def denoise_figure(evaluation: DenoiseEvaluation, n: int = 10) -> Figure:
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from hourglass import Autoencoder
-    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
-    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> # images: 32 random 4x4 images; model: Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
     >>> from hourglass.evaluations.denoise import evaluate_denoise
     >>> type(denoise_figure(evaluate_denoise(model, images, "gaussian:0.2"), n=4)).__name__
     'Figure'

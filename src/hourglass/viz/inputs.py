@@ -44,9 +44,7 @@ def inputs(model: Model, X: ArrayLike, labels: ArrayLike | None = None, n: int =
     Examples
     --------
     >>> import numpy as np
-    >>> from hourglass import Autoencoder
-    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
-    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> # images: 32 random 4x4 images; model: Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
     >>> fig = inputs(model, images, labels=np.arange(32) % 3, n=4)
     >>> fig.axes[0].get_title()
     'one input: 4x4 = 16 numbers'

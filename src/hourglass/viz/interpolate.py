@@ -74,10 +74,7 @@ def walk(
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from hourglass import Autoencoder
-    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
-    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> # images: 32 random 4x4 images; model: Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
     >>> codes, frames = walk(model, images[0], images[1], steps=5)
     >>> codes.shape, frames.shape
     ((5, 2), (5, 4, 4))
@@ -116,10 +113,7 @@ def walk_strip(model: Model, frames: np.ndarray, title: str = "Interpolation wal
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from hourglass import Autoencoder
-    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
-    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> # images: 32 random 4x4 images; model: Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
     >>> type(walk_strip(model, walk(model, images[0], images[1], steps=5)[1])).__name__
     'Figure'
     """
@@ -175,10 +169,7 @@ def walk_gif(model: Model, frames: np.ndarray, size: int = 140, ms: int = 120, h
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from hourglass import Autoencoder
-    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
-    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> # images: 32 random 4x4 images; model: Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
     >>> walk_gif(model, walk(model, images[0], images[1], steps=5)[1])[:6]
     b'GIF89a'
     """

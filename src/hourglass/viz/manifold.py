@@ -75,10 +75,7 @@ def manifold_grid(
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from hourglass import Autoencoder
-    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
-    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> # images: 32 random 4x4 images; model: Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
     >>> grid, xs, ys = manifold_grid(model, model.transform(images), n=3)
     >>> grid.shape, xs.shape, ys.shape
     ((3, 3, 4, 4), (3,), (3,))
@@ -163,10 +160,7 @@ def manifold(
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from hourglass import Autoencoder
-    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
-    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> # images: 32 random 4x4 images; model: Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
     >>> type(manifold(model, images, n=3)).__name__
     'Figure'
     """

@@ -44,10 +44,7 @@ def reconstructions(
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from hourglass import Autoencoder
-    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
-    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> # images: 32 random 4x4 images; model: Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
     >>> fig = reconstructions(model, images, n=4)
     >>> [label.get_text() for label in fig.axes[0].get_yticklabels()]
     ['original', 'rebuilt']

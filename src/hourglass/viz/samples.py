@@ -44,10 +44,7 @@ def nearest_training(model: Model, samples: np.ndarray, X_train: ArrayLike) -> t
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from hourglass import Autoencoder
-    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
-    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> # images: 32 random 4x4 images; model: Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
     >>> index, distance = nearest_training(model, images[:3], images)
     >>> index.tolist(), distance.round(6).tolist()  # each training image is its own nearest
     ([0, 1, 2], [0.0, 0.0, 0.0])
@@ -88,10 +85,7 @@ def samples_beside_nearest(model: Model, samples: np.ndarray, X_train: ArrayLike
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from hourglass import Autoencoder
-    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
-    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> # images: 32 random 4x4 images; model: Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
     >>> type(samples_beside_nearest(model, model.sample(4, seed=0), images)).__name__
     'Figure'
     """
@@ -136,10 +130,7 @@ def sample_grid(model: Model, samples: np.ndarray, cols: int = 8, title: str = "
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from hourglass import Autoencoder
-    >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 4, 4), dtype=np.uint8)
-    >>> model = Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
+    >>> # images: 32 random 4x4 images; model: Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
     >>> type(sample_grid(model, model.sample(4, seed=0))).__name__
     'Figure'
     """
