@@ -420,6 +420,7 @@ def digit_model():
     return Autoencoder(latent_dim=2, epochs=30, seed=0).fit(data.X), data
 
 
+@pytest.mark.slow  # a statistical test: a 30-epoch fit, its map checked for quality
 def test_drawn_digits_land_among_their_kind(digit_model, tmp_path):
     """A drawing is rendered as the data was made: MNIST's grey, area-averaged strokes, not the pad's white ones.
     Before, every drawing scored at the 100th percentile of the data's reconstruction errors and most landed
