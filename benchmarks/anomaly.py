@@ -1,186 +1,159 @@
-"""Anomaly detection on ADBench: hourglass defaults vs IsolationForest, PCA and PyOD's ECOD, KNN, COPOD, AutoEncoder.
+"""Anomaly detection on two ADBench families: hourglass's detector beside PyOD's defaults, and scoring speed.
 
-Run: ``python benchmarks/anomaly.py`` (``--data DIR`` for another folder of ``.npz`` files with X, y).
+Run: ``python benchmarks/anomaly.py`` (both families; ``--family classical`` or ``embedding`` for one;
+``--data DIR --family NAME`` for another folder of ``.npz`` files with X, y); ``--speed`` for the speed table.
 
-Protocol (ADBench, Han et al., NeurIPS 2022, unsupervised setting): for each dataset and seed
-1, 2, 3, a stratified 70/30 split; min-max scaling fitted on the training split; every detector is
-fitted on the training split as it is (anomalies included, labels unused) and scored on the test
-split by ROC-AUC. Every method runs with its library defaults, the same for all datasets.
-PCA keeps the components that explain 90% of the variance and scores by reconstruction error.
-With PyOD installed (``pip install -e '.[bench]'``) the table adds its strongest classical detectors
-with their defaults, ECOD, KNN (5 neighbors, distance to the farthest) and COPOD, and its AutoEncoder.
-``benchmarks/anomaly_defaults.py`` chooses the detector's defaults leave-one-dataset-out on these sets.
+Protocol (ADBench, Han et al., NeurIPS 2022, unsupervised setting): for each dataset and seed 1, 2, 3, a
+stratified 70/30 split; min-max scaling fitted on the training split; every detector is fitted on the
+training split as it is (anomalies included, labels unused) and scored on the test split by ROC-AUC. Every
+method runs with its library defaults, the same for all datasets: PyOD's IForest (``random_state=seed``),
+KNN (distance to the 5th neighbour), LOF, ECOD, COPOD and PCA. Families: ``classical`` (20 tables,
+``../shared/data/adbench``) and ``embedding`` (12 sets of ResNet18/RoBERTa features, ``../shared/data/adbench-emb``).
 
-The ``hourglass AE only`` column is the default detector's autoencoder term alone (``iforest=False``).
+hourglass columns, all from one fit of ``AnomalyDetector(seed=seed)``: its score (``hourglass``), its
+autoencoder term alone (``AE only``, what ``iforest=False`` scores: the forest draws no torch random
+numbers, so the weights are the same), its forest term alone (``forest only``), and ``proposed``: issue 23's
+recipe (``benchmarks/anomaly_recipe.py``), the autoencoder's robust z-score plus ``KNN_WEIGHT`` times that of
+a nearest-neighbour term (``benchmarks/anomaly_knn.py``: mean distance to the ``KNN_K`` nearest of at most
+``KNN_CAP`` reference rows, in min-max units of the training rows), built here from the same fit.
 
-Then scoring throughput (rows/s): hourglass and PyOD detectors fitted on mnist7 as a 49-feature
-table score the same rows (``--pyod-rows`` of them), and hourglass alone (with and without its
-isolation forest) scores ``--rows`` rows, beside scikit-learn's IsolationForest.
+``--speed``: scoring rows/s of each term and of the whole score, on 49 columns (mnist7 as a table) and on
+512 (an embedding set), beside PyOD's KNN and scikit-learn's IsolationForest, median of ``--repeats``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
 import warnings
 from pathlib import Path
 
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import numpy as np
-from sklearn.decomposition import PCA
+import torch
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
+from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import MinMaxScaler
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from anomaly_knn import KnnTerm, robust
 
 import hourglass as hg
 from hourglass.anomaly import AnomalyDetector
 
+try:
+    from hourglass.training.batches import held_out_rows
+except ImportError:  # the layout before issue 22's split
+    from hourglass.engine.train import held_out_rows
+
 REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+FAMILIES = {"classical": DATA / "adbench", "embedding": DATA / "adbench-emb"}
+PEERS = ("IForest", "KNN", "LOF", "ECOD", "COPOD", "PCA")
+OURS = ("hourglass", "AE only", "forest only", "proposed")
+KNN_K, KNN_WEIGHT, KNN_CAP = 3, 2.0, 2_000  # issue 23's recipe, chosen by benchmarks/anomaly_recipe.py
 
 
-def pca_error(seed: int):
-    class PCAError:
-        def fit(self, X):
-            self.pca = PCA(n_components=0.9, random_state=seed).fit(X)
-            return self
+def peer(name: str, seed: int):
+    """PyOD's detector with its defaults (seeded where it draws random numbers); higher = more anomalous."""
+    from pyod.models.copod import COPOD
+    from pyod.models.ecod import ECOD
+    from pyod.models.iforest import IForest
+    from pyod.models.knn import KNN
+    from pyod.models.lof import LOF
+    from pyod.models.pca import PCA
 
-        def score(self, X):  # higher = more anomalous
-            return ((self.pca.inverse_transform(self.pca.transform(X)) - X) ** 2).sum(axis=1)
-
-    return PCAError()
-
-
-def hourglass_default(seed: int):
-    class Hourglass:
-        def fit(self, X):
-            self.m = AnomalyDetector(seed=seed).fit(X)
-            return self
-
-        def score(self, X):
-            return -self.m.score_samples(X)
-
-        def ae_score(self, X):  # the autoencoder's term alone: what AnomalyDetector(iforest=False) scores
-            return self.m._parts(np.asarray(X, np.float32))[:, 0]
-
-    return Hourglass()
+    makers = {"IForest": lambda: IForest(random_state=seed), "PCA": lambda: PCA(random_state=seed)}
+    return makers.get(name, {"KNN": KNN, "LOF": LOF, "ECOD": ECOD, "COPOD": COPOD}.get(name))()
 
 
-def isolation_forest(seed: int):
-    class IF:
-        def fit(self, X):
-            self.m = IsolationForest(random_state=seed).fit(X)
-            return self
-
-        def score(self, X):
-            return -self.m.score_samples(X)
-
-    return IF()
-
-
-def pyod_detector(name: str):
-    """A PyOD detector with its defaults (``decision_function``: higher = more anomalous)."""
-
-    def make(seed: int):
-        import pyod.models.copod
-        import pyod.models.ecod
-        import pyod.models.knn
-
-        cls = {"ECOD": pyod.models.ecod.ECOD, "KNN": pyod.models.knn.KNN, "COPOD": pyod.models.copod.COPOD}[name]
-
-        class PyOD:
-            def fit(self, X):
-                self.m = cls().fit(X)  # deterministic: no seed to pass
-                return self
-
-            def score(self, X):
-                return self.m.decision_function(X)
-
-        return PyOD()
-
-    return make
+def hourglass_scores(seed: int, X_tr: np.ndarray, X_te: np.ndarray) -> dict[str, np.ndarray]:
+    """The detector's score, its two terms alone and the proposed recipe, from one fit (higher = more anomalous)."""
+    det = AnomalyDetector(seed=seed).fit(X_tr)
+    parts_tr, parts_te = det._parts(X_tr), det._parts(X_te)
+    _, rows = held_out_rows(len(X_tr), float(det.validation_fraction), seed)
+    knn = KnnTerm(k=KNN_K, cap=KNN_CAP, seed=seed).fit(X_tr, rows)
+    knn_tr, knn_te = knn.score_training(X_tr), knn.score(X_te)
+    ae_med, ae_spread = robust(parts_tr[np.sort(rows), 0])
+    knn_med, knn_spread = robust(knn_tr[knn.rows])
+    proposed = (parts_te[:, 0] - ae_med) / ae_spread + KNN_WEIGHT * (knn_te - knn_med) / knn_spread
+    return {"hourglass": -det.score_samples(X_te), "AE only": parts_te[:, 0], "forest only": parts_te[:, 1]} | {
+        "proposed": proposed
+    }
 
 
-def pyod_autoencoder(seed: int):
-    from pyod.models.auto_encoder import AutoEncoder
-
-    class PyOD:
-        def fit(self, X):
-            self.m = AutoEncoder(random_state=seed, verbose=0).fit(X)
-            return self
-
-        def score(self, X):
-            return self.m.decision_function(X)
-
-    return PyOD()
+def auc(y: np.ndarray, scores: np.ndarray) -> float:
+    # PyOD's PCA scores every test row +inf on one vertebral split (it divides by a zero eigenvalue): an
+    # infinite score ranks as the largest, and ties count half, as in anomaly_recipe.py's cached scores.
+    top = np.finfo(np.float64).max
+    return roc_auc_score(y, np.nan_to_num(np.asarray(scores, np.float64), posinf=top, neginf=-top))
 
 
-def methods(use_pyod: bool, pyod_ae: bool = True) -> dict:
-    out = {"hourglass": hourglass_default, "IsolationForest": isolation_forest, "PCA": pca_error}
-    if use_pyod:
-        out |= {name: pyod_detector(name) for name in ("ECOD", "KNN", "COPOD")}
-        out |= {"PyOD AE": pyod_autoencoder} if pyod_ae else {}
-    return out
+def split(file: Path, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    with np.load(file) as z:
+        X, y = z["X"].astype(np.float64), z["y"].astype(int)
+    X_tr, X_te, _, y_te = train_test_split(X, y, test_size=0.3, stratify=y, random_state=seed)
+    scaler = MinMaxScaler().fit(X_tr)
+    return scaler.transform(X_tr).astype(np.float32), scaler.transform(X_te).astype(np.float32), y_te
 
 
-# A column read off another method's fit: the default detector's autoencoder term alone is exactly what
-# AnomalyDetector(iforest=False) scores (the forest is fitted after the autoencoders and draws no torch
-# random numbers, so the weights are the same).
-DERIVED = {"hourglass AE only": ("hourglass", "ae_score")}
-
-
-def pyod_available() -> bool:
-    try:
-        import pyod.models.auto_encoder  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def run_quality(folder: Path, seeds: list[int], use_pyod: bool, pyod_ae: bool) -> None:
+def run_family(family: str, folder: Path, seeds: list[int]) -> dict[str, list[float]]:
     files = sorted(folder.glob("*.npz"), key=lambda p: p.stem)
     if not files:
         sys.exit(f"no .npz files in {folder}")
-    names = [*methods(use_pyod, pyod_ae), *DERIVED]
-    print(f"## ROC-AUC on {len(files)} ADBench datasets (test split, mean of seeds {', '.join(map(str, seeds))})\n")
+    names = [*OURS, *PEERS]
+    print(f"\n## {family}: ROC-AUC on {len(files)} sets (test split, mean of seeds {', '.join(map(str, seeds))})\n")
     print("| dataset | rows | features | anomalies | " + " | ".join(names) + " |")
     print("|---|---:|---:|---:|" + "---:|" * len(names))
-    table, fit_s = {n: [] for n in names}, {n: 0.0 for n in names if n not in DERIVED}
+    table: dict[str, list[float]] = {n: [] for n in names}
+    fit_s = dict.fromkeys(["hourglass", *PEERS], 0.0)
     for file in files:
-        with np.load(file) as z:
-            X, y = z["X"].astype(np.float64), z["y"].astype(int)
-        aucs = {n: [] for n in names}
+        aucs: dict[str, list[float]] = {n: [] for n in names}
         for seed in seeds:
-            X_tr, X_te, _, y_te = train_test_split(X, y, test_size=0.3, stratify=y, random_state=seed)
-            scaler = MinMaxScaler().fit(X_tr)
-            X_tr, X_te = scaler.transform(X_tr).astype(np.float32), scaler.transform(X_te).astype(np.float32)
-            for name, make in methods(use_pyod, pyod_ae).items():
+            X_tr, X_te, y_te = split(file, seed)
+            t = time.perf_counter()
+            for name, s in hourglass_scores(seed, X_tr, X_te).items():
+                aucs[name].append(auc(y_te, s))
+            fit_s["hourglass"] += time.perf_counter() - t
+            for name in PEERS:
                 t = time.perf_counter()
-                detector = make(seed).fit(X_tr)
+                aucs[name].append(auc(y_te, peer(name, seed).fit(X_tr).decision_function(X_te)))
                 fit_s[name] += time.perf_counter() - t
-                aucs[name].append(roc_auc_score(y_te, detector.score(X_te)))
-                for derived, (source, method) in DERIVED.items():
-                    if source == name:
-                        aucs[derived].append(roc_auc_score(y_te, getattr(detector, method)(X_te)))
         row = {n: float(np.mean(a)) for n, a in aucs.items()}
         for n in names:
             table[n].append(row[n])
         best = max(row.values())
         cells = [f"**{row[n]:.3f}**" if row[n] == best else f"{row[n]:.3f}" for n in names]
-        print(f"| {file.stem} | {len(y)} | {X.shape[1]} | {y.mean():.1%} | " + " | ".join(cells) + " |", flush=True)
-    means = {n: float(np.mean(table[n])) for n in names}
-    top = max(means.values())
-    print("| **mean** | | | | " + " | ".join(f"**{m:.4f}**" if m == top else f"{m:.4f}" for m in means.values()) + " |")
-    print()
-    for other in names[1:]:
-        wins = sum(h >= o for h, o in zip(table["hourglass"], table[other], strict=True))
-        print(f"hourglass >= {other} on {wins} of {len(files)} datasets")
-    print("fit time, all datasets and seeds: " + ", ".join(f"{n} {fit_s[n]:.1f} s" for n in fit_s))
+        with np.load(file) as z:
+            shape, rate = z["X"].shape, z["y"].mean()
+        print(f"| {file.stem} | {shape[0]} | {shape[1]} | {rate:.1%} | " + " | ".join(cells) + " |", flush=True)
+    means = {n: float(np.mean(v)) for n, v in table.items()}
+    print(f"| **mean {family}** | | | | " + " | ".join(f"**{m:.4f}**" for m in means.values()) + " |\n")
+    top = max(PEERS, key=means.get)
+    print(f"best PyOD default on {family}: {top} {means[top]:.4f}")
+    best_peer = np.max([table[n] for n in PEERS], axis=0)
+    for n in OURS:
+        short = [f.stem for f, a, b in zip(files, table[n], best_peer, strict=True) if a < b - 0.05]
+        versus = f"{means[n] - means[top]:+.4f} vs {top}" + (
+            f", {means[n] - means['IForest']:+.4f} vs IForest" if top != "IForest" else ""
+        )
+        print(
+            f"{n}: mean {means[n]:.4f} ({versus}); within 0.05 of the best peer on "
+            f"{len(files) - len(short)} of {len(files)} sets" + (f" (not on {', '.join(short)})" if short else "")
+        )
+    print("fit + score time, all sets and seeds: " + ", ".join(f"{n} {s:.1f} s" for n, s in fit_s.items()))
+    return table
 
 
+# ------------------------------------------------------------------------------------------------ speed
 def rows_per_s(score, X: np.ndarray, repeats: int) -> float:
-    score(X[:1000])  # warm-up
+    score(X[:256])  # warm-up
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
@@ -189,54 +162,73 @@ def rows_per_s(score, X: np.ndarray, repeats: int) -> float:
     return len(X) / statistics.median(times)
 
 
-def run_throughput(n_rows: int, pyod_rows: int, repeats: int, use_pyod: bool) -> None:
-    X = np.asarray(hg.load_dataset("mnist7").X, np.float32).reshape(5000, -1)
-    X = MinMaxScaler().fit_transform(X).astype(np.float32)
+def speed_rows(name: str, X: np.ndarray, n_rows: int, knn_rows: int, repeats: int) -> None:
     rows = np.ascontiguousarray(np.tile(X, (-(-n_rows // len(X)), 1))[:n_rows])
-    hg_model = AnomalyDetector().fit(X)
-    ae_only = AnomalyDetector(iforest=False).fit(X)
-    print(f"\n## Scoring throughput, 49-feature model (mnist7 as a table), median of {repeats}\n")
-    print("| detector | rows | rows/s |")
-    print("|---|---:|---:|")
-    big = rows_per_s(hg_model.score_samples, rows, repeats)
-    print(f"| hourglass AnomalyDetector (defaults) | {n_rows:,} | {big:,.0f} |")
-    big = rows_per_s(ae_only.score_samples, rows, repeats)
-    print(f"| hourglass AnomalyDetector(iforest=False) | {n_rows:,} | {big:,.0f} |")
+    few = rows[:knn_rows]
+    det = AnomalyDetector().fit(X)
+    ae_only = AnomalyDetector(iforest=False).fit(X)  # the same weights (see the module docstring)
+    _, keep = held_out_rows(len(X), float(det.validation_fraction), 0)
+    print(f"\n### {name}: {X.shape[1]} columns, fitted on {len(X):,} rows ({len(keep):,} reference rows)\n")
+    print("| what scores | rows | rows/s |\n|---|---:|---:|")
+    out = {}
+
+    def line(label: str, score, data: np.ndarray) -> None:
+        out[label] = rows_per_s(score, data, repeats)
+        print(f"| {label} | {len(data):,} | {out[label]:,.0f} |", flush=True)
+
+    line("hourglass default (AE + forest)", det.score_samples, rows)
+    line("  AE term (iforest=False)", ae_only.score_samples, rows)
+    line("  forest term", det.forest_.score, rows)
+    for cap in (1_000, 2_000, None):
+        knn = KnnTerm(k=KNN_K, cap=cap).fit(X, keep)
+        n_ref = len(knn.rows)
+        line(f"  kNN term, torch.cdist scan, {n_ref:,} reference rows", knn.score, few)
+        nn = NearestNeighbors(n_neighbors=KNN_K).fit(knn.ref.numpy())
+        line(f"  kNN term, sklearn NearestNeighbors, {n_ref:,} reference rows", nn.kneighbors, few)
+        print(f"|  (reference rows in model.safetensors: {knn.nbytes() / 2**20:.2f} MiB as float32) | | |")
+
+    knn = KnnTerm(k=KNN_K, cap=KNN_CAP).fit(X, keep)
+    line(f"proposed (AE + kNN, cap {KNN_CAP:,})", lambda A: (ae_only.score_samples(A), knn.score(A)), few)
+    pyod_knn = peer("KNN", 0).fit(X)
+    line("PyOD KNN (defaults)", pyod_knn.decision_function, few)
     forest = IsolationForest(random_state=0).fit(X)
-    same = rows[: min(n_rows, 200_000)]
-    theirs = rows_per_s(forest.score_samples, same, 1)
-    print(f"| scikit-learn IsolationForest (defaults) | {len(same):,} | {theirs:,.0f} |")
-    if use_pyod:
-        same = rows[:pyod_rows]
-        mine = rows_per_s(hg_model.score_samples, same, repeats)
-        pyod_model = pyod_autoencoder(0).fit(X).m
-        theirs = rows_per_s(pyod_model.decision_function, same, repeats)
-        print(f"| hourglass AnomalyDetector (defaults) | {pyod_rows:,} | {mine:,.0f} |")
-        print(f"| PyOD AutoEncoder (defaults) | {pyod_rows:,} | {theirs:,.0f} |")
-        print(f"\nhourglass scores {mine / theirs:.1f}x the rows/s of PyOD's AutoEncoder on the same rows")
+    line("scikit-learn IsolationForest (defaults)", forest.score_samples, rows[: min(n_rows, 100_000)])
+
+
+def run_speed(n_rows: int, knn_rows: int, repeats: int, wide: Path) -> None:
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    print(f"## Scoring speed, median of {repeats}, {torch.get_num_threads()} torch thread(s)")
+    X = np.asarray(hg.load_dataset("mnist7").X, np.float32).reshape(5000, -1)
+    speed_rows("mnist7 as a table", MinMaxScaler().fit_transform(X).astype(np.float32), n_rows, knn_rows, repeats)
+    with np.load(wide) as z:
+        X = MinMaxScaler().fit_transform(z["X"]).astype(np.float32)
+    speed_rows(wide.stem, X, n_rows, knn_rows, repeats)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "adbench", help="folder of .npz")
+    p.add_argument("--family", choices=["classical", "embedding", "all"], default="all")
+    p.add_argument("--data", type=Path, help="another folder of .npz files, run as --family (not 'all')")
     p.add_argument("--seeds", default="1,2,3", help="comma-separated split seeds (default: %(default)s)")
-    p.add_argument("--rows", type=int, default=1_000_000, help="rows for the throughput test")
-    p.add_argument("--pyod-rows", type=int, default=100_000, help="rows both hourglass and PyOD score")
-    p.add_argument("--repeats", type=int, default=3, help="timed repeats of each throughput run")
-    p.add_argument("--no-pyod", action="store_true", help="leave PyOD out even if it is installed")
-    p.add_argument("--no-pyod-ae", action="store_true", help="leave out PyOD's AutoEncoder (the slowest to fit)")
-    p.add_argument("--skip-quality", action="store_true", help="only the throughput test")
-    p.add_argument("--skip-throughput", action="store_true", help="only the ROC-AUC table")
+    p.add_argument("--speed", action="store_true", help="the speed table instead of the ROC-AUC tables")
+    p.add_argument("--rows", type=int, default=200_000, help="rows the fast terms score in --speed")
+    p.add_argument("--knn-rows", type=int, default=10_000, help="rows the nearest-neighbour scorers score")
+    p.add_argument("--repeats", type=int, default=3, help="timed repeats of each speed measurement")
+    p.add_argument("--wide", type=Path, default=FAMILIES["embedding"] / "CIFAR10_4.npz", help="512-column set")
     args = p.parse_args()
     warnings.filterwarnings("ignore")  # PyOD and torch print deprecation chatter
-    use_pyod = pyod_available() and not args.no_pyod
-    if not use_pyod:
-        print("(PyOD not installed or --no-pyod: its column is left out; pip install -e '.[bench]')\n")
+    torch.set_num_threads(1)
     t = time.perf_counter()
-    if not args.skip_quality:
-        run_quality(args.data, [int(s) for s in args.seeds.split(",")], use_pyod, not args.no_pyod_ae)
-    if not args.skip_throughput:
-        run_throughput(args.rows, args.pyod_rows, args.repeats, use_pyod)
+    if args.speed:
+        run_speed(args.rows, args.knn_rows, args.repeats, args.wide)
+    else:
+        if args.data is not None and args.family == "all":
+            p.error("--data needs --family classical or embedding (the name its rows print under)")
+        folders = {args.family: args.data} if args.data else FAMILIES
+        folders = folders if args.family == "all" else {args.family: folders[args.family]}
+        seeds = [int(s) for s in args.seeds.split(",")]
+        for family, folder in folders.items():
+            run_family(family, folder, seeds)
     print(f"\ntotal {time.perf_counter() - t:.0f} s")
 
 
