@@ -24,7 +24,7 @@ from sklearn.decomposition import PCA
 
 import hourglass as hg
 from hourglass import viz
-from hourglass.training.train import History
+from hourglass.training.state import History
 
 MODELS = ("mlp", "conv", "vae")
 

@@ -28,7 +28,7 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 import hourglass as hg
-from hourglass.training import train
+from hourglass.training import schedule, train
 
 # The defaults with one step of the recipe undone: TrainConfig fields, estimator parameters, or "fused".
 ABLATIONS: dict[str, dict] = {
@@ -168,19 +168,19 @@ def compare(name: str, X: np.ndarray, unit: float, target: float, repeats: int) 
 def _recipe(step: dict):
     """Undo one step: patch the optimiser or the warmup for the duration, return what the estimator takes."""
     step = dict(step)
-    saved = train.make_optimizer, train.WARMUP_STEPS
+    saved = train.make_optimizer, schedule.WARMUP_STEPS
     if not step.pop("fused", True):
-        train.make_optimizer = lambda model, lr, wd, device: torch.optim.Adam(  # type: ignore[assignment]
+        train.make_optimizer = lambda model, lr, wd: torch.optim.Adam(  # type: ignore[assignment]
             model.parameters(), lr=lr, weight_decay=wd, foreach=True
         )
-    train.WARMUP_STEPS = step.pop("warmup", train.WARMUP_STEPS)
+    schedule.WARMUP_STEPS = step.pop("warmup", schedule.WARMUP_STEPS)
     fields = {f.name for f in dataclasses.fields(train.TrainConfig)}
     params = set(hg.Autoencoder().get_params())
     _Ablated.overrides = {k: v for k, v in step.items() if k in fields and k not in params}
     try:
         yield {k: v for k, v in step.items() if k in params}
     finally:
-        train.make_optimizer, train.WARMUP_STEPS = saved
+        train.make_optimizer, schedule.WARMUP_STEPS = saved
         _Ablated.overrides = {}
 
 

@@ -13,7 +13,7 @@ from sklearn.decomposition import PCA
 
 import hourglass as hg
 from hourglass.cli import main
-from hourglass.training.train import held_out_rows
+from hourglass.training.batches import held_out_rows
 
 
 def _mean_mse(train: np.ndarray, test: np.ndarray) -> float:

@@ -13,8 +13,8 @@ import torch
 
 import hourglass as hg
 from hourglass.training import distributed
+from hourglass.training.batches import shard
 from hourglass.training.checkpoint import load as load_checkpoint
-from hourglass.training.train import _shard
 
 
 def torchrun(*args: str, cwd, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -49,12 +49,12 @@ def test_outside_torchrun_is_a_world_of_one(monkeypatch):
 
 def test_shards_are_equal_disjoint_and_cover_all_but_a_remainder():
     rows = np.arange(103)
-    shards = [_shard(rows, r, 4) for r in range(4)]
+    shards = [shard(rows, r, 4) for r in range(4)]
     assert {len(s) for s in shards} == {25}  # equal: every rank takes the same number of steps
     union = np.concatenate(shards)
     assert len(np.unique(union)) == 100  # disjoint, 3 rows dropped
     with pytest.raises(hg.HourglassError, match="cannot be shared among 4 processes"):
-        _shard(np.arange(3), 0, 4)
+        shard(np.arange(3), 0, 4)
 
 
 def test_rank_seeds_are_independent_streams():
@@ -72,6 +72,7 @@ def test_only_rank_zero_writes_the_model(small_model, tmp_path, monkeypatch):
     assert (tmp_path / "m" / "model.safetensors").is_file()
 
 
+@pytest.mark.slow  # a statistical test: two processes and one, their fits compared for quality
 def test_two_processes_train_as_well_as_one_with_the_same_total_batch(split):
     """``torchrun -m hourglass train`` at 2 x 64 against one process at 1 x 128."""
     folder, X_train, X_test = split
@@ -182,6 +183,7 @@ distributed.shutdown()
 """
 
 
+@pytest.mark.slow  # two more torch processes; the ranks' agreement is checked without the term by default
 def test_neighbor_term_under_torchrun_keeps_the_ranks_identical(split):
     """Each rank builds the graph of its own shard; the neighbor term's gradients go through DDP."""
     folder, _, _ = split

@@ -11,7 +11,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import hourglass as hg
 from hourglass.anomaly import AnomalyDetector
-from hourglass.training import train
+from hourglass.training import batches, schedule, train
 
 
 @parametrize_with_checks(
@@ -122,8 +122,8 @@ def test_streams_data_larger_than_the_in_memory_limit(tmp_path, monkeypatch, mni
     path = tmp_path / "big.npy"
     np.save(path, mnist7.X[:2000])
     X = np.load(path, mmap_mode="r")
-    monkeypatch.setenv(train.MEMORY_ENV, "1K")
-    monkeypatch.setattr(train, "BLOCK_BYTES", 256 * 49 * 4)
+    monkeypatch.setenv(batches.MEMORY_ENV, "1K")
+    monkeypatch.setattr(batches, "BLOCK_BYTES", 256 * 49 * 4)
     model = hg.Autoencoder(hidden=(32,), epochs=8, seed=0).fit(X)
     history = model.history_.train
     assert history[-1] < 0.8 * history[0]
@@ -131,15 +131,15 @@ def test_streams_data_larger_than_the_in_memory_limit(tmp_path, monkeypatch, mni
 
 
 def test_memory_limit_follows_the_environment_and_the_machine(monkeypatch):
-    monkeypatch.setenv(train.MEMORY_ENV, "512M")
-    assert train.memory_limit() == 512 << 20
-    monkeypatch.setenv(train.MEMORY_ENV, "lots")
+    monkeypatch.setenv(batches.MEMORY_ENV, "512M")
+    assert batches.memory_limit() == 512 << 20
+    monkeypatch.setenv(batches.MEMORY_ENV, "lots")
     with pytest.raises(hg.HourglassError, match="HOURGLASS_MEMORY_LIMIT"):
-        train.memory_limit()
-    monkeypatch.delenv(train.MEMORY_ENV)
+        batches.memory_limit()
+    monkeypatch.delenv(batches.MEMORY_ENV)
     with open("/proc/meminfo") as f:
         available = next(int(line.split()[1]) << 10 for line in f if line.startswith("MemAvailable:"))
-    assert 0.3 * available < train.memory_limit() < 0.7 * available
+    assert 0.3 * available < batches.memory_limit() < 0.7 * available
 
 
 def test_learning_rate_warms_up_over_the_first_steps_then_holds(monkeypatch, table):
@@ -159,6 +159,6 @@ def test_learning_rate_warms_up_over_the_first_steps_then_holds(monkeypatch, tab
 
     monkeypatch.setattr(train, "make_optimizer", spying)
     hg.Autoencoder(hidden=(8,), epochs=2, batch_size=16, lr=0.01, patience=0).fit(table[:160])
-    ramp = [0.01 * (i + 1) / train.WARMUP_STEPS for i in range(train.WARMUP_STEPS)]
-    assert np.allclose(seen[: train.WARMUP_STEPS], ramp)
-    assert np.allclose(seen[train.WARMUP_STEPS :], 0.01)  # 9 steps an epoch, 2 epochs: no plateau cut yet
+    ramp = [0.01 * (i + 1) / schedule.WARMUP_STEPS for i in range(schedule.WARMUP_STEPS)]
+    assert np.allclose(seen[: schedule.WARMUP_STEPS], ramp)
+    assert np.allclose(seen[schedule.WARMUP_STEPS :], 0.01)  # 9 steps an epoch, 2 epochs: no plateau cut yet

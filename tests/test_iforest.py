@@ -15,7 +15,7 @@ import hourglass as hg
 from hourglass import HourglassError
 from hourglass.anomaly.detector import AUTO_QUANTILE, FOREST_FILE, OLD_CONFIG, AnomalyDetector
 from hourglass.anomaly.iforest import NAMES, Forest
-from hourglass.training.train import held_out_rows
+from hourglass.training.batches import held_out_rows
 
 SMALL = {"hidden": (8,), "epochs": 3}
 

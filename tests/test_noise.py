@@ -10,7 +10,8 @@ from hourglass.data.noise import CORRUPTIONS, Noise, corrupt_array, parse_noise
 from hourglass.data.scaling import Scaler
 from hourglass.errors import HourglassError
 from hourglass.models import build_model
-from hourglass.training.train import TrainConfig, fit
+from hourglass.training.state import TrainConfig
+from hourglass.training.train import fit
 
 
 def test_registry_holds_the_three_corruptions():

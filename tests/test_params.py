@@ -284,10 +284,10 @@ def test_the_tables_names_are_those_the_networks_the_loop_and_the_scaler_impleme
     from hourglass.data.scaling import KINDS
     from hourglass.models import available_models
     from hourglass.models.base import ACTIVATIONS, OUTPUT_ACTIVATIONS
-    from hourglass.training import train
+    from hourglass.training import state
 
     assert tuple(ACTIVATIONS) == params.ACTIVATIONS and tuple(OUTPUT_ACTIVATIONS) == params.OUTPUT_ACTIVATIONS
-    assert tuple(train.LOSSES) == params.LOSSES and tuple(KINDS) == params.SCALINGS
+    assert tuple(state.LOSSES) == params.LOSSES and tuple(KINDS) == params.SCALINGS
     assert params.MODELS() == available_models()
 
 

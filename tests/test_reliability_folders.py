@@ -235,7 +235,6 @@ def test_a_checkpoint_write_leaves_a_live_process_temporary_file_alone(tmp_path)
         model=state,
         best_state=state,
         optimizer={"state": {}, "param_groups": []},
-        scheduler={},
         rng=[],
     )
     assert others.read_bytes() == b"half written"

@@ -20,7 +20,7 @@ from safetensors.torch import save_file
 import hourglass as hg
 from hourglass.cli import main
 from hourglass.training import checkpoint
-from hourglass.training.train import History
+from hourglass.training.state import History
 
 
 def same_weights(a: hg.Autoencoder, b: hg.Autoencoder) -> bool:
@@ -41,6 +41,32 @@ def test_resumed_fit_matches_an_uninterrupted_one_exactly(mnist7, tmp_path, para
     assert resumed.history_.train == whole.history_.train and resumed.history_.val == whole.history_.val
     assert resumed.history_.parts == whole.history_.parts
     assert resumed.history_.best_epoch == whole.history_.best_epoch
+
+
+def test_a_resume_between_learning_rate_cuts_matches_an_uninterrupted_fit(tmp_path):
+    """The plateau schedule keeps no state of its own: the rate saved with the optimiser and the stale epochs
+    in the progress bring back the cuts made and the ones still to come."""
+    X = np.random.default_rng(0).normal(size=(300, 6)) * [1, 2, 3, 4, 5, 6]
+    settings = {"hidden": (8,), "epochs": 16, "lr": 0.1, "patience": 0, "seed": 0}
+    whole = hg.Autoencoder(**settings).fit(X)
+    hg.Autoencoder(**{**settings, "epochs": 10}).fit(X, checkpoint_dir=tmp_path)
+    saved = checkpoint.load(tmp_path)
+    assert saved.progress["stale"] >= 4  # past at least one cut (every lr_patience = 4 stale epochs)
+    assert saved.optimizer["param_groups"][0]["lr"] < settings["lr"]
+    resumed = hg.Autoencoder(**settings).fit(X, checkpoint_dir=tmp_path, resume=True)
+    assert same_weights(whole, resumed) and resumed.history_.train == whole.history_.train
+
+
+def test_a_checkpoint_of_another_format_version_is_refused_in_one_line(mnist7, tmp_path):
+    hg.Autoencoder(hidden=(8,), epochs=1).fit(mnist7.X[:300], checkpoint_dir=tmp_path)
+    path = tmp_path / checkpoint.FILE
+    with safe_open(str(path), framework="pt") as f:
+        header, tensors = json.loads(f.metadata()["hourglass"]), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    for version, age in ((checkpoint.FORMAT_VERSION - 1, "an older"), (checkpoint.FORMAT_VERSION + 1, "a newer")):
+        save_file(tensors, str(path), metadata={"hourglass": json.dumps({**header, "format_version": version})})
+        with pytest.raises(hg.HourglassError, match=f"format version {version}, from {age} hourglass") as info:
+            hg.Autoencoder(hidden=(8,), epochs=2).fit(mnist7.X[:300], checkpoint_dir=tmp_path, resume=True)
+        assert "\n" not in str(info.value) and "to start over" in str(info.value)
 
 
 def test_resume_without_a_checkpoint_starts_afresh_and_an_early_stop_stays_stopped(mnist7, tmp_path):
@@ -88,8 +114,8 @@ def test_a_finished_run_removes_its_checkpoint_unless_asked_to_keep_it(mnist7, t
 
 
 def test_checkpoints_are_written_at_most_once_a_second_and_after_the_last_epoch(mnist7, tmp_path, monkeypatch):
-    """A small table's epochs take milliseconds: writing every one cost half the fit."""
-    from hourglass.training import train
+    """A small table's epochs take milliseconds: writing every one would cost more than the training."""
+    from hourglass.training import resume
 
     written = []
     real = checkpoint.save
@@ -97,7 +123,7 @@ def test_checkpoints_are_written_at_most_once_a_second_and_after_the_last_epoch(
     hg.Autoencoder(hidden=(8,), epochs=12, patience=0).fit(mnist7.X[:200], checkpoint_dir=tmp_path / "fast")
     assert written[-1] == 12 and len(written) < 12
     written.clear()
-    monkeypatch.setattr(train, "CHECKPOINT_SECONDS", 0.0)
+    monkeypatch.setattr(resume, "CHECKPOINT_SECONDS", 0.0)
     hg.Autoencoder(hidden=(8,), epochs=3, patience=0).fit(mnist7.X[:200], checkpoint_dir=tmp_path / "every")
     assert written == [1, 2, 3]
 
@@ -181,7 +207,7 @@ def test_an_early_stopped_run_resumes_with_a_larger_patience(mnist7, tmp_path):
 
 
 def test_a_damaged_progress_section_is_one_clear_error(mnist7, tmp_path):
-    assert {f.name for f in dataclasses.fields(History)} == checkpoint.HISTORY_FIELDS
+    assert {f.name for f in dataclasses.fields(History)} == set(checkpoint.HISTORY_SCHEMA)
     hg.Autoencoder(epochs=1).fit(mnist7.X[:300], checkpoint_dir=tmp_path)
     path = tmp_path / checkpoint.FILE
     with safe_open(str(path), framework="pt") as f:

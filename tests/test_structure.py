@@ -197,7 +197,7 @@ def test_large_data_uses_pynndescent(monkeypatch):
 
 
 def test_loss_curve_shows_the_neighbor_term_on_its_own_axis():
-    from hourglass.training.train import History
+    from hourglass.training.state import History
     from hourglass.viz import loss_curve
 
     history = History(train=[0.2, 0.1], val=[0.02, 0.01], parts={"recon": [0.02, 0.01], "structure": [1.2, 1.1]})

@@ -31,7 +31,7 @@ from hourglass.storage.folder import config_schema, read_network
 from hourglass.training import distributed
 from hourglass.training.neighbors import Structure
 from hourglass.training.prior import MAX_FIT_ROWS, Prior, fit_prior
-from hourglass.training.train import LOSSES, History, TrainConfig, seed_torch
+from hourglass.training.state import LOSSES, History, TrainConfig, seed_torch
 from hourglass.training.train import fit as train_model
 
 MAX_SAMPLES = 10_000_000
@@ -576,7 +576,7 @@ class Autoencoder(_Estimator):
         The trained network (its ``encode`` and ``decode`` work on scaled rows).
     scaler_ : hourglass.data.scaling.Scaler
         The scaling learnt from the training data; the network sees ``scaler_``'s output.
-    history_ : hourglass.training.train.History
+    history_ : hourglass.training.state.History
         Per-epoch training and validation losses, the best epoch and whether training stopped early;
         ``held_out``, the final model's MSE on the held-out rows beside predicting the training mean and
         PCA at the code's width (scaled units); and ``warnings``, raised by ``fit`` as ``UserWarning`` too,

@@ -44,7 +44,7 @@ from hourglass.params import DETECTOR
 from hourglass.runtime.forward import batch_invariant
 from hourglass.schema import Bool, Either, Int, ListOf, Omittable, OneOf, Real, Spec, validate
 from hourglass.storage import modelfile
-from hourglass.training.train import held_out_rows
+from hourglass.training.batches import held_out_rows
 
 SCORE_BLOCK = 4096  # rows per fused scoring step
 AUTO_QUANTILE = 0.99  # contamination="auto": flag rows scored worse than 99% of the training rows

@@ -1,16 +1,15 @@
 """Adam as ``torch.optim.Adam(fused=True)`` computes it, without ``torch.optim.Optimizer``'s machinery.
 
 Every entry point of torch's optimiser base class (its constructor's ``add_param_group``, ``step``,
-``zero_grad``, ``state_dict``) imports ``torch._dynamo`` for torch.compile's sake: 1-2.5 s on this machine,
-more than a small table's whole fit, paid by every ``hourglass train``. torch offers no setting that skips
-the import, so this class does the update itself with the kernel torch's fused Adam runs
-(``torch._fused_adam_``, called with the arguments ``torch.optim.adam._fused_adam`` passes): the weights
-are the same bits (``tests/test_resume.py`` holds it to that), and ``state_dict`` has torch's layout, so
-checkpoints written by either load into the other.
+``zero_grad``, ``state_dict``) imports ``torch._dynamo`` for torch.compile's sake, which can take longer
+than a small table's whole fit and would be paid by every ``hourglass train`` (docs/benchmarks.md,
+"Command-line start-up"). torch offers no setting that skips the import, so this class does the update
+itself with the kernel torch's fused Adam runs (``torch._fused_adam_``, called with the arguments
+``torch.optim.adam._fused_adam`` passes): the weights are the same bits (``tests/test_adam.py`` holds it
+to that), and ``state_dict`` has torch's layout, so states written by either load into the other.
 
-It subclasses ``torch.optim.Optimizer`` only so that ``ReduceLROnPlateau`` (which checks the type and reads
-``param_groups``) drives its learning rate; the base class's constructor is not run, and its hooks are
-not supported. Only the features training uses are here: one parameter group, no AMSGrad, no maximising.
+Only what training uses is here: one parameter group (``param_groups[0]["lr"]`` is the learning rate
+``training.schedule`` sets), no AMSGrad, no maximising, no hooks.
 """
 
 from __future__ import annotations
@@ -24,11 +23,10 @@ import torch
 BETAS, EPS = (0.9, 0.999), 1e-8
 
 
-class FusedAdam(torch.optim.Optimizer):
+class FusedAdam:
     """``torch.optim.Adam(params, lr, weight_decay=weight_decay, fused=True)``'s updates and state layout."""
 
     def __init__(self, params: Iterable[torch.Tensor], lr: float, weight_decay: float = 0.0) -> None:
-        # Not super().__init__(): that is what imports torch._dynamo (see the module docstring).
         params = list(params)
         if not params:
             raise ValueError("optimizer got an empty parameter list")
@@ -49,7 +47,7 @@ class FusedAdam(torch.optim.Optimizer):
         self.state: defaultdict[torch.Tensor, dict[str, Any]] = defaultdict(dict)
 
     @torch.no_grad()
-    def step(self, closure: None = None) -> None:  # type: ignore[override]
+    def step(self) -> None:
         group = self.param_groups[0]
         params = [p for p in group["params"] if p.grad is not None]
         if not params:

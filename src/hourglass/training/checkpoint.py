@@ -3,10 +3,10 @@
 A checkpoint is one file, ``checkpoint.safetensors``, in the run's checkpoint folder (``runs/NAME.ckpt/``
 beside the model folder ``runs/NAME``). Its tensors are the weights, Adam's moments and step counts,
 the best epoch's weights and every rank's random-number-generator states; everything else - the
-epoch, the loss history, the learning-rate schedule, the optimiser's settings and what run this is -
+epoch, the loss history, the optimiser's settings (its learning rate included) and what run this is -
 is JSON in the safetensors header. Nothing is pickled, so reading a checkpoint never runs code.
 Each epoch's file replaces the previous one in a single rename: a kill at any instant leaves the
-last complete checkpoint.
+last complete checkpoint. When and from where a fit writes and resumes is ``hourglass.training.resume``.
 """
 
 from __future__ import annotations
@@ -26,16 +26,18 @@ from safetensors.torch import save as save_bytes
 
 from hourglass.atomic import atomic_file, remove_stale_siblings
 from hourglass.errors import HourglassError
-from hourglass.schema import Bool, Either, Int, ListOf, MapOf, Maybe, Omittable, OneOf, Real, Text, validate
+from hourglass.schema import Bool, Either, Int, ListOf, MapOf, Maybe, OneOf, Real, Text, validate
+from hourglass.training.adam import FusedAdam
 
 FILE = "checkpoint.safetensors"
-FORMAT, FORMAT_VERSION = "hourglass-checkpoint", 1
+# 2: no learning-rate scheduler state (the schedule is counted from the progress); 1 is refused.
+FORMAT, FORMAT_VERSION = "hourglass-checkpoint", 2
 
 # The header, field by field: ``load`` checks all of it before any of it is used.
 _LOSSES = ListOf(Real(finite=False))  # as measured (the best score starts at inf)
 _VALUE = Maybe(Either(Bool(), Real(finite=False), Text(256)))
-_SETTING = Either(_VALUE, ListOf(_VALUE, 0, 100_000))  # an optimiser's or scheduler's setting: flat, never nested
-# train.History's fields, named here because train imports this module.
+_SETTING = Either(_VALUE, ListOf(_VALUE, 0, 100_000))  # an optimiser's setting: flat, never nested
+# state.History's fields (tests/test_resume.py holds the two to the same names).
 HISTORY_SCHEMA = {
     "train": _LOSSES,
     "val": _LOSSES,
@@ -43,15 +45,13 @@ HISTORY_SCHEMA = {
     "best_epoch": Int(0),
     "stopped_early": Bool(),
     "seconds": Real(0),
-    # Filled once training ends (empty in every checkpoint so far; absent from those written before them).
-    "held_out": Omittable(MapOf(_VALUE, 64)),
-    "warnings": Omittable(ListOf(Text(), 0, 64)),
+    "held_out": MapOf(_VALUE, 64),  # filled once training ends: empty in a checkpoint
+    "warnings": ListOf(Text(), 0, 64),
 }
-HISTORY_FIELDS = set(HISTORY_SCHEMA)
 HEADER_SCHEMA = {
     "format": OneOf(FORMAT),
-    "format_version": Int(1, FORMAT_VERSION),
-    # train._run_facts: compared with the run that resumes, so only their types matter here.
+    "format_version": Int(FORMAT_VERSION, FORMAT_VERSION),
+    # resume.run_facts: compared with the run that resumes, so only their types matter here.
     "run": {
         "rows": Int(1),
         "features": Int(1),
@@ -65,11 +65,10 @@ HEADER_SCHEMA = {
         "validation_fraction": Real(),
         "loss": Text(64),
         "seed": Int(0, None),
-        "structure": Omittable({"n_neighbors": Int(1), "weight": Real(0)}),  # only in runs with the term
+        "structure": Maybe({"n_neighbors": Int(1), "weight": Real(0)}),
     },
     "progress": {"epoch": Int(1), "best": Real(finite=False), "stale": Int(0), "history": HISTORY_SCHEMA},
     "optimizer": {"param_groups": ListOf(MapOf(_SETTING), 1, 64), "scalars": MapOf(Real(finite=False), 1_000_000)},
-    "scheduler": MapOf(_SETTING),
 }
 ADAM_STATE = ("step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
@@ -112,7 +111,6 @@ class Checkpoint:
     progress: dict[str, Any]
     tensors: dict[str, torch.Tensor]
     optimizer: dict[str, Any]
-    scheduler: dict[str, Any]
 
     def check(self, run: dict[str, Any]) -> None:
         """Refuse to resume a different run: other data, model, batch size, seed or process count."""
@@ -125,32 +123,21 @@ class Checkpoint:
                 "train without --resume to start over"
             )
 
-    def restore(
-        self,
-        model: torch.nn.Module,
-        optimizer: torch.optim.Optimizer,
-        scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau,
-    ) -> dict[str, torch.Tensor]:
-        """Load the weights, optimiser and schedule into the live objects; returns the best state.
+    def restore(self, model: torch.nn.Module, optimizer: FusedAdam) -> dict[str, torch.Tensor]:
+        """Load the weights and the optimiser into the live objects; returns the best state.
 
         Every tensor and setting is checked against the live objects first (names, shapes, dtypes,
         finite values, the kind of each setting), so a damaged checkpoint changes nothing."""
-        self._check_against(model, optimizer, scheduler)
+        self._check_against(model, optimizer)
         try:
             model.load_state_dict(_prefixed(self.tensors, "model."))
             optimizer.load_state_dict(self._optimizer_state(optimizer))
         except (KeyError, ValueError, RuntimeError) as e:
             raise HourglassError(f"{self.path}: does not fit this model ({str(e).splitlines()[0]})") from None
-        scheduler.load_state_dict(self.scheduler)
         device = next(model.parameters()).device
         return {k: v.to(device) for k, v in _prefixed(self.tensors, "best.").items()}
 
-    def _check_against(
-        self,
-        model: torch.nn.Module,
-        optimizer: torch.optim.Optimizer,
-        scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau,
-    ) -> None:
+    def _check_against(self, model: torch.nn.Module, optimizer: FusedAdam) -> None:
         weights = {k: (tuple(v.shape), v.dtype) for k, v in model.state_dict().items()}
         params = [tuple(p.shape) for group in optimizer.param_groups for p in group["params"]]
         for name, tensor in self.tensors.items():
@@ -195,7 +182,6 @@ class Checkpoint:
                 self._fail(f"optimizer.param_groups[{i}].{min(now.keys() - saved.keys())} is missing")
             if saved["params"] != now["params"]:
                 self._fail(f"optimizer.param_groups[{i}].params does not fit this model")
-        _same_kinds(self.scheduler, scheduler.state_dict(), "scheduler", self._fail)
 
     def _fail(self, problem: str) -> NoReturn:
         raise HourglassError(f"{self.path}: damaged checkpoint ({problem}); delete {self.path.parent} to start over")
@@ -203,7 +189,7 @@ class Checkpoint:
     def rng(self, rank: int) -> dict[str, torch.Tensor]:
         return _prefixed(self.tensors, f"rng.{rank}.")
 
-    def _optimizer_state(self, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    def _optimizer_state(self, optimizer: FusedAdam) -> dict[str, Any]:
         state: dict[int, dict[str, Any]] = {}
         for key, value in [*_prefixed(self.tensors, "optimizer.").items(), *self.optimizer["scalars"].items()]:
             index, name = key.split(".", 1)
@@ -224,11 +210,10 @@ def save(
     model: dict[str, torch.Tensor],
     best_state: dict[str, torch.Tensor],
     optimizer: dict[str, Any],
-    scheduler: dict[str, Any],
     rng: list[dict[str, torch.Tensor]],
 ) -> Path:
-    """Write a checkpoint atomically (``optimizer``/``scheduler`` are their ``state_dict()``; ``rng`` one
-    ``rng_state`` per rank); returns the file's path."""
+    """Write a checkpoint atomically (``optimizer`` is its ``state_dict()``, ``rng`` one ``rng_state`` per
+    rank); returns the file's path."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tensors = _with_prefix(model, "model.") | _with_prefix(best_state, "best.")
@@ -247,7 +232,6 @@ def save(
         "run": run,
         "progress": progress,
         "optimizer": {"param_groups": optimizer["param_groups"], "scalars": scalars},
-        "scheduler": scheduler,
     }
     path = folder / FILE
     with atomic_file(path) as tmp:
@@ -270,15 +254,16 @@ def load(folder: str | os.PathLike) -> Checkpoint | None:
         if not isinstance(header, dict) or header.get("format") != FORMAT:
             raise ValueError("not an hourglass checkpoint")
         version = header.get("format_version")
-        if isinstance(version, int) and version > FORMAT_VERSION:
-            raise ValueError(f"format version {version} is newer than this hourglass reads")
+        if isinstance(version, int) and version != FORMAT_VERSION:
+            age = "a newer" if version > FORMAT_VERSION else "an older"
+            raise ValueError(f"format version {version}, from {age} hourglass; this one reads {FORMAT_VERSION}")
         validate(header, HEADER_SCHEMA, "header")
         _check_progress(header["progress"])
         _check_rng(tensors, header["run"]["processes"])
     except (SafetensorError, OSError, ValueError, KeyError, TypeError, RecursionError) as e:
         problem = "nested too deeply" if isinstance(e, RecursionError) else " ".join(str(e).split())[:300]
         raise HourglassError(f"{path}: unreadable checkpoint ({problem}); delete {folder} to start over") from None
-    return Checkpoint(path, header["run"], header["progress"], tensors, header["optimizer"], header["scheduler"])
+    return Checkpoint(path, header["run"], header["progress"], tensors, header["optimizer"])
 
 
 def _check_progress(progress: dict[str, Any]) -> None:
@@ -307,7 +292,7 @@ def _check_rng(tensors: dict[str, torch.Tensor], processes: int) -> None:
 
 
 def _same_kinds(saved: dict[str, Any], live: dict[str, Any], where: str, fail: Any) -> None:
-    """A saved optimiser or scheduler setting must be one the live object has, of the same kind
+    """A saved optimiser setting must be one the live optimiser has, of the same kind
     (a number for a number, a list as long); text settings (modes) must be equal."""
     for key, value in saved.items():
         if key not in live:

@@ -7,7 +7,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from hourglass.errors import HourglassError
-from hourglass.training.train import History
+from hourglass.training.state import History
 from hourglass.viz.figure import new_figure
 
 LOSS_NAMES = {"mse": "mean squared error", "bce": "binary cross-entropy"}
@@ -42,7 +42,7 @@ def loss_curve(
 
     Examples
     --------
-    >>> from hourglass.training.train import History
+    >>> from hourglass.training.state import History
     >>> fig = loss_curve(History(train=[1.0, 0.5, 0.3], val=[1.1, 0.6, 0.4]))
     >>> fig.axes[0].get_yscale()
     'log'
