@@ -20,6 +20,7 @@ def _mean_mse(train: np.ndarray, test: np.ndarray) -> float:
     return float(np.mean((test - train.mean(axis=0)) ** 2))
 
 
+@pytest.mark.slow  # a statistical test: a long fit checked for quality
 def test_hourglass_train_digits8_beats_the_mean_clearly(tmp_path, capsys):
     out = tmp_path / "d8"
     assert main(["train", "digits8", "--out", str(out)]) == 0
@@ -35,6 +36,7 @@ def test_hourglass_train_digits8_beats_the_mean_clearly(tmp_path, capsys):
     assert rebuilt.max() > 8  # the old model's were all below 1 (black)
 
 
+@pytest.mark.slow  # a statistical test: a long fit checked for quality
 def test_digits_as_flat_float_rows_beat_the_mean_and_pca():
     X = load_digits().data  # float64 rows of integers 0..16
     train, test = X[:1400], X[1400:]
@@ -114,6 +116,7 @@ def test_folders_saved_before_the_baselines_still_load(table, tmp_path):
     assert main(["info", str(folder)]) == 0
 
 
+@pytest.mark.slow  # a statistical test: a long fit checked for quality
 def test_the_default_conv_model_learns_dark_28x28_images():
     """A folder of dark 28x28 images (MNIST-like: mean pixel 0.13) gets the conv model, whose sigmoid output
     once started at 0.5, saturated at 0 within the first steps and stayed black: held-out error twice the

@@ -162,7 +162,10 @@ def test_files_written_into_the_users_folder_leave_everything_else_as_it_was(com
 
 
 def test_the_demo_keeps_the_users_things_in_its_folder_and_refuses_them_in_its_model(tmp_path, monkeypatch, capsys):
+    from hourglass.demo import story
+
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(story, "QUICK_EPOCHS", 2)  # what is written where, not how good the models are
     assert cli(["demo", "--quick", "--quiet", "--out", "demo"], capsys)[0] == 0
     add_users_things(tmp_path / "demo")
     before = snapshot(tmp_path)

@@ -45,6 +45,7 @@ def test_graph_is_symmetric_fuzzy_and_has_the_neighbors():
     assert all(set(idx[i]) <= set(P[i].indices) for i in range(len(X)))
 
 
+@pytest.mark.slow  # a statistical test: the layout of 300 rows checked for quality
 def test_layout_keeps_neighbors_near_and_is_deterministic():
     X, y = sheet_and_clusters(300, 0)
     graph = fuzzy_graph(X, 10)
@@ -70,6 +71,7 @@ def test_loss_is_finite_with_gradients():
     assert torch.isfinite(loss) and torch.isfinite(codes.grad).all()
 
 
+@pytest.mark.slow  # a statistical test: a long fit checked for quality
 def test_keeps_clusters_apart_that_a_plain_code_merges():
     X, y = sheet_and_clusters(400, 1)
     X_test, y_test = sheet_and_clusters(200, 2)
@@ -208,6 +210,7 @@ def test_loss_curve_shows_the_neighbor_term_on_its_own_axis():
     assert list(right.lines[0].get_ydata()) == [1.2, 1.1]
 
 
+@pytest.mark.slow  # a statistical test: a long fit checked for quality
 def test_codes_learn_their_places_in_the_layout():
     X, _ = sheet_and_clusters(600, 0)
     settings = {"latent_dim": 2, "hidden": (32,), "epochs": 15, "patience": 0, "seed": 0, "device": "cpu"}
