@@ -111,6 +111,3 @@ class FusedAdam:
                 for name, value in values.items()
             }
         self.param_groups = [{**saved, "params": params}]
-
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        raise NotImplementedError("FusedAdam trains one parameter group")

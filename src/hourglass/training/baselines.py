@@ -1,7 +1,7 @@
 """What a fit is measured against: predicting the training mean, and PCA at the code's width.
 
-A validation loss alone cannot tell a dead network from a good one: digits scaled as if 0..16 were
-0..255 pixels gave 0.00093 with every reconstruction black. Beside the error of predicting the
+A validation loss alone cannot tell a dead network from a good one: data scaled into a sliver of the
+output's range gives a tiny loss with every reconstruction the same. Beside the error of predicting the
 training rows' mean on the same held-out rows it can. A fit no better than that mean, or one that kept
 its first epoch, gets a warning (``verdict``), which ``fit`` raises and the model folder keeps.
 """
@@ -18,7 +18,7 @@ import torch
 REFERENCE_ROWS = 10_000
 REFERENCE_VALUES = 1 << 20
 # "No better than the mean": a held-out error above this share of the mean's, i.e. the code explains
-# under 5% of the held-out variance. A network that learnt nothing sits at 1 or above (digits: 3.1).
+# under 5% of the held-out variance. A network that learnt nothing sits at 1 or above.
 DEAD_RATIO = 0.95
 CHUNK_ROWS = 8_192
 
@@ -60,7 +60,7 @@ def _principal_directions(centred: torch.Tensor, width: int) -> torch.Tensor:
     start = torch.randn(d, q, generator=torch.Generator().manual_seed(0), dtype=centred.dtype)
     basis = torch.linalg.qr(centred @ start).Q
     for _ in range(2):  # power iterations sharpen a slowly decaying spectrum
-        # (basis.T @ centred).T, not centred.T @ basis: the transposed product took 80x longer in float64.
+        # (basis.T @ centred).T, not centred.T @ basis: torch's transposed product is far slower in float64.
         basis = torch.linalg.qr(centred @ (basis.T @ centred).T).Q
     _, _, vh = torch.linalg.svd(basis.T @ centred, full_matrices=False)
     return vh[:width].T

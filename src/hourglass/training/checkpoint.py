@@ -26,7 +26,7 @@ from safetensors.torch import save as save_bytes
 
 from hourglass.atomic import atomic_file, remove_stale_siblings
 from hourglass.errors import HourglassError
-from hourglass.schema import Bool, Either, Int, ListOf, MapOf, Maybe, OneOf, Real, Text, validate
+from hourglass.schema import Bool, Either, Int, ListOf, MapOf, Maybe, Obj, OneOf, Real, Text, validate
 from hourglass.training.adam import FusedAdam
 
 FILE = "checkpoint.safetensors"
@@ -65,7 +65,7 @@ HEADER_SCHEMA = {
         "validation_fraction": Real(),
         "loss": Text(64),
         "seed": Int(0, None),
-        "structure": Maybe({"n_neighbors": Int(1), "weight": Real(0)}),
+        "structure": Maybe(Obj({"n_neighbors": Int(1), "weight": Real(0)})),
     },
     "progress": {"epoch": Int(1), "best": Real(finite=False), "stale": Int(0), "history": HISTORY_SCHEMA},
     "optimizer": {"param_groups": ListOf(MapOf(_SETTING), 1, 64), "scalars": MapOf(Real(finite=False), 1_000_000)},

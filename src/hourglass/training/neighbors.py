@@ -13,17 +13,16 @@ steps, all at ``fit`` and all from the run's seed:
   cross-entropy of the graph's edges against ``q = 1 / (1 + a d^(2b))`` of ``min_dist=0.1``, with negative
   sampling), from a spectral start, with Adam on the positions themselves: no network, so a step costs a
   few vector operations.
-* the autoencoder then trains as usual with one more term, the squared distance of each batch row's code
-  to its place in the layout (``anchor_loss``), weighted by ``structure_weight`` times the data's variance
-  (the mean per-feature variance of the scaled rows), so one weight means the same for pixels and
-  standardised tables.
+* the autoencoder then trains as usual with one more term, the mean squared distance of each batch row's
+  code to its place in the layout (``models.base.anchored``), weighted by ``Structure.weight`` times the
+  data's variance (the mean per-feature variance of the scaled rows), so one weight means the same for pixels
+  and standardised tables.
 
 This is parametric UMAP's aim (Sainburg, McInnes and Gentner, Neural Computation 2021) by another road:
 parametric UMAP puts the cross-entropy itself in every training step, where it costs the encoding of six
-more rows per edge, and the decoder must chase codes that keep moving (hourglass did so until this layout
-replaced it: on mnist7 the same 1-NN, 0.71 against 0.68-0.71, at 5-10 s, not 35-42 s; docs/benchmarks.md). Here the
-codes' targets stand still, so the decoder learns them as it goes: a decoder-only refit after the fit, which
-the moving codes needed, gains nothing (digits 0.000%, cardio 0.05% of held-out error) and is gone.
+more rows per edge, and the decoder must chase codes that keep moving. Here the codes' targets stand still,
+so the decoder learns them as it goes, with no refit after the fit; the fit is several times faster at the
+same neighbor accuracy (docs/benchmarks.md, "Constants in training/ and what chose them").
 """
 
 from __future__ import annotations
@@ -41,17 +40,16 @@ from hourglass.params import AUTOENCODER
 
 # umap.umap_.find_ab_params(spread=1.0, min_dist=0.1): umap-learn's defaults.
 A, B = 1.5769434604658400, 0.8950608779639974
-# The layout's optimisation (mnist7, leave-one-out 1-NN of the training rows' places, 5-fold: umap-learn's
-# own embedding 0.862; 500 steps drawing half the edges each 0.877 in 50 s; 1,000 steps of as many edges as
-# rows 0.868 in 6 s; 300 such steps 0.853): a small draw per step and many steps, as umap-learn's epochs.
+# The layout's optimisation: a small draw of edges per step and many steps, as umap-learn's epochs; it keeps
+# neighbors as well as umap-learn's own embedding does, at a fraction of the time of fewer, larger steps.
 LAYOUT_STEPS = 1_000
 LAYOUT_EDGES = 16_384  # edges per step at most (as many as there are rows below that)
-LAYOUT_LR = 0.3  # Adam's rate on positions spread over [0, 10] (0.1: 0.873, 1.0: 0.867 at 500 steps)
+LAYOUT_LR = 0.3  # Adam's rate on positions spread over [0, 10]
 NEGATIVES = 5  # negatives per edge, as umap-learn's negative_sample_rate
 EPS = 1e-3  # added to squared distances, as in umap-learn's repulsive gradient: bounded at d = 0
 SMOOTH_STEPS = 64  # bisection steps for each row's sigma
-# Exact kNN costs O(n^2 d): 1.7 s at 5,000 Fashion-MNIST rows, 16 s at 20,000, 146 s at 60,000 on one core;
-# pynndescent 0.3 / 1.8 / 7.8 s at 99% recall, plus ~30 s compiling numba on first use in a process.
+# Exact kNN costs O(n^2 d); pynndescent's approximate graph costs far less on large data, but it compiles numba
+# on its first use in a process, which outweighs the saving below about this many rows.
 EXACT_ROWS = 30_000
 MIN_SCALE = 1e-3  # sigma's floor, relative to the mean neighbor distance (umap-learn's MIN_K_DIST_SCALE)
 
@@ -198,11 +196,6 @@ def layout(graph: Graph, rows: np.ndarray, dim: int, seed: int) -> np.ndarray:
     out = positions.detach().double().numpy()
     out -= out.mean(axis=0)
     return (out / max(float(out.std()), 1e-12)).astype(np.float32)
-
-
-def anchor_loss(codes: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
-    """Mean squared distance (per coordinate) of the codes to their places in the layout."""
-    return (codes - anchors).square().mean()
 
 
 @dataclass

@@ -148,7 +148,7 @@ def fit_prior(codes: np.ndarray, n_components: int = MAX_COMPONENTS, seed: int =
     # encodes to one point, where k-means would warn and the mixture degenerate).
     k = max(1, min(n_components, len(codes) // 10, len(np.unique(codes, axis=0))))
     gmm = GaussianMixture(k, covariance_type="full", reg_covar=1e-6 * float(codes.var()) + 1e-12, random_state=seed)
-    # A few thousand 2-D points: BLAS/OpenMP threads only add overhead (2 s vs 0.1 s on a busy 2-core box).
+    # A few thousand 2-D points: BLAS/OpenMP threads only add overhead, many times the fit on a busy machine.
     # Codes are NumPy here whatever the caller's array-API setting (k-means init does not dispatch).
     with threadpool_limits(1), config_context(array_api_dispatch=False), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
