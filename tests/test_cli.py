@@ -204,3 +204,9 @@ def test_score_reads_data_as_the_detector_was_trained_or_as_the_data_flags_say(t
         assert main(["score", str(table_det), str(tmp_path / "t.csv"), "-o", str(tmp_path / "s.csv"), *extra]) == 0
         scores = pd.read_csv(tmp_path / "s.csv")
         assert scores[column].tolist() == frame["kind"].tolist() and len(scores) == 80
+    rows = frame.drop(columns="kind").to_numpy().copy()
+    rows[5, 0] = np.nan
+    np.save(tmp_path / "holey.npy", rows)
+    dropped = ["score", str(table_det), str(tmp_path / "holey.npy"), "-o", str(tmp_path / "d.csv"), "--drop-nonfinite"]
+    assert main(dropped) == 0
+    assert pd.read_csv(tmp_path / "d.csv")["row_id"].tolist() == [i for i in range(80) if i != 5]  # as in DATA

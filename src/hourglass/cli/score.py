@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     with target as tmp, model_chunks(args.data, model, args) as chunks, contextlib.ExitStack() as stack:
         for X, chunk in chunks:
             frame = _score_frame(
-                model, X, chunk.y, args.label, args.top, first_id=n, alpha=args.alpha, explain=args.explain
+                model, X, chunk.y, args.label, args.top, chunk.row_index(), alpha=args.alpha, explain=args.explain
             )
             if chunk.ids is not None:  # an image folder's files, by path
                 frame.insert(1, "path", chunk.ids)
@@ -134,7 +134,7 @@ def _score_frame(
     y: Any,
     label: str | None,
     top: int,
-    first_id: int,
+    row_ids: np.ndarray,
     alpha: float | None = None,
     explain: int = 0,
 ) -> pd.DataFrame:
@@ -143,7 +143,7 @@ def _score_frame(
     import pandas as pd
 
     score = model.score_samples(X)
-    columns: dict[str, object] = {"row_id": np.arange(first_id, first_id + len(score))}
+    columns: dict[str, object] = {"row_id": row_ids}  # positions in DATA, rows dropped or not
     if y is not None:
         columns[label or "label"] = y
     columns["score"] = score
