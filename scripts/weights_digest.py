@@ -25,9 +25,8 @@ def digest(estimator, X) -> str:
     state = estimator.model_.state_dict()
     for name in sorted(state):
         h.update(state[name].detach().cpu().numpy().tobytes())
-    transform = getattr(estimator, "transform", None)
-    outputs = transform(X) if transform is not None else estimator.score_samples(X)
-    h.update(np.ascontiguousarray(outputs).tobytes())
+    # Codes on the training rows: an Autoencoder's transform, and a detector's too (which has no transform).
+    h.update(np.ascontiguousarray(estimator.codes(X)).tobytes())
     h.update(np.asarray(estimator.history_.train, dtype=np.float64).tobytes())
     h.update(np.asarray(estimator.history_.val, dtype=np.float64).tobytes())
     return h.hexdigest()[:16]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +13,11 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 
 import hourglass as hg
+from hourglass import fitting
 from hourglass.anomaly import AnomalyDetector
 from hourglass.cli import main
 from hourglass.errors import HourglassError
+from hourglass.inference import InferenceModel
 
 
 @pytest.fixture(scope="module")
@@ -268,6 +271,43 @@ def test_cli_says_the_smallest_p_value_and_refuses_an_alpha_below_it(tmp_path, c
 def test_score_refuses_a_plain_autoencoder(tmp_path, digits):
     hg.Autoencoder(epochs=1).fit(digits[0][:100]).save(tmp_path / "ae")
     assert main(["score", str(tmp_path / "ae"), "mnist7", "-o", str(tmp_path / "s.csv")]) == 2
+
+
+def test_the_detector_is_an_outlier_detector_not_a_transformer(table, tmp_path, capsys):
+    det = AnomalyDetector(hidden=(8,), epochs=2).fit(table)
+    for name in ("transform", "fit_transform", "inverse_transform", "sample", "denoise"):
+        assert not hasattr(det, name), name
+    tags = det.__sklearn_tags__()
+    assert tags.estimator_type == "outlier_detector" and tags.transformer_tags is None
+    # What serves detection stays: the reconstruction its error compares with, and its codes, which the explorer
+    # draws (the runner's, as the command line's encode gives them).
+    assert det.reconstruct(table[:3]).shape == (3, 5)
+    np.testing.assert_array_equal(det.codes(table), det.runner_.transform(table))
+    folder = det.save(tmp_path / "det")
+    np.save(tmp_path / "rows.npy", table)
+    for command in ("sample", "denoise"):
+        data = [] if command == "sample" else [str(tmp_path / "rows.npy")]
+        assert main([command, str(folder), *data, "-o", str(tmp_path / "out.npy")]) == 2
+        error = f"hourglass: error: {folder}: an anomaly detector; {command} needs a model from hourglass train"
+        assert capsys.readouterr().err.splitlines() == [error]
+
+
+def test_fit_reads_x_once_and_owns_what_it_records_of_the_data(table, tmp_path, monkeypatch):
+    """Every fitted fact is set by ``fit``: a Dataset brings its source and read options, which the folder saves;
+    a refit on a plain array forgets them. The rows are checked once (no second read of a memory map)."""
+    checks: list[int] = []
+    original = fitting.checked_array
+    monkeypatch.setattr(fitting, "checked_array", lambda *a, **k: checks.append(1) or original(*a, **k))
+    monkeypatch.setattr(InferenceModel, "rows", lambda *a: pytest.fail("fit checked rows again"))
+    data = hg.Dataset(table, None, "table", "t", source="/data/t.csv", options={"label": "y"})
+    det = AnomalyDetector(hidden=(8,), epochs=2).fit(data)
+    assert len(checks) == 1
+    assert (det.data_source_, det.data_options_) == ("/data/t.csv", {"label": "y"})
+    monkeypatch.undo()
+    config = json.loads((det.save(tmp_path / "det") / "config.json").read_text())
+    assert (config["data"]["source"], config["data"]["options"]) == ("/data/t.csv", {"label": "y"})
+    assert hg.load(tmp_path / "det").data_source_ == "/data/t.csv"
+    assert det.fit(table).data_source_ is None and det.data_options_ is None
 
 
 ADBENCH = Path(__file__).resolve().parents[2] / "shared" / "data" / "adbench"  # beside the checkout, when there

@@ -376,7 +376,7 @@ def test_pad_against_serve_with_a_detector():
             row = pad_row(page)[None]
             expected = -detector.score_samples(row)[0]
             wait_until(page, f"Math.abs({EX}.state.pad.score - {expected}) < 1e-6")
-            assert np.abs(np.asarray(page.evaluate(f"{EX}.state.pad.code")) - detector.transform(row)[0]).max() < 1e-5
+            assert np.abs(np.asarray(page.evaluate(f"{EX}.state.pad.code")) - detector.codes(row)[0]).max() < 1e-5
             readout = page.text_content("#pad-readout")
             verdict = "anomaly" if expected > -detector.offset_ else "normal"
             assert "anomaly score " in readout and f"({verdict}: threshold " in readout

@@ -79,14 +79,14 @@ def test_network_js_matches_pytorch(case):
     if name.startswith("conv-2"):
         assert model.model_.name in ("conv", "vae") and "Unflatten" in repr(model.model_.decoder)
     rows = _probes(X)
-    codes = model.transform(rows).astype(np.float64)
+    codes = model.codes(rows).astype(np.float64)  # a detector's too: it has codes, though no transform
     codes = np.vstack([codes, np.random.default_rng(3).normal(0, 3 * codes.std() + 1, size=(8, codes.shape[1]))])
     got = browser.run_in_browser(model, rows, codes)
     # As `hourglass verify` measures: absolute within 1, relative beyond (a detector's far-out rows have codes in
     # the thousands), and rows in the model's output units (relative to each feature's scale).
     checks = [
-        compare("codes", PAIR, got.codes, model.transform(rows)),
-        compare("rows", PAIR, got.rows, model.inverse_transform(codes), model.scaler_.scale),
+        compare("codes", PAIR, got.codes, model.codes(rows)),
+        compare("rows", PAIR, got.rows, model.runner_.inverse_transform(codes), model.scaler_.scale),
         compare("scores", PAIR, got.scores, model.score_samples(rows)),
     ]
     assert all(c.ok for c in checks), checks
@@ -176,8 +176,8 @@ def test_a_detector_page_scores_the_drawing_in_the_page(tmp_path):
     data = _page_data(path.read_text())
     assert data["pad"]["ok"] and data["detector"]["forest"] is not None
     with browser_page(path.resolve().as_uri()) as page:
-        decoded = page.evaluate(f"{EX}.decode({json.dumps(detector.transform(X[:3]).tolist())})")
-        expected = detector.inverse_transform(detector.transform(X[:3]))
+        decoded = page.evaluate(f"{EX}.decode({json.dumps(detector.codes(X[:3]).tolist())})")
+        expected = detector.runner_.inverse_transform(detector.codes(X[:3]))
         assert np.abs((np.asarray(decoded) - expected) / detector.scaler_.scale).max() < 1e-5
         mouse_stroke(page, STROKE_A)
         wait_until(page, f"{EX}.state.pad.updates > 0")
@@ -185,7 +185,7 @@ def test_a_detector_page_scores_the_drawing_in_the_page(tmp_path):
         pad = page.evaluate(f"{EX}.state.pad")
         expected_score = -detector.score_samples(row)[0]
         assert abs(pad["score"] - expected_score) <= 1e-5 * max(1.0, abs(expected_score))
-        assert np.abs(np.asarray(pad["code"]) - detector.transform(row)[0]).max() < 1e-5
+        assert np.abs(np.asarray(pad["code"]) - detector.codes(row)[0]).max() < 1e-5
         readout = page.text_content("#pad-readout")
         verdict = "anomaly" if expected_score > -detector.offset_ else "normal"
         assert "anomaly score " in readout and f"({verdict}: threshold " in readout

@@ -112,9 +112,9 @@ def test_the_graphs_take_raw_rows_at_any_batch_size(exported):
     runtime = Runtime(read_export(onnx_dir, model))
     for n in (1, 5, len(rows)):
         codes = runtime.run("encoder", rows[:n])
-        np.testing.assert_allclose(codes, model.transform(rows[:n]), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(codes, model.codes(rows[:n]), rtol=1e-5, atol=1e-5)  # a detector's too
         back = runtime.run("decoder", codes)  # in the data's units: pixels in 0..255, the 5e5-centred column
-        np.testing.assert_allclose(back, model.inverse_transform(codes), rtol=1e-5, atol=1e-3)
+        np.testing.assert_allclose(back, model.runner_.inverse_transform(codes), rtol=1e-5, atol=1e-3)
 
 
 def test_detector_scores_and_verdicts_agree(exports):

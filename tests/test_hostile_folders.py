@@ -100,9 +100,9 @@ def _loads_or_refuses(folder: Path, capsys) -> None:
     else:
         rows = IMAGES[:3] if model.kind_ == "image" else X[:3, : model.n_features_in_]
         try:
-            codes = model.transform(rows)
+            codes = model.codes(rows)
             assert np.isfinite(codes).all()
-            assert np.isfinite(model.inverse_transform(codes)).all()
+            assert np.isfinite(model.runner_.inverse_transform(codes)).all()
         except HourglassError:
             pass
     data = folder.parent / ("rows.npy" if "conv" not in folder.name else "images.npy")
@@ -129,21 +129,8 @@ def test_edited_config_json_loads_or_is_refused_in_one_line(folders, kind, capsy
     check()
 
 
-def _old_detector_layout(folder: Path) -> None:
-    """Rewrite a detector folder as saves before the threshold moved into config.json did: the threshold and
-    forest numbers in detector.json, the forest's arrays in detector.safetensors."""
-    config = json.loads((folder / "config.json").read_text())
-    (folder / "detector.json").write_text(json.dumps(config.pop("fitted")))
-    (folder / "config.json").write_text(json.dumps(config))
-    arrays = load_file(str(folder / "model.safetensors"))
-    forest = {k.removeprefix("forest."): arrays.pop(k) for k in list(arrays) if k.startswith("forest.")}
-    save_file(arrays, str(folder / "model.safetensors"))
-    save_file(forest, str(folder / "detector.safetensors"))
-
-
-@pytest.mark.parametrize("layout", ["current", "old"])
-def test_edited_detector_threshold(folders, capsys, layout):
-    """The detector's own numbers (config.json's ``fitted``, or an old folder's detector.json), edited."""
+def test_edited_detector_threshold(folders, capsys):
+    """The detector's own numbers (config.json's ``fitted``), edited."""
     fitted = json.loads((folders["detector"] / "config.json").read_text())["fitted"]
 
     @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), database=None)
@@ -151,12 +138,8 @@ def test_edited_detector_threshold(folders, capsys, layout):
     def check(edit):
         with tempfile.TemporaryDirectory() as tmp:
             folder = _copy(folders["detector"], tmp)
-            if layout == "old":
-                _old_detector_layout(folder)
-                (folder / "detector.json").write_text(_mutate(json.loads(json.dumps(fitted)), *edit))
-            else:
-                config = json.loads((folder / "config.json").read_text())
-                (folder / "config.json").write_text(_mutate(config, ("fitted", *edit[0]), *edit[1:]))
+            config = json.loads((folder / "config.json").read_text())
+            (folder / "config.json").write_text(_mutate(config, ("fitted", *edit[0]), *edit[1:]))
             _loads_or_refuses(folder, capsys)
 
     check()

@@ -13,7 +13,7 @@ from sklearn.metrics import roc_auc_score
 
 import hourglass as hg
 from hourglass import HourglassError
-from hourglass.anomaly.detector import AUTO_QUANTILE, FOREST_FILE, OLD_CONFIG, AnomalyDetector
+from hourglass.anomaly.detector import AUTO_QUANTILE, AnomalyDetector
 from hourglass.anomaly.iforest import NAMES, Forest
 from hourglass.training.batches import held_out_rows
 
@@ -118,45 +118,6 @@ def test_save_load_round_trip_is_bitwise(saved):
         np.testing.assert_array_equal(getattr(back, method)(X), getattr(det, method)(X))
 
 
-def _old_layout(folder, target):
-    """The folder as saves before the threshold moved into config.json wrote it: the threshold and the
-    forest's numbers in detector.json, the forest's arrays in detector.safetensors."""
-    old = shutil.copytree(folder, target)
-    config = _config(old)
-    (old / OLD_CONFIG).write_text(json.dumps(config.pop("fitted")))
-    _write_config(old, config)
-    arrays = load_file(str(old / "model.safetensors"))
-    forest = {k.removeprefix("forest."): arrays.pop(k) for k in list(arrays) if k.startswith("forest.")}
-    save_file(arrays, str(old / "model.safetensors"))
-    save_file(forest, str(old / FOREST_FILE))
-    return old
-
-
-def test_folders_of_the_old_layout_load_the_same(saved, tmp_path):
-    det, folder, X = saved
-    back = hg.load(_old_layout(folder, tmp_path / "old"))
-    assert back.offset_ == det.offset_
-    np.testing.assert_array_equal(back.fusion_, det.fusion_)
-    np.testing.assert_array_equal(back.score_samples(X), det.score_samples(X))
-    # Saved again, it is in the new layout.
-    again = back.save(tmp_path / "again")
-    assert "fitted" in _config(again) and not (again / OLD_CONFIG).exists()
-
-
-def test_folders_from_before_the_forest_load_as_autoencoder_only(saved, tmp_path):
-    det, folder, X = saved
-    old = _old_layout(folder, tmp_path / "old")
-    (old / FOREST_FILE).unlink()
-    (old / OLD_CONFIG).write_text(json.dumps({"offset": -1.25}))  # what the save before the forest wrote
-    config = _config(old)
-    del config["params"]["iforest"]  # the parameter did not exist
-    _write_config(old, config)
-    back = hg.load(old)
-    assert back.iforest is False and back.forest_ is None and back.offset_ == -1.25
-    np.testing.assert_array_equal(back.score_samples(X), -det._parts(X)[:, 0])
-    assert back.get_params()["iforest"] is False  # a refit makes the same kind of detector
-
-
 def _edit_forest(file, name, change, prefix=""):
     arrays = load_file(str(file))
     forest = {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
@@ -188,15 +149,11 @@ FOREST_EDITS = {
 }
 
 
-@pytest.mark.parametrize("layout", ["current", "old"])
 @pytest.mark.parametrize("edit", list(FOREST_EDITS))
-def test_corrupt_forest_arrays_are_refused_in_one_line(saved, tmp_path, edit, layout):
+def test_corrupt_forest_arrays_are_refused_in_one_line(saved, tmp_path, edit):
     _, folder, _ = saved
     name, change, message = FOREST_EDITS[edit]
-    if layout == "old":
-        copy, file, prefix = _old_layout(folder, tmp_path / "det"), FOREST_FILE, ""
-    else:
-        copy, file, prefix = shutil.copytree(folder, tmp_path / "det"), "model.safetensors", "forest."
+    copy, file, prefix = shutil.copytree(folder, tmp_path / "det"), "model.safetensors", "forest."
     _edit_forest(copy / file, name, change, prefix)
     with pytest.raises(HourglassError, match=message) as info:
         hg.load(copy)
@@ -231,23 +188,10 @@ FOLDER_EDITS = {
     "zero IQR": (lambda f: _edit_fitted(f, lambda d: d["fusion"].update(scale=[0, 1])), "fusion"),
     "threshold missing": (lambda f: _edit_fitted(f, lambda d: d.pop("offset")), "fitted.offset is missing"),
     "threshold not a number": (lambda f: _edit_fitted(f, lambda d: d.update(offset="low")), "fitted.offset must be"),
-    "fitted missing, no old files": (
+    "fitted missing": (
         lambda f: _write_config(f, {k: v for k, v in _config(f).items() if k != "fitted"}),
-        "detector.json: missing or corrupt|do not match",
+        "config.json: fitted is missing",
     ),
-}
-
-
-def _old_without_fusion(folder):
-    doc = json.loads((folder / OLD_CONFIG).read_text())
-    (folder / OLD_CONFIG).write_text(json.dumps({"offset": doc["offset"]}))
-
-
-OLD_FOLDER_EDITS = {
-    "garbage forest file": (lambda f: (f / FOREST_FILE).write_bytes(b"\x00" * 40), "corrupt"),
-    "forest file missing": (lambda f: (f / FOREST_FILE).unlink(), "do not match"),
-    "detector.json missing": (lambda f: (f / OLD_CONFIG).unlink(), "detector.json: missing or corrupt"),
-    "numbers missing": (_old_without_fusion, "do not match"),
 }
 
 
@@ -256,17 +200,6 @@ def test_forest_files_that_disagree_are_refused(saved, tmp_path, edit):
     _, folder, _ = saved
     change, message = FOLDER_EDITS[edit]
     copy = shutil.copytree(folder, tmp_path / "det")
-    change(copy)
-    with pytest.raises(HourglassError, match=message) as info:
-        hg.load(copy)
-    assert "\n" not in str(info.value)
-
-
-@pytest.mark.parametrize("edit", list(OLD_FOLDER_EDITS))
-def test_old_layout_files_that_disagree_are_refused(saved, tmp_path, edit):
-    _, folder, _ = saved
-    change, message = OLD_FOLDER_EDITS[edit]
-    copy = _old_layout(folder, tmp_path / "det")
     change(copy)
     with pytest.raises(HourglassError, match=message) as info:
         hg.load(copy)

@@ -1,5 +1,6 @@
-"""``hourglass.inference``: a model folder run without its estimator gives the estimator's numbers bit for bit,
-and a bad folder the error ``hourglass.load`` gives; the command line's encode, decode and reconstruct use it."""
+"""``hourglass.inference``: the one network runner. A model folder run without its estimator gives the estimator's
+numbers bit for bit, and a bad folder the error ``hourglass.load`` gives; the command line, the estimators and the
+explorer's server all go through it."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ from hourglass.anomaly import AnomalyDetector
 from hourglass.cli import main
 from hourglass.data import load_dataset, model_input
 from hourglass.data.tables import write_table
-from hourglass.estimator import ESTIMATORS as REGISTERED
-from hourglass.estimator import _Estimator
+from hourglass.explorer.server import ROUTES, _Api
 from hourglass.inference import ESTIMATORS, InferenceModel
+from hourglass.registry import ESTIMATORS as REGISTERED
 
 RNG = np.random.default_rng(0)
 ROWS = RNG.normal(size=(150, 5)) * [1, 10, 100, 0.1, 1]  # float64, as a user's .npy often is
@@ -62,10 +63,10 @@ def test_cli_writes_the_estimators_numbers(folders, kind, tmp_path):
     X = model_input(load_dataset(data), est)  # a memory map, as the command line reads a .npy
     z, dec, rec = tmp_path / "z.npy", tmp_path / "dec.npy", tmp_path / "rec.npy"
     assert main(["encode", str(folder), str(data), "-o", str(z)]) == 0
-    _same(np.load(z), est.transform(X))
+    _same(np.load(z), est.codes(X))
     assert main(["decode", str(folder), str(z), "-o", str(dec)]) == 0  # a detector's codes decode too
     codes = np.load(z).astype(np.float32)  # what read_codes hands on
-    want = est.inverse_transform(codes)
+    want = est.runner_.inverse_transform(codes)
     _same(np.load(dec), want.reshape(len(want), *est.sample_shape_) if est.kind_ == "image" else want)
     assert main(["reconstruct", str(folder), str(data), "-o", str(rec)]) == 0
     want = est.reconstruct(X).reshape(len(X), -1)
@@ -112,7 +113,7 @@ def test_a_memory_map_stays_one_and_gives_the_same_bits(tmp_path, folders, dtype
     np.save(tmp_path / "rows.npy", (ROWS * 1e12).astype(dtype))
     rows = np.load(tmp_path / "rows.npy", mmap_mode="r")
     est, run = hg.load(folders["mlp"]), InferenceModel.load(folders["mlp"])
-    assert isinstance(run._rows(rows), np.memmap)
+    assert isinstance(run.rows(rows), np.memmap)
     _same(run.transform(rows), est.transform(rows))
 
 
@@ -125,7 +126,7 @@ def test_images_keep_their_shape(folders):
 
 def test_bad_input_is_refused_in_one_line(folders):
     run = InferenceModel.load(folders["detector"])
-    with pytest.raises(HourglassError, match="X has 4 features, but the model expects 5"):
+    with pytest.raises(HourglassError, match="X has 4 features, but AnomalyDetector is expecting 5 features"):
         run.transform(ROWS[:, :4])
     with pytest.raises(HourglassError, match="X holds NaN"):
         run.transform(np.where(ROWS > 1, np.nan, ROWS))
@@ -135,12 +136,50 @@ def test_bad_input_is_refused_in_one_line(folders):
         run.inverse_transform(np.full((2, 8), np.inf, np.float32))
 
 
-def test_every_registered_estimator_runs_its_network_as_is():
-    """The list the inference path accepts is the registry, and no estimator changes what it computes."""
+def test_the_runner_reads_every_registered_estimators_folders():
+    """The names the command line runs are the registry's, and each class clips its inputs as the runner's
+    list says (a folder's scaling arrays are checked by it)."""
     assert list(ESTIMATORS) == list(REGISTERED)
-    for cls in REGISTERED.values():
-        for method in ("transform", "inverse_transform", "reconstruct", "_run", "_validate", "_validate_codes"):
-            assert getattr(cls, method) is getattr(_Estimator, method), f"{cls.__name__}.{method}"
+    for name, cls in REGISTERED.items():
+        assert cls._clip_inputs is ESTIMATORS[name], name
+
+
+@pytest.mark.parametrize("kind", ["mlp", "detector"])
+def test_the_cli_the_estimator_and_the_server_share_one_run_path(folders, tmp_path, monkeypatch, kind):
+    """Rows are checked and encoded by the runner's own methods whether they come in through ``hourglass encode``,
+    the estimator or the explorer's /api/encode (and codes decoded by its ``decode``), to the same bits."""
+    calls: list[str] = []
+    for method in ("rows", "encode", "decode"):
+        original = getattr(InferenceModel, method)
+
+        def spy(self, values, _original=original, _method=method):
+            calls.append(_method)
+            return _original(self, values)
+
+        monkeypatch.setattr(InferenceModel, method, spy)
+    rows = ROWS[:20].astype(np.float32)
+    np.save(tmp_path / "rows.npy", rows)
+    assert main(["encode", str(folders[kind]), str(tmp_path / "rows.npy"), "-o", str(tmp_path / "z.npy")]) == 0
+    assert calls == ["rows", "encode"]
+    est = hg.load(folders[kind])
+    calls.clear()
+    by_estimator = est.codes(rows)
+    assert calls == ["rows", "encode"]
+    calls.clear()
+    api = _Api(est)
+    by_server = np.asarray(ROUTES["/api/encode"](api, {"rows": rows.tolist()})["codes"], np.float32)
+    assert calls == ["rows", "encode"]
+    _same(np.load(tmp_path / "z.npy"), by_estimator)
+    np.testing.assert_array_equal(by_server, by_estimator)  # JSON's float64 of float32 codes, read back
+    calls.clear()
+    ROUTES["/api/decode"](api, {"codes": by_estimator.tolist()})
+    assert calls == ["decode"]
+    # One set of words for bad rows, whichever door they came in by.
+    with pytest.raises(HourglassError) as from_estimator:
+        est.score_samples(ROWS[:3, :4])
+    with pytest.raises(HourglassError) as from_runner:
+        InferenceModel.load(folders[kind]).transform(ROWS[:3, :4])
+    assert str(from_estimator.value) == str(from_runner.value)
 
 
 def _edit_config(folder: Path, change) -> None:

@@ -21,11 +21,11 @@ def rows():
 @pytest.mark.parametrize("name", list(ESTIMATORS))
 def test_same_bits_alone_in_a_subset_and_in_the_full_batch(rows, name):
     est = ESTIMATORS[name]().fit(rows[:500])
-    methods = {"transform": rows, "score_samples": rows}
+    methods = {"codes": rows, "score_samples": rows}
     if name == "detector":
         methods |= {"decision_function": rows, "predict": rows}
     else:
-        methods["inverse_transform"] = est.transform(rows)
+        methods |= {"transform": rows, "inverse_transform": est.transform(rows)}
     picks = np.random.default_rng(1).choice(len(rows), 20, replace=False)
     for method, data in methods.items():
         fn = getattr(est, method)

@@ -37,6 +37,28 @@ def test_pickle_file_in_place_of_weights_is_refused(saved):
         hg.load(saved)
 
 
+def test_a_scaling_without_its_clip_range_is_refused(saved, tmp_path, table):
+    """One layout per format version: an autoencoder's scaling holds its training range (its inputs are clipped
+    to a window around it), a detector's does not (it measures how far out a row lies); the other is refused."""
+    from safetensors.numpy import load_file, save_file
+
+    from hourglass.anomaly import AnomalyDetector
+
+    arrays = load_file(str(saved / "model.safetensors"))
+    save_file(
+        {k: v for k, v in arrays.items() if k not in ("scaler.low", "scaler.high")}, str(saved / "model.safetensors")
+    )
+    with pytest.raises(HourglassError, match=r"tensor 'scaler\.(low|high)' is missing"):
+        hg.load(saved)
+    detector = AnomalyDetector(hidden=(4,), epochs=1).fit(table).save(tmp_path / "det")
+    arrays = load_file(str(detector / "model.safetensors"))
+    width = len(arrays["scaler.offset"])
+    extra = {"scaler.low": np.zeros(width, np.float32), "scaler.high": np.ones(width, np.float32)}
+    save_file(arrays | extra, str(detector / "model.safetensors"))
+    with pytest.raises(HourglassError, match="unexpected"):
+        hg.load(detector)
+
+
 def test_edited_and_future_configs(saved):
     path = saved / "config.json"
     config = json.loads(path.read_text())

@@ -113,12 +113,3 @@ def test_inputs_far_outside_the_training_range_are_clipped():
     codes = model.transform(far)
     assert np.isfinite(codes).all()
     np.testing.assert_allclose(codes, model.transform(edge), rtol=1e-5, atol=1e-5)
-
-
-def test_old_model_folders_without_a_clip_window_still_load(tmp_path):
-    X = _table()
-    model = hg.Autoencoder(latent_dim=2, epochs=2, seed=0).fit(X)
-    model.scaler_ = Scaler(model.scaler_.kind, model.scaler_.offset, model.scaler_.scale)
-    loaded = hg.load(model.save(tmp_path / "m"))
-    assert loaded.scaler_.low is None
-    np.testing.assert_array_equal(loaded.transform(X), model.transform(X))

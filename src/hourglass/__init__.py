@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from hourglass.errors import HourglassError
 
@@ -108,10 +108,9 @@ def load(path: str | os.PathLike) -> Autoencoder | AnomalyDetector:
     ...
     hourglass.errors.HourglassError: no/such/folder: no such model folder
     """
-    from hourglass import anomaly  # noqa: F401 (registers AnomalyDetector, so its folders load too)
-    from hourglass.estimator import load as load_registered
+    from hourglass.registry import load as load_folder
 
-    return cast("Autoencoder | AnomalyDetector", load_registered(path))  # the two registered classes
+    return load_folder(path)
 
 
 def __getattr__(name: str) -> Any:

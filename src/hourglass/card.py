@@ -17,6 +17,31 @@ SPARK = (260, 64)  # width, height of the loss sparkline in pixels
 MAP = 180  # side of the latent map in pixels
 
 
+def estimator_card(estimator: Any) -> str:
+    """A fitted estimator's card: the architecture, the loss curves, a small latent map and the held-out error."""
+    runner, history = estimator.runner_, estimator.history_
+    model = runner.model_
+    widths = [runner.n_features_in_, *model.hidden, model.latent_dim]
+    facts = [
+        ("network", f"{model.name}, widths {' > '.join(map(str, widths))} and back, "
+                    f"{sum(p.numel() for p in model.parameters()):,} weights"),
+        ("data", f"{runner.kind_}s of shape {tuple(runner.sample_shape_)}, {runner.scaler_.kind} scaling"),
+        ("training", f"{len(history.train)} epochs in {history.seconds:.1f} s, best epoch {history.best_epoch}"
+                     + (", stopped early" if history.stopped_early else "")),
+    ]  # fmt: skip
+    if history.held_out:  # the words `hourglass train` prints, beside the mean's and PCA's
+        facts.append(("held out", held_out_text(history.held_out)))
+    facts += [("warning", warning) for warning in history.warnings]
+    codes, note = None, f"no map: the code has {model.latent_dim} numbers, the map draws 2"
+    prior = getattr(estimator, "prior_", None)
+    if model.latent_dim == 2 and prior is not None:
+        # The training rows are not kept; the mixture fitted to their codes stands for them.
+        codes, note = prior.sample(400, seed=0), "map: 400 codes drawn from the mixture fitted to the training codes"
+    elif model.latent_dim == 2:
+        note = "no map: this model's codes follow its own N(0, I) prior"
+    return card(type(estimator).__name__, facts, history.train, history.val, codes, note)
+
+
 def card(title: str, facts: Sequence[tuple[str, str]], train: Sequence[float], val: Sequence[float],
          codes: np.ndarray | None, map_note: str) -> str:  # fmt: skip
     """The card's HTML: a table of ``facts``, the loss curves, and ``codes`` (n, 2) drawn as a map.

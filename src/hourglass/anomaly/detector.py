@@ -1,71 +1,63 @@
 """``AnomalyDetector``: an autoencoder ensemble's reconstruction error plus an isolation forest, as an outlier score.
 
 A row the hourglass rebuilds badly is unlike what it was trained on; a row a few random splits isolate lies
-where few training rows do. The default score adds the two as robust z-scores (``iforest=True``). Mean
-ROC-AUC (docs/benchmarks.md, "Anomaly detection"): on ``benchmarks/anomaly.py``'s 20 ADBench sets, which the defaults
-were tuned on, 0.836 with the forest, 0.838 without (IsolationForest 0.796); on 22 other ADBench sets
-nobody tuned on (``benchmarks/anomaly_defaults.py``, 2000-row cap) 0.740 with it, 0.713 without
-(IsolationForest 0.733). The forest is what carries the default to unfamiliar data; the gain is modest.
+where few training rows do. The default score adds the two as robust z-scores (``iforest=True``); the forest
+is what carries the default to data nobody tuned it on, and the gain is modest (docs/benchmarks.md, "Anomaly
+detection", with the commands that measure it).
 
-The autoencoder's own choices (mean ROC-AUC on the 20 sets of the autoencoder alone, 0.840 when measured;
-leave-one-dataset-out selection found nothing better):
+The autoencoder's own choices, each chosen leave-one-dataset-out (docs/benchmarks.md, "Anomaly detection:
+defaults chosen leave-one-dataset-out", gives what each alternative scored):
 
 - a trimmed loss: in every batch each member ignores the 20% of rows it rebuilds worst, so rare
-  anomalies are not learned (no trimming: 0.803);
-- a code of 4 per member, behind standardised features (code 2: 0.799);
+  anomalies are not learned;
+- a code of 4 per member, behind standardised features;
 - a small ensemble of autoencoders with different initial weights, trained at once as batched
-  matrix products, whose per-row errors are averaged (one member: 0.835);
-- short training (30 epochs at most) with early stopping on held-out rows; running all 30 epochs
-  scored the same (0.840), so the early stop is a guard, not a source of quality.
+  matrix products, whose per-row errors are averaged;
+- short training (30 epochs at most), stopping early on held-out rows: a guard, not a source of quality.
+
+It is an outlier detector, not a transformer: it has no ``transform``, ``inverse_transform``, ``sample`` or
+``denoise``. It has codes all the same (``codes``, its runner's), which the explorer draws on its map.
 """
 
 from __future__ import annotations
 
-import copy
-import json
-import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 import numpy as np
-import torch
 from sklearn.base import OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from hourglass.anomaly import calibration, saved, scores
 from hourglass.anomaly.iforest import Forest
 from hourglass.anomaly.nearest import NearestNormal, nearest_normal
-from hourglass.errors import HourglassError
-from hourglass.estimator import _Estimator, register_estimator
-from hourglass.models.base import MAX_MEMBERS
-from hourglass.models.ensemble import EnsembleMLP  # the model it builds (importing it registers "mlp-ensemble")
+from hourglass.base import _Estimator
+from hourglass.fitting import (
+    code_prior,
+    default_output,
+    fit_scaler,
+    network_config,
+    train_config,
+    train_network,
+    training_rows,
+)
 from hourglass.params import DETECTOR
-from hourglass.runtime.forward import batch_invariant
-from hourglass.schema import Bool, Either, Int, ListOf, Omittable, OneOf, Real, Spec, validate
-from hourglass.storage import modelfile
+from hourglass.schema import Int, Spec, validate
 from hourglass.training.batches import held_out_rows
 
-SCORE_BLOCK = 4096  # rows per fused scoring step
+MODEL = "mlp-ensemble"  # the network it builds (hourglass.models.ensemble.EnsembleMLP)
 AUTO_QUANTILE = 0.99  # contamination="auto": flag rows scored worse than 99% of the training rows
-# Held-out scores kept for p-values: a random subset of exchangeable rows is still exchangeable, and 2,000
-# resolve p down to 1/2001 while config.json stays small.
-MAX_CALIBRATION = 2_000
-# Folders saved before the threshold moved into config.json kept it, and the forest's numbers, in
-# detector.json and the forest's arrays in detector.safetensors; they still load.
-OLD_CONFIG, FOREST_FILE = "detector.json", "detector.safetensors"
-FLOAT64_MAX = float(np.finfo(np.float64).max)
-FUSION_SPEC = {"median": ListOf(Real(), 2, 2), "scale": ListOf(Real(0, open="lo"), 2, 2), "max_samples": Int(1)}
 
 
-@register_estimator
 class AnomalyDetector(OutlierMixin, _Estimator):
     """Outlier detector: an autoencoder ensemble's reconstruction error plus an isolation forest (higher = more normal).
 
     ``score_samples`` is minus the sum of two robust z-scores: the members' mean squared reconstruction
     error and scikit-learn's ``IsolationForest`` score (``-IsolationForest.score_samples``, fitted on the
     training rows as given, ``random_state=seed``), each centred on its median over the training rows and
-    divided by its interquartile range there (see ``_robust`` for a zero IQR). The forest catches rows
+    divided by its interquartile range there (see ``scores.robust`` for a zero IQR). The forest catches rows
     isolated by a few splits on few features, which an autoencoder can rebuild well; the autoencoder
     catches rows that break the features' joint structure. ``iforest=False`` scores by the error alone.
 
@@ -92,7 +84,7 @@ class AnomalyDetector(OutlierMixin, _Estimator):
     iforest : bool, default True
         Add the isolation forest's term to the score. Its trees are saved as arrays (``forest.*`` in
         model.safetensors) and walked in numpy, with no pickle; ``explain`` and ``top_features`` break down
-        the autoencoder's term only. Model folders saved before it load with ``iforest=False``.
+        the autoencoder's term only.
     activation : str, default "relu"
         Hidden-layer activation, as for ``Autoencoder``.
     scaling : str, default "auto"
@@ -131,8 +123,9 @@ class AnomalyDetector(OutlierMixin, _Estimator):
     fusion_ : np.ndarray of float64, shape (2, 2), or None
         Row 0 the two terms' medians over the training rows, row 1 their interquartile ranges (error
         first, forest second); None without the forest.
-    model_, scaler_, history_, prior_, kind_, sample_shape_, n_features_in_, feature_names_in_
-        As for ``Autoencoder``; ``model_`` is the ensemble (``hourglass.models.ensemble.EnsembleMLP``).
+    runner_, model_, scaler_, history_, prior_, kind_, sample_shape_, n_features_in_, feature_names_in_
+        As for ``Autoencoder``; ``model_`` is the ensemble (``hourglass.models.ensemble.EnsembleMLP``), and
+        ``prior_`` the mixture over its training codes that ``nearest_normal`` starts from.
 
     Examples
     --------
@@ -148,16 +141,13 @@ class AnomalyDetector(OutlierMixin, _Estimator):
     [['x...', 'x...']]
     """
 
-    # The shared parameters' table, plus the detector's own.
-    _parameter_specs: ClassVar[dict[str, Spec]] = _Estimator._parameter_specs | {
-        "n_members": Int(1, MAX_MEMBERS),
-        "trim": Real(0, 1, open="hi"),
-        "contamination": Either(OneOf("auto"), Real(0, 0.5, open="lo")),
-        "iforest": Bool(),
-    }
+    _params = DETECTOR
+    _parameter_specs: ClassVar[dict[str, Spec]] = DETECTOR.specs()
     # How far a row lies outside the training range is exactly what a detector measures: no clipping.
     _clip_inputs: ClassVar[bool] = False
     _state_prefix: ClassVar[str] = "forest."  # the isolation forest's arrays in model.safetensors
+    # Deliberately kept from the autoencoder's side: ``reconstruct`` (the base's) and ``explain`` show what
+    # the detector expected a row to be and where it differs, which is what a flagged row is judged by.
 
     def __init__(
         self,
@@ -203,101 +193,43 @@ class AnomalyDetector(OutlierMixin, _Estimator):
     def fit(
         self, X: Any, y: Any = None, *, checkpoint_dir: str | os.PathLike | None = None, resume: bool = False
     ) -> AnomalyDetector:
-        """Train on ``X`` (labels, if given, are ignored) and set ``offset_`` from its scores.
-
-        ``checkpoint_dir`` and ``resume`` checkpoint the ensemble's training as for ``Autoencoder.fit``.
-        """
-        super().fit(X, checkpoint_dir=checkpoint_dir, resume=resume)  # checks the parameters first
-        flat = self._validate(X, reset=False)
+        """Train on ``X`` (labels, if given, are ignored) and set ``offset_`` from its scores. ``X`` (a
+        ``hourglass.Dataset`` too), ``checkpoint_dir`` and ``resume`` are as for ``Autoencoder.fit``."""
+        self._validate_params()
+        rows = training_rows(self, X)
+        # A detector compares every feature's error: tables are standardised per feature even when
+        # their values lie in [0, 1] (where an Autoencoder scales them as pixels).
+        scaling = "standard" if self.scaling == "auto" and not rows.images else self.scaling
+        scaler = fit_scaler(rows, scaling, clip=self._clip_inputs)
+        config = network_config(MODEL, rows, self, default_output(scaler.kind), {})
+        config |= {"n_members": int(self.n_members), "trim": float(self.trim)}
+        settings = train_config(self, "mse", None)
+        self.runner_, self.history_ = train_network(self, rows, scaler, MODEL, config, settings, checkpoint_dir, resume)
+        self.prior_ = code_prior(self.runner_, rows.flat, self.seed)
         # The rows the members held out for their early stop are kept out of the forest and the z-scores as
         # well, so that their scores can calibrate p-values (see ``p_values``); the threshold is not part of
         # the score, and contamination="q" flags a share q of all the training rows.
-        held, rows = held_out_rows(len(flat), float(self.validation_fraction), int(self.seed))
-        self.forest_ = Forest.fit(flat, int(self.seed), rows) if self.iforest else None
-        parts = self._parts(flat)
+        held, kept = held_out_rows(len(rows.flat), float(self.validation_fraction), int(self.seed))
+        self.forest_ = Forest.fit(rows.flat, int(self.seed), kept) if self.iforest else None
+        terms = scores.parts(self.runner_, self.forest_, rows.flat)
         # Each term's training median and spread: the two z-scores are on the same footing.
-        self.fusion_ = np.array([_robust(p) for p in parts[rows].T]).T if self.forest_ is not None else None
-        scores = self._combine(parts)
+        self.fusion_ = np.array([scores.robust(t) for t in terms[kept].T]).T if self.forest_ is not None else None
+        fused = scores.combine(terms, self.fusion_)
         quantile = 1 - AUTO_QUANTILE if self.contamination == "auto" else float(self.contamination)
-        self.offset_ = float(np.quantile(scores, quantile))  # over every training row, as scikit-learn does
-        calibration = -scores[held]
-        if len(calibration) > MAX_CALIBRATION:
-            calibration = np.random.default_rng(int(self.seed)).choice(calibration, MAX_CALIBRATION, replace=False)
-        # No finite row scores -inf (see ``_errors``); a pathological model's overflow would rank last, not fail.
-        self.calibration_ = np.sort(np.nan_to_num(calibration, posinf=FLOAT64_MAX))
+        self.offset_ = float(np.quantile(fused, quantile))  # over every training row, as scikit-learn does
+        self.calibration_ = calibration.keep(-fused[held], int(self.seed))
         return self
-
-    def _scaling(self, images: bool) -> str:
-        # A detector compares every feature's error: tables are standardised per feature even when
-        # their values lie in [0, 1] (where an Autoencoder scales them as pixels).
-        return "standard" if self.scaling == "auto" and not images else self.scaling
-
-    def _model_name(self) -> str:
-        return "mlp-ensemble"
-
-    def _model_config(self, scaling: str) -> dict[str, Any]:
-        return super()._model_config(scaling) | {"n_members": int(self.n_members), "trim": float(self.trim)}
 
     # -------------------------------------------------------------------------------- scoring
     def score_samples(self, X: Any) -> np.ndarray:
         """Per row, higher = more normal: minus the sum of the two robust z-scores (see the class docstring),
         or, with ``iforest=False``, minus the mean squared reconstruction error (scaled units, members averaged)."""
-        check_is_fitted(self)
-        return self._combine(self._parts(self._validate(X, reset=False)))
+        return scores.combine(self._parts(X), self.fusion_)
 
-    def _combine(self, parts: np.ndarray) -> np.ndarray:
-        if self.forest_ is None:
-            return -parts[:, 0]
-        assert self.fusion_ is not None  # set together with the forest
-        z = (parts - self.fusion_[0]) / self.fusion_[1]
-        return -(z[:, 0] + z[:, 1])
-
-    def _parts(self, flat: np.ndarray) -> np.ndarray:
-        """Per row: the mean squared reconstruction error and, with a forest, its score (float64, (n, 1 or 2))."""
-        forest = self.forest_
-        row_errors = self._errors(per_row=True)
-
-        def parts(x: torch.Tensor) -> torch.Tensor:
-            # Blocks small enough that the members' activations stay in cache: 2-3x the rows/s of
-            # one pass over the whole chunk (benchmarks/anomaly.py measures it).
-            out = torch.empty(x.shape[0], 1 if forest is None else 2, dtype=torch.float64)
-            for i in range(0, x.shape[0], SCORE_BLOCK):
-                part = x[i : i + SCORE_BLOCK]
-                out[i : i + part.shape[0], 0] = row_errors(part).cpu()
-            if forest is not None:  # on the rows as given: the forest was fitted on them unscaled
-                out[:, 1] = torch.from_numpy(forest.score(x.cpu().numpy()))
-            return out
-
-        return self._run(parts, flat, 1 if forest is None else 2, np.float64, scale_input=False)
-
-    def _errors(self, per_row: bool) -> Callable[[torch.Tensor], torch.Tensor]:
-        """Rows as given -> the members' squared errors in scaled units, float64: per row (n,), or per feature (n, f).
-
-        float32 serves every row the model was meant for, and fast. A row far enough out overflows it on the
-        way (its scaled values, its squared error, or inf - inf = NaN in a layer); those rows alone are computed
-        again in float64, where the error of every finite float32 row is finite and grows with its distance, so
-        a row 1e30 out scores as more anomalous than one 1e19 out. Each row's path depends on that row alone:
-        its result is the same bits in any batch.
-        """
-        model = cast(EnsembleMLP, self.model_)
-        wide: list[EnsembleMLP] = []  # the float64 copy of the members, made on first need
-
-        def errors(x: torch.Tensor) -> torch.Tensor:
-            offset = torch.as_tensor(self.scaler_.offset, device=x.device)
-            scale = torch.as_tensor(self.scaler_.scale, device=x.device)
-            out = batch_invariant(model.row_errors if per_row else model.squared_errors, (x - offset) / scale)
-            out = out.double()
-            bad = ~torch.isfinite(out.reshape(len(out), -1)).all(dim=1)
-            if bad.any():
-                if not wide:
-                    wide.append(copy.deepcopy(model).double())
-                exact = wide[0].row_errors if per_row else wide[0].squared_errors
-                scaled = (x[bad].double() - offset.double()) / scale.double()
-                # Beyond float64 too (weights or scales no fit leaves) is as anomalous as a number can say.
-                out[bad] = torch.nan_to_num(batch_invariant(exact, scaled), nan=FLOAT64_MAX, posinf=FLOAT64_MAX)
-            return out
-
-        return errors
+    def _parts(self, X: Any) -> np.ndarray:
+        """Per row, the score's terms before they are combined (``scores.parts``): benchmarks compare them."""
+        flat = self._rows(X)  # checks it is fitted first
+        return scores.parts(self.runner_, self.forest_, flat)
 
     def decision_function(self, X: Any) -> np.ndarray:
         """``score_samples - offset_``: negative for rows ``predict`` calls anomalies."""
@@ -325,57 +257,31 @@ class AnomalyDetector(OutlierMixin, _Estimator):
 
     def threshold(self, alpha: float | None = None) -> float:
         """The score below which ``predict`` flags a row: ``offset_``, or with ``alpha``, the score whose p-value
-        first falls below ``alpha`` (minus a held-out row's anomaly score), so that ``score_samples < threshold``
-        is ``verdicts == -1``. Figures draw it where they draw scores."""
+        first falls below ``alpha``, so that ``score_samples < threshold`` is ``verdicts == -1``. Figures draw it
+        where they draw scores."""
         check_is_fitted(self, "offset_")
         if alpha is None:
             return self.offset_
         self.check_alpha(alpha, "threshold")
-        calibration = self._calibration("threshold")
-        n = len(calibration)
-        # The most held-out rows that may score at least as anomalous for p < alpha, computed as p_values_of does.
-        most = int(np.sum((1 + np.arange(n + 1)) / (n + 1) < alpha)) - 1
-        return float(-calibration[n - 1 - most])
+        return calibration.threshold(self.calibration_, alpha)
 
     def min_p_value(self) -> float:
         """The smallest p-value this detector can give, ``1 / (n + 1)`` for ``n`` held-out rows (``calibration_``):
         an ``alpha`` at or below it flags no row."""
         check_is_fitted(self, "offset_")
-        return 1.0 / (len(self._calibration("min_p_value")) + 1)
+        return 1.0 / (len(calibration.usable(self.calibration_, "min_p_value")) + 1)
 
     def check_alpha(self, alpha: Any, where: str = "alpha") -> None:
         """Refuse an ``alpha`` that ``predict`` cannot use: outside (0, 1), or at or below ``min_p_value()``, where
         no row could be flagged (``HourglassError``, naming the floor and the held-out rows it would need)."""
-        validate(alpha, Real(0, 1, open="lo"), where, "alpha")
-        n = len(self._calibration(where))
-        if alpha <= 1 / (n + 1):
-            # p < alpha needs 1 / (n + 1) < alpha, i.e. more than 1 / alpha - 1 held-out rows.
-            floor = f"{where}: alpha={alpha:g} can flag nothing: with {n} held-out rows the smallest p-value is "
-            floor += f"1/{n + 1} = {1 / (n + 1):.4g}; use an alpha above it"
-            if alpha <= 1 / (MAX_CALIBRATION + 1):  # more rows cannot help: fit keeps this many scores at most
-                raise HourglassError(
-                    f"{floor} (a detector keeps at most {MAX_CALIBRATION:,} held-out scores, so no p-value is "
-                    f"below 1/{MAX_CALIBRATION + 1} = {1 / (MAX_CALIBRATION + 1):.4g})"
-                )
-            need = math.floor(1 / alpha - 1) + 1
-            fraction = float(self.validation_fraction)
-            rows = f", about {math.ceil(need / fraction):,} training rows at validation_fraction={fraction:g}"
-            raise HourglassError(
-                f"{floor}, or refit on more rows (alpha={alpha:g} needs {need:,} held-out rows"
-                f"{rows if fraction > 0 else ''})"
-            )
+        check_is_fitted(self, "offset_")
+        calibration.check_alpha(self.calibration_, alpha, where, float(self.validation_fraction))
 
     def p_values(self, X: Any) -> np.ndarray:
         """Conformal p-value of each row: the share of held-out training rows that scored at least as
-        anomalous, ``(1 + #{calibration >= s}) / (n + 1)``.
-
-        The calibration rows are the ones the members held out for their early stop (``validation_fraction``),
-        kept out of the forest and the z-scores' statistics too. If the new rows and the training rows are exchangeable
-        (drawn from one distribution, in no particular order), a new *normal* row gets ``p < alpha`` with
-        probability at most ``alpha``: ``predict(X, alpha=0.01)`` flags at most 1% of normal data, whatever the
-        contamination, with no rate to guess. What breaks it: drift (new normal data unlike the training
-        data), training data with many anomalies (they raise the calibration scores, so true anomalies look
-        less rare), and a slight optimism from the members' early stop having looked at those rows.
+        anomalous, ``(1 + #{calibration >= s}) / (n + 1)``. A new normal row gets ``p < alpha`` with probability
+        at most ``alpha`` when new and training rows are exchangeable (``hourglass.anomaly.calibration`` says
+        what breaks that).
 
         Examples
         --------
@@ -392,20 +298,7 @@ class AnomalyDetector(OutlierMixin, _Estimator):
     def p_values_of(self, scores: Any) -> np.ndarray:
         """``p_values`` for rows already scored by ``score_samples``."""
         check_is_fitted(self, "offset_")
-        calibration = self._calibration("p_values")
-        anomaly = -np.asarray(scores, np.float64)
-        at_least = len(calibration) - np.searchsorted(calibration, anomaly, side="left")
-        return (1 + at_least) / (len(calibration) + 1)
-
-    def _calibration(self, where: str) -> np.ndarray:
-        """The held-out rows' anomaly scores that p-values compare with; refused when there are none."""
-        calibration = getattr(self, "calibration_", np.zeros(0))
-        if not len(calibration):
-            raise HourglassError(
-                f"{where}: this detector has no held-out rows to calibrate p-values (fitted with "
-                "validation_fraction=0 or on fewer than 10 rows, or saved before p-values existed); refit it"
-            )
-        return calibration
+        return calibration.p_values(calibration.usable(self.calibration_, "p_values"), scores)
 
     # ---------------------------------------------------------------------------- explanations
     def explain(self, X: Any) -> np.ndarray:
@@ -417,14 +310,14 @@ class AnomalyDetector(OutlierMixin, _Estimator):
         per-feature breakdown: a row flagged by the forest alone may have no entry that stands out.
         """
         # An error beyond float32's range (a row some 1e19 scaled units out) is inf here; scores stay finite.
-        errors = torch.from_numpy(self._feature_errors(X)).float().numpy()
+        with np.errstate(over="ignore"):
+            errors = self._feature_errors(X).astype(np.float32)
         return errors.reshape(len(errors), *self.sample_shape_)
 
     def _feature_errors(self, X: Any) -> np.ndarray:
         """``explain``'s squared errors as float64 (n, features): finite for every finite row."""
-        check_is_fitted(self)
-        flat = self._validate(X, reset=False)
-        return self._run(self._errors(per_row=False), flat, self.n_features_in_, np.float64, scale_input=False)
+        flat = self._rows(X)
+        return scores.feature_errors(self.runner_, flat)
 
     def top_features(self, X: Any, k: int = 3) -> tuple[list[list[str]], np.ndarray]:
         """The ``k`` worst-rebuilt features of each row: their names and squared errors (float64), worst first
@@ -464,7 +357,16 @@ class AnomalyDetector(OutlierMixin, _Estimator):
         validate(seed, Int(0, 2**32 - 1), "nearest_normal", "seed")
         if alpha is not None:
             self.check_alpha(alpha, "nearest_normal")
-        return nearest_normal(self, X, alpha=alpha, steps=int(steps), seed=int(seed))
+        return nearest_normal(
+            self.runner_,
+            self._rows(X),
+            score=self.score_samples,
+            passes=lambda scores: self.verdicts(scores, alpha) == 1,
+            prior=self.prior_,
+            names=self.feature_names(),
+            steps=int(steps),
+            seed=int(seed),
+        )
 
     def feature_names(self) -> list[str]:
         """Column names seen in fit, else ``x1``..``xn`` (tables) or ``pixel_r_c`` (images; ``pixel_r_c_ch`` in colour),
@@ -479,82 +381,13 @@ class AnomalyDetector(OutlierMixin, _Estimator):
 
     # ------------------------------------------------------------------------------ model files
     def _fitted_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        # The threshold and the z-scores' medians and spreads go in config.json, the forest's arrays
-        # beside the weights.
         check_is_fitted(self, "offset_")
-        fitted: dict[str, Any] = {"offset": self.offset_}
-        calibration = getattr(self, "calibration_", np.zeros(0))
-        if len(calibration):
-            fitted["calibration"] = calibration.tolist()
-        if self.forest_ is None:
-            return fitted, {}
-        assert self.fusion_ is not None  # set together with the forest
-        median, scale = self.fusion_.tolist()
-        fitted["fusion"] = {"median": median, "scale": scale, "max_samples": self.forest_.max_samples}
-        return fitted, dict(self.forest_.arrays)
+        return saved.fitted_state(self.offset_, self.calibration_, self.forest_, self.fusion_)
 
     @classmethod
     def _fitted_schema(cls) -> dict[str, Any]:
-        return {
-            "offset": Real(),
-            "fusion": Omittable(FUSION_SPEC),
-            "calibration": Omittable(ListOf(Real(), 1, MAX_CALIBRATION)),
-        }
+        return saved.FITTED_SCHEMA
 
     def _restore_fitted(self, config: dict[str, Any], state: dict[str, np.ndarray], source: Path) -> None:
-        fitted = config.get("fitted")
-        where = f"{source / modelfile.CONFIG}: fitted"
-        forest_where = str(source / modelfile.WEIGHTS)
-        if fitted is None:  # an older folder: detector.json and detector.safetensors
-            if state:
-                raise HourglassError(f"{source}: model files do not match (forest arrays without config.json's fitted)")
-            fitted, state, where, forest_where = _old_fitted_state(source)
-        self.offset_ = float(fitted["offset"])
-        self.calibration_ = np.sort(np.asarray(fitted.get("calibration", []), np.float64))
-        has_forest = "fusion" in fitted or bool(state)
-        if not has_forest and "iforest" not in config["params"]:
-            self.iforest = False  # saved before the forest term existed: the autoencoder's score alone
-        if has_forest != self.iforest or ("fusion" in fitted) != bool(state):
-            raise HourglassError(
-                f"{source}: model files do not match (params.iforest is {str(self.iforest).lower()}; {where} "
-                f"{'has' if 'fusion' in fitted else 'lacks'} the forest's numbers, and its arrays are "
-                f"{'present' if state else 'absent'})"
-            )
-        self.forest_ = self.fusion_ = None
-        if has_forest:
-            fusion = fitted["fusion"]
-            self.forest_ = Forest(state, fusion["max_samples"], self.n_features_in_, forest_where)
-            self.fusion_ = np.array([fusion["median"], fusion["scale"]], dtype=np.float64)
-
-
-def _old_fitted_state(source: Path) -> tuple[dict[str, Any], dict[str, np.ndarray], str, str]:
-    """The threshold and forest of a folder saved before they moved into config.json and model.safetensors,
-    checked as config.json's ``fitted`` is; the last two items name where each came from, for messages."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
-
-    path, forest_file = source / OLD_CONFIG, source / FOREST_FILE
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError, RecursionError) as e:
-        raise HourglassError(f"{path}: missing or corrupt ({type(e).__name__})") from None
-    validate(doc, AnomalyDetector._fitted_schema(), str(path))
-    state: dict[str, np.ndarray] = {}
-    if forest_file.exists():
-        try:
-            state = load_file(str(forest_file))
-        except (SafetensorError, OSError, ValueError, TypeError) as e:
-            raise HourglassError(f"{forest_file}: corrupt ({' '.join(str(e).split())[:200]})") from None
-    return doc, state, str(path), str(forest_file)
-
-
-def _robust(values: np.ndarray) -> tuple[float, float]:
-    """Median and interquartile range of training values. A zero IQR (over half the rows score alike,
-    e.g. duplicates) falls back to the mean absolute deviation from the median, then to 1, so a term
-    never divides by zero and stays in proportion to its own spread."""
-    values = values[np.isfinite(values)]  # a row too far out to measure (inf) says nothing about the spread
-    if not len(values):
-        return 0.0, 1.0
-    q1, median, q3 = np.percentile(values, [25, 50, 75])
-    spread = q3 - q1 if q3 > q1 else np.mean(np.abs(values - median))
-    return float(median), float(spread) if spread > 0 else 1.0
+        restored = saved.restore(config["fitted"], state, self.iforest, self.n_features_in_, source)
+        self.offset_, self.calibration_, self.forest_, self.fusion_ = restored

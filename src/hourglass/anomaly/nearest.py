@@ -17,16 +17,20 @@ no training row is stored. L-BFGS (``torch.optim.LBFGS``) walks each start towar
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
+from hourglass.inference import InferenceModel
 from hourglass.runtime.device import CPU_THREADS, torch_threads
+from hourglass.training.prior import Prior
 
-if TYPE_CHECKING:
-    from hourglass.anomaly.detector import AnomalyDetector
+# A detector's judgement, handed in by ``AnomalyDetector.nearest_normal``: rows in the data's units -> their
+# ``score_samples``; scores -> whether each passes the detector's rule.
+Score = Callable[[np.ndarray], np.ndarray]
+Passes = Callable[[np.ndarray], np.ndarray]
 
 N_POOL = 1024  # prior codes decoded to find each row a second, normal start
 CHECK_EVERY = 5  # L-BFGS iterations between scorings of the decoded rows
@@ -130,58 +134,68 @@ class NearestNormal:
 
 
 def nearest_normal(
-    detector: AnomalyDetector, X: Any, *, alpha: float | None = None, steps: int = 200, seed: int = 0
+    runner: InferenceModel,
+    flat: np.ndarray,
+    *,
+    score: Score,
+    passes: Passes,
+    prior: Prior | None,
+    names: list[str],
+    steps: int,
+    seed: int,
 ) -> NearestNormal:
-    """See ``AnomalyDetector.nearest_normal``."""
-    flat = detector._validate(X, reset=False)
-    shape = (len(flat), *detector.sample_shape_)
-    scaler = detector.scaler_
+    """Each of the checked rows ``flat``'s nearest normal under the detector's ``score`` and rule (``passes``):
+    see ``AnomalyDetector.nearest_normal``. ``prior`` is the mixture over the training codes (None: the search
+    starts from the row's own code alone); ``names`` the feature names its phrases use."""
+    shape = (len(flat), *runner.sample_shape_)
+    scaler = runner.scaler_
     scaled = (np.asarray(flat, np.float64) - scaler.offset) / scaler.scale
     # The search runs in float32, which a row some 1e19 scaled units out overflows: it aims at the row pulled in
     # to TARGET_LIMIT scaled units along each feature (the same side, far beyond anything the decoder draws),
     # while the distance it reports is to the row itself.
     target = np.clip(scaled, -TARGET_LIMIT, TARGET_LIMIT).astype(np.float32)
-    starts = [detector._run(detector.model_.encode, target, detector.model_.latent_dim, np.float32, scale_input=False)]
+    starts = [runner.run(runner.model_.encode, target, runner.latent_dim, np.float32, scale_input=False)]
     blocks = [slice(i, i + SEARCH_ROWS) for i in range(0, len(flat), SEARCH_ROWS)]
-    pool_codes, pool_rows = _normal_pool(detector, alpha, seed)
+    pool_codes, pool_rows = _normal_pool(runner, score, passes, prior, seed)
     if len(pool_codes):
         decoded = (pool_rows - scaler.offset) / scaler.scale
         starts.append(pool_codes[np.concatenate([np.argmin(_sq_distances(target[b], decoded), 1) for b in blocks])])
-    found = [_search(detector, target[b], [s[b] for s in starts], alpha, steps) for b in blocks]
+    found = [_search(runner, score, passes, target[b], [s[b] for s in starts], steps) for b in blocks]
     # Decoded rows are fractional: float64 rows stay float64, any other (pixels too) come back float32.
     normal = np.concatenate([f[0] for f in found]).astype(np.float64 if flat.dtype == np.float64 else np.float32)
-    score = np.concatenate([f[1] for f in found])
+    scores = np.concatenate([f[1] for f in found])
     row = np.asarray(flat, normal.dtype)
     return NearestNormal(
         row=row.reshape(shape),
         normal=normal.reshape(shape),
         difference=(row - normal).reshape(shape),
-        score=score,
-        is_normal=detector.verdicts(score, alpha) == 1,
+        score=scores,
+        is_normal=passes(scores),
         distance=np.sqrt(np.mean(((normal - scaler.offset) / scaler.scale - scaled) ** 2, axis=1, dtype=np.float64)),
         scale=scaler.scale,
-        names=detector.feature_names(),
-        kind=detector.kind_,
+        names=names,
+        kind=runner.kind_,
         scaling=scaler.kind,
     )
 
 
-def _normal_pool(detector: AnomalyDetector, alpha: float | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _normal_pool(
+    runner: InferenceModel, score: Score, passes: Passes, prior: Prior | None, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Prior codes whose decoded rows the detector calls normal, and those rows (data units); empty without a prior."""
-    prior = getattr(detector, "prior_", None)
     if prior is None:
-        return np.zeros((0, detector.model_.latent_dim), np.float32), np.zeros((0, detector.n_features_in_))
+        return np.zeros((0, runner.latent_dim), np.float32), np.zeros((0, runner.n_features_in_))
     codes = prior.sample(N_POOL, seed).astype(np.float32)
-    rows = detector.inverse_transform(codes)
-    keep = detector.verdicts(detector.score_samples(rows), alpha) == 1
+    rows = runner.inverse_transform(codes)
+    keep = passes(score(rows))
     return codes[keep], rows[keep]
 
 
 def _search(
-    detector: AnomalyDetector, target: np.ndarray, starts: list[np.ndarray], alpha: float | None, steps: int
+    runner: InferenceModel, score: Score, passes: Passes, target: np.ndarray, starts: list[np.ndarray], steps: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """The nearest normal decoded row (data units) and its score, for each scaled row of ``target``."""
-    model = detector.model_
+    model = runner.model_
     device = next(model.parameters()).device
     n, width = target.shape
     goal = torch.as_tensor(np.tile(target, (len(starts), 1)), device=device)
@@ -205,15 +219,15 @@ def _search(
         with torch.no_grad():
             decoded = model.decode(torch.cat(path)).cpu().numpy().reshape(len(path) * len(starts), n, width)
     # Every code visited is a candidate; the nearest the detector scores normal wins (the best-scored if none).
-    candidates = decoded * detector.scaler_.scale + detector.scaler_.offset
+    candidates = decoded * runner.scaler_.scale + runner.scaler_.offset
     finite = np.isfinite(candidates).all(axis=2)
-    score = np.full(finite.shape, -np.inf)
-    score[finite] = detector.score_samples(candidates[finite])
-    passes = detector.verdicts(score, alpha) == 1  # a row too far out to decode scores -inf: never normal
-    distance = np.where(passes, np.mean((decoded - target) ** 2, axis=2), np.inf)
-    best = np.where(passes.any(axis=0), np.argmin(distance, axis=0), np.argmax(score, axis=0))
+    scores = np.full(finite.shape, -np.inf)
+    scores[finite] = score(candidates[finite])
+    normal = passes(scores)  # a row too far out to decode scores -inf: never normal
+    distance = np.where(normal, np.mean((decoded - target) ** 2, axis=2), np.inf)
+    best = np.where(normal.any(axis=0), np.argmin(distance, axis=0), np.argmax(scores, axis=0))
     rows = np.arange(n)
-    return candidates[best, rows], score[best, rows]
+    return candidates[best, rows], scores[best, rows]
 
 
 def _sq_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:

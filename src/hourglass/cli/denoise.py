@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from hourglass.cli.arguments import add_data_args, add_rows_output
-from hourglass.cli.reading import read_data, read_model
+from hourglass.cli.reading import read_autoencoder, read_data
 from hourglass.cli.writing import check_rows_output, write_rows
 from hourglass.data import model_input
 
@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    model = read_model(args.model)
+    model = read_autoencoder(args.model, "denoise")
     check_rows_output(args.output, model, inputs=[args.model, args.data])
     if model.noise is None:
         print(

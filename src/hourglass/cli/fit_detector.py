@@ -16,7 +16,6 @@ from hourglass.cli.arguments import add_data_args
 from hourglass.cli.flags import add_estimator_flags, values
 from hourglass.cli.reading import read_data, remember_data
 from hourglass.cli.writing import check_model_output
-from hourglass.data import model_input
 from hourglass.params import DETECTOR
 
 if TYPE_CHECKING:
@@ -61,8 +60,7 @@ def _run(args: argparse.Namespace, held: contextlib.ExitStack) -> int:
     out = check_model_output(args.out or Path("runs") / f"{data.name}-detector", [args.data])
     if distributed.is_main():
         held.enter_context(lock(out))  # taken above already when --out was given
-    detector.fit(model_input(data))
-    remember_data(detector, args, data)  # where DATA came from and how it was read, saved in the folder
+    detector.fit(remember_data(args, data))  # where DATA came from and how it was read go with it, to be saved
     detector.save(out)
     if not args.quiet:
         h = detector.history_

@@ -98,7 +98,7 @@ def _data_lines(field: _Fields) -> list[str]:
         read.append("rows with NaN/inf dropped")
     if options.get("max_pixels"):
         read.append(f"images of up to {options['max_pixels']:,} pixels")
-    if source is None and not read:  # a model fitted in Python, or saved before folders recorded this
+    if source is None and not read:  # a model fitted in Python on an array
         return []
     lines = [f"data        {source or 'not recorded (pass DATA to explore and plot)'}"]
     if read:
@@ -111,9 +111,7 @@ def _detector_lines(field: _Fields) -> list[str]:
     params = field("params", dict)
     forest = " + isolation forest" if params.get("iforest", True) and field("fitted.fusion", dict, None) else ""
     lines = [f"detector    anomaly detector: {params.get('n_members')} autoencoders' reconstruction error{forest}"]
-    offset = field("fitted.offset", (int, float), None)
-    if offset is None:  # the layout before the threshold moved into config.json (detector.json)
-        return [*lines, "threshold   in detector.json (an older layout); `hourglass score` reads it"]
+    offset = field("fitted.offset", (int, float))
     share = params.get("contamination")
     worst = "1%" if share == "auto" else f"{share * 100:g}%" if isinstance(share, (int, float)) else "?"
     lines.append(

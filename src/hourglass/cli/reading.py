@@ -59,7 +59,7 @@ def read_model_data(args: argparse.Namespace, model: Autoencoder) -> Dataset:
     """``read_data`` of DATA or, when none is given, of the training data the model folder records
     (``remember_data``), for the commands whose DATA is optional (``explore``, ``serve``, ``plot``)."""
     source = args.data or getattr(model, "data_source_", None)
-    if not source:  # fitted in Python, or saved before folders recorded it
+    if not source:  # fitted in Python on an array
         raise HourglassError(f"{args.model}: the model does not record its training data; pass DATA")
     return read_data(args, model, source)
 
@@ -95,13 +95,12 @@ def load_options(
     }
 
 
-def remember_data(model: Autoencoder, args: argparse.Namespace, data: Dataset) -> None:
-    """Record on a freshly fitted ``model`` where DATA came from and how it was read (its folder saves both),
-    so that ``explore MODEL`` maps that data and every command reads new data with the same options."""
+def remember_data(args: argparse.Namespace, data: Dataset) -> Dataset:
+    """DATA with where it came from and how it was read (``Dataset.source``, ``options``): a model fitted on it
+    saves both, so that ``explore MODEL`` maps that data and every command reads new data with the same options."""
     source = args.data if args.data in BUILTINS else str(Path(args.data).resolve())
     folder = source not in BUILTINS and Path(source).is_dir()
-    model.data_source_ = source
-    model.data_options_ = {
+    options = {
         "label": args.label,
         # an image folder's size and colour mode, as given or as found (the most common size, colour or not)
         "image_size": list(data.sample_shape[:2]) if folder else None,
@@ -109,12 +108,23 @@ def remember_data(model: Autoencoder, args: argparse.Namespace, data: Dataset) -
         "drop_nonfinite": bool(args.drop_nonfinite),
         "max_pixels": getattr(args, "max_pixels", None),
     }
+    return replace(data, source=source, options=options)
 
 
 def read_model(path: str) -> Autoencoder:
     from hourglass import load
 
     return load(path)
+
+
+def read_autoencoder(path: str, command: str) -> Autoencoder:
+    """``read_model`` for the commands only an autoencoder serves (an anomaly detector is no transformer)."""
+    from hourglass.estimator import Autoencoder
+
+    model = read_model(path)
+    if not isinstance(model, Autoencoder):
+        raise HourglassError(f"{path}: an anomaly detector; {command} needs a model from hourglass train")
+    return model
 
 
 def read_inference(path: str) -> InferenceModel:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from hourglass.cli.arguments import add_quiet, bounded_int, seed_int
-from hourglass.cli.reading import read_model
+from hourglass.cli.reading import read_autoencoder
 from hourglass.cli.writing import check_output, check_rows_output, report, where, write_rows
 from hourglass.errors import HourglassError
 
@@ -61,7 +61,7 @@ def check_args(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     from hourglass import viz
 
-    model = read_model(args.model)
+    model = read_autoencoder(args.model, "sample")
     out = Path(args.output)
     png = out.suffix.lower() == ".png"
     if png and model.kind_ != "image":

@@ -147,7 +147,7 @@ def _score_frame(
     if y is not None:
         columns[label or "label"] = y
     columns["score"] = score
-    if alpha is not None or len(getattr(model, "calibration_", ())):  # not for detectors saved before p-values
+    if alpha is not None or len(getattr(model, "calibration_", ())):  # none without held-out rows
         columns["p_value"] = model.p_values_of(score)
     is_anomaly = model.verdicts(score, alpha) == -1
     columns["is_anomaly"] = is_anomaly

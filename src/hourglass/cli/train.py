@@ -15,7 +15,6 @@ from hourglass.cli.arguments import add_data_args
 from hourglass.cli.flags import add_estimator_flags, values
 from hourglass.cli.reading import read_data, remember_data
 from hourglass.cli.writing import check_model_output, check_output
-from hourglass.data import model_input
 from hourglass.errors import HourglassError
 from hourglass.params import AUTOENCODER
 
@@ -91,7 +90,8 @@ def _run(args: argparse.Namespace, held: contextlib.ExitStack) -> int:
     folder = checkpoint.folder_for(out)
     fresh = not folder.exists()
     try:  # under torchrun every rank trains; only rank 0 writes and reports
-        model.fit(model_input(data), checkpoint_dir=folder, resume=args.resume)
+        # where DATA came from and how it was read go with it, for the folder to save
+        model.fit(remember_data(args, data), checkpoint_dir=folder, resume=args.resume)
     except Exception:
         # A run that failed (diverged, a bad parameter, a bug) leaves nothing behind that it made; an
         # interrupted one (Ctrl-C, a kill: not an Exception) keeps its checkpoint for --resume.
@@ -102,7 +102,6 @@ def _run(args: argparse.Namespace, held: contextlib.ExitStack) -> int:
         distributed.shutdown()
     if not distributed.is_main():
         return 0
-    remember_data(model, args, data)  # where DATA came from and how it was read, saved in the folder
     # No figure here: drawing the loss curve costs matplotlib's import and a render, a fifth of a small
     # table's whole `train`. The history is in config.json; `hourglass plot` draws it.
     model.save(out)

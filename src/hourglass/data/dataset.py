@@ -34,6 +34,12 @@ class Dataset:
     index : np.ndarray of int, shape (n,), or None, default None
         Each row's 0-based position in the source, where it is not simply ``0 .. n-1``: a chunk of a
         larger file, or what is left after rows were dropped (``drop_nonfinite``).
+    source : str or None, default None
+        Where the rows came from (a file's resolved path, a built-in name), when whoever read them says so:
+        an estimator fitted on this Dataset saves it, so that commands find that data again (``explore MODEL``).
+    options : dict or None, default None
+        How the source was read (its label column, an image folder's size and colour ...), saved beside it,
+        so that new data is read alike.
 
     Examples
     --------
@@ -52,6 +58,8 @@ class Dataset:
     feature_names: list[str] | None = None
     ids: np.ndarray | None = None
     index: np.ndarray | None = None
+    source: str | None = None
+    options: dict | None = None
 
     def __len__(self) -> int:
         return int(self.X.shape[0])

@@ -49,8 +49,8 @@ class Scaler:
     offset, scale : np.ndarray of float32, shape (features,)
         Subtracted, then divided by.
     low, high : np.ndarray of float32, shape (features,), or None
-        The training minimum and maximum in scaled units (``None`` in models saved before clipping
-        existed: their inputs are not clipped).
+        The training minimum and maximum in scaled units, or ``None`` for a scaling that does not clip
+        (``fit(clip=False)``, an anomaly detector's).
 
     Examples
     --------

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +82,8 @@ def train_demo(verbose: bool = True, seed: int = 0, epochs: int | None = None, r
     y = np.asarray(data.y)  # mnist7 is labelled
     X_train, X_test, y_train, y_test = data.X[index_train], data.X[index_test], y[index_train], y[index_test]
     start = time.perf_counter()
-    model = Autoencoder(latent_dim=2, seed=seed, verbose=verbose, epochs=epochs or AUTOENCODER.epochs).fit(X_train)
+    train = replace(data.take(index_train), source="mnist7")  # the saved model names its data: explore maps it
+    model = Autoencoder(latent_dim=2, seed=seed, verbose=verbose, epochs=epochs or AUTOENCODER.epochs).fit(train)
     seconds = time.perf_counter() - start
     return DemoResult(
         model,

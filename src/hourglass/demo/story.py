@@ -87,7 +87,6 @@ def _run_demo(out: Path, verbose: bool, start: float, epochs: int | None, rows: 
             print(f"quick run: every model trains {epochs} epochs, so the figures show undertrained models")
     result = train_demo(verbose, epochs=epochs, rows=rows)
     loss_png = png_bytes(viz.loss_curve(result.model.history_))
-    result.model.data_source_ = "mnist7"
     result.model.save(out / "model", extra_files={FIGURE_FILES["loss"]: loss_png})
     if verbose:
         print(

@@ -185,7 +185,7 @@ def evaluate_denoise(model: Autoencoder, X: Any, noise: str, seed: int = 0) -> D
     """
     check_is_fitted(model)
     spec = parse_noise(noise)
-    flat = model._validate(X, reset=False)
+    flat = model._rows(X)
     shape = (len(flat), *model.sample_shape_) if model.kind_ == "image" else flat.shape
     clean = model.scaler_.transform(flat)
     noisy = corrupt_array(clean, spec, seed)

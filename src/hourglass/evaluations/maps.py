@@ -194,8 +194,8 @@ def evaluate_map(
     y_train, y_test = np.asarray(y_train).ravel(), np.asarray(y_test).ravel()
     if len(y_train) != len(X_train) or len(y_test) != len(X_test):
         raise HourglassError("evaluate_map needs one label per row of X_train and of X_test")
-    flat_train = model.scaler_.transform(model._validate(X_train, reset=False)).astype(np.float32)
-    flat_test = model.scaler_.transform(model._validate(X_test, reset=False)).astype(np.float32)
+    flat_train = model.scaler_.transform(model._rows(X_train)).astype(np.float32)
+    flat_test = model.scaler_.transform(model._rows(X_test)).astype(np.float32)
     model.transform(X_test[:64])  # warm-up: the first call pays one-time costs
     train_codes = model.transform(X_train)
     test_codes, enc = _rate(model.transform, X_test)

@@ -206,7 +206,7 @@ def explorer_data(
     rows = np.asarray(X[keep] if n > max_points else X)
     labels = None if y is None else np.asarray(y).reshape(-1)[keep]
 
-    codes = model.transform(rows).astype(np.float32)
+    codes = model.codes(rows).astype(np.float32)
     errors = -model.score_samples(rows)  # mean squared error per row in scaled units, or a detector's anomaly score
     latent_dim = codes.shape[1]
     projection = None

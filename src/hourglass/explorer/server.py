@@ -45,7 +45,8 @@ class _TooLarge(HourglassError):
 
 
 class _Api:
-    """The model behind a lock: one forward pass at a time, whatever the number of request threads."""
+    """The model behind a lock: one forward pass at a time, whatever the number of request threads. Its codes are
+    ``codes`` (an anomaly detector's too, which has no ``transform``) and its decodings its runner's."""
 
     def __init__(self, model: Autoencoder) -> None:
         self.model = model
@@ -54,13 +55,13 @@ class _Api:
     def decode(self, body: dict[str, Any]) -> dict[str, Any]:
         codes = _matrix(body, "codes", self.model.model_.latent_dim, "the model's code width")
         with self.lock:
-            rows = self.model.inverse_transform(codes)
+            rows = self.model.runner_.inverse_transform(codes)
         return {"rows": _finite(rows, "codes")}
 
     def encode(self, body: dict[str, Any]) -> dict[str, Any]:
         rows = _matrix(body, "rows", self.model.n_features_in_, "the model's feature count")
         with self.lock:
-            codes = self.model.transform(model_input(rows, self.model, where="'rows'"))
+            codes = self.model.codes(model_input(rows, self.model, where="'rows'"))
         return {"codes": _finite(codes, "rows")}
 
     def inspect(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -69,7 +70,7 @@ class _Api:
         rows = _matrix(body, "rows", self.model.n_features_in_, "the model's feature count")
         with self.lock:
             X = model_input(rows, self.model, where="'rows'")
-            codes, rebuilt, scores = self.model.transform(X), self.model.reconstruct(X), -self.model.score_samples(X)
+            codes, rebuilt, scores = self.model.codes(X), self.model.reconstruct(X), -self.model.score_samples(X)
         return {
             "codes": _finite(codes, "rows"),
             "reconstructions": _finite(rebuilt.reshape(len(rows), -1), "rows"),

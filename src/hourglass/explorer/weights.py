@@ -258,7 +258,7 @@ def export_encoder(model: _Estimator) -> dict[str, Any]:
     dict
         ``latent_dim``, ``n_features``, ``layers`` (as in ``export_decoder``), the scaler's base64 ``offset`` and
         ``scale``, and base64 ``low`` and ``high`` of its clip window (``None`` for a detector, which does not
-        clip, and for a model saved before inputs were clipped).
+        clip).
 
     Raises
     ------

@@ -88,9 +88,9 @@ def verify(estimator: _Estimator, runtime: Runtime, X: np.ndarray) -> Report:
     """
     rows = np.ascontiguousarray(X, dtype=np.float32)
     scale = np.asarray(estimator.scaler_.scale, np.float64)
-    codes = estimator.transform(rows)
+    codes = estimator.codes(rows)
     encoded = {TORCH: codes, ORT: runtime.run("encoder", rows)}
-    decoded = {TORCH: estimator.inverse_transform(codes), ORT: runtime.run("decoder", codes)}
+    decoded = {TORCH: estimator.runner_.inverse_transform(codes), ORT: runtime.run("decoder", codes)}
     scores = {TORCH: estimator.score_samples(rows)}
     if isinstance(estimator, AnomalyDetector):
         scores[ORT] = runtime.run("scorer", rows).astype(np.float64)

@@ -164,7 +164,9 @@ def check_consistent(config: dict[str, Any], where: Path) -> None:
             raise HourglassError(f"{where}: model files do not match ({field} {problem})")
 
 
-def read_network(config: dict[str, Any], arrays: dict[str, np.ndarray], source: Path) -> tuple[Hourglass, Scaler]:
+def read_network(
+    config: dict[str, Any], arrays: dict[str, np.ndarray], source: Path, clipped: bool
+) -> tuple[Hourglass, Scaler]:
     """The network (on the CPU, its weights loaded) and the input scaling that a config describes.
 
     Parameters
@@ -176,6 +178,9 @@ def read_network(config: dict[str, Any], arrays: dict[str, np.ndarray], source: 
         ``NETWORK_ARRAYS``, and any others the estimator does not claim (they are refused as unexpected).
     source : Path
         The folder, for messages.
+    clipped : bool
+        Whether the estimator's scaling clips its inputs: it then holds the training range (``scaler.low``,
+        ``scaler.high``), else it must not.
 
     Returns
     -------
@@ -196,9 +201,7 @@ def read_network(config: dict[str, Any], arrays: dict[str, np.ndarray], source: 
         raise HourglassError(f"{where}: model.config: {e}") from None
     weights = source / modelfile.WEIGHTS
     expected = {f"model.{k}": v.detach().numpy() for k, v in network.state_dict().items()}
-    scaler_keys = ["scaler.offset", "scaler.scale"]
-    if "scaler.low" in arrays or "scaler.high" in arrays:  # folders from before clipping have neither
-        scaler_keys += ["scaler.low", "scaler.high"]
+    scaler_keys = ["scaler.offset", "scaler.scale", *(["scaler.low", "scaler.high"] if clipped else [])]
     expected |= {key: np.zeros(data["n_features"], np.float32) for key in scaler_keys}
     modelfile.check_arrays(arrays, expected, weights)
     if np.any(arrays["scaler.scale"] <= 0):

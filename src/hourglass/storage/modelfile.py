@@ -1,6 +1,11 @@
 """A model on disk is a folder: ``config.json`` (what it is) plus ``model.safetensors`` (its numbers).
 
 Nothing is pickled, so loading a model file never runs code from it.
+
+One layout per ``FORMAT_VERSION``, and readers hold no branches for layouts that were never released. A change
+to what a folder holds bumps ``FORMAT_VERSION`` and adds one explicit migration from the version before (a
+function from the old config and arrays to the new, applied on load), with a test that loads a folder of the
+old version and gets the new one's numbers.
 """
 
 from __future__ import annotations

@@ -84,10 +84,10 @@ def walk(
     path = path or model.model_.walk_path
     if path not in PATHS:
         raise HourglassError(f"unknown path {path!r}; choose one of {', '.join(PATHS)}")
-    ends = model.transform(np.stack([np.asarray(a), np.asarray(b)])).astype(np.float64)
+    ends = model.codes(np.stack([np.asarray(a), np.asarray(b)])).astype(np.float64)
     codes = PATHS[path](ends[0], ends[1], np.linspace(0.0, 1.0, steps))
     codes[0], codes[-1] = ends  # exact ends, whatever rounding the path formula does
-    frames = model.inverse_transform(codes.astype(np.float32)).reshape(steps, *model.sample_shape_)
+    frames = model.runner_.inverse_transform(codes.astype(np.float32)).reshape(steps, *model.sample_shape_)
     return codes, frames
 
 

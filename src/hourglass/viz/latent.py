@@ -112,7 +112,7 @@ def latent_map(
     labels : array-like of shape (n,), optional
         Colours the dots by class; without them, by reconstruction error.
     codes : np.ndarray, shape (n, latent_dim), optional
-        ``model.transform(X)`` when the caller has it already.
+        ``model.codes(X)`` when the caller has it already.
     path : np.ndarray, shape (steps, latent_dim), optional
         Codes drawn as a line on top, ends marked A and B.
     plane : Plane, optional
@@ -136,7 +136,7 @@ def latent_map(
     'Latent map (3-D code, PCA projection)'
     """
     X = np.asarray(X)
-    codes = model.transform(X) if codes is None else np.asarray(codes)
+    codes = model.codes(X) if codes is None else np.asarray(codes)
     plane = plane or Plane.fit(codes)
     keep = np.arange(len(codes))
     if len(keep) > MAX_POINTS:

@@ -50,7 +50,7 @@ def manifold_grid(
     model : Autoencoder or AnomalyDetector
         A fitted estimator.
     codes : np.ndarray, shape (n, latent_dim)
-        The codes the grid spans (``model.transform(X)``).
+        The codes the grid spans (``model.codes(X)``).
     n : int, default 15
         Grid points per side (at least 2).
     quantiles : tuple of (float, float), default (0.02, 0.98)
@@ -93,7 +93,7 @@ def manifold_grid(
     ys = SPACINGS[spacing](points[:, 1], lo, hi, n) if plane.latent_dim > 1 else np.zeros(1)
     gx, gy = np.meshgrid(xs, ys[::-1])
     grid = plane.from_plane(np.column_stack([gx.ravel(), gy.ravel()])).astype(np.float32)
-    images = model.inverse_transform(grid).reshape(len(ys), n, *model.sample_shape_)
+    images = model.runner_.inverse_transform(grid).reshape(len(ys), n, *model.sample_shape_)
     return images, xs, ys
 
 
@@ -141,7 +141,7 @@ def manifold(
     n : int, default 15
         Tiles per side.
     codes : np.ndarray, shape (n, latent_dim), optional
-        ``model.transform(X)`` when the caller has it already.
+        ``model.codes(X)`` when the caller has it already.
     quantiles : tuple of (float, float), default (0.02, 0.98)
     plane : Plane, optional
     spacing : {"linear", "quantile"}, default "linear"
@@ -165,7 +165,7 @@ def manifold(
     'Figure'
     """
     require_images(model, "manifold grid")
-    codes = model.transform(np.asarray(X)) if codes is None else np.asarray(codes)
+    codes = model.codes(np.asarray(X)) if codes is None else np.asarray(codes)
     plane = plane or Plane.fit(codes)
     images, xs, ys = manifold_grid(model, codes, n, quantiles, plane, spacing)
     rows, cols, h, w = images.shape[:4]
