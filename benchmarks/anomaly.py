@@ -7,8 +7,10 @@ Protocol (ADBench, Han et al., NeurIPS 2022, unsupervised setting): for each dat
 stratified 70/30 split; min-max scaling fitted on the training split; every detector is fitted on the
 training split as it is (anomalies included, labels unused) and scored on the test split by ROC-AUC. Every
 method runs with its library defaults, the same for all datasets: PyOD's IForest (``random_state=seed``),
-KNN (distance to the 5th neighbour), LOF, ECOD, COPOD and PCA. Families: ``classical`` (20 tables,
-``../shared/data/adbench``) and ``embedding`` (12 sets of ResNet18/RoBERTa features, ``../shared/data/adbench-emb``).
+KNN (distance to the 5th neighbour), LOF, ECOD, COPOD and PCA. Families: ``classical`` (the 20 shared tables,
+``../shared/data/adbench``, and with ``--more DIR`` the other ADBench classical tables, each cut to ``--cap``
+rows first, stratified with ``random_state=0``, and skipped when fewer than 5 anomalies remain) and
+``embedding`` (12 sets of ResNet18/RoBERTa features, ``../shared/data/adbench-emb``).
 
 hourglass columns, all from one fit of ``AnomalyDetector(seed=seed)``: its score (``hourglass``), its
 autoencoder term alone (``AE only``, what ``iforest=False`` scores: the forest draws no torch random
@@ -43,6 +45,7 @@ from sklearn.preprocessing import MinMaxScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from anomaly_knn import KnnTerm, robust
+from anomaly_terms import MIN_ANOMALIES, load
 
 import hourglass as hg
 from hourglass.anomaly import AnomalyDetector
@@ -55,9 +58,10 @@ except ImportError:  # the layout before issue 22's split
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 FAMILIES = {"classical": DATA / "adbench", "embedding": DATA / "adbench-emb"}
+MORE = REPO.parent / "data" / "adbench-more"  # the other ADBench classical sets, where they were extracted
 PEERS = ("IForest", "KNN", "LOF", "ECOD", "COPOD", "PCA")
 OURS = ("hourglass", "AE only", "forest only", "proposed")
-KNN_K, KNN_WEIGHT, KNN_CAP = 3, 2.0, 2_000  # issue 23's recipe, chosen by benchmarks/anomaly_recipe.py
+KNN_K, KNN_WEIGHT, KNN_CAP = 5, 1.5, 2_000  # issue 23's recipe, chosen by benchmarks/anomaly_recipe.py
 
 
 def peer(name: str, seed: int):
@@ -95,20 +99,28 @@ def auc(y: np.ndarray, scores: np.ndarray) -> float:
     return roc_auc_score(y, np.nan_to_num(np.asarray(scores, np.float64), posinf=top, neginf=-top))
 
 
-def split(file: Path, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    with np.load(file) as z:
-        X, y = z["X"].astype(np.float64), z["y"].astype(int)
+def split(file: Path, seed: int, cap: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    X, y = load(file, cap)
     X_tr, X_te, _, y_te = train_test_split(X, y, test_size=0.3, stratify=y, random_state=seed)
     scaler = MinMaxScaler().fit(X_tr)
     return scaler.transform(X_tr).astype(np.float32), scaler.transform(X_te).astype(np.float32), y_te
 
 
-def run_family(family: str, folder: Path, seeds: list[int]) -> dict[str, list[float]]:
-    files = sorted(folder.glob("*.npz"), key=lambda p: p.stem)
-    if not files:
-        sys.exit(f"no .npz files in {folder}")
+def run_family(family: str, folders: dict[Path, int], seeds: list[int]) -> dict[str, list[float]]:
+    """``folders``: each folder of ``.npz`` files and the row cap its sets are cut to (0: none)."""
+    caps = {f: cap for folder, cap in folders.items() for f in folder.glob("*.npz")}
+    for folder in folders:
+        if not any(folder.glob("*.npz")):
+            sys.exit(f"no .npz files in {folder}")
+    skipped = sorted(f.stem for f, cap in caps.items() if load(f, cap)[1].sum() < MIN_ANOMALIES)
+    files = sorted((f for f in caps if f.stem not in skipped), key=lambda p: p.stem)
     names = [*OURS, *PEERS]
     print(f"\n## {family}: ROC-AUC on {len(files)} sets (test split, mean of seeds {', '.join(map(str, seeds))})\n")
+    for folder, cap in folders.items():
+        print(f"{folder}: {sum(f.parent == folder for f in files)} sets" + (f", cut to {cap:,} rows" if cap else ""))
+    if skipped:
+        print(f"skipped (fewer than {MIN_ANOMALIES} anomalies): {', '.join(skipped)}")
+    print()
     print("| dataset | rows | features | anomalies | " + " | ".join(names) + " |")
     print("|---|---:|---:|---:|" + "---:|" * len(names))
     table: dict[str, list[float]] = {n: [] for n in names}
@@ -116,7 +128,7 @@ def run_family(family: str, folder: Path, seeds: list[int]) -> dict[str, list[fl
     for file in files:
         aucs: dict[str, list[float]] = {n: [] for n in names}
         for seed in seeds:
-            X_tr, X_te, y_te = split(file, seed)
+            X_tr, X_te, y_te = split(file, seed, caps[file])
             t = time.perf_counter()
             for name, s in hourglass_scores(seed, X_tr, X_te).items():
                 aucs[name].append(auc(y_te, s))
@@ -130,8 +142,8 @@ def run_family(family: str, folder: Path, seeds: list[int]) -> dict[str, list[fl
             table[n].append(row[n])
         best = max(row.values())
         cells = [f"**{row[n]:.3f}**" if row[n] == best else f"{row[n]:.3f}" for n in names]
-        with np.load(file) as z:
-            shape, rate = z["X"].shape, z["y"].mean()
+        X, y = load(file, caps[file])
+        shape, rate = X.shape, y.mean()
         print(f"| {file.stem} | {shape[0]} | {shape[1]} | {rate:.1%} | " + " | ".join(cells) + " |", flush=True)
     means = {n: float(np.mean(v)) for n, v in table.items()}
     print(f"| **mean {family}** | | | | " + " | ".join(f"**{m:.4f}**" for m in means.values()) + " |\n")
@@ -209,6 +221,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--family", choices=["classical", "embedding", "all"], default="all")
     p.add_argument("--data", type=Path, help="another folder of .npz files, run as --family (not 'all')")
+    p.add_argument("--more", type=Path, default=MORE, help="more classical sets, where present (default: %(default)s)")
+    p.add_argument("--cap", type=int, default=2_000, help="rows --more's and --data's sets are cut to (0: no cut)")
     p.add_argument("--seeds", default="1,2,3", help="comma-separated split seeds (default: %(default)s)")
     p.add_argument("--speed", action="store_true", help="the speed table instead of the ROC-AUC tables")
     p.add_argument("--rows", type=int, default=200_000, help="rows the fast terms score in --speed")
@@ -224,11 +238,14 @@ def main() -> None:
     else:
         if args.data is not None and args.family == "all":
             p.error("--data needs --family classical or embedding (the name its rows print under)")
-        folders = {args.family: args.data} if args.data else FAMILIES
-        folders = folders if args.family == "all" else {args.family: folders[args.family]}
+        families = {f: {folder: 0} for f, folder in FAMILIES.items()}
+        if args.more.is_dir():
+            families["classical"][args.more] = args.cap
+        families = {args.family: {args.data: args.cap}} if args.data else families
+        families = families if args.family == "all" else {args.family: families[args.family]}
         seeds = [int(s) for s in args.seeds.split(",")]
-        for family, folder in folders.items():
-            run_family(family, folder, seeds)
+        for family, folders in families.items():
+            run_family(family, folders, seeds)
     print(f"\ntotal {time.perf_counter() - t:.0f} s")
 
 
