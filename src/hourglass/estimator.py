@@ -28,12 +28,11 @@ from hourglass.fitting import (
     training_rows,
 )
 from hourglass.models.conv import suits_conv
-from hourglass.params import AUTOENCODER
+from hourglass.params import AUTOENCODER, SEED
 from hourglass.schema import Int, Spec, validate
 from hourglass.training.neighbors import Structure
 
 MAX_SAMPLES = 10_000_000
-SEEDS = Int(0, 2**32 - 1)
 
 
 class Autoencoder(TransformerMixin, _Estimator):
@@ -259,7 +258,7 @@ class Autoencoder(TransformerMixin, _Estimator):
         """
         check_is_fitted(self)
         validate(n, Int(1, MAX_SAMPLES), "sample", "n")
-        validate(seed, SEEDS, "sample", "seed")
+        validate(seed, SEED, "sample", "seed")
         if self.model_.learns_prior:
             codes = self.model_.prior_sample(int(n), seed)
         elif self.prior_ is None:

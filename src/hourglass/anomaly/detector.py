@@ -43,7 +43,7 @@ from hourglass.fitting import (
     train_network,
     training_rows,
 )
-from hourglass.params import DETECTOR
+from hourglass.params import DETECTOR, SEED
 from hourglass.schema import Int, Spec, validate
 from hourglass.training.batches import held_out_rows
 
@@ -354,7 +354,7 @@ class AnomalyDetector(OutlierMixin, _Estimator):
         """
         check_is_fitted(self, "offset_")
         validate(steps, Int(0, 100_000), "nearest_normal", "steps")
-        validate(seed, Int(0, 2**32 - 1), "nearest_normal", "seed")
+        validate(seed, SEED, "nearest_normal", "seed")
         if alpha is not None:
             self.check_alpha(alpha, "nearest_normal")
         return nearest_normal(

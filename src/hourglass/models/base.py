@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from hourglass.errors import HourglassError
-from hourglass.params import MAX_LATENT, MAX_LAYERS, MAX_MEMBERS, MAX_WIDTH  # noqa: F401 (MAX_MEMBERS: anomaly/detector.py)
+from hourglass.params import MAX_LATENT, MAX_LAYERS, MAX_WIDTH
 from hourglass.schema import Int, ListOf, Omittable, OneOf, Spec
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
