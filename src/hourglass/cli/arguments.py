@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable
 
 from hourglass.data import MAX_PIXELS, MAX_SIDE
+from hourglass.params import SEED
 
 
 def add_data_args(
@@ -125,4 +126,4 @@ def bounded_float(lo: float, hi: float, *, lo_open: bool = False, hi_open: bool 
     return parse
 
 
-seed_int = bounded_int(0, 2**32 - 1)  # what numpy's and torch's generators accept
+seed_int = bounded_int(SEED.lo, SEED.hi)  # what numpy's and torch's generators accept

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterator
 
 import torch
 
 from hourglass.errors import HourglassError
-from hourglass.params import DEVICE_NAMES, DEVICE_PATTERN
-from hourglass.schema import Satisfies
+
+# What a ``device`` parameter (and a saved folder's) may name is the parameter table's ``DEVICE``;
+# ``resolve_device`` says whether that device is here.
+from hourglass.params import DEVICE as DEVICE
+from hourglass.params import DEVICE_NAMES
 
 # Tiny MLPs are bound by per-op overhead, not FLOPs: on a loaded machine more OpenMP threads made fits and
 # encoding slower and their times erratic, one thread stable (docs/benchmarks.md, "Threads").
 CPU_THREADS = 1
-
-
-DEVICES = DEVICE_NAMES
-# What a ``device`` parameter (and a saved folder's) may name; ``resolve_device`` says whether it is here.
-DEVICE = Satisfies(lambda d: re.fullmatch(DEVICE_PATTERN, d), "'auto', 'cpu', 'cuda' or 'cuda:N'")
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -43,7 +40,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     except (RuntimeError, TypeError, ValueError):
         resolved = None
     if resolved is None or resolved.type not in ("cpu", "cuda"):
-        raise HourglassError(f"unknown device {str(device)!r}; use {DEVICES}")
+        raise HourglassError(f"unknown device {str(device)!r}; use {DEVICE_NAMES}")
     if resolved.type == "cuda":
         if not torch.cuda.is_available():
             raise HourglassError(f"device {str(device)!r} was asked for but no CUDA GPU is available")
