@@ -95,14 +95,13 @@ def load(path: str | os.PathLike) -> Autoencoder | AnomalyDetector:
 
     Examples
     --------
+    >>> # images: 32 random 4x4 images; model: Autoencoder(latent_dim=2, hidden=(8,), epochs=2, seed=0).fit(images)
     >>> import tempfile
-    >>> import numpy as np
     >>> import hourglass
-    >>> X = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
     >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     folder = hourglass.Autoencoder(hidden=(8,), epochs=2, seed=0).fit(X).save(f"{tmp}/model")
-    ...     type(hourglass.load(folder)).__name__
-    'Autoencoder'
+    ...     again = hourglass.load(model.save(f"{tmp}/model"))
+    ...     type(again).__name__, bool((again.transform(images) == model.transform(images)).all())
+    ('Autoencoder', True)
     >>> hourglass.load("no/such/folder")
     Traceback (most recent call last):
     ...
