@@ -126,4 +126,4 @@ def bounded_float(lo: float, hi: float, *, lo_open: bool = False, hi_open: bool 
     return parse
 
 
-seed_int = bounded_int(SEED.lo, SEED.hi)  # what numpy's and torch's generators accept
+seed_int = bounded_int(SEED.lo or 0, SEED.hi)  # what numpy's and torch's generators accept
