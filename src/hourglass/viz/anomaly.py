@@ -50,7 +50,7 @@ def score_histogram(
     >>> scores = detector.score_samples(images)
     >>> fig = score_histogram(detector, scores, detector.predict(images) == -1, "training images")
     >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]  # doctest: +ELLIPSIS
-    ['normal (31)', 'anomaly (1)', 'threshold -...: flagged left of it']
+    ['normal (...)', 'anomaly (...)', 'threshold -...: flagged left of it']
     """
     score, is_anomaly = np.asarray(scores, np.float64), np.asarray(is_anomaly, bool)
     threshold = detector.threshold(alpha)
@@ -83,10 +83,13 @@ def score_histogram(
 
 def _score_label(detector: AnomalyDetector) -> str:
     """What ``score_samples`` is, for an axis (see ``AnomalyDetector.score_samples``)."""
-    if getattr(detector, "forest_", None) is None:
+    terms = ["reconstruction error"]
+    terms += ["isolation forest"] if getattr(detector, "forest_", None) is not None else []
+    terms += ["nearest-neighbour distance"] if getattr(detector, "knn_", None) is not None else []
+    if len(terms) == 1:
         what = "minus the mean squared reconstruction error (scaled units)"
     else:
-        what = "minus the sum of two robust z-scores, reconstruction error + isolation forest"
+        what = f"minus the weighted sum of {len(terms)} robust z-scores, {' + '.join(terms)}"
     return f"detector score (higher = more normal; asinh scale)\n= {what}"
 
 
