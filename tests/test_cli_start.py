@@ -120,7 +120,10 @@ MISTAKES = {
         ["train", "{csv}", "--lr", "0"],
         ["train", "{csv}", "--validation", "1"],
         ["train", "{csv}", "--device", "tpu"],
+        ["train", "{csv}", "--activation", "swish"],  # a word the table's spec refuses
+        ["train", "{csv}", "--hidden", "8,0"],
         ["fit-detector", "{csv}", "--members", "0"],
+        ["fit-detector", "{csv}", "--contamination", "0.9"],
         ["sample", "{model}", "-n", "0", "-o", "s.npy"],
         ["sample", "{model}", "-o", "s.npy", "--nearest", "{csv}"],
     ],
