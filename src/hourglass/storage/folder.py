@@ -73,7 +73,7 @@ def config_schema(
             "scaling": OneOf(*SCALINGS),
             "feature_names": Maybe(ListOf(Text(), 1)),
             "source": Maybe(Text()),
-            # How the CLI read the training data, for commands to read new data alike (``cli.common``).
+            # How the CLI read the training data, for commands to read new data alike (``cli.reading``).
             "options": Omittable(
                 Maybe(
                     Obj(
@@ -97,19 +97,16 @@ def config_schema(
                 "train_loss": losses,
                 "val_loss": losses,
                 "loss_parts": MapOf(losses),
-                # The final weights against predicting the mean and PCA (``engine.baselines``); absent
-                # in folders saved before they existed.
-                "held_out": Omittable(
-                    {
-                        "mse": Real(0, finite=False),
-                        "mean_mse": Real(0, finite=False),
-                        "pca_mse": Real(0, finite=False),
-                        "pca_width": Int(0),
-                        "rows": Int(1),
-                        "validation": Bool(),
-                    }
-                ),
-                "warnings": Omittable(ListOf(Text(), 0, 16)),
+                # The final weights against predicting the mean and PCA (``training.baselines``).
+                "held_out": {
+                    "mse": Real(0, finite=False),
+                    "mean_mse": Real(0, finite=False),
+                    "pca_mse": Real(0, finite=False),
+                    "pca_width": Int(0),
+                    "rows": Int(1),
+                    "validation": Bool(),
+                },
+                "warnings": ListOf(Text(), 0, 16),
             }
         ),
     } | ({"fitted": Omittable(fitted)} if fitted is not None else {})
