@@ -9,10 +9,10 @@ steps, all at ``fit`` and all from the run's seed:
   and ``sigma`` set so that the weights sum to ``log2(k + 1)``, then symmetrised by the fuzzy union
   ``A + A^T - A * A^T``. ``n_neighbors=k`` counts the neighbors besides the row itself (umap-learn's
   ``n_neighbors=k + 1``).
-* ``layout`` places the rows in the code's width by UMAP's own objective (``neighbor_loss``: the
-  cross-entropy of the graph's edges against ``q = 1 / (1 + a d^(2b))`` of ``min_dist=0.1``, with negative
-  sampling), from a spectral start, with Adam on the positions themselves: no network, so a step costs a
-  few vector operations.
+* ``layout`` (``hourglass.training.layout``) places the rows in the code's width by UMAP's own objective
+  and optimisation: the cross-entropy of the graph's edges against ``q = 1 / (1 + a d^(2b))`` of
+  ``min_dist=0.1``, umap-learn's stochastic moves with its schedule, from a spectral start; no network, so
+  its work grows with the graph as umap-learn's does.
 * the autoencoder then trains as usual with one more term, the mean squared distance of each batch row's
   code to its place in the layout (``models.base.anchored``), weighted by ``Structure.weight`` times the
   data's variance (the mean per-feature variance of the scaled rows), so one weight means the same for pixels
@@ -32,39 +32,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from scipy import sparse
-from scipy.sparse import csgraph
-from scipy.sparse.linalg import ArpackError, eigsh
 
 from hourglass.errors import HourglassError
 from hourglass.params import AUTOENCODER
+from hourglass.training.layout import Graph, layout
 
-# umap.umap_.find_ab_params(spread=1.0, min_dist=0.1): umap-learn's defaults.
-A, B = 1.5769434604658400, 0.8950608779639974
-# The layout's optimisation: a small draw of edges per step and many steps, as umap-learn's epochs; it keeps
-# neighbors as well as umap-learn's own embedding does, at a fraction of the time of fewer, larger steps.
-LAYOUT_STEPS = 1_000
-LAYOUT_EDGES = 16_384  # edges per step at most (as many as there are rows below that)
-LAYOUT_LR = 0.3  # Adam's rate on positions spread over [0, 10]
-NEGATIVES = 5  # negatives per edge, as umap-learn's negative_sample_rate
-EPS = 1e-3  # added to squared distances, as in umap-learn's repulsive gradient: bounded at d = 0
 SMOOTH_STEPS = 64  # bisection steps for each row's sigma
 # Exact kNN costs O(n^2 d); pynndescent's approximate graph costs far less on large data, but it compiles numba
 # on its first use in a process, which outweighs the saving below about this many rows.
 EXACT_ROWS = 30_000
 MIN_SCALE = 1e-3  # sigma's floor, relative to the mean neighbor distance (umap-learn's MIN_K_DIST_SCALE)
-
-
-@dataclass(frozen=True)
-class Graph:
-    """A symmetric graph on ``n`` rows as a directed edge list (each edge both ways), weights in (0, 1]."""
-
-    heads: np.ndarray
-    tails: np.ndarray
-    weights: np.ndarray
-    n: int
-
-    def matrix(self) -> sparse.csr_matrix:
-        return sparse.csr_matrix((self.weights, (self.heads, self.tails)), shape=(self.n, self.n))
 
 
 def nearest(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -129,73 +106,6 @@ def fuzzy_graph(X: np.ndarray, k: int) -> Graph:
         weights=np.clip(union.data[keep][order], 0.0, 1.0).astype(np.float32),
         n=n,
     )
-
-
-def neighbor_loss(codes: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
-    """UMAP's cross-entropy per edge, for ``m`` edges: ``codes`` holds their ``m`` heads, then their ``m`` tails,
-    and ``negatives`` (m, ``NEGATIVES``) the positions in ``codes`` of each head's negatives.
-
-    With ``t = log(a) + b log(d^2 + EPS)``: ``-log q = softplus(t)`` (attraction, per edge) and
-    ``-log(1 - q) = softplus(-t)`` (repulsion, summed over each edge's negatives).
-    """
-    head, tail = codes.chunk(2)
-    pos = (head - tail).square().sum(dim=1)
-    neg = (head[:, None, :] - codes[negatives]).square().sum(dim=2)
-    log_a = float(np.log(A))
-    attract = torch.nn.functional.softplus(log_a + B * torch.log(pos + EPS))
-    repel = torch.nn.functional.softplus(-(log_a + B * torch.log(neg + EPS)))
-    return attract.mean() + repel.sum(dim=1).mean()
-
-
-def spectral_start(graph: Graph, dim: int) -> np.ndarray | None:
-    """UMAP's starting layout: the graph Laplacian's leading non-trivial eigenvectors, scaled to [0, 10].
-
-    ``None`` on a graph in several pieces, whose leading eigenvectors only say which piece a row is in
-    (umap-learn lays each piece out on its own; the caller starts from PCA instead)."""
-    n_parts, _ = csgraph.connected_components(graph.matrix(), directed=False)
-    if n_parts > 1 or graph.n <= dim + 2:
-        return None
-    W = graph.matrix()
-    norm = sparse.diags(1 / np.sqrt(np.asarray(W.sum(axis=1)).ravel()))
-    laplacian = sparse.identity(graph.n) - norm @ W @ norm
-    try:
-        values, vectors = eigsh(laplacian, k=dim + 1, which="SM", tol=1e-4, v0=np.ones(graph.n), maxiter=graph.n * 5)
-    except ArpackError:
-        return None
-    return vectors[:, np.argsort(values)[1 : dim + 1]]
-
-
-def layout(graph: Graph, rows: np.ndarray, dim: int, seed: int) -> np.ndarray:
-    """Positions of the graph's rows in ``dim`` dimensions that keep its edges short (UMAP's objective),
-    centred and scaled to unit variance (the scale of a code the decoder reads comfortably).
-
-    Adam on the positions over ``LAYOUT_STEPS`` steps, each drawing as many edges as there are rows (at most
-    ``LAYOUT_EDGES``), in proportion to their weight, with ``NEGATIVES`` negatives each among the step's own
-    rows; the learning rate falls linearly to 0, as umap-learn's does.
-    """
-    start = spectral_start(graph, dim)
-    if start is None:
-        centred = rows - rows.mean(axis=0)
-        start = np.linalg.svd(centred, full_matrices=False)[0][:, :dim]  # PCA, up to a scale
-    start = 10 * (start - start.min(axis=0)) / np.maximum(np.ptp(start, axis=0), 1e-12)
-    gen = torch.Generator().manual_seed(seed)
-    positions = torch.nn.Parameter(torch.as_tensor(start, dtype=torch.float32))
-    cdf = torch.from_numpy(np.cumsum(graph.weights, dtype=np.float64))
-    cdf /= cdf[-1].clone()
-    heads, tails = torch.from_numpy(graph.heads), torch.from_numpy(graph.tails)
-    m = min(graph.n, LAYOUT_EDGES)
-    optimizer = torch.optim.Adam([positions], lr=LAYOUT_LR)
-    for step in range(LAYOUT_STEPS):
-        optimizer.param_groups[0]["lr"] = LAYOUT_LR * (1 - step / LAYOUT_STEPS)
-        edges = torch.searchsorted(cdf, torch.rand(m, generator=gen, dtype=torch.float64)).clamp_(max=len(heads) - 1)
-        negatives = torch.randint(2 * m, (m, NEGATIVES), generator=gen)
-        loss = neighbor_loss(positions[torch.cat([heads[edges], tails[edges]])], negatives)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    out = positions.detach().double().numpy()
-    out -= out.mean(axis=0)
-    return (out / max(float(out.std()), 1e-12)).astype(np.float32)
 
 
 @dataclass
