@@ -77,8 +77,6 @@ def test_layout_keeps_neighbors_near_and_is_deterministic():
     graph = fuzzy_graph(X, 10)
     places = layout(graph, X, 2, seed=0)
     assert places.shape == (300, 2) and places.dtype == np.float32
-    np.testing.assert_allclose(places.mean(axis=0), 0, atol=1e-5)
-    assert abs(float(places.std()) - 1) < 1e-4
     np.testing.assert_array_equal(places, layout(graph, X, 2, seed=0))
     assert not np.array_equal(places, layout(graph, X, 2, seed=1))
     # the clusters that a plain code merges are apart in the layout

@@ -70,8 +70,8 @@ def spectral_start(graph: Graph, dim: int) -> np.ndarray | None:
 
 
 def layout(graph: Graph, rows: np.ndarray, dim: int, seed: int) -> np.ndarray:
-    """Places of the graph's rows in ``dim`` dimensions that keep its edges short (see the module's doc),
-    centred and scaled to unit variance (the scale of a code the decoder reads comfortably).
+    """Places of the graph's rows in ``dim`` dimensions that keep its edges short (see the module's doc), in
+    the layout's own units (those of ``q``'s ``a`` and ``b``).
 
     From the spectral start (PCA of ``rows`` on a graph in pieces), scaled to ``[0, SPAN]``; every random draw
     comes from ``seed``, so the same graph and seed give the same places."""
@@ -80,9 +80,7 @@ def layout(graph: Graph, rows: np.ndarray, dim: int, seed: int) -> np.ndarray:
         centred = rows - rows.mean(axis=0)
         start = np.linalg.svd(centred, full_matrices=False)[0][:, :dim]  # PCA, up to a scale
     start = SPAN * (start - start.min(axis=0)) / np.maximum(np.ptp(start, axis=0), 1e-12)
-    places = optimize(graph, start, epochs(graph.n), np.random.default_rng(seed)).astype(np.float64)
-    places -= places.mean(axis=0)
-    return (places / max(float(places.std()), 1e-12)).astype(np.float32)
+    return optimize(graph, start, epochs(graph.n), np.random.default_rng(seed))
 
 
 def optimize(graph: Graph, start: np.ndarray, n_epochs: int, rng: np.random.Generator) -> np.ndarray:

@@ -119,6 +119,11 @@ class Structure:
         """The layout of these (scaled, training) rows, on their device, and the term's weight in the loss."""
         flat = rows.detach().cpu().numpy()
         graph = fuzzy_graph(flat, self.n_neighbors)
-        places = torch.from_numpy(layout(graph, flat, dim, seed)).to(rows.device)
+        places = layout(graph, flat, dim, seed).astype(np.float64)
+        # Centred and scaled to unit variance, the scale of a code the decoder reads comfortably.
+        places -= places.mean(axis=0)
+        scale = max(float(places.std()), 1e-12)
+        anchors = (places / scale).astype(np.float32)
+        self.laid_out = (flat, anchors, scale)  # for a placement to keep (not a field: no part of the settings)
         spread = float(rows.var(dim=0).double().mean()) if rows.shape[0] > 1 else 1.0
-        return places, self.weight * spread
+        return torch.from_numpy(anchors).to(rows.device), self.weight * spread
