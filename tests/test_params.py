@@ -50,6 +50,7 @@ BAD: dict[str, list] = {
     "structure": ["umap", "", "Neighbors", 1],
     "n_neighbors": [0, -1, 2.5, NAN, 10**12, "15", None],
     "structure_weight": [-1, NAN, INF, "1", None],
+    "placement": ["umap", "", "Neighbors", 1],
     "n_members": [0, -1, 2.5, NAN, 10**5, "3"],
     "trim": [-0.1, 1, NAN, INF, "0.2"],
     "contamination": [0, -0.1, 0.6, NAN, INF, "most", None],
@@ -70,6 +71,7 @@ GOOD: dict[str, list] = {
     "structure": [None, "neighbors"],
     "n_neighbors": [1, np.int64(30)],
     "structure_weight": [0, 0.0, 100],
+    "placement": [None, "neighbors"],
 }
 ESTIMATORS = {
     "autoencoder": lambda: hg.Autoencoder(),

@@ -234,3 +234,108 @@ def test_codes_learn_their_places_in_the_layout():
     model = hg.Autoencoder(**settings, structure="neighbors").fit(X)
     distance = model.history_.parts["structure"]  # mean squared distance to the places, layout variance 1
     assert distance[-1] < 0.3 * distance[0] and distance[-1] < 0.2
+
+
+def placed_model(tmp_path=None, **kw):
+    X, y = sheet_and_clusters(300, 9)
+    settings = {"epochs": 3, "structure": "neighbors", "n_neighbors": 8, "device": "cpu", "seed": 0}
+    return hg.Autoencoder(**settings, placement="neighbors", **kw).fit(X), X, y
+
+
+def test_placement_puts_rows_by_their_nearest_training_rows_and_survives_save_load(tmp_path):
+    from hourglass.cli import main
+    from hourglass.inference import InferenceModel
+    from hourglass.training.batches import held_out_rows
+
+    model, X, y = placed_model()
+    kept = model.runner_.placement
+    _, trained = held_out_rows(len(X), model.validation_fraction, model.seed)
+    codes = model.transform(X)
+    # the map of the training rows is the layout: each kept row on its own place, bit for bit
+    assert np.array_equal(codes[trained], kept.places) and kept.rows.shape == (len(trained), X.shape[1])
+    # new rows land among their nearest training rows' places: their clusters, which the 3-epoch encoder merges
+    X_new, y_new = sheet_and_clusters(200, 10)
+    placed = model.transform(X_new)
+    assert KNeighborsClassifier(1).fit(codes, y).score(placed, y_new) >= 0.95
+    encoder = hg.Autoencoder(epochs=3, structure="neighbors", n_neighbors=8, device="cpu", seed=0).fit(X)
+    assert not np.array_equal(encoder.transform(X_new), placed)  # the same fit without the option: the encoder
+    np.testing.assert_array_equal(encoder.transform(X_new), _encoder_codes(model, X_new))
+    folder = model.save(tmp_path / "m")
+    loaded = hg.load(folder)
+    assert loaded.placement == "neighbors" and np.array_equal(loaded.transform(X_new), placed)
+    assert np.array_equal(InferenceModel.load(folder).transform(X_new), placed)
+    np.savez(tmp_path / "new.npz", X=X_new)
+    assert main(["encode", str(folder), str(tmp_path / "new.npz"), "-o", str(tmp_path / "z.csv"), "--quiet"]) == 0
+    written = np.loadtxt(tmp_path / "z.csv", delimiter=",", skiprows=1, usecols=(1, 2))
+    np.testing.assert_allclose(written, placed, rtol=1e-6, atol=1e-6)
+
+
+def _encoder_codes(model, X):
+    placement, model.runner_.placement = model.runner_.placement, None
+    try:
+        return model.transform(X)
+    finally:
+        model.runner_.placement = placement
+
+
+def test_placement_is_deterministic_and_needs_the_layout():
+    a, X, _ = placed_model()
+    b, _, _ = placed_model()
+    X_new, _ = sheet_and_clusters(50, 11)
+    assert np.array_equal(a.transform(X_new), b.transform(X_new))
+    with pytest.raises(HourglassError, match="placement='neighbors' needs structure='neighbors'"):
+        hg.Autoencoder(epochs=1, device="cpu", placement="neighbors").fit(X)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda t: t | {"placement.rows": t["placement.rows"][:, :-1].copy()}, "'placement.rows' is float32"),
+        (lambda t: t | {"placement.places": t["placement.places"][:-1].copy()}, "kept rows and"),
+        (lambda t: {k: v for k, v in t.items() if k != "placement.spread"}, "'placement.spread' is missing"),
+        (lambda t: t | {"placement.spread": np.array([-1.0], np.float32)}, "spread must be a positive"),
+    ],
+)
+def test_a_folder_whose_kept_rows_do_not_fit_the_model_is_refused(tmp_path, change, message):
+    from safetensors.numpy import load_file, save_file
+
+    from hourglass.inference import InferenceModel
+
+    model, _, _ = placed_model()
+    folder = model.save(tmp_path / "m")
+    weights = folder / "model.safetensors"
+    save_file(change(load_file(weights)), weights)
+    for load in (hg.load, InferenceModel.load):
+        with pytest.raises(HourglassError, match=message):
+            load(folder)
+
+
+@pytest.mark.filterwarnings("ignore:the model is no better than predicting the mean")  # random images
+def test_the_explorer_places_rows_as_the_model_does():
+    import json
+    import threading
+    import urllib.request
+
+    from hourglass.explorer.page import pad_meta
+    from hourglass.explorer.server import make_server
+
+    model, X, y = placed_model()
+    X_new, _ = sheet_and_clusters(5, 12)
+    srv = make_server(model, X, y, port=0)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}"
+        for path in ("/api/encode", "/api/inspect"):
+            body = json.dumps({"rows": X_new.tolist()}).encode()
+            request = urllib.request.Request(url + path, body, {"Content-Type": "application/json"}, method="POST")
+            with urllib.request.urlopen(request, timeout=30) as r:
+                codes = np.array(json.loads(r.read())["codes"])
+            np.testing.assert_allclose(codes, model.transform(X_new), rtol=1e-6, atol=1e-6)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    images = np.random.default_rng(0).integers(0, 256, (120, 6, 6), dtype=np.uint8)
+    pictures = hg.Autoencoder(epochs=1, structure="neighbors", n_neighbors=5, placement="neighbors", device="cpu")
+    pictures.fit(images)
+    assert pad_meta(pictures, "server")["ok"]
+    assert not pad_meta(pictures, "file")["ok"] and "serve" in pad_meta(pictures, "file")["note"]

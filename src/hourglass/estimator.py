@@ -31,6 +31,7 @@ from hourglass.models.conv import suits_conv
 from hourglass.params import AUTOENCODER, SEED
 from hourglass.schema import Int, Spec, validate
 from hourglass.training.neighbors import Structure
+from hourglass.training.placement import Placement
 
 MAX_SAMPLES = 10_000_000
 
@@ -107,6 +108,14 @@ class Autoencoder(TransformerMixin, _Estimator):
         Weight of the neighbor term (the codes' mean squared distance to their places in the layout, which
         has unit variance), relative to the data's variance (the error of a code that carries nothing); 0
         keeps the term's bookkeeping but not its pull.
+    placement : str or None, default None
+        How ``transform`` places rows: ``None``, by the encoder alone; ``"neighbors"`` (with
+        ``structure="neighbors"``), as UMAP's ``transform`` places them: the model keeps its training rows (a
+        seeded sample beyond ``hourglass.training.placement.MAX_KEPT_BYTES``) and their places in the layout,
+        and a row lands among the places of its nearest kept rows in input space (a kept row on its own
+        place). The encoder only narrows the search. Every door that encodes (``transform``,
+        ``hourglass encode``, the explorer's server) places so; the exported ONNX encoder and a saved page's
+        drawing pad encode by the encoder alone. Saved with the model.
 
     Attributes
     ----------
@@ -179,6 +188,7 @@ class Autoencoder(TransformerMixin, _Estimator):
         structure: str | None = AUTOENCODER.structure,
         n_neighbors: int = AUTOENCODER.n_neighbors,
         structure_weight: float = AUTOENCODER.structure_weight,
+        placement: str | None = AUTOENCODER.placement,
     ) -> None:
         self.latent_dim = latent_dim
         self.hidden = hidden
@@ -201,6 +211,7 @@ class Autoencoder(TransformerMixin, _Estimator):
         self.structure = structure
         self.n_neighbors = n_neighbors
         self.structure_weight = structure_weight
+        self.placement = placement
 
     def fit(
         self, X: Any, y: Any = None, *, checkpoint_dir: str | os.PathLike | None = None, resume: bool = False
@@ -227,8 +238,13 @@ class Autoencoder(TransformerMixin, _Estimator):
         structure = None
         if self.structure == "neighbors":
             structure = Structure(n_neighbors=int(self.n_neighbors), weight=float(self.structure_weight))
+        elif self.placement is not None:
+            raise HourglassError("placement='neighbors' needs structure='neighbors' (the layout it places rows on)")
         settings = train_config(self, self.loss, structure)
         self.runner_, self.history_ = train_network(self, rows, scaler, name, config, settings, checkpoint_dir, resume)
+        if self.placement == "neighbors":
+            kept_rows, places, spread = structure.laid_out
+            self.runner_.placement = Placement.keep(kept_rows, places, spread, int(self.n_neighbors), int(self.seed))
         self.prior_ = None if self.model_.learns_prior else code_prior(self.runner_, rows.flat, self.seed)
         return self
 

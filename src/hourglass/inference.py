@@ -36,6 +36,7 @@ from hourglass.runtime.forward import check_finite, finite_output, out_dtype, ru
 from hourglass.schema import OneOf, Satisfies, validate
 from hourglass.storage import modelfile
 from hourglass.storage.folder import NETWORK_ARRAYS, config_schema, read_network
+from hourglass.training.placement import PLACEMENT_ARRAYS, Placement
 
 # The estimators whose folders this runs, and whether each clips its inputs to a window around the training
 # range (a detector does not: how far out a row lies is what it measures). tests/test_inference.py holds this
@@ -72,6 +73,9 @@ class InferenceModel:
         The training data's source, when it was fitted on a ``Dataset`` that names one (``hourglass train``).
     data_options_ : dict or None
         How that data was read (its label column, an image folder's size and colour ...).
+    placement : hourglass.training.placement.Placement or None
+        With an Autoencoder's ``placement="neighbors"``: the kept training rows and their places, by which
+        ``encode`` places rows; None: the encoder's codes.
 
     Examples
     --------
@@ -95,6 +99,7 @@ class InferenceModel:
     feature_names_in_: np.ndarray | None = None
     data_source_: str | None = None
     data_options_: dict | None = None
+    placement: Placement | None = None
 
     # ---------------------------------------------------------------------------------- loading
     @classmethod
@@ -114,7 +119,7 @@ class InferenceModel:
         validate(config, config_schema(OneOf(*ESTIMATORS), _OBJECT, _ANYTHING), where)
         device = config["params"].get("device", AUTOENCODER.device)  # every estimator's default
         validate(device, DEVICE, where, "params.device")
-        own = {k: v for k, v in arrays.items() if k.startswith(NETWORK_ARRAYS)}  # not the prior's, nor a forest's
+        own = {k: v for k, v in arrays.items() if k.startswith((*NETWORK_ARRAYS, PLACEMENT_ARRAYS))}  # no prior
         return cls.from_config(config, own, source, device)
 
     @classmethod
@@ -124,7 +129,15 @@ class InferenceModel:
         """The runner a checked config.json describes, its network built from ``arrays`` (checked here) and
         put on ``device``'s run device (the CPU when the saved GPU is absent)."""
         estimator = config["estimator"]
-        network, scaler = read_network(config, arrays, source, clipped=ESTIMATORS[estimator])
+        placing = config["params"].get("placement") == "neighbors"
+        kept = {k: v for k, v in arrays.items() if placing and k.startswith(PLACEMENT_ARRAYS)}
+        network_arrays = {k: v for k, v in arrays.items() if k not in kept}  # any other is refused as unexpected
+        network, scaler = read_network(config, network_arrays, source, clipped=ESTIMATORS[estimator])
+        placement = None
+        if placing:
+            k = config["params"].get("n_neighbors", AUTOENCODER.n_neighbors)
+            where = str(source / modelfile.WEIGHTS)
+            placement = Placement.from_arrays(kept, config["data"]["n_features"], network.latent_dim, k, where)
         network.to(run_device(device)).eval()
         data = config["data"]
         names = data.get("feature_names")
@@ -138,6 +151,7 @@ class InferenceModel:
             feature_names_in_=np.asarray(names, dtype=object) if names else None,
             data_source_=data.get("source"),
             data_options_=data.get("options"),
+            placement=placement,
         )
 
     @property
@@ -195,8 +209,14 @@ class InferenceModel:
         return self.rebuild(self.rows(X)).reshape(X.shape)
 
     def encode(self, flat: np.ndarray) -> np.ndarray:
-        """Checked rows (``rows``) -> codes, float32 for float32 rows, else float64."""
-        return self.run(self.model_.encode, flat, self.latent_dim, out_dtype(flat))
+        """Checked rows (``rows``) -> codes, float32 for float32 rows, else float64: the encoder's, or with a
+        ``placement`` the places of the rows by their nearest kept training rows."""
+        codes = self.run(self.model_.encode, flat, self.latent_dim, out_dtype(flat))
+        if self.placement is None:
+            return codes
+        if not self.placement.indexed:  # the search grid over the kept rows' codes, built once
+            self.placement.index(self.run(self.model_.encode, self.placement.rows, self.latent_dim, np.float32, False))
+        return self.placement.place(flat, codes, self.scaler_.transform).astype(codes.dtype, copy=False)
 
     def decode(self, Z: np.ndarray) -> np.ndarray:
         """Checked codes (``codes``) -> rows in the original units, shape (n, n_features_in_)."""

@@ -199,6 +199,15 @@ AUTOENCODER = Table(
         "--structure-weight",
         "W",
     ),
+    Param(
+        "placement",
+        None,
+        Maybe(OneOf("neighbors")),
+        "with --structure neighbors: place new rows by their nearest training rows, as UMAP's transform "
+        "(the model keeps its training rows); default: the encoder",
+        "--placement",
+        "neighbors",
+    ),
 )
 
 _ae = AUTOENCODER

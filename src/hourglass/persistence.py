@@ -56,6 +56,8 @@ def save(estimator: Any, path: str | os.PathLike, extra_files: dict[str, bytes] 
     }
     arrays = {f"model.{k}": v.detach().cpu().numpy() for k, v in runner.model_.state_dict().items()}
     arrays |= runner.scaler_.arrays()
+    if runner.placement is not None:  # an Autoencoder's kept training rows and their places
+        arrays |= runner.placement.to_arrays()
     prior = getattr(estimator, "prior_", None)
     if prior is not None:
         arrays |= prior.to_arrays()

@@ -139,6 +139,10 @@ def pad_meta(model: Autoencoder, mode: str) -> dict[str, Any]:
     if mode == "file" and not browser_encodable(model):
         note = "This model's encoder cannot run in the page; `hourglass serve MODEL` draws with it."
         return {"ok": False, "note": note}
+    if mode == "file" and model.runner_.placement is not None:
+        note = "This model places rows by its training rows, which the page does not carry; `hourglass serve MODEL` "
+        note += "draws with it."
+        return {"ok": False, "note": note}
     return {"ok": True, "note": ""}
 
 
