@@ -126,7 +126,7 @@ def test_denoise_demo_trains_a_denoiser_that_beats_the_filters(demo_denoiser, de
 # ------------------------------------------------------------------------------------------- CLI
 def test_cli_train_with_bad_noise_exits_2(tmp_path, capsys):
     assert main(["train", "mnist7", "--noise", "gaussian:x", "--out", str(tmp_path / "m"), "--quiet"]) == 2
-    assert "--noise must be a noise spec" in capsys.readouterr().err
+    assert "argument --noise: must be a noise spec" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
 
 

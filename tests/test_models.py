@@ -40,7 +40,7 @@ def test_the_listed_models_are_registered_and_internal_ones_are_not_offered(caps
     with pytest.raises(HourglassError, match="parameter model must be one of 'auto', 'conv', 'mlp', 'vae'; got"):
         hg.Autoencoder(model="mlp-ensemble").fit(np.zeros((10, 3)))
     assert main(["train", "digits", "--model", "mlp-ensemble"]) == 2
-    assert "invalid choice: 'mlp-ensemble' (choose from 'auto', 'conv', 'mlp', 'vae')" in capsys.readouterr().err
+    assert "argument --model: must be one of 'auto', 'conv', 'mlp', 'vae'; got 'mlp-ensemble'" in capsys.readouterr().err
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def test_recorded_config_is_the_call_with_defaults_and_what_the_model_resolved()
         "n_features": 5,
         "latent_dim": 2,
         "hidden": [4, 3],
-        "activation": "relu",
+        "activation": "gelu",  # the parameter table's default
         "output_activation": "identity",
     }
     assert json.dumps(mlp.config())  # plain JSON: numpy numbers and tuples converted
@@ -262,7 +262,7 @@ def test_cli_trains_a_vae_with_beta(tmp_path, capsys):
     assert len(config["training"]["loss_parts"]["kl"]) == 2
     capsys.readouterr()  # two epochs may warn that the model is no better than the mean: not this test's
     assert main(["train", "mnist7", "--model", "vae", "--beta", "-1", "--out", str(tmp_path / "bad"), "--quiet"]) == 2
-    assert "--beta: expected a number in [0, inf), got '-1'" in capsys.readouterr().err
+    assert "argument --beta: must be >= 0 and finite; got '-1'" in capsys.readouterr().err
 
 
 def test_default_beta_keeps_the_code_informative_and_the_loss_curve_shows_the_kl(mnist7):
