@@ -112,7 +112,7 @@ def test_a_folder_without_the_baselines_is_refused_in_one_line(table, tmp_path):
     config = json.loads((folder / "config.json").read_text())
     del config["training"]["held_out"]
     (folder / "config.json").write_text(json.dumps(config))
-    with pytest.raises(hg.HourglassError, match="training.held_out is missing"):
+    with pytest.raises(hg.HourglassError, match=r"training\.held_out is missing"):
         hg.load(folder)
 
 
