@@ -129,8 +129,5 @@ class DemoRun:
         return figure(self.save(name, png_bytes(fig)), caption)
 
 
-SectionBuilder = Callable[[DemoRun], Section | None]
-SECTIONS: list[tuple[str, SectionBuilder]] = []
-
-
+# A report section: drawn from the run, or None to leave itself out.
 SectionBuilder = Callable[[DemoRun], Section | None]

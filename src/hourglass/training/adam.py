@@ -30,7 +30,7 @@ class FusedAdam:
         params = list(params)
         if not params:
             raise ValueError("optimizer got an empty parameter list")
-        self.defaults = {
+        self.defaults: dict[str, Any] = {
             "lr": lr,
             "betas": BETAS,
             "eps": EPS,
@@ -43,7 +43,7 @@ class FusedAdam:
             "fused": True,
             "decoupled_weight_decay": False,
         }
-        self.param_groups = [{"params": params, **self.defaults}]
+        self.param_groups: list[dict[str, Any]] = [{"params": params, **self.defaults}]
         self.state: defaultdict[torch.Tensor, dict[str, Any]] = defaultdict(dict)
 
     @torch.no_grad()
