@@ -55,8 +55,7 @@ class Autoencoder(TransformerMixin, _Estimator):
         autoencoder (conv body for images larger than 16x16).
     activation : str, default "gelu"
         Hidden-layer activation (relu, gelu, silu, elu, tanh, leaky_relu). GELU, chosen leave-one-dataset-out
-        over 11 datasets (``benchmarks/defaults.py``), won every fold; ReLU units die at a 2-number waist and
-        cost 10-25% in held-out error on digits.
+        (``benchmarks/defaults.py``; docs/benchmarks.md): ReLU units die at a 2-number waist.
     output_activation : str, default "auto"
         ``"auto"`` (sigmoid when inputs are min-max scaled to [0, 1], else identity), ``"sigmoid"`` or
         ``"identity"``.

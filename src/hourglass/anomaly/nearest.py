@@ -201,7 +201,7 @@ def _search(
     goal = torch.as_tensor(np.tile(target, (len(starts), 1)), device=device)
     z = torch.as_tensor(np.concatenate(starts), device=device).clone().requires_grad_(True)
     # One L-BFGS over every row's codes: the rows' losses are independent, and sharing the line search reached
-    # rows far from the training codes that a search per row stopped short of (and ran 10-40x faster). The
+    # rows far from the training codes that a search per row stopped short of (and ran far faster). The
     # price: a row's normal can shift slightly with the rows searched beside it.
     opt = torch.optim.LBFGS([z], max_iter=CHECK_EVERY, history_size=20, line_search_fn="strong_wolfe")
 

@@ -140,8 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def entry() -> NoReturn:
     """The ``hourglass`` script (and ``python -m hourglass``): ``main``, then the process ends at once.
 
-    Python's own shutdown, once torch is loaded, spends 0.45-0.7 s tearing modules down (measured with
-    ``python -c "import torch"``): a fifth of a small ``train``, for nothing the command still needs. Every
+    Python's own shutdown, once torch is loaded, spends a large share of a small ``train`` tearing modules
+    down (docs/benchmarks.md, "Command-line start-up"), for nothing the command still needs. Every
     file a command writes is complete (renamed into place) when ``main`` returns, so after flushing the two
     streams the process can end without it. Only the script does this; ``main`` called from Python returns.
     """
