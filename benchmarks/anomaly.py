@@ -12,15 +12,16 @@ KNN (distance to the 5th neighbour), LOF, ECOD, COPOD and PCA. Families: ``class
 rows first, stratified with ``random_state=0``, and skipped when fewer than 5 anomalies remain) and
 ``embedding`` (12 sets of ResNet18/RoBERTa features, ``../shared/data/adbench-emb``).
 
-hourglass columns, all from one fit of ``AnomalyDetector(seed=seed)``: its score (``hourglass``), its
-autoencoder term alone (``AE only``, what ``iforest=False`` scores: the forest draws no torch random
-numbers, so the weights are the same), its forest term alone (``forest only``), and ``proposed``: issue 23's
-recipe (``benchmarks/anomaly_recipe.py``), the autoencoder's robust z-score plus ``KNN_WEIGHT`` times that of
-a nearest-neighbour term (``benchmarks/anomaly_knn.py``: mean distance to the ``KNN_K`` nearest of at most
-``KNN_CAP`` reference rows, in min-max units of the training rows), built here from the same fit.
+hourglass columns, all from one fit of ``AnomalyDetector(seed=seed)`` (the defaults: the autoencoders' error
+plus 1.5 times the nearest-neighbour distance, as robust z-scores; ``benchmarks/anomaly_recipe.py`` chose it):
+its score (``hourglass``), its terms alone (``AE only``, what ``knn_weight=0`` scores; ``kNN only``), the
+isolation forest it would add with ``iforest=True`` alone (``forest only``) and the previous default, the
+error plus the forest (``AE + forest``, what ``knn_weight=0, iforest=True`` scores). The forest draws no
+torch random numbers, so every column shares the same autoencoders.
 
 ``--speed``: scoring rows/s of each term and of the whole score, on 49 columns (mnist7 as a table) and on
-512 (an embedding set), beside PyOD's KNN and scikit-learn's IsolationForest, median of ``--repeats``.
+512 (an embedding set), beside PyOD's KNN and scikit-learn's IsolationForest, median of ``--repeats``; and
+what the nearest-neighbour term adds to a fitted detector's folder.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import argparse
 import os
 import statistics
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -40,15 +42,15 @@ import torch
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
-from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import MinMaxScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from anomaly_knn import KnnTerm, robust
 from anomaly_terms import MIN_ANOMALIES, load
 
 import hourglass as hg
 from hourglass.anomaly import AnomalyDetector
+from hourglass.anomaly.iforest import Forest
+from hourglass.anomaly.scores import robust
 
 try:
     from hourglass.training.batches import held_out_rows
@@ -60,8 +62,7 @@ DATA = REPO.parent / "shared" / "data"
 FAMILIES = {"classical": DATA / "adbench", "embedding": DATA / "adbench-emb"}
 MORE = REPO.parent / "data" / "adbench-more"  # the other ADBench classical sets, where they were extracted
 PEERS = ("IForest", "KNN", "LOF", "ECOD", "COPOD", "PCA")
-OURS = ("hourglass", "AE only", "forest only", "proposed")
-KNN_K, KNN_WEIGHT, KNN_CAP = 5, 1.5, 2_000  # issue 23's recipe, chosen by benchmarks/anomaly_recipe.py
+OURS = ("hourglass", "AE only", "kNN only", "forest only", "AE + forest")
 
 
 def peer(name: str, seed: int):
@@ -78,17 +79,21 @@ def peer(name: str, seed: int):
 
 
 def hourglass_scores(seed: int, X_tr: np.ndarray, X_te: np.ndarray) -> dict[str, np.ndarray]:
-    """The detector's score, its two terms alone and the proposed recipe, from one fit (higher = more anomalous)."""
+    """The detector's score, its terms alone, the forest's and the previous default (AE + forest), from one fit
+    (higher = more anomalous)."""
     det = AnomalyDetector(seed=seed).fit(X_tr)
-    parts_tr, parts_te = det._parts(X_tr), det._parts(X_te)
-    _, rows = held_out_rows(len(X_tr), float(det.validation_fraction), seed)
-    knn = KnnTerm(k=KNN_K, cap=KNN_CAP, seed=seed).fit(X_tr, rows)
-    knn_tr, knn_te = knn.score_training(X_tr), knn.score(X_te)
-    ae_med, ae_spread = robust(parts_tr[np.sort(rows), 0])
-    knn_med, knn_spread = robust(knn_tr[knn.rows])
-    proposed = (parts_te[:, 0] - ae_med) / ae_spread + KNN_WEIGHT * (knn_te - knn_med) / knn_spread
-    return {"hourglass": -det.score_samples(X_te), "AE only": parts_te[:, 0], "forest only": parts_te[:, 1]} | {
-        "proposed": proposed
+    parts = det._parts(X_te)
+    _, kept = held_out_rows(len(X_tr), float(det.validation_fraction), seed)
+    forest = Forest.fit(X_tr, seed, kept)  # as iforest=True fits it, its z-score from the same rows
+    (ae_median, _), (ae_spread, _) = det.fusion_
+    forest_median, forest_spread = robust(forest.score(X_tr[kept]))
+    z = {"ae": (parts[:, 0] - ae_median) / ae_spread, "forest": (forest.score(X_te) - forest_median) / forest_spread}
+    return {
+        "hourglass": -det.score_samples(X_te),
+        "AE only": parts[:, 0],
+        "kNN only": parts[:, 1],
+        "forest only": forest.score(X_te),
+        "AE + forest": z["ae"] + z["forest"],
     }
 
 
@@ -178,33 +183,35 @@ def speed_rows(name: str, X: np.ndarray, n_rows: int, knn_rows: int, repeats: in
     rows = np.ascontiguousarray(np.tile(X, (-(-n_rows // len(X)), 1))[:n_rows])
     few = rows[:knn_rows]
     det = AnomalyDetector().fit(X)
-    ae_only = AnomalyDetector(iforest=False).fit(X)  # the same weights (see the module docstring)
-    _, keep = held_out_rows(len(X), float(det.validation_fraction), 0)
-    print(f"\n### {name}: {X.shape[1]} columns, fitted on {len(X):,} rows ({len(keep):,} reference rows)\n")
+    ae_only = AnomalyDetector(knn_weight=0).fit(X)  # the same weights (see the module docstring)
+    with_forest = AnomalyDetector(knn_weight=0, iforest=True).fit(X)
+    print(f"\n### {name}: {X.shape[1]} columns, fitted on {len(X):,} rows ({det.knn_.n_reference:,} reference rows)\n")
     print("| what scores | rows | rows/s |\n|---|---:|---:|")
-    out = {}
 
     def line(label: str, score, data: np.ndarray) -> None:
-        out[label] = rows_per_s(score, data, repeats)
-        print(f"| {label} | {len(data):,} | {out[label]:,.0f} |", flush=True)
+        speed = rows_per_s(score, data, repeats)
+        print(f"| {label} | {len(data):,} | {speed:,.0f} |", flush=True)
 
-    line("hourglass default (AE + forest)", det.score_samples, rows)
-    line("  AE term (iforest=False)", ae_only.score_samples, rows)
-    line("  forest term", det.forest_.score, rows)
-    for cap in (1_000, 2_000, None):
-        knn = KnnTerm(k=KNN_K, cap=cap).fit(X, keep)
-        n_ref = len(knn.rows)
-        line(f"  kNN term, torch.cdist scan, {n_ref:,} reference rows", knn.score, few)
-        nn = NearestNeighbors(n_neighbors=KNN_K).fit(knn.ref.numpy())
-        line(f"  kNN term, sklearn NearestNeighbors, {n_ref:,} reference rows", nn.kneighbors, few)
-        print(f"|  (reference rows in model.safetensors: {knn.nbytes() / 2**20:.2f} MiB as float32) | | |")
-
-    knn = KnnTerm(k=KNN_K, cap=KNN_CAP).fit(X, keep)
-    line(f"proposed (AE + kNN, cap {KNN_CAP:,})", lambda A: (ae_only.score_samples(A), knn.score(A)), few)
-    pyod_knn = peer("KNN", 0).fit(X)
-    line("PyOD KNN (defaults)", pyod_knn.decision_function, few)
+    line("hourglass default (AE + kNN)", det.score_samples, few)
+    line("  AE term (knn_weight=0)", ae_only.score_samples, rows)
+    line("  kNN term", det.knn_.score, few)
+    line("AE + forest (knn_weight=0, iforest=True; the previous default)", with_forest.score_samples, rows)
+    line("  forest term", with_forest.forest_.score, rows)
+    line("PyOD KNN (defaults)", peer("KNN", 0).fit(X).decision_function, few)
     forest = IsolationForest(random_state=0).fit(X)
     line("scikit-learn IsolationForest (defaults)", forest.score_samples, rows[: min(n_rows, 100_000)])
+    with tempfile.TemporaryDirectory() as tmp:
+        sizes = {label: folder_bytes(d.save(Path(tmp) / label)) for label, d in (("knn", det), ("ae", ae_only))}
+    grown = sizes["knn"] - sizes["ae"]
+    print(
+        f"\nfolder: {sizes['knn'] / 2**20:.2f} MiB with the kNN term, {sizes['ae'] / 2**20:.2f} MiB without; "
+        f"the {det.knn_.n_reference:,} reference rows add {grown / 2**20:.2f} MiB "
+        f"({grown / det.knn_.n_reference / X.shape[1]:.2f} bytes per reference row and column)"
+    )
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.iterdir())
 
 
 def run_speed(n_rows: int, knn_rows: int, repeats: int, wide: Path) -> None:

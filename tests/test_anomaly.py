@@ -75,9 +75,9 @@ def test_scores_are_deterministic_and_explained(ones_detector, digits):
     errors = ones_detector.explain(X)
     assert errors.shape == X.shape and (errors >= 0).all()
     # The mean of a row's explanation is its reconstruction error, the autoencoder's term of the score.
-    (m_error, m_forest), (s_error, s_forest) = ones_detector.fusion_
-    forest = ones_detector.forest_.score(X)
-    expected = -((errors.mean(axis=1) - m_error) / s_error + (forest - m_forest) / s_forest)
+    (m_error, m_knn), (s_error, s_knn) = ones_detector.fusion_
+    distance = ones_detector.knn_.score(X)
+    expected = -((errors.mean(axis=1) - m_error) / s_error + ones_detector.knn_weight * (distance - m_knn) / s_knn)
     np.testing.assert_allclose(expected, first, rtol=1e-4, atol=1e-4)
     names, worst = ones_detector.top_features(X[:5], k=3)
     assert len(names) == 5 and len(names[0]) == 3 and (np.diff(worst, axis=1) <= 0).all()
@@ -262,7 +262,10 @@ def test_cli_says_the_smallest_p_value_and_refuses_an_alpha_below_it(tmp_path, c
     assert main(["score", model, data, "--alpha", "0.05", "-o", str(out)]) == 0
     assert main(["info", model]) == 0
     info = capsys.readouterr().out
-    assert "detector    anomaly detector: 3 autoencoders' reconstruction error + isolation forest" in info
+    assert (
+        "detector    anomaly detector: 3 autoencoders' reconstruction error + 1.5 x mean distance to the 5 nearest "
+        "training rows" in info
+    )
     offset = hg.load(model).offset_
     assert f"threshold   score below {offset:.5g} is an anomaly (contamination auto: the worst 1% of" in info
     assert "p-values    from 28 held-out rows: the smallest is 1/29 = 0.03448" in info

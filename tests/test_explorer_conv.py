@@ -50,7 +50,11 @@ CASES = {
         spots(120, (15, 13, 3)),
     ),
     "detector-images": lambda: (AnomalyDetector(hidden=(16,), epochs=2, n_members=3, seed=0), spots(200, (16, 16))),
-    "detector-table-error-only": lambda: (AnomalyDetector(hidden=(8,), epochs=2, iforest=False, seed=0), TABLE),
+    "detector-images-forest": lambda: (
+        AnomalyDetector(hidden=(16,), epochs=2, n_members=2, iforest=True, seed=0),
+        spots(200, (16, 16)),
+    ),
+    "detector-table-error-only": lambda: (AnomalyDetector(hidden=(8,), epochs=2, knn_weight=0, seed=0), TABLE),
 }
 
 
@@ -104,16 +108,19 @@ def test_layers_js_cannot_run_are_refused_in_one_line():
         export_encoder(odd)
 
 
-def test_only_a_detector_exports_a_forest():
+def test_only_a_detector_exports_its_terms():
     images = spots(60, (16, 16))
     assert export_detector(Autoencoder(hidden=(4,), epochs=1).fit(images)) is None
-    detector = AnomalyDetector(hidden=(4,), epochs=1).fit(images)
+    detector = AnomalyDetector(hidden=(4,), epochs=1, iforest=True).fit(images)
     spec = export_detector(detector)
     assert spec["forest"]["trees"] == detector.forest_.n_trees
-    assert spec["fusion"]["median"] == detector.fusion_[0].tolist()
-    assert export_detector(AnomalyDetector(hidden=(4,), epochs=1, iforest=False).fit(images)) == {
+    assert spec["knn"]["k"] == detector.knn_.k and spec["knn"]["rows"] == detector.knn_.n_reference
+    assert spec["fusion"]["median"] == detector.fusion_[0].tolist() and spec["weight"] == [1.0, 1.0, 1.5]
+    assert export_detector(AnomalyDetector(hidden=(4,), epochs=1, knn_weight=0).fit(images)) == {
         "fusion": None,
+        "weight": None,
         "forest": None,
+        "knn": None,
     }
 
 
@@ -169,12 +176,12 @@ def test_explore_writes_a_conv_page_that_decodes_walks_and_draws(tmp_path, capsy
 
 
 def test_a_detector_page_scores_the_drawing_in_the_page(tmp_path):
-    """The detector's ensemble decodes on hover, and the pad shows its own score (error and forest) and verdict."""
+    """The detector's ensemble decodes on hover, and the pad shows its own score (error and distance) and verdict."""
     X = spots(240, (16, 16))
     detector = AnomalyDetector(epochs=2, seed=0).fit(X)
     path = write_explorer(detector, X, path=tmp_path / "detector.html")
     data = _page_data(path.read_text())
-    assert data["pad"]["ok"] and data["detector"]["forest"] is not None
+    assert data["pad"]["ok"] and data["detector"]["knn"] is not None
     with browser_page(path.resolve().as_uri()) as page:
         decoded = page.evaluate(f"{EX}.decode({json.dumps(detector.codes(X[:3]).tolist())})")
         expected = detector.runner_.inverse_transform(detector.codes(X[:3]))

@@ -17,7 +17,8 @@ from hourglass.anomaly.detector import AUTO_QUANTILE, AnomalyDetector
 from hourglass.anomaly.iforest import NAMES, Forest
 from hourglass.training.batches import held_out_rows
 
-SMALL = {"hidden": (8,), "epochs": 3}
+SMALL = {"hidden": (8,), "epochs": 3, "knn_weight": 0}  # the error alone, unless a test adds a term
+FOREST = {**SMALL, "iforest": True}  # the error and the forest
 
 
 def _datasets():
@@ -41,7 +42,7 @@ def test_scores_equal_scikit_learns(name, options):
 
 def test_the_detectors_forest_is_scikit_learns_seeded():
     X = _datasets()["heavy"].astype(np.float32)
-    det = AnomalyDetector(seed=5, **SMALL).fit(X)
+    det = AnomalyDetector(seed=5, **FOREST).fit(X)
     # Fitted on the rows the members trained on: the held-out ones calibrate p-values.
     held, rows = held_out_rows(len(X), det.validation_fraction, 5)
     assert len(held) == round(0.1 * len(X)) and len(np.intersect1d(held, rows)) == 0
@@ -54,13 +55,13 @@ def test_the_detectors_forest_is_scikit_learns_seeded():
     np.testing.assert_allclose(s_error, np.subtract(*np.percentile(error[rows], [75, 25])), rtol=1e-12)
     combined = -((error - m_error) / s_error + (forest - m_forest) / s_forest)
     np.testing.assert_allclose(det.score_samples(X), combined, rtol=1e-9, atol=1e-9)
-    np.testing.assert_array_equal(det.score_samples(X), AnomalyDetector(seed=5, **SMALL).fit(X).score_samples(X))
+    np.testing.assert_array_equal(det.score_samples(X), AnomalyDetector(seed=5, **FOREST).fit(X).score_samples(X))
 
 
 def test_iforest_false_is_the_old_reconstruction_score():
     X = _datasets()["heavy"].astype(np.float32)
     plain = AnomalyDetector(seed=2, iforest=False, **SMALL).fit(X)
-    fused = AnomalyDetector(seed=2, **SMALL).fit(X)
+    fused = AnomalyDetector(seed=2, **FOREST).fit(X)
     assert plain.forest_ is None and plain.fusion_ is None
     scores = plain.score_samples(X)
     np.testing.assert_allclose(scores, -plain.explain(X).mean(axis=1), rtol=1e-5)
@@ -88,7 +89,7 @@ def test_forest_finds_anomalies_isolated_in_one_feature():
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     X = _datasets()["heavy"].astype(np.float32)
-    det = AnomalyDetector(seed=1, contamination=0.1, **SMALL).fit(X)
+    det = AnomalyDetector(seed=1, contamination=0.1, **FOREST).fit(X)
     return det, det.save(tmp_path_factory.mktemp("det") / "det"), X
 
 
@@ -206,10 +207,11 @@ def test_forest_files_that_disagree_are_refused(saved, tmp_path, edit):
     assert "\n" not in str(info.value)
 
 
-def test_a_zero_spread_term_does_not_divide_by_zero():
+@pytest.mark.parametrize("terms", [FOREST, {**FOREST, "knn_weight": 1.5}])
+def test_a_zero_spread_term_does_not_divide_by_zero(terms):
     X = np.zeros((300, 4), np.float32)
-    X[:40] = np.random.default_rng(0).normal(size=(40, 4))  # over half the rows identical: IQR 0 for both terms
-    det = AnomalyDetector(seed=0, **SMALL).fit(X)
+    X[:40] = np.random.default_rng(0).normal(size=(40, 4))  # over half the rows identical: IQR 0 for every term
+    det = AnomalyDetector(seed=0, **terms).fit(X)
     assert (det.fusion_[1] > 0).all()
     scores = det.score_samples(X)
     assert np.isfinite(scores).all() and scores[:40].mean() < scores[40:].mean()

@@ -19,7 +19,7 @@ def test_folder_holds_config_and_safetensors(saved):
         "model.safetensors",
     ]
     config = json.loads((saved / "config.json").read_text())
-    assert config["format_version"] == 1 and config["hourglass_version"] == hg.__version__
+    assert config["format_version"] == 2 and config["hourglass_version"] == hg.__version__
     assert config["data"]["sample_shape"] == [7, 7] and config["data"]["scaling"] == "minmax"
     assert config["training"]["epochs_run"] == len(config["training"]["train_loss"])
 

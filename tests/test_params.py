@@ -55,6 +55,7 @@ BAD: dict[str, list] = {
     "trim": [-0.1, 1, NAN, INF, "0.2"],
     "contamination": [0, -0.1, 0.6, NAN, INF, "most", None],
     "iforest": ["yes", 1, None],
+    "knn_weight": [-1, NAN, INF, "1.5", None],
 }
 # Unusual values that are fine: validation must not refuse them.
 GOOD: dict[str, list] = {
@@ -267,8 +268,8 @@ def test_the_flags_answer_in_the_specs_words_naming_the_flag():
         assert str(info.value).startswith(said), str(info.value)
     args = parse(["data.npy", "--hidden", "64,32", "--model", "vae", "--noise", "mask:0.1", "--structure", "neighbors"])
     assert (args.hidden, args.model, args.noise, args.structure) == ((64, 32), "vae", "mask:0.1", "neighbors")
-    detector = command_parser("fit-detector").parse_args(["d.npy", "--contamination", "0.05", "--no-iforest"])
-    assert (detector.contamination, detector.iforest) == (0.05, False)
+    detector = command_parser("fit-detector").parse_args(["d.npy", "--contamination", "0.05", "--iforest"])
+    assert (detector.contamination, detector.iforest, detector.knn_weight) == (0.05, True, 1.5)
 
 
 def test_check_raises_a_parameter_error_naming_the_parameter_and_where_in_its_value():

@@ -78,7 +78,7 @@ def detector():
         return AnomalyDetector(hidden=(8,), epochs=2, seed=0).fit(X)
 
 
-@pytest.mark.parametrize(("change", "named"), [({"n_members": 5}, "params.n_members"), ({"iforest": False}, "iforest")])
+@pytest.mark.parametrize(("change", "named"), [({"n_members": 5}, "params.n_members"), ({"iforest": True}, "iforest")])
 def test_a_detector_save_that_could_not_load_is_refused(detector, tmp_path, change, named):
     folder = tmp_path / "det"
     detector.save(folder)

@@ -23,7 +23,7 @@ Fit a small autoencoder, encode, rebuild, generate, and keep it as a model folde
 ...     bool(np.array_equal(again.transform(X), model.transform(X)))
 True
 
-The same network as an anomaly detector (an ensemble of them plus an isolation forest):
+The same network as an anomaly detector (an ensemble of them plus a nearest-neighbour distance):
 
 >>> det = hourglass.AnomalyDetector(latent_dim=2, hidden=(8,), epochs=2, seed=0, contamination=0.1).fit(X)
 >>> det.predict(X[:4])  # +1 normal, -1 anomaly

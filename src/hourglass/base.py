@@ -43,7 +43,7 @@ class _Estimator(BaseEstimator):
     # Whether inputs far outside the training range are clipped to a window around it (see scaling.py).
     _clip_inputs: ClassVar[bool] = True
     # Arrays of the subclass's own fitted state in model.safetensors start with this (see ``_fitted_state``).
-    _state_prefix: ClassVar[str] = ""
+    _state_prefixes: ClassVar[tuple[str, ...]] = ()  # the names of what _fitted_state saves start so
 
     # The runner's facts, under the names scikit-learn's fitted attributes have.
     model_ = _runner_fact("model_", "The trained network (``hourglass.models.base.Hourglass``).")
@@ -122,7 +122,8 @@ class _Estimator(BaseEstimator):
 
     def _fitted_state(self) -> tuple[dict[str, Any] | None, dict[str, np.ndarray]]:
         """What ``fit`` learnt beside the network, the scaling and the prior: numbers for config.json's ``fitted``
-        field (checked against ``_fitted_schema``) and arrays for model.safetensors (saved under ``_state_prefix``)."""
+        field (checked against ``_fitted_schema``) and arrays for model.safetensors (named under
+        ``_state_prefixes``)."""
         return None, {}
 
     @classmethod
@@ -131,7 +132,7 @@ class _Estimator(BaseEstimator):
 
     def _restore_fitted(self, config: dict[str, Any], state: dict[str, np.ndarray], source: Path) -> None:
         """Set what ``_fitted_state`` saved: ``config["fitted"]`` (already checked against the schema) and the
-        arrays under ``_state_prefix`` (prefix removed; not checked yet)."""
+        arrays named under ``_state_prefixes`` (not checked yet)."""
 
     def _html_repr(self) -> str:
         """Jupyter's view (``_repr_html_``, ``_repr_mimebundle_``): once fitted, a card with the architecture,

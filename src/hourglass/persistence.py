@@ -64,7 +64,7 @@ def save(estimator: Any, path: str | os.PathLike, extra_files: dict[str, bytes] 
     fitted, state = estimator._fitted_state()
     if fitted is not None:
         config["fitted"] = fitted
-    arrays |= {estimator._state_prefix + k: v for k, v in state.items()}
+    arrays |= state  # named under the estimator's _state_prefixes
     _check_loadable(type(estimator), config, arrays, Path(path))
     return modelfile.save_folder(path, config, arrays, extra_files)
 
@@ -107,10 +107,10 @@ def read_estimator(cls: type[E], config: dict[str, Any], arrays: dict[str, np.nd
     if params.get("hidden") is not None:
         params["hidden"] = tuple(params["hidden"])
     estimator = cls(**params)
-    prefix = cls._state_prefix
+    prefixes = cls._state_prefixes
     prior = {k: v for k, v in arrays.items() if k.startswith("prior.")}
-    own = {k[len(prefix) :]: v for k, v in arrays.items() if prefix and k.startswith(prefix)}
-    rest = {k: v for k, v in arrays.items() if k not in prior and not (prefix and k.startswith(prefix))}
+    own = {k: v for k, v in arrays.items() if prefixes and k.startswith(prefixes)}
+    rest = {k: v for k, v in arrays.items() if k not in prior and k not in own}
     runner = InferenceModel.from_config(config, rest, source, estimator.device)
     estimator.runner_ = runner
     estimator.n_features_in_ = runner.n_features_in_

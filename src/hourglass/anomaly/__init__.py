@@ -1,5 +1,5 @@
 """Anomaly detection: ``AnomalyDetector`` (``detector``), an autoencoder ensemble's reconstruction error plus
-an isolation forest (``iforest``), as an outlier score;
+a nearest-neighbour distance (``knn``) and optionally an isolation forest (``iforest``), as an outlier score;
 a flagged row's nearest normal row (``nearest``).
 
 >>> from hourglass.anomaly import AnomalyDetector

@@ -1,19 +1,16 @@
-"""``AnomalyDetector``: an autoencoder ensemble's reconstruction error plus an isolation forest, as an outlier score.
+"""``AnomalyDetector``: an autoencoder ensemble's reconstruction error plus a nearest-neighbour distance, as an
+outlier score.
 
-A row the hourglass rebuilds badly is unlike what it was trained on; a row a few random splits isolate lies
-where few training rows do. The default score adds the two as robust z-scores (``iforest=True``); the forest
-is what carries the default to data nobody tuned it on, and the gain is modest (docs/benchmarks.md, "Anomaly
-detection", with the commands that measure it).
+A row the hourglass rebuilds badly breaks the features' joint structure; a row far from every training row lies
+where none did. The default score adds the two as robust z-scores, the distance weighted ``knn_weight``; an
+isolation forest's term can be added (``iforest=True``). The recipe was chosen leave-one-dataset-out on two
+families of data, tables and pretrained networks' features, where the distance is what lifts the second
+(docs/benchmarks.md, "Anomaly detection: the recipe across families", with the commands that measure it).
 
 The autoencoder's own choices, each chosen leave-one-dataset-out (docs/benchmarks.md, "Anomaly detection:
-defaults chosen leave-one-dataset-out", gives what each alternative scored):
-
-- a trimmed loss: in every batch each member ignores the 20% of rows it rebuilds worst, so rare
-  anomalies are not learned;
-- a code of 4 per member, behind standardised features;
-- a small ensemble of autoencoders with different initial weights, trained at once as batched
-  matrix products, whose per-row errors are averaged;
-- short training (30 epochs at most), stopping early on held-out rows: a guard, not a source of quality.
+defaults chosen leave-one-dataset-out"): a trimmed loss (each member ignores the rows of a batch it rebuilds
+worst, so rare anomalies are not learned), a narrow code behind standardised features, a small ensemble trained
+at once as batched matrix products, and short training stopped early on held-out rows.
 
 It is an outlier detector, not a transformer: it has no ``transform``, ``inverse_transform``, ``sample`` or
 ``denoise``. It has codes all the same (``codes``, its runner's), which the explorer draws on its map.
@@ -32,6 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from hourglass.anomaly import calibration, saved, scores
 from hourglass.anomaly.iforest import Forest
+from hourglass.anomaly.knn import Neighbors
 from hourglass.anomaly.nearest import NearestNormal, nearest_normal
 from hourglass.base import _Estimator
 from hourglass.fitting import (
@@ -52,14 +50,15 @@ AUTO_QUANTILE = 0.99  # contamination="auto": flag rows scored worse than 99% of
 
 
 class AnomalyDetector(OutlierMixin, _Estimator):
-    """Outlier detector: an autoencoder ensemble's reconstruction error plus an isolation forest (higher = more normal).
+    """Outlier detector: an autoencoder ensemble's reconstruction error plus a nearest-neighbour distance (higher =
+    more normal).
 
-    ``score_samples`` is minus the sum of two robust z-scores: the members' mean squared reconstruction
-    error and scikit-learn's ``IsolationForest`` score (``-IsolationForest.score_samples``, fitted on the
-    training rows as given, ``random_state=seed``), each centred on its median over the training rows and
-    divided by its interquartile range there (see ``scores.robust`` for a zero IQR). The forest catches rows
-    isolated by a few splits on few features, which an autoencoder can rebuild well; the autoencoder
-    catches rows that break the features' joint structure. ``iforest=False`` scores by the error alone.
+    ``score_samples`` is minus a weighted sum of robust z-scores: the members' mean squared reconstruction
+    error (weight 1), the mean Euclidean distance to the nearest training rows in min-max units
+    (``knn_weight``; ``hourglass.anomaly.knn``) and, with ``iforest=True``, ``-IsolationForest.score_samples``
+    (weight 1; fitted on the training rows as given, ``random_state=seed``). Each is centred on its median over
+    the training rows the members trained on and divided by its interquartile range there (``scores.robust``).
+    ``knn_weight=0`` and ``iforest=False`` score by the error alone.
 
     Follows scikit-learn's ``IsolationForest`` API: ``score_samples``, ``decision_function``
     (``score_samples - offset_``; negative = anomaly), ``predict`` (+1 normal, -1 anomaly),
@@ -81,10 +80,13 @@ class AnomalyDetector(OutlierMixin, _Estimator):
         threshold ``predict`` uses: with a fraction, that share of the training rows is flagged; ``"auto"``
         flags rows scored worse than 99% of the training rows (the 0.01 quantile of training scores),
         i.e. about 1% of them.
-    iforest : bool, default True
-        Add the isolation forest's term to the score. Its trees are saved as arrays (``forest.*`` in
-        model.safetensors) and walked in numpy, with no pickle; ``explain`` and ``top_features`` break down
-        the autoencoder's term only.
+    iforest : bool, default False
+        Add an isolation forest's term to the score. Its trees are saved as arrays (``forest.*`` in
+        model.safetensors) and walked in numpy, with no pickle.
+    knn_weight : float, default 1.5
+        Weight of the nearest-neighbour term; 0 leaves it out. Its reference rows (rows the members trained
+        on, at most ``knn.MAX_REFERENCE``) are saved as given (float32, ``knn.*`` in model.safetensors).
+        ``explain`` and ``top_features`` break down the autoencoder's term only.
     activation : str, default "relu"
         Hidden-layer activation, as for ``Autoencoder``.
     scaling : str, default "auto"
@@ -115,14 +117,14 @@ class AnomalyDetector(OutlierMixin, _Estimator):
     ----------
     offset_ : float
         The threshold on ``score_samples``: rows scored below it are anomalies (see ``contamination``).
-    forest_ : hourglass.anomaly.iforest.Forest or None
-        The isolation forest fitted on the training rows; None with ``iforest=False``.
+    forest_, knn_ : hourglass.anomaly.iforest.Forest or None, hourglass.anomaly.knn.Neighbors or None
+        The isolation forest and the nearest-neighbour term; None with ``iforest=False``, ``knn_weight=0``.
     calibration_ : np.ndarray of float64
         The held-out rows' anomaly scores (``-score_samples``), sorted, at most 2,000: what ``p_values``
         compares with. Empty for a detector fitted without held-out rows.
-    fusion_ : np.ndarray of float64, shape (2, 2), or None
-        Row 0 the two terms' medians over the training rows, row 1 their interquartile ranges (error
-        first, forest second); None without the forest.
+    fusion_ : np.ndarray of float64, shape (2, terms), or None
+        Row 0 the terms' medians over the training rows, row 1 their interquartile ranges (error first, then
+        the forest's and the distance's where present); None when the error is the only term.
     runner_, model_, scaler_, history_, prior_, kind_, sample_shape_, n_features_in_, feature_names_in_
         As for ``Autoencoder``; ``model_`` is the ensemble (``hourglass.models.ensemble.EnsembleMLP``), and
         ``prior_`` the mixture over its training codes that ``nearest_normal`` starts from.
@@ -145,9 +147,9 @@ class AnomalyDetector(OutlierMixin, _Estimator):
     _parameter_specs: ClassVar[dict[str, Spec]] = DETECTOR.specs()
     # How far a row lies outside the training range is exactly what a detector measures: no clipping.
     _clip_inputs: ClassVar[bool] = False
-    _state_prefix: ClassVar[str] = "forest."  # the isolation forest's arrays in model.safetensors
-    # Deliberately kept from the autoencoder's side: ``reconstruct`` (the base's) and ``explain`` show what
-    # the detector expected a row to be and where it differs, which is what a flagged row is judged by.
+    _state_prefixes: ClassVar[tuple[str, ...]] = saved.PREFIXES  # the forest's and the neighbours' arrays
+    # Kept from the autoencoder's side: ``reconstruct`` and ``explain`` show what the detector expected a row
+    # to be and where it differs, which is what a flagged row is judged by.
 
     def __init__(
         self,
@@ -158,6 +160,7 @@ class AnomalyDetector(OutlierMixin, _Estimator):
         trim: float = DETECTOR.trim,
         contamination: float | str = DETECTOR.contamination,
         iforest: bool = DETECTOR.iforest,
+        knn_weight: float = DETECTOR.knn_weight,
         activation: str = DETECTOR.activation,
         scaling: str = DETECTOR.scaling,
         epochs: int = DETECTOR.epochs,
@@ -177,6 +180,7 @@ class AnomalyDetector(OutlierMixin, _Estimator):
         self.trim = trim
         self.contamination = contamination
         self.iforest = iforest
+        self.knn_weight = knn_weight
         self.activation = activation
         self.scaling = scaling
         self.epochs = epochs
@@ -206,15 +210,17 @@ class AnomalyDetector(OutlierMixin, _Estimator):
         settings = train_config(self, "mse", None)
         self.runner_, self.history_ = train_network(self, rows, scaler, MODEL, config, settings, checkpoint_dir, resume)
         self.prior_ = code_prior(self.runner_, rows.flat, self.seed)
-        # The rows the members held out for their early stop are kept out of the forest and the z-scores as
-        # well, so that their scores can calibrate p-values (see ``p_values``); the threshold is not part of
-        # the score, and contamination="q" flags a share q of all the training rows.
+        # The rows held out for the early stop are kept out of the forest, the reference rows and the z-scores,
+        # so that their scores calibrate p-values; contamination="q" flags a share q of the training rows.
         held, kept = held_out_rows(len(rows.flat), float(self.validation_fraction), int(self.seed))
         self.forest_ = Forest.fit(rows.flat, int(self.seed), kept) if self.iforest else None
-        terms = scores.parts(self.runner_, self.forest_, rows.flat)
-        # Each term's training median and spread: the two z-scores are on the same footing.
-        self.fusion_ = np.array([scores.robust(t) for t in terms[kept].T]).T if self.forest_ is not None else None
-        fused = scores.combine(terms, self.fusion_)
+        self.knn_ = Neighbors.fit(rows.flat, kept, int(self.seed)) if self.knn_weight > 0 else None
+        terms = scores.parts(self.runner_, self.forest_, self.knn_, rows.flat)  # as score_samples gives them
+        stats = terms[kept]  # each term's median and spread: the z-scores on one footing
+        if self.knn_ is not None:  # a reference row measured without itself, as a new row would be
+            stats[:, -1] = self.knn_.score_training(rows.flat)[kept]
+        self.fusion_ = np.array([scores.robust(t) for t in stats.T]).T if terms.shape[1] > 1 else None
+        fused = scores.combine(terms, self.fusion_, scores.weights(self.forest_, self.knn_, self.knn_weight))
         quantile = 1 - AUTO_QUANTILE if self.contamination == "auto" else float(self.contamination)
         self.offset_ = float(np.quantile(fused, quantile))  # over every training row, as scikit-learn does
         self.calibration_ = calibration.keep(-fused[held], int(self.seed))
@@ -222,14 +228,14 @@ class AnomalyDetector(OutlierMixin, _Estimator):
 
     # -------------------------------------------------------------------------------- scoring
     def score_samples(self, X: Any) -> np.ndarray:
-        """Per row, higher = more normal: minus the sum of the two robust z-scores (see the class docstring),
-        or, with ``iforest=False``, minus the mean squared reconstruction error (scaled units, members averaged)."""
-        return scores.combine(self._parts(X), self.fusion_)
+        """Per row, higher = more normal: minus the weighted sum of the terms' robust z-scores (see the class
+        docstring), or with the error alone, minus the mean squared reconstruction error (scaled units)."""
+        return scores.combine(self._parts(X), self.fusion_, scores.weights(self.forest_, self.knn_, self.knn_weight))
 
     def _parts(self, X: Any) -> np.ndarray:
         """Per row, the score's terms before they are combined (``scores.parts``): benchmarks compare them."""
         flat = self._rows(X)  # checks it is fitted first
-        return scores.parts(self.runner_, self.forest_, flat)
+        return scores.parts(self.runner_, self.forest_, self.knn_, flat)
 
     def decision_function(self, X: Any) -> np.ndarray:
         """``score_samples - offset_``: negative for rows ``predict`` calls anomalies."""
@@ -382,12 +388,12 @@ class AnomalyDetector(OutlierMixin, _Estimator):
     # ------------------------------------------------------------------------------ model files
     def _fitted_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         check_is_fitted(self, "offset_")
-        return saved.fitted_state(self.offset_, self.calibration_, self.forest_, self.fusion_)
+        return saved.fitted_state(self.offset_, self.calibration_, self.forest_, self.knn_, self.fusion_)
 
     @classmethod
     def _fitted_schema(cls) -> dict[str, Any]:
         return saved.FITTED_SCHEMA
 
     def _restore_fitted(self, config: dict[str, Any], state: dict[str, np.ndarray], source: Path) -> None:
-        restored = saved.restore(config["fitted"], state, self.iforest, self.n_features_in_, source)
-        self.offset_, self.calibration_, self.forest_, self.fusion_ = restored
+        restored = saved.restore(config["fitted"], state, config["params"], self.n_features_in_, source)
+        self.offset_, self.calibration_, self.forest_, self.knn_, self.fusion_ = restored

@@ -1,8 +1,8 @@
-"""The two terms of the detector's score, per row, and how they are put on one footing.
+"""The terms of the detector's score, per row, and how they are put on one footing.
 
-``parts`` gives each row's mean squared reconstruction error (the ensemble's members averaged) and, with a
-forest, the forest's anomaly score; ``robust`` is a term's training median and spread; ``combine`` turns the
-terms into ``score_samples`` (higher = more normal).
+``parts`` gives each row's mean squared reconstruction error (the ensemble's members averaged), then, where
+the detector has them, the isolation forest's anomaly score and the nearest-neighbour distance; ``robust`` is
+a term's training median and spread; ``combine`` turns the terms into ``score_samples`` (higher = more normal).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from hourglass.anomaly.iforest import Forest
+from hourglass.anomaly.knn import Neighbors
 from hourglass.inference import InferenceModel
 from hourglass.models.ensemble import EnsembleMLP
 from hourglass.runtime.forward import batch_invariant
@@ -22,12 +23,13 @@ SCORE_BLOCK = 4096  # rows per fused scoring step
 FLOAT64_MAX = float(np.finfo(np.float64).max)
 
 
-def parts(runner: InferenceModel, forest: Forest | None, flat: np.ndarray) -> np.ndarray:
-    """Per checked row: the mean squared reconstruction error and, with a forest, its score (float64, (n, 1 or 2))."""
+def parts(runner: InferenceModel, forest: Forest | None, knn: Neighbors | None, flat: np.ndarray) -> np.ndarray:
+    """Per checked row: the mean squared reconstruction error, then the forest's score and the mean distance to the
+    nearest reference rows where the detector has them (float64, (n, 1 to 3), in that order)."""
     row_errors = errors(runner, per_row=True)
-    width = 1 if forest is None else 2
+    width = 1 + (forest is not None) + (knn is not None)
 
-    def both(x: torch.Tensor) -> torch.Tensor:
+    def terms(x: torch.Tensor) -> torch.Tensor:
         # Blocks small enough that the members' activations stay in cache: 2-3x the rows/s of
         # one pass over the whole chunk (benchmarks/anomaly.py measures it).
         out = torch.empty(x.shape[0], width, dtype=torch.float64)
@@ -36,9 +38,11 @@ def parts(runner: InferenceModel, forest: Forest | None, flat: np.ndarray) -> np
             out[i : i + part.shape[0], 0] = row_errors(part).cpu()
         if forest is not None:  # on the rows as given: the forest was fitted on them unscaled
             out[:, 1] = torch.from_numpy(forest.score(x.cpu().numpy()))
+        if knn is not None:  # on the rows as given too: it has its own min-max units
+            out[:, -1] = torch.from_numpy(knn.score(x))
         return out
 
-    return runner.run(both, flat, width, np.float64, scale_input=False)
+    return runner.run(terms, flat, width, np.float64, scale_input=False)
 
 
 def feature_errors(runner: InferenceModel, flat: np.ndarray) -> np.ndarray:
@@ -78,13 +82,25 @@ def errors(runner: InferenceModel, per_row: bool) -> Callable[[torch.Tensor], to
     return squared
 
 
-def combine(terms: np.ndarray, fusion: np.ndarray | None) -> np.ndarray:
-    """``score_samples`` from ``parts``: minus the error alone, or with the forest (``fusion`` not None: row 0 the
-    terms' training medians, row 1 their spreads) minus the sum of the two robust z-scores."""
+def combine(terms: np.ndarray, fusion: np.ndarray | None, weights: np.ndarray | None = None) -> np.ndarray:
+    """``score_samples`` from ``parts``: minus the error alone, or with more terms (``fusion`` not None: row 0 the
+    terms' training medians, row 1 their spreads) minus the weighted sum of their robust z-scores (``weights``,
+    one per term; all 1 when None)."""
     if fusion is None:
         return -terms[:, 0]
     z = (terms - fusion[0]) / fusion[1]
-    return -(z[:, 0] + z[:, 1])
+    weights = np.ones(z.shape[1]) if weights is None else weights
+    # Term by term, not a matrix product: each row's sum is then the same bits in any batch.
+    total = z[:, 0] * weights[0]
+    for j in range(1, z.shape[1]):
+        total = total + z[:, j] * weights[j]
+    return -total
+
+
+def weights(forest: Forest | None, knn: Neighbors | None, knn_weight: float) -> np.ndarray:
+    """Each term's weight in the score, in ``parts``' order: the error's and the forest's 1, the distance's
+    ``knn_weight``."""
+    return np.array([1.0, *([1.0] if forest is not None else []), *([knn_weight] if knn is not None else [])])
 
 
 def robust(values: np.ndarray) -> tuple[float, float]:

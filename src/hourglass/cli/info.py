@@ -109,8 +109,12 @@ def _data_lines(field: _Fields) -> list[str]:
 def _detector_lines(field: _Fields) -> list[str]:
     """What an anomaly detector decides by: its parts, its threshold, and the smallest p-value it can give."""
     params = field("params", dict)
-    forest = " + isolation forest" if params.get("iforest", True) and field("fitted.fusion", dict, None) else ""
-    lines = [f"detector    anomaly detector: {params.get('n_members')} autoencoders' reconstruction error{forest}"]
+    fusion = field("fitted.fusion", dict, None)
+    forest = " + isolation forest" if params.get("iforest") and fusion else ""
+    knn = field("fitted.knn", dict, None)
+    near = f" + {params.get('knn_weight')} x mean distance to the {knn.get('k')} nearest training rows" if knn else ""
+    error = f"{params.get('n_members')} autoencoders' reconstruction error"
+    lines = [f"detector    anomaly detector: {error}{forest}{near}"]
     offset = field("fitted.offset", (int, float))
     share = params.get("contamination")
     worst = "1%" if share == "auto" else f"{share * 100:g}%" if isinstance(share, (int, float)) else "?"

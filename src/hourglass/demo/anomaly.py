@@ -152,8 +152,9 @@ def anomaly_section(run: DemoRun) -> Section:
         + run.figure(
             "anomaly_histogram.png",
             a.histogram,
-            "The detector's score (higher = more normal: its reconstruction error and isolation forest, as robust "
-            "z-scores) of the held-out digits and the turned ones; rows left of the dashed threshold are flagged.",
+            "The detector's score (higher = more normal: its reconstruction error and nearest-neighbour distance, as "
+            "robust z-scores) of the held-out digits and the turned ones; rows left of the dashed threshold are "
+            "flagged.",
         )
         + run.figure(
             "anomaly_gallery.png",

@@ -324,7 +324,7 @@ def render_page(
     data["pad"] = pad_meta(model, mode)
     # The served page asks the server (any model); the file encodes by itself.
     data["encoder"] = export_encoder(model) if mode == "file" and data["pad"]["ok"] else None
-    # What a detector's score adds to the reconstruction error (the forest), for the pad's score in the page.
+    # What a detector's score adds to the reconstruction error (distance, forest), for the pad's score in the page.
     data["detector"] = export_detector(model) if data["encoder"] else None
     parts = {
         "CSS": _static("explorer.css"),

@@ -1,5 +1,5 @@
 """Turn a trained network into plain numbers a browser can evaluate (static/network.js): layers as JSON, float32
-weights as base64; for a detector, its isolation forest and how its two scores add up."""
+weights as base64; for a detector, its isolation forest, its nearest-neighbour term and how its scores add up."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from torch import nn
 
 from hourglass.anomaly import AnomalyDetector
 from hourglass.anomaly.iforest import average_path_length
+from hourglass.anomaly.scores import weights as term_weights
 from hourglass.errors import HourglassError
 from hourglass.estimator import _Estimator
 from hourglass.models.base import Hourglass
@@ -291,8 +292,12 @@ def export_encoder(model: _Estimator) -> dict[str, Any]:
 
 def export_detector(model: _Estimator) -> dict[str, Any] | None:
     """What a detector adds to the reconstruction error to make its score: None for an autoencoder (its score is
-    the error), else the robust z-scores' ``fusion`` (medians and spreads, error first) and the isolation
-    ``forest`` (None, both, with ``iforest=False``: the score is then the error alone).
+    the error), else the robust z-scores' ``fusion`` (medians and spreads, error first, then the forest's and the
+    distance's where present), each term's ``weight``, the isolation ``forest`` and the nearest-neighbour term
+    ``knn`` (each None where the detector has none; ``fusion`` None when the error is the only term).
+
+    ``knn``: ``k``, ``rows`` and ``columns`` of ``reference`` (the reference rows as given, base64 float32,
+    row-major), and the min-max ``low`` and ``span`` (base64 float64).
 
     The forest's arrays are ``anomaly.iforest.Forest``'s, (trees, nodes) row-major: ``left``, ``right`` and
     ``feature`` as base64 int32, ``threshold`` and ``value`` as base64 float64, with ``trees``, ``nodes`` and
@@ -302,24 +307,37 @@ def export_detector(model: _Estimator) -> dict[str, Any] | None:
     --------
     >>> # images: 32 random 4x4 images; detector: AnomalyDetector(latent_dim=2, hidden=(8,), epochs=2).fit(images)
     >>> spec = export_detector(detector)
-    >>> spec["forest"]["trees"], len(spec["fusion"]["median"])
-    (100, 2)
+    >>> spec["forest"], spec["knn"]["k"], spec["weight"]  # the defaults: the error and the distance
+    (None, 5, [1.0, 1.5])
     """
     if not isinstance(model, AnomalyDetector):
         return None
-    forest = model.forest_
-    if forest is None or model.fusion_ is None:
-        return {"fusion": None, "forest": None}
-    arrays = forest.arrays
-    trees, nodes = arrays["left"].shape
-    norm = trees * float(average_path_length(forest.max_samples))
-    return {
+    if model.fusion_ is None:
+        return {"fusion": None, "weight": None, "forest": None, "knn": None}
+    spec: dict[str, Any] = {
         "fusion": {"median": model.fusion_[0].tolist(), "scale": model.fusion_[1].tolist()},
-        "forest": {
+        "weight": term_weights(model.forest_, model.knn_, model.knn_weight).tolist(),
+        "forest": None,
+        "knn": None,
+    }
+    forest, knn = model.forest_, model.knn_
+    if forest is not None:
+        arrays = forest.arrays
+        trees, nodes = arrays["left"].shape
+        spec["forest"] = {
             "trees": int(trees),
             "nodes": int(nodes),
-            "norm": norm,
+            "norm": trees * float(average_path_length(forest.max_samples)),
             **{name: _b64(arrays[name], "<i4") for name in ("left", "right", "feature")},
             **{name: _b64(arrays[name], "<f8") for name in ("threshold", "value")},
-        },
-    }
+        }
+    if knn is not None:
+        reference = knn.arrays["reference"]
+        spec["knn"] = {
+            "k": knn.k,
+            "rows": int(reference.shape[0]),
+            "columns": int(reference.shape[1]),
+            "reference": _b64(reference, "<f4"),
+            **{name: _b64(knn.arrays[name], "<f8") for name in ("low", "span")},
+        }
+    return spec

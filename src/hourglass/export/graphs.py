@@ -6,7 +6,8 @@ raw rows (float32, in the user's units) and gives codes, rows in the user's unit
 - ``Encoder``: rows -> codes, ``model.encode(clip((rows - offset) / scale))`` (as ``transform``);
 - ``Decoder``: codes -> rows, ``model.decode(codes) * scale + offset`` (as ``inverse_transform``);
 - ``Scorer``: rows -> scores (float64, higher = more normal), as ``AnomalyDetector.score_samples``; the
-  isolation forest is walked by gathers (``ForestWalk``), the same heap layout ``Forest.score`` walks.
+  isolation forest is walked by gathers (``ForestWalk``), the same heap layout ``Forest.score`` walks, and the
+  nearest-neighbour term compares every reference row (``NeighborDistance``).
 
 They hold the estimator's own modules and arrays (nothing is copied or retrained), so PyTorch evaluating
 a wrapper and the estimator's public methods compute the same numbers; ``hourglass.export.onnx`` traces them.
@@ -22,6 +23,8 @@ from torch import nn
 
 from hourglass.anomaly import AnomalyDetector
 from hourglass.anomaly.iforest import Forest, average_path_length
+from hourglass.anomaly.knn import Neighbors
+from hourglass.anomaly.scores import weights
 from hourglass.estimator import _Estimator
 from hourglass.models.ensemble import EnsembleMLP
 
@@ -115,26 +118,60 @@ class ForestWalk(nn.Module):
         return torch.pow(2.0, -(total / self.norm))
 
 
+class NeighborDistance(nn.Module):
+    """The nearest-neighbour term (``anomaly.knn.Neighbors.score``): raw float32 rows (n, features) -> the mean
+    distance to the ``k`` nearest reference rows in min-max units, float64 (n,). Every reference row is compared;
+    squared distances come from ``|q|^2 + |r|^2 - 2 q.r`` in float64 (one matrix product, which ONNX runs), so
+    they agree with the exact ones to float64 rounding."""
+
+    low: torch.Tensor  # (features,) float64
+    span: torch.Tensor
+    reference: torch.Tensor  # (reference rows, features) in min-max units, float64
+    reference_sq: torch.Tensor  # their squared norms
+
+    def __init__(self, knn: Neighbors) -> None:
+        super().__init__()
+        self.k = knn.k
+        arrays = knn.arrays
+        self.register_buffer("low", torch.as_tensor(arrays["low"], dtype=torch.float64))
+        self.register_buffer("span", torch.as_tensor(arrays["span"], dtype=torch.float64))
+        reference = (torch.as_tensor(arrays["reference"], dtype=torch.float64) - self.low) / self.span
+        self.register_buffer("reference", reference)
+        self.register_buffer("reference_sq", (reference * reference).sum(dim=1))
+
+    def forward(self, rows: torch.Tensor) -> torch.Tensor:
+        q = (rows.to(torch.float64) - self.low) / self.span
+        squared = (q * q).sum(dim=1, keepdim=True) + self.reference_sq - 2 * q @ self.reference.T
+        nearest = torch.topk(squared, self.k, dim=1, largest=False).values
+        return torch.sqrt(torch.clamp(nearest, min=0.0)).mean(dim=1)
+
+
 class Scorer(nn.Module):
     """Raw rows (n, features) -> anomaly detector scores (n,), float64, as ``AnomalyDetector.score_samples``:
-    minus the members' mean squared error (scaled units), or with a forest minus the sum of the two robust
-    z-scores."""
+    minus the members' mean squared error (scaled units), or with more terms (the forest, the nearest-neighbour
+    distance) minus the weighted sum of their robust z-scores."""
 
-    median: torch.Tensor  # the two terms' training medians (error, forest), float64
+    median: torch.Tensor  # the terms' training medians (error, then forest and distance where present), float64
     spread: torch.Tensor  # and their interquartile ranges
+    weight: torch.Tensor  # and their weights in the score
 
     def __init__(self, detector: AnomalyDetector) -> None:
         super().__init__()
         self.scaling, self.model = _Scaling(detector), cast(EnsembleMLP, detector.model_)
         self.forest = None if detector.forest_ is None else ForestWalk(detector.forest_, detector.n_features_in_)
-        fusion = np.zeros((2, 2)) if detector.fusion_ is None else detector.fusion_
+        self.knn = None if detector.knn_ is None else NeighborDistance(detector.knn_)
+        fusion = np.zeros((2, 1)) if detector.fusion_ is None else detector.fusion_
         self.register_buffer("median", torch.as_tensor(fusion[0], dtype=torch.float64))
         self.register_buffer("spread", torch.as_tensor(fusion[1], dtype=torch.float64))
+        self.register_buffer("weight", torch.as_tensor(weights(detector.forest_, detector.knn_, detector.knn_weight)))
 
     def forward(self, rows: torch.Tensor) -> torch.Tensor:
         error = self.model.row_errors(self.scaling.scaled(rows)).to(torch.float64)
-        if self.forest is None:
+        if self.forest is None and self.knn is None:
             return -error
-        z_error = (error - self.median[0]) / self.spread[0]
-        z_forest = (self.forest(rows) - self.median[1]) / self.spread[1]
-        return -(z_error + z_forest)
+        terms = [error, *([self.forest(rows)] if self.forest is not None else [])]
+        terms += [self.knn(rows)] if self.knn is not None else []
+        total = (terms[0] - self.median[0]) / self.spread[0] * self.weight[0]
+        for j in range(1, len(terms)):
+            total = total + (terms[j] - self.median[j]) / self.spread[j] * self.weight[j]
+        return -total

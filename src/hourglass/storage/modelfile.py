@@ -24,7 +24,7 @@ from hourglass.errors import HourglassError
 from hourglass.params import AUTOENCODER, DETECTOR
 
 FORMAT = "hourglass-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a detector's nearest-neighbour term (params.knn_weight, knn.* arrays); see migrate_1
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
 # Every name hourglass writes into a model folder (train and demo add the loss curve): a folder holding
 # anything else is the user's too and is never replaced (``hourglass.atomic``).
@@ -114,6 +114,8 @@ def load_folder(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.n
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise HourglassError(f"{folder / CONFIG}: not an hourglass model config")
     check_format_version(config.get("format_version"), FORMAT_VERSION, folder, CONFIG, "model")
+    if config["format_version"] == 1:
+        config = migrate_1(config)
     _check_parameter_names(config, folder / CONFIG)
     _check_ascii_keys(config, folder / CONFIG)
     try:
@@ -121,6 +123,15 @@ def load_folder(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.n
     except (SafetensorError, OSError, ValueError, TypeError) as e:
         raise HourglassError(f"{folder / WEIGHTS}: corrupt weights file ({' '.join(str(e).split())[:200]})") from None
     return config, arrays
+
+
+def migrate_1(config: dict[str, Any]) -> dict[str, Any]:
+    """A format 1 config as format 2 reads it: a detector of format 1 had no nearest-neighbour term, so its
+    ``params.knn_weight`` is 0 (its score, forest and arrays are unchanged); an autoencoder's is the same."""
+    config = {**config, "format_version": 2}
+    if config.get("estimator") == "AnomalyDetector" and isinstance(config.get("params"), dict):
+        config["params"] = {**config["params"], "knn_weight": 0.0}
+    return config
 
 
 def _check_parameter_names(config: dict[str, Any], where: Path) -> None:

@@ -83,10 +83,13 @@ def score_histogram(
 
 def _score_label(detector: AnomalyDetector) -> str:
     """What ``score_samples`` is, for an axis (see ``AnomalyDetector.score_samples``)."""
-    if getattr(detector, "forest_", None) is None:
+    terms = ["reconstruction error"]
+    terms += ["isolation forest"] if getattr(detector, "forest_", None) is not None else []
+    terms += ["nearest-neighbour distance"] if getattr(detector, "knn_", None) is not None else []
+    if len(terms) == 1:
         what = "minus the mean squared reconstruction error (scaled units)"
     else:
-        what = "minus the sum of two robust z-scores, reconstruction error + isolation forest"
+        what = f"minus the weighted sum of {len(terms)} robust z-scores, {' + '.join(terms)}"
     return f"detector score (higher = more normal; asinh scale)\n= {what}"
 
 

@@ -320,11 +320,35 @@ function makeForest(spec) {
   };
 }
 
+// The nearest-neighbour term (anomaly/knn.py): distance(row) -> the mean Euclidean distance from a row in the
+// data's units to its k nearest reference rows, both in min-max units, in float64; every reference row is compared.
+function makeNeighbors(spec) {
+  const low = b64Float64(spec.low), span = b64Float64(spec.span), raw = b64Float32(spec.reference);
+  const d = spec.columns, reference = new Float64Array(raw.length);
+  for (let i = 0; i < raw.length; i++) reference[i] = (raw[i] - low[i % d]) / span[i % d];
+  return function distance(row) {
+    const x = new Float64Array(d);
+    for (let j = 0; j < d; j++) x[j] = (Math.fround(row[j]) - low[j]) / span[j];
+    const all = new Float64Array(spec.rows);
+    for (let r = 0, base = 0; r < spec.rows; r++, base += d) {
+      let total = 0;
+      for (let j = 0; j < d; j++) total += (x[j] - reference[base + j]) ** 2;
+      all[r] = Math.sqrt(total);
+    }
+    all.sort();
+    let sum = 0;
+    for (let i = 0; i < spec.k; i++) sum += all[i];
+    return sum / spec.k;
+  };
+}
+
 // inspect(row) -> { code, reconstruction (original units), score }: the score in the map's units, -score_samples.
 // An autoencoder's is its reconstruction error; an ensemble's error is the mean of its members' own errors, and a
-// detector (`detector`, from export.py's export_detector) adds its isolation forest as robust z-scores.
+// detector (`detector`, from export.py's export_detector) adds its other terms (forest, distance) as weighted
+// robust z-scores.
 function makeScorer(encoder, decoder, detector) {
   const forest = detector && detector.forest ? makeForest(detector.forest) : null;
+  const neighbors = detector && detector.knn ? makeNeighbors(detector.knn) : null;
   const fusion = detector ? detector.fusion : null;
   return function inspect(row) {
     const x = encoder.scale(row), code = encoder.encodeScaled(x), outs = decoder.membersScaled(code);
@@ -336,13 +360,17 @@ function makeScorer(encoder, decoder, detector) {
     }
     for (let i = 0; i < rebuilt.length; i++) rebuilt[i] /= outs.length;
     error = error / outs.length + encoder.clippedAway(row);
-    const score = fusion
-      ? (error - fusion.median[0]) / fusion.scale[0] + (forest(row) - fusion.median[1]) / fusion.scale[1]
-      : error;
+    // The terms in the detector's order (error, forest, distance), each a robust z-score times its weight.
+    const terms = [error, ...(forest ? [forest(row)] : []), ...(neighbors ? [neighbors(row)] : [])];
+    let score = error;
+    if (fusion) {
+      score = 0;
+      terms.forEach((t, j) => { score += (t - fusion.median[j]) / fusion.scale[j] * detector.weight[j]; });
+    }
     return { code, score, reconstruction: decoder.unscale(rebuilt) };
   };
 }
 
 if (typeof module === "object" && module && module.exports) {
-  module.exports = { makeDecoder, makeEncoder, makeScorer, makeForest, meanSquare, b64Float32, erf };
+  module.exports = { makeDecoder, makeEncoder, makeScorer, makeForest, makeNeighbors, meanSquare, b64Float32, erf };
 }
