@@ -172,13 +172,14 @@ class Placement:
                 chosen = candidates.gather(1, order)
             d2 += block.square().sum(dim=1, keepdim=True)
             weights = fuzzy_weights(d2.clamp_min(0).sqrt())
-            near = places[chosen]  # (rows, k, width)
+            near = places[chosen] * self.spread  # (rows, k, width), in the layout's units
             placed = (weights[:, :, None] * near).sum(dim=1) / weights.sum(dim=1, keepdim=True)
             for _ in range(SHIFT_STEPS):
-                far = ((placed[:, None, :] - near) * self.spread).square().sum(dim=2).clamp_min(1e-12)
-                pull = weights * far.pow(B - 1) / (1 + A * far.pow(B))
-                placed = (pull[:, :, None] * near).sum(dim=1) / pull.sum(dim=1, keepdim=True)
-            out[start : start + len(block)] = placed.numpy()
+                far = (placed[:, None, :] - near).square().sum(dim=2).clamp_min(1e-12)
+                power = torch.exp(B * far.log())  # d^(2b), and d^(2b - 2) = d^(2b) / d^2
+                pull = weights * power / (far * (1 + A * power))
+                placed = torch.bmm(pull[:, None, :], near)[:, 0] / pull.sum(dim=1, keepdim=True)
+            out[start : start + len(block)] = (placed / self.spread).numpy()
             same, which = self._find(block.numpy())  # a row equal to a kept row: its place, as UMAP's transform
             out[start + np.flatnonzero(same)] = self.places[which[same]]
         return out
