@@ -89,7 +89,7 @@ def restore(
         )
     calibration = np.sort(np.asarray(fitted.get("calibration", []), np.float64))
     where = str(source / modelfile.WEIGHTS)
-    forest = Forest(arrays["forest."], fusion["max_samples"], n_features, where) if has_forest else None
+    forest = Forest(arrays["forest."], fusion["max_samples"], n_features, where) if fusion and has_forest else None
     knn = Neighbors(arrays["knn."], fitted["knn"]["k"], n_features, where) if has_knn else None
     matrix = None if fusion is None else np.array([fusion["median"], fusion["scale"]], np.float64)
     return float(fitted["offset"]), calibration, forest, knn, matrix
