@@ -131,16 +131,23 @@ def test_detector_scores_and_verdicts_agree(exports):
     assert manifest["threshold"]["offset"] == model.offset_
 
 
-def test_the_scorer_without_a_forest_is_the_error_alone():
-    """``iforest=False``: the scorer graph's module gives ``score_samples`` (minus the members' error)."""
+@pytest.mark.parametrize(
+    "terms",
+    [{"knn_weight": 0}, {"knn_weight": 0, "iforest": True}, {}, {"iforest": True, "knn_weight": 0.5}],
+    ids=["error alone", "error and forest", "error and distance (the default)", "all three"],
+)
+def test_the_scorer_computes_every_term_the_detector_has(terms):
+    """The scorer graph's module gives ``score_samples`` with any set of terms: the members' error alone, or the
+    weighted robust z-scores of the error, the forest and the nearest-neighbour distance."""
     import torch
 
     from hourglass.export.graphs import Scorer
 
-    detector = AnomalyDetector(hidden=(8,), epochs=2, n_members=2, iforest=False).fit(TABLE)
+    detector = AnomalyDetector(hidden=(8,), epochs=2, n_members=2, **terms).fit(TABLE)
     with torch.inference_mode():
         scores = Scorer(detector).eval()(torch.as_tensor(TABLE)).numpy()
-    np.testing.assert_allclose(scores, detector.score_samples(TABLE), rtol=1e-6, atol=1e-7)
+    # The graph's distances come from |q|^2 + |r|^2 - 2 q.r: a training row's zero distance to itself is ~1e-8.
+    np.testing.assert_allclose(scores, detector.score_samples(TABLE), rtol=1e-6, atol=1e-6)
 
 
 def test_a_verdict_flips_only_at_the_threshold(exports):
