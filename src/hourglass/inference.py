@@ -12,7 +12,7 @@ import pulls in SciPy's statistics and pandas and takes about as long as torch's
 passes need none of it. Loading a folder here checks what the passes use, with ``hourglass.load``'s messages:
 the format, the network and its tensors, the input scaling, the data's shape, the training summary and the
 parameters that must agree with the network (``params.device`` among them). What only an estimator uses (its
-other parameters, the code prior ``sample`` draws from, a detector's threshold and forest) is checked by
+other parameters, the code prior ``sample`` draws from, a detector's threshold, forest and reference rows) is checked by
 ``hourglass.load``.
 """
 

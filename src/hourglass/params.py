@@ -68,7 +68,7 @@ class Param:
     """One estimator parameter.
 
     ``flag``: the command-line option it comes from (``--latent``), or None when the command line does not set
-    it; a bool's flag turns it to the opposite of its default (``--no-iforest``). ``metavar``: the flag's value
+    it; a bool's flag turns it to the opposite of its default (``--iforest``). ``metavar``: the flag's value
     as ``--help`` writes it. ``needs``: the module its check looks up (``Late``), imported before checking a flag.
     """
 

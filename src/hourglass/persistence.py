@@ -1,7 +1,7 @@
 """An estimator to and from its model folder: ``config.json`` (parameters, data facts, training summary, and a
 detector's own numbers under ``fitted``) plus ``model.safetensors`` (the network, the scaling, the code prior,
-and a detector's forest under ``forest.``). The files themselves are ``hourglass.storage``'s; which class a
-folder names is ``hourglass.registry``'s.
+and a detector's terms: its forest under ``forest.``, its nearest-neighbour rows under ``knn.``). The files
+themselves are ``hourglass.storage``'s; which class a folder names is ``hourglass.registry``'s.
 """
 
 from __future__ import annotations
