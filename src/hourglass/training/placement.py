@@ -2,10 +2,10 @@
 
 With ``structure="neighbors"`` the fit lays out its training rows (``hourglass.training.layout``) and the
 encoder learns to draw that map; an encoder generalises it only so far. UMAP's ``transform`` does not
-generalise: it finds a new row's nearest training rows *in input space* and starts the row at the mean of
-their places, weighted by the fuzzy graph's weights (then refines it). ``Placement`` does the same, without
-the refinement, from rows the model keeps (the training rows, or a seeded sample of ``MAX_KEPT_BYTES`` of
-them) and their places in the layout:
+generalise: it finds a new row's nearest training rows *in input space*, starts the row at the mean of
+their places, weighted by the fuzzy graph's weights, and refines it by the layout's moves. ``Placement`` does
+the same from rows the model keeps (the training rows, or a seeded sample of ``MAX_KEPT_BYTES`` of them) and
+their places in the layout:
 
 * candidates: all kept rows when they are few (``EXACT_VALUES``); else the encoder's code of a new row falls
   in a cell of a grid laid over the kept rows' codes, and the cell holds the ``CANDIDATES`` kept rows whose
@@ -175,9 +175,9 @@ class Placement:
             near = places[chosen] * self.spread  # (rows, k, width), in the layout's units
             placed = (weights[:, :, None] * near).sum(dim=1) / weights.sum(dim=1, keepdim=True)
             for _ in range(SHIFT_STEPS):
-                far = (placed[:, None, :] - near).square().sum(dim=2).clamp_min(1e-12)
-                power = torch.exp(B * far.log())  # d^(2b), and d^(2b - 2) = d^(2b) / d^2
-                pull = weights * power / (far * (1 + A * power))
+                apart = (placed[:, None, :] - near).square().sum(dim=2).clamp_min(1e-12)
+                power = torch.exp(B * apart.log())  # d^(2b), and d^(2b - 2) = d^(2b) / d^2
+                pull = weights * power / (apart * (1 + A * power))
                 placed = torch.bmm(pull[:, None, :], near)[:, 0] / pull.sum(dim=1, keepdim=True)
             out[start : start + len(block)] = (placed / self.spread).numpy()
             same, which = self._find(block.numpy())  # a row equal to a kept row: its place, as UMAP's transform
