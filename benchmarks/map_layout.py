@@ -6,7 +6,9 @@ rows are those images shifted by one pixel (at 28x28, before averaging) in each 
 originals first, up to 540,000 rows: new images, not copies. For each size: CPU seconds of the fuzzy graph
 (kNN: exact up to ``EXACT_ROWS``, pynndescent beyond, its numba compiled by a warm-up first) and of the
 layout, and the layout's leave-one-out 1-NN accuracy by label (what ``placement="neighbors"`` shows as the map
-of the training rows). No autoencoder is trained here; ``benchmarks/map.py --scale`` times whole fits.
+of the training rows). ``--fit`` also fits ``Autoencoder(latent_dim=2, structure="neighbors",
+placement="neighbors")`` on the rows and scores the test images' codes (encoder and placed) by 1-NN against
+the training rows' (``benchmarks/map.py --scale`` compares whole fits with UMAP and the plain model).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="5000,20000,60000,500000")
     parser.add_argument("--neighbors", type=int, default=15)
+    parser.add_argument("--fit", action="store_true", help="also fit the autoencoder with placement")
     args = parser.parse_args()
     sizes = [int(n) for n in args.rows.split(",")]
     if max(sizes) > EXACT_ROWS:
@@ -63,6 +66,28 @@ def main() -> None:
         places = layout(graph, X, 2, seed=0)
         done = time.process_time()
         print(f"| {n:,} | {built - start:.1f} | {done - built:.1f} | {leave_one_out(places, y):.3f} |", flush=True)
+        if args.fit:
+            fit(X, y)
+
+
+def fit(X: np.ndarray, y: np.ndarray) -> None:
+    """Fit with the placement; print test 1-NN of the encoder's and the placed codes, fit CPU and rows kept."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    test = hg.load_dataset("fashion-test")
+    small = test.X.reshape(len(test.X), 7, 4, 7, 4).astype(np.float32).mean(axis=(2, 4)).round()
+    X_test = (small.reshape(len(small), 49) / np.float32(255)).astype(np.float32)
+    start = time.process_time()
+    model = hg.Autoencoder(latent_dim=2, device="cpu", structure="neighbors", placement="neighbors").fit(X)
+    cpu = time.process_time() - start
+    placed = KNeighborsClassifier(1).fit(model.transform(X), y).score(model.transform(X_test), test.y)
+    kept, model.runner_.placement = model.runner_.placement, None
+    encoder = KNeighborsClassifier(1).fit(model.transform(X), y).score(model.transform(X_test), test.y)
+    print(
+        f"  fit {cpu:.0f} s CPU, {len(model.history_.train)} epochs; test 1-NN: encoder {encoder:.3f}, placed "
+        f"{placed:.3f}; {len(kept.rows):,} rows kept",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
