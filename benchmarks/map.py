@@ -66,6 +66,8 @@ def fashion7(n: int) -> tuple:
         return X.reshape(len(X), 7, 4, 7, 4).astype(np.float32).mean(axis=(2, 4)).round().astype(np.uint8)
 
     train, test = hg.load_dataset("fashion"), hg.load_dataset("fashion-test")
+    if n > len(train.X):
+        raise SystemExit(f"--scale {n}: Fashion-MNIST has {len(train.X):,} training images (map_layout.py goes beyond)")
     pick = np.sort(np.random.default_rng(0).permutation(len(train.X))[:n])
     return shrink(train.X[pick]), shrink(test.X), train.y[pick], test.y
 
