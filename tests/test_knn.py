@@ -67,6 +67,36 @@ def test_a_rows_term_is_the_same_bits_in_any_batch():
     np.testing.assert_array_equal(knn.score(rows[300:333]), whole[300:333])
 
 
+def _brute_force(knn: Neighbors, X: np.ndarray, own: np.ndarray | None = None) -> np.ndarray:
+    """Every reference row's distance from the differences, in float64, the k smallest averaged."""
+    low, span = knn.arrays["low"], knn.arrays["span"]
+    reference = (knn.arrays["reference"].astype(np.float64) - low) / span
+    rows = (X.astype(np.float64) - low) / span
+    with np.errstate(over="ignore"):
+        dist = np.sqrt(np.square(rows[:, None, :] - reference[None]).sum(axis=2))
+    if own is not None:
+        dist[own[:, None] == np.arange(len(reference))] = np.inf
+    return np.nan_to_num(np.sort(dist, axis=1)[:, : knn.k].mean(axis=1), posinf=np.finfo(np.float64).max)
+
+
+def test_the_rough_pass_never_drops_a_neighbour_through_ties_clusters_and_far_rows():
+    # Reference rows in float32's last bits of each other, exact copies (more than the rough pass keeps), a
+    # dense cluster, and rows far out: every row's term is the brute-force one, bit for bit.
+    base = RNG.uniform(size=(300, 40)).astype(np.float32)
+    ulps = np.nextafter(base[:60], np.float32(2))  # one float32 step apart: the rough pass cannot tell them apart
+    copies = np.repeat(base[:3], 40, axis=0)
+    cluster = (base[3] + RNG.normal(scale=1e-4, size=(80, 40))).astype(np.float32)
+    X = np.vstack([base, ulps, copies, cluster])
+    knn = Neighbors.fit(X, np.arange(len(X)), seed=0)
+    far = np.vstack([base[:2] * 1e30, np.full((1, 40), -3e38)]).astype(np.float32)
+    rows = np.vstack([X, RNG.uniform(size=(100, 40)).astype(np.float32), far])
+    np.testing.assert_array_equal(knn.score(rows), _brute_force(knn, rows))
+    own = np.arange(len(X))
+    np.testing.assert_array_equal(knn.score(X, own), _brute_force(knn, X, own))
+    few = Neighbors.fit(X[:50], np.arange(50), seed=0)  # so few reference rows that each is measured
+    np.testing.assert_array_equal(few.score(rows), _brute_force(few, rows))
+
+
 def test_the_detector_adds_the_distance_as_a_weighted_robust_z_score():
     det = AnomalyDetector(seed=1, knn_weight=2.0, **SMALL).fit(TABLE)
     plain = AnomalyDetector(seed=1, knn_weight=0, **SMALL).fit(TABLE)
