@@ -339,3 +339,16 @@ def test_the_explorer_places_rows_as_the_model_does():
     pictures.fit(images)
     assert pad_meta(pictures, "server")["ok"]
     assert not pad_meta(pictures, "file")["ok"] and "serve" in pad_meta(pictures, "file")["note"]
+
+
+def test_the_exported_encoder_is_the_encoder_and_verify_agrees(tmp_path):
+    pytest.importorskip("onnxruntime", reason="the export extra is not installed")
+    pytest.importorskip("onnxscript", reason="the export extra is not installed")
+    from hourglass.cli import main
+
+    model, X, _ = placed_model()
+    folder = model.save(tmp_path / "m")
+    np.save(tmp_path / "x.npy", X)
+    assert main(["export", str(folder), "-o", str(tmp_path / "onnx")]) == 0
+    # verify compares the exported encoder with the encoder's codes, not with the placed ones
+    assert main(["verify", str(folder), str(tmp_path / "x.npy"), "--onnx", str(tmp_path / "onnx")]) == 0

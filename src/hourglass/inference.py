@@ -208,11 +208,11 @@ class InferenceModel:
         """Rebuild X through the waist, in X's shape and original units."""
         return self.rebuild(self.rows(X)).reshape(X.shape)
 
-    def encode(self, flat: np.ndarray) -> np.ndarray:
+    def encode(self, flat: np.ndarray, placed: bool = True) -> np.ndarray:
         """Checked rows (``rows``) -> codes, float32 for float32 rows, else float64: the encoder's, or with a
-        ``placement`` the places of the rows by their nearest kept training rows."""
+        ``placement`` (unless ``placed`` is False) the places of the rows by their nearest kept training rows."""
         codes = self.run(self.model_.encode, flat, self.latent_dim, out_dtype(flat))
-        if self.placement is None:
+        if self.placement is None or not placed:
             return codes
         if not self.placement.indexed:  # the search grid over the kept rows' codes, built once
             self.placement.index(self.run(self.model_.encode, self.placement.rows, self.latent_dim, np.float32, False))

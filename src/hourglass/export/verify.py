@@ -88,7 +88,7 @@ def verify(estimator: _Estimator, runtime: Runtime, X: np.ndarray) -> Report:
     """
     rows = np.ascontiguousarray(X, dtype=np.float32)
     scale = np.asarray(estimator.scaler_.scale, np.float64)
-    codes = estimator.codes(rows)
+    codes = estimator.runner_.encode(estimator._rows(rows), placed=False)  # the encoder's: what is exported
     encoded = {TORCH: codes, ORT: runtime.run("encoder", rows)}
     decoded = {TORCH: estimator.runner_.inverse_transform(codes), ORT: runtime.run("decoder", codes)}
     scores = {TORCH: estimator.score_samples(rows)}
