@@ -21,8 +21,8 @@ import numpy as np
 
 from hourglass import AnomalyDetector, Autoencoder, load_dataset
 from hourglass.explorer import write_explorer
-from hourglass.explorer.weights import export_decoder, export_detector, export_encoder
 from hourglass.explorer.page import _static
+from hourglass.explorer.weights import export_decoder, export_detector, export_encoder
 from hourglass.export.browser import CHROMIUM, FLAGS
 
 # One sample: `batch` decodes of the map's first codes, each as a hover does it, in the explorer page itself.

@@ -241,7 +241,7 @@ class Autoencoder(TransformerMixin, _Estimator):
             raise HourglassError("placement='neighbors' needs structure='neighbors' (the layout it places rows on)")
         settings = train_config(self, self.loss, structure)
         self.runner_, self.history_ = train_network(self, rows, scaler, name, config, settings, checkpoint_dir, resume)
-        if self.placement == "neighbors":
+        if self.placement == "neighbors" and structure is not None:  # fit refused placement without it above
             kept_rows, places, spread = structure.laid_out
             self.runner_.placement = Placement.keep(kept_rows, places, spread, int(self.n_neighbors), int(self.seed))
         self.prior_ = None if self.model_.learns_prior else code_prior(self.runner_, rows.flat, self.seed)

@@ -185,19 +185,25 @@ class Placement:
         return out
 
     def _candidates(self, codes: np.ndarray) -> torch.Tensor:
-        search = self.search
+        search = self._built()
+        assert search.candidates is not None  # only asked where the kept rows are too many to search all
         cell = np.clip(np.floor((codes[:, :2] - search.low) / search.size), 0, search.cells - 1).astype(np.int64)
         flat = cell[:, 0] * search.cells + cell[:, 1] if cell.shape[1] > 1 else cell[:, 0]
         return search.candidates[torch.from_numpy(flat)]
 
     def _find(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Which rows equal a kept row, bit for bit, and which kept row (by a hash of their bits, then checked)."""
-        search = self.search
+        search = self._built()
         keys = row_keys(rows)
         slot = np.minimum(np.searchsorted(search.keys, keys), len(self.rows) - 1)
         which = search.order[slot]
         same = (search.keys[slot] == keys) & np.all(self.rows[which] == rows, axis=1)
         return same, which
+
+    def _built(self) -> _Search:
+        if self.search is None:
+            raise HourglassError("placement: the search over the kept rows is not built (call index first)")
+        return self.search
 
 
 def row_keys(rows: np.ndarray) -> np.ndarray:
