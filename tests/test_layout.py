@@ -6,6 +6,7 @@ lower layer knows about a higher one.
 
 import ast
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -113,18 +114,13 @@ def upward_imports(graph) -> list[str]:
     return bad
 
 
-def part_cycles(graph) -> list[list[str]]:
-    edges: dict[str, set[str]] = {}
-    for module, targets in graph.items():
-        for target, *_ in targets:
-            a, b = part_of(module), part_of(target)
-            if a != b and b != VERSION:
-                edges.setdefault(a, set()).add(b)
-    cycles, done = [], set()
+def circles(edges: dict[str, Any]) -> list[list[str]]:
+    """Every circle a depth-first walk of ``edges`` (node -> nodes it imports) meets, each as its path."""
+    found, done = [], set()
 
     def walk(node: str, stack: list[str]) -> None:
         if node in stack:
-            cycles.append([*stack[stack.index(node) :], node])
+            found.append([*stack[stack.index(node) :], node])
             return
         if node in done:
             return
@@ -134,7 +130,17 @@ def part_cycles(graph) -> list[list[str]]:
 
     for start in sorted(edges):
         walk(start, [])
-    return cycles
+    return found
+
+
+def part_cycles(graph) -> list[list[str]]:
+    edges: dict[str, set[str]] = {}
+    for module, targets in graph.items():
+        for target, *_ in targets:
+            a, b = part_of(module), part_of(target)
+            if a != b and b != VERSION:
+                edges.setdefault(a, set()).add(b)
+    return circles(edges)
 
 
 def test_every_module_has_a_layer():
@@ -186,21 +192,7 @@ def module_cycles(graph) -> list[list[str]]:
     # first. Leave that one edge out (the package importing the submodule is the real dependency).
     for module in edges:
         edges[module] = [t for t in edges[module] if not module.startswith(t + ".")]
-    cycles, done = [], set()
-
-    def walk(node: str, stack: list[str]) -> None:
-        if node in stack:
-            cycles.append([*stack[stack.index(node) :], node])
-            return
-        if node in done:
-            return
-        for nxt in edges.get(node, ()):
-            walk(nxt, [*stack, node])
-        done.add(node)
-
-    for start in sorted(edges):
-        walk(start, [])
-    return cycles
+    return circles(edges)
 
 
 def test_no_module_imports_another_in_a_circle():

@@ -334,7 +334,8 @@ def test_many_distinct_labels_still_name_the_dots():
     assert few["kind"] == "category"
 
 
-def test_explore_says_when_labels_are_too_many_to_colour(tmp_path, capsys):
+def _trained_on_a_label_per_row(tmp_path, capsys):
+    """A 300-row table whose label column names every row differently, and a model trained on it."""
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.normal(size=(300, 3)), columns=["a", "b", "c"])
     frame["name"] = [f"row-{i}" for i in range(300)]
@@ -343,6 +344,11 @@ def test_explore_says_when_labels_are_too_many_to_colour(tmp_path, capsys):
     model = tmp_path / "m"
     assert main(["train", str(data), "--label", "name", "--epochs", "1", "--quiet", "--out", str(model)]) == 0
     capsys.readouterr()
+    return data, model
+
+
+def test_explore_says_when_labels_are_too_many_to_colour(tmp_path, capsys):
+    data, model = _trained_on_a_label_per_row(tmp_path, capsys)
     assert main(["explore", str(model), str(data), "--label", "name", "-o", str(tmp_path / "e.html")]) == 0
     err = capsys.readouterr().err
     assert "300 distinct labels: too many to colour the dots by" in err
@@ -356,14 +362,7 @@ def test_explore_says_when_labels_are_too_many_to_colour(tmp_path, capsys):
 @pytest.mark.slow  # UMAP: numba compiles it for about a minute
 def test_evaluate_map_with_umap_says_nan_for_a_label_per_row(tmp_path, capsys):
     pytest.importorskip("umap")
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame(rng.normal(size=(300, 3)), columns=["a", "b", "c"])
-    frame["name"] = [f"row-{i}" for i in range(300)]
-    data = tmp_path / "t.csv"
-    frame.to_csv(data, index=False)
-    model = tmp_path / "m"
-    assert main(["train", str(data), "--label", "name", "--epochs", "1", "--quiet", "--out", str(model)]) == 0
-    capsys.readouterr()
+    data, model = _trained_on_a_label_per_row(tmp_path, capsys)
     assert main(["evaluate-map", str(model), str(data), str(data), "--label", "name"]) == 0
     table = capsys.readouterr().out
     assert "hourglass" in table and "UMAP" in table and "nan" in table
