@@ -2,8 +2,8 @@
 
 Run: ``python benchmarks/map.py`` (one core; umap-learn, when installed, is timed after a warm-up fit that
 compiles its numba code). Options: ``--datasets mnist7,digits`` to run some, ``--seeds 3`` for medians over
-seeds, ``--weights 0.3,1,3`` to compare several ``structure_weight`` values, ``--model mlp`` to train
-Fashion-MNIST's 28x28 images on the MLP instead of the conv model that ``auto`` picks, ``--scale
+seeds, ``--weights 0.3,1,3`` to compare several ``structure_weight`` values, ``--model mlp,conv`` to train
+each dataset on each of these models (``auto``: conv for Fashion-MNIST's 28x28 images, else the MLP), ``--scale
 5000,20000,60000`` to add Fashion-MNIST area-averaged to 7x7 at those training sizes (the first rows of a fixed
 permutation of its 60,000 training images, scored on its 10,000 test images), ``--cache DIR`` to reuse UMAP's
 fits from an earlier run (marked so in the table).
@@ -169,7 +169,7 @@ def main() -> None:
     parser.add_argument("--scale", default="", help="Fashion-MNIST 7x7 training sizes, e.g. 5000,20000,60000")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--weights", default="1", help="structure_weight values to compare")
-    parser.add_argument("--model", default="auto")
+    parser.add_argument("--model", default="auto", help="comma-separated model families, e.g. mlp,conv")
     parser.add_argument("--no-umap", action="store_true")
     parser.add_argument("--cache", default="", help="a folder to keep UMAP's fits in and reuse them from")
     args = parser.parse_args()
@@ -191,15 +191,18 @@ def main() -> None:
     print("| data | map | test 1-NN | 5-NN | train LOO 1-NN | held-out MSE | fit s | fit CPU s | transform rows/s |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     weights = [float(w) for w in args.weights.split(",")]
-    for name, data in datasets(names, scale).items():
+    models = args.model.split(",")
+    runs = [(name, data, m) for name, data in datasets(names, scale).items() for m in models]
+    for name, data, family in runs:
         X = data[0]
-        settings = {"latent_dim": 2, "model": args.model, "device": "cpu"}
+        settings = {"latent_dim": 2, "model": family, "device": "cpu"}
+        label = f"{name} ({family})" if len(models) > 1 else name
         plain, kept, placed = [], {w: [] for w in weights}, {w: [] for w in weights}
         for seed in range(args.seeds):
             model, wall, cpu = timed(hg.Autoencoder(**settings, seed=seed).fit, X)
             plain.append(model_row("hourglass", model, wall, cpu, data))
             if umap and seed == 0:
-                show(name, umap_row(name, data, model, cache), math.nan)
+                show(label, umap_row(name, data, model, cache), math.nan)
             for w in weights:
                 neighbors = {"structure": "neighbors", "structure_weight": w, "placement": "neighbors"}
                 model, wall, cpu = timed(hg.Autoencoder(**settings, seed=seed, **neighbors).fit, X)
@@ -207,17 +210,17 @@ def main() -> None:
                 model.runner_.placement = None  # the same fit's encoder alone: the default placement
                 kept[w].append(model_row(f"neighbors w={w:g}", model, wall, cpu, data))
         base = median(plain)
-        show(name, base, math.nan)
+        show(label, base, math.nan)
         for w in weights:
-            show(name, median(kept[w]), base.mse)
-            show(name, median(placed[w]), base.mse)
+            show(label, median(kept[w]), base.mse)
+            show(label, median(placed[w]), base.mse)
         # Decoding in bulk, as a user decodes a grid or a stream: 1,000,000 codes from the last model's range.
         codes = model.transform(X)
         grid = np.random.default_rng(0).uniform(codes.min(0), codes.max(0), (1_000_000, 2)).astype(np.float32)
         model.inverse_transform(grid[:10_000])
         start = time.perf_counter()
         model.inverse_transform(grid)
-        print(f"{name}: {model.model_.name} decodes {1e6 / (time.perf_counter() - start):,.0f} rows/s in bulk")
+        print(f"{label}: {model.model_.name} decodes {1e6 / (time.perf_counter() - start):,.0f} rows/s in bulk")
 
 
 if __name__ == "__main__":

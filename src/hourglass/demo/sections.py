@@ -90,12 +90,17 @@ def neighbors_section(run: DemoRun) -> Section | None:
     """The same autoencoder trained to keep each digit's nearest neighbors near (``structure="neighbors"``),
     its map beside the plain one's, each scored by how often a held-out digit's nearest training code
     carries its label (1-NN) and by held-out reconstruction error."""
-    if run.epochs:  # a quick run: the layout's 1,000 steps take seconds however few the rows, so it is left out
+    if run.epochs:  # a quick run: the layout's 500 epochs take seconds however few the rows, so it is left out
         return None
     r = run.result
     start = time.perf_counter()
+    # Placed as UMAP's transform places rows, so the map drawn is the layout itself, not the encoder's copy of it.
     kept = Autoencoder(
-        latent_dim=2, structure="neighbors", seed=r.model.seed, epochs=run.epochs or AUTOENCODER.epochs
+        latent_dim=2,
+        structure="neighbors",
+        placement="neighbors",
+        seed=r.model.seed,
+        epochs=run.epochs or AUTOENCODER.epochs,
     ).fit(r.X_train)
     seconds = time.perf_counter() - start
     maps = {"plain autoencoder": r.model, 'structure="neighbors"': kept}
@@ -126,7 +131,8 @@ def neighbors_section(run: DemoRun) -> Section | None:
         "<p>A plain autoencoder places codes only to rebuild digits, so kinds that look alike can share a "
         "region. Trained also to keep each digit's nearest neighbors (in pixels) near in the code, the same "
         "network draws a map organised by likeness (UMAP's objective; see the docs' guide to neighbor-preserving "
-        "maps).</p>"
+        'maps). With <code>placement="neighbors"</code> the model keeps its training digits, which sit at their '
+        "places in that map, and places a new digit among its nearest training digits, as UMAP does.</p>"
         + run.figure("maps_side_by_side.png", map_figure(both), caption)
         + run.figure("manifold_neighbors.png", grid, grid_caption)
     )
