@@ -287,6 +287,26 @@ def test_placement_is_deterministic_and_needs_the_layout():
         hg.Autoencoder(epochs=1, device="cpu", placement="neighbors").fit(X)
 
 
+@pytest.mark.parametrize("exact", [True, False])
+def test_a_row_is_placed_alike_alone_or_among_others(monkeypatch, exact):
+    from hourglass.training import placement
+
+    if not exact:  # the grid over the codes, its cells' candidates voted by the kept rows' neighbors
+        monkeypatch.setattr(placement, "EXACT_VALUES", 0)
+    model, X, y = placed_model()
+    kept = model.runner_.placement
+    assert (kept.search is None) and model.transform(X[:1]) is not None
+    assert (kept.search.candidates is None) == exact
+    X_new, y_new = sheet_and_clusters(130, 10)
+    placed = model.transform(X_new)
+    alone = np.concatenate([model.transform(X_new[i : i + 1]) for i in range(0, 130, 7)])
+    np.testing.assert_array_equal(alone, placed[::7])
+    np.testing.assert_array_equal(np.concatenate([model.transform(X_new[:65]), model.transform(X_new[65:])]), placed)
+    codes = model.transform(X)
+    assert KNeighborsClassifier(1).fit(codes, y).score(placed, y_new) >= 0.95
+    assert np.isin(kept.places, codes).all(axis=1).all()  # the kept rows on their own places, by either search
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

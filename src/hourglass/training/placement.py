@@ -7,13 +7,16 @@ their places, weighted by the fuzzy graph's weights, and refines it by the layou
 the same from rows the model keeps (the training rows, or a seeded sample of ``MAX_KEPT_BYTES`` of them) and
 their places in the layout:
 
-* candidates: all kept rows when they are few (``EXACT_VALUES``); else the encoder's code of a new row falls
-  in a cell of a grid laid over the kept rows' codes, and the cell holds the ``CANDIDATES`` kept rows whose
-  codes are nearest its centre. Searching those, not all kept rows, is what makes a placement cost about
-  the same whatever the number of kept rows;
+* candidates: all kept rows when they are few (``EXACT_VALUES``), searched exactly; else the encoder's code
+  of a new row falls in a cell of a grid laid over the kept rows' codes, and the cell holds ``CANDIDATES``
+  kept rows: first those most often among the nearest kept rows (in input space) of the kept rows whose
+  codes fell in that cell, then those whose codes lie nearest its centre. A new row near the rows that fell
+  in its cell is near their neighbors; the encoder's 2-D code alone is a poorer guide to input-space
+  neighbors. Searching a cell's candidates, not all kept rows, is what makes a placement cost about the
+  same whatever the number of kept rows;
 * the ``k`` candidates nearest the row in input space (scaled units) weigh in with UMAP's weights
   ``exp(-(d - rho) / sigma)``, ``rho`` the nearest distance and ``sigma`` set so the weights sum to
-  ``log2(k)``; the row starts at their places' weighted mean, as UMAP's does;
+  ``log2(k)`` (Newton's method on ``1 / sigma``); the row starts at their places' weighted mean, as UMAP's does;
 * UMAP then refines the row by its layout's moves: pulled towards each neighbor's place by the gradient of
   ``log q``, ``q = 1 / (1 + a d^(2b))``, whose pull fades with distance, so the row settles among its
   nearest places rather than between groups. Here that pull's fixed point is sought directly, ``SHIFT_STEPS``
@@ -33,16 +36,20 @@ import numpy as np
 import torch
 
 from hourglass.errors import HourglassError
+from hourglass.runtime.forward import ROW_GROUP
 from hourglass.training.layout import A, B
 
 PLACEMENT_ARRAYS = "placement."  # the prefix of the kept rows' and places' tensors in model.safetensors
 MAX_KEPT_BYTES = 64 << 20  # kept rows (float32) at most; a seeded sample of the training rows beyond
 CANDIDATES = 32  # kept rows searched per placed row
-EXACT_VALUES = 1 << 18  # kept rows x features up to which every kept row is searched: as fast, and exact
+EXACT_VALUES = 1 << 18  # kept rows x features up to which every kept row is searched: exact
+VOTERS = 8_192  # kept rows (all, or a seeded sample) whose nearest kept rows choose the cells' candidates
+INDEX_ROWS = 512  # kept rows at a time while their nearest kept rows are found
 CELL_ROWS = 4  # kept rows per grid cell on average: the grid has about rows / CELL_ROWS cells
 BLOCK_ROWS = 8_192  # rows placed at a time (their candidates' values stay a few MiB)
-SHIFT_STEPS = 10  # mean-shift steps from the weighted mean
-SIGMA_STEPS = 24  # bisection steps on log(sigma): a relative precision far below the weights' use
+GROUP = 16  # kept rows per group in an exact search (see nearest_of_all)
+SHIFT_STEPS = 6  # mean-shift steps from the weighted mean
+SIGMA_STEPS = 8  # Newton steps on 1 / sigma from zero: the weights only feed a weighted mean
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,8 @@ class _Search:
     size: np.ndarray
     cells: int
     candidates: torch.Tensor | None  # (cells ** width, CANDIDATES) kept rows, by cell; None: search them all
+    padded: torch.Tensor  # the kept rows, then zero rows up to whole GROUPs (searched when they are few)
+    norms: torch.Tensor  # their squared lengths, the padding's infinite (never among the nearest)
     keys: np.ndarray
     order: np.ndarray
 
@@ -139,13 +148,28 @@ class Placement:
         centres = np.stack([a.ravel() for a in np.meshgrid(*axes, indexing="ij")], axis=1)
         from scipy.spatial import cKDTree
 
+        padded = torch.zeros(-(-len(self.rows) // GROUP) * GROUP, self.rows.shape[1])
+        padded[: len(self.rows)] = torch.from_numpy(self.rows)
+        norms = padded.square().sum(dim=1)
+        norms[len(self.rows) :] = torch.inf
         candidates = None
         if self.rows.size > EXACT_VALUES:
             _, nearest = cKDTree(codes).query(centres, min(CANDIDATES, len(codes)))
-            candidates = torch.from_numpy(nearest.reshape(len(centres), -1).astype(np.int64))
+            voters = np.arange(len(codes))
+            if len(voters) > VOTERS:
+                voters = np.sort(np.random.default_rng(0).choice(len(codes), VOTERS, replace=False))
+            neighbors = np.concatenate(
+                [
+                    nearest_of_all(padded[torch.from_numpy(voters[i : i + INDEX_ROWS])], padded, norms, self.k)[1]
+                    for i in range(0, len(voters), INDEX_ROWS)
+                ]
+            )
+            cell = cell_of(codes[voters], low, size, cells)
+            candidates = torch.from_numpy(_vote(cell, neighbors, nearest.reshape(len(centres), -1), len(codes)))
+            padded, norms = padded[:0], norms[:0]  # searched by cell: the copy is not kept
         keys = np.concatenate([row_keys(self.rows[i : i + BLOCK_ROWS]) for i in range(0, len(self.rows), BLOCK_ROWS)])
         order = np.argsort(keys, kind="stable")
-        self.search = _Search(low, size, cells, candidates, keys[order], order)
+        self.search = _Search(low, size, cells, candidates, padded, norms, keys[order], order)
 
     @property
     def indexed(self) -> bool:
@@ -153,43 +177,36 @@ class Placement:
 
     def place(self, rows: np.ndarray, codes: np.ndarray, scale: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
         """Places of ``rows`` (in the data's units; ``scale`` takes them to the kept rows' scaled units) whose
-        encoder codes are ``codes``."""
-        if self.search is None:
-            raise HourglassError("Placement.index must run before place")
-        kept = torch.from_numpy(self.rows)
-        norms = kept.square().sum(dim=1)
-        places = torch.from_numpy(self.places)
+        encoder codes are ``codes``. Each row's place depends on that row alone, not on the others placed with it."""
+        places = torch.from_numpy(self.places) * self.spread  # in the layout's units, where the pull is defined
         out = np.empty((len(rows), self.places.shape[1]), np.float32)
         for start in range(0, len(rows), BLOCK_ROWS):
-            block = torch.from_numpy(np.ascontiguousarray(scale(rows[start : start + BLOCK_ROWS]), dtype=np.float32))
-            # |r - x|^2 = |r|^2 - 2 r.x + |x|^2 over each row's candidates, or over all kept rows
-            if self.search.candidates is None:
-                d2, chosen = torch.addmm(norms, block, kept.T, alpha=-2).topk(self.k, dim=1, largest=False)
-            else:
-                candidates = self._candidates(np.asarray(codes[start : start + BLOCK_ROWS]))
-                near = torch.baddbmm(norms[candidates][:, :, None], kept[candidates], block[:, :, None], alpha=-2)
-                d2, order = near[:, :, 0].topk(self.k, dim=1, largest=False)
-                chosen = candidates.gather(1, order)
-            d2 += block.square().sum(dim=1, keepdim=True)
-            weights = fuzzy_weights(d2.clamp_min(0).sqrt())
-            near = places[chosen] * self.spread  # (rows, k, width), in the layout's units
-            placed = (weights[:, :, None] * near).sum(dim=1) / weights.sum(dim=1, keepdim=True)
-            for _ in range(SHIFT_STEPS):
-                apart = (placed[:, None, :] - near).square().sum(dim=2).clamp_min(1e-12)
-                power = torch.exp(B * apart.log())  # d^(2b), and d^(2b - 2) = d^(2b) / d^2
-                pull = weights * power / (apart * (1 + A * power))
-                placed = torch.bmm(pull[:, None, :], near)[:, 0] / pull.sum(dim=1, keepdim=True)
+            block = np.ascontiguousarray(scale(rows[start : start + BLOCK_ROWS]), dtype=np.float32)
+            # padded to whole ROW_GROUPs: a matmul rounds a row by how many rows share it, and an exp or pow
+            # rounds the ragged tail of a tensor's values (past its last whole SIMD vector) its own way
+            extra = -len(block) % ROW_GROUP
+            whole = np.concatenate([block, np.zeros((extra, block.shape[1]), np.float32)])
+            near = np.asarray(codes[start : start + BLOCK_ROWS])
+            dist, chosen = self.nearest(whole, np.concatenate([near, np.zeros((extra, near.shape[1]), near.dtype)]))
+            placed = settle(fuzzy_weights(dist), places[chosen])[: len(block)]
             out[start : start + len(block)] = (placed / self.spread).numpy()
-            same, which = self._find(block.numpy())  # a row equal to a kept row: its place, as UMAP's transform
+            same, which = self._find(block)  # a row equal to a kept row: its place, as UMAP's transform
             out[start + np.flatnonzero(same)] = self.places[which[same]]
         return out
 
-    def _candidates(self, codes: np.ndarray) -> torch.Tensor:
+    def nearest(self, block: np.ndarray, codes: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ``k`` kept rows nearest each scaled row among its cell's candidates: distances (ascending) and
+        which kept rows."""
         search = self._built()
-        assert search.candidates is not None  # only asked where the kept rows are too many to search all
-        cell = np.clip(np.floor((codes[:, :2] - search.low) / search.size), 0, search.cells - 1).astype(np.int64)
-        flat = cell[:, 0] * search.cells + cell[:, 1] if cell.shape[1] > 1 else cell[:, 0]
-        return search.candidates[torch.from_numpy(flat)]
+        x = torch.from_numpy(block)
+        if search.candidates is None:
+            d2, chosen = nearest_of_all(x, search.padded, search.norms, self.k)
+            return (d2 + x.square().sum(dim=1, keepdim=True)).clamp_min_(0).sqrt_(), chosen
+        candidates = search.candidates[torch.from_numpy(cell_of(codes, search.low, search.size, search.cells))]
+        kept = torch.from_numpy(self.rows).index_select(0, candidates.view(-1)).view(*candidates.shape, -1)
+        d2 = (kept - x[:, None, :]).square_().sum(dim=2)  # differences, not |r|^2 - 2 r.x + |x|^2: no cancellation
+        d2, order = d2.topk(min(self.k, d2.shape[1]), dim=1, largest=False)
+        return d2.sqrt_(), candidates.gather(1, order)
 
     def _find(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Which rows equal a kept row, bit for bit, and which kept row (by a hash of their bits, then checked)."""
@@ -206,6 +223,49 @@ class Placement:
         return self.search
 
 
+def nearest_of_all(
+    x: torch.Tensor, padded: torch.Tensor, norms: torch.Tensor, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` rows of ``padded`` nearest each row of ``x``, exactly, by ``|r|^2 - 2 r.x`` (ascending; add
+    ``|x|^2`` for squared distances): the ``k`` groups of ``GROUP`` rows with the nearest minima hold the
+    ``k`` nearest rows, so a top-k over the groups' minima, then over their members, finds them at a
+    fraction of a top-k over every row."""
+    d2 = torch.addmm(norms, x, padded.T, alpha=-2)
+    groups = d2.view(len(x), -1, GROUP).amin(dim=2)
+    _, best = groups.topk(min(k, groups.shape[1]), dim=1, largest=False)
+    columns = (best[:, :, None] * GROUP + torch.arange(GROUP)).view(len(x), -1)
+    d2, order = d2.gather(1, columns).topk(k, dim=1, largest=False)
+    return d2, columns.gather(1, order)
+
+
+def cell_of(codes: np.ndarray, low: np.ndarray, size: np.ndarray, cells: int) -> np.ndarray:
+    """The grid cell (a flat index) that each code falls in; codes beyond the kept rows' range, the edge's."""
+    cell = np.clip(np.floor((codes[:, :2] - low) / size), 0, cells - 1).astype(np.int64)
+    return cell[:, 0] * cells + cell[:, 1] if cell.shape[1] > 1 else cell[:, 0]
+
+
+def _vote(cell: np.ndarray, neighbors: np.ndarray, nearest: np.ndarray, rows: int) -> np.ndarray:
+    """Each cell's candidates: the kept rows most often among the nearest kept rows (in input space) of the
+    kept rows whose codes fall in the cell, then those whose codes lie nearest its centre (``nearest``, one
+    row a cell, nearest first), as many as ``nearest`` has columns. A new row whose code falls in a cell is
+    most likely near the rows near those that fell there: its encoder code alone chooses poorer candidates."""
+    voted, count = np.unique(np.repeat(cell, neighbors.shape[1]) * rows + neighbors.ravel(), return_counts=True)
+    width = nearest.shape[1]
+    near = np.repeat(np.arange(len(nearest)), width) * rows + nearest.ravel()
+    keys = np.concatenate([voted, near])
+    score = np.concatenate([count, -1 - np.tile(np.arange(width), len(nearest))])  # votes first, then nearness
+    order = np.lexsort((-score, keys))
+    keys, score = keys[order], score[order]
+    first = np.ones(len(keys), bool)
+    first[1:] = keys[1:] != keys[:-1]  # a row voted for and near the centre: once, by its votes
+    keys, score = keys[first], score[first]
+    order = np.lexsort((keys % rows, -score, keys // rows))  # by cell, most voted first
+    keys = keys[order]
+    starts = np.searchsorted(keys // rows, np.arange(len(nearest)))
+    take = starts[:, None] + np.arange(width)  # every cell has at least its ``width`` nearest rows
+    return (keys[take] % rows).astype(np.int64)
+
+
 def row_keys(rows: np.ndarray) -> np.ndarray:
     """A 64-bit hash of each float32 row's bits (a random multiply-add that wraps): equal rows, equal keys."""
     bits = np.ascontiguousarray(rows, dtype=np.float32).view(np.uint32).astype(np.uint64)
@@ -215,13 +275,33 @@ def row_keys(rows: np.ndarray) -> np.ndarray:
 
 def fuzzy_weights(dist: torch.Tensor) -> torch.Tensor:
     """UMAP's membership weights of each row's ``k`` nearest distances (ascending): ``exp(-(d - rho) / sigma)``,
-    ``rho`` the nearest distance, ``sigma`` such that they sum to ``log2(k)`` (at least 1 for the nearest)."""
-    gap = (dist - dist[:, :1]).clamp_min(0)
+    ``rho`` the nearest distance, ``sigma`` such that they sum to ``log2(k)`` (at least 1 for the nearest).
+
+    The sum falls and is convex in ``1 / sigma``, so Newton's steps from zero rise to the root without passing it."""
+    gap = dist - dist[:, :1]
     target = float(np.log2(max(dist.shape[1], 2)))
-    scale = gap.mean(dim=1).clamp_min(1e-12).log()
-    low, high = torch.full_like(scale, -20.0), torch.full_like(scale, 10.0)  # log(sigma) - scale
+    inverse = torch.zeros_like(gap[:, :1])  # 1 / sigma: all weights 1, their sum k >= target
     for _ in range(SIGMA_STEPS):
-        mid = (low + high) / 2
-        over = torch.exp(-gap / torch.exp(scale + mid)[:, None]).sum(dim=1) > target
-        high, low = torch.where(over, mid, high), torch.where(over, low, mid)
-    return torch.exp(-gap / torch.exp(scale + (low + high) / 2)[:, None])
+        weights = torch.exp(-gap * inverse)
+        slope = (weights * gap).sum(dim=1, keepdim=True)  # minus the sum's derivative
+        inverse += (weights.sum(dim=1, keepdim=True) - target).clamp_min_(0) / slope.clamp_min_(1e-30)
+    return torch.exp(-gap * inverse)
+
+
+def settle(weights: torch.Tensor, near: torch.Tensor) -> torch.Tensor:
+    """From the weighted mean of the neighbors' places ``near`` (rows, k, width), ``SHIFT_STEPS`` mean-shift
+    steps towards the fixed point of the layout's pull, ``w d^(2b - 2) / (1 + a d^(2b))``.
+
+    Every sum runs along a row's own ``k`` values, a coordinate at a time: a sum across the rows' axis, or a
+    batched product, rounds a row by how many rows share the call."""
+    axes = near.permute(2, 0, 1).contiguous()  # (width, rows, k)
+    total = weights.sum(dim=1, keepdim=True)
+    placed = [(weights * axis).sum(dim=1, keepdim=True) / total for axis in axes]
+    for _ in range(SHIFT_STEPS):
+        apart = torch.stack([(p - axis).square_() for p, axis in zip(placed, axes, strict=True)]).sum(dim=0)
+        apart.clamp_min_(1e-12)
+        power = apart.pow(B)  # d^(2b), and d^(2b - 2) = d^(2b) / d^2
+        pull = weights * power / (apart * (1 + A * power))
+        total = pull.sum(dim=1, keepdim=True)
+        placed = [(pull * axis).sum(dim=1, keepdim=True) / total for axis in axes]
+    return torch.cat(placed, dim=1)
