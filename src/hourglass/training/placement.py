@@ -46,8 +46,9 @@ EXACT_VALUES = 1 << 18  # kept rows x features up to which every kept row is sea
 VOTERS = 8_192  # kept rows (all, or a seeded sample) whose nearest kept rows choose the cells' candidates
 INDEX_ROWS = 512  # kept rows at a time while their nearest kept rows are found
 CELL_ROWS = 4  # kept rows per grid cell on average: the grid has about rows / CELL_ROWS cells
-BLOCK_ROWS = 8_192  # rows placed at a time (their candidates' values stay a few MiB)
+BLOCK_ROWS = 1_024  # rows placed at a time: their candidates' values stay in cache
 GROUP = 16  # kept rows per group in an exact search (see nearest_of_all)
+EXACT_CHUNK = 1 << 20  # distances at a time in an exact search: a few MiB, in cache
 SHIFT_STEPS = 6  # mean-shift steps from the weighted mean
 SIGMA_STEPS = 8  # Newton steps on 1 / sigma from zero: the weights only feed a weighted mean
 
@@ -204,7 +205,7 @@ class Placement:
             return (d2 + x.square().sum(dim=1, keepdim=True)).clamp_min_(0).sqrt_(), chosen
         candidates = search.candidates[torch.from_numpy(cell_of(codes, search.low, search.size, search.cells))]
         kept = torch.from_numpy(self.rows).index_select(0, candidates.view(-1)).view(*candidates.shape, -1)
-        d2 = (kept - x[:, None, :]).square_().sum(dim=2)  # differences, not |r|^2 - 2 r.x + |x|^2: no cancellation
+        d2 = kept.sub_(x[:, None, :]).square_().sum(dim=2)  # differences, not |r|^2 - 2 r.x + |x|^2: no cancellation
         d2, order = d2.topk(min(self.k, d2.shape[1]), dim=1, largest=False)
         return d2.sqrt_(), candidates.gather(1, order)
 
@@ -214,7 +215,9 @@ class Placement:
         keys = row_keys(rows)
         slot = np.minimum(np.searchsorted(search.keys, keys), len(self.rows) - 1)
         which = search.order[slot]
-        same = (search.keys[slot] == keys) & np.all(self.rows[which] == rows, axis=1)
+        same = search.keys[slot] == keys
+        hits = np.flatnonzero(same)  # few, most often none: only these are compared value by value
+        same[hits] = np.all(self.rows[which[hits]] == rows[hits], axis=1)
         return same, which
 
     def _built(self) -> _Search:
@@ -229,11 +232,20 @@ def nearest_of_all(
     """The ``k`` rows of ``padded`` nearest each row of ``x``, exactly, by ``|r|^2 - 2 r.x`` (ascending; add
     ``|x|^2`` for squared distances): the ``k`` groups of ``GROUP`` rows with the nearest minima hold the
     ``k`` nearest rows, so a top-k over the groups' minima, then over their members, finds them at a
-    fraction of a top-k over every row."""
+    fraction of a top-k over every row. In chunks of whole ``ROW_GROUP``s of rows (``x`` has whole groups):
+    the same bits for a row whatever rows share the call."""
+    step = max(EXACT_CHUNK // len(padded) // ROW_GROUP, 1) * ROW_GROUP
+    nearest = [_nearest_in_groups(x[i : i + step], padded, norms, k) for i in range(0, len(x), step)]
+    return torch.cat([d for d, _ in nearest]), torch.cat([c for _, c in nearest])
+
+
+def _nearest_in_groups(
+    x: torch.Tensor, padded: torch.Tensor, norms: torch.Tensor, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     d2 = torch.addmm(norms, x, padded.T, alpha=-2)
-    groups = d2.view(len(x), -1, GROUP).amin(dim=2)
-    _, best = groups.topk(min(k, groups.shape[1]), dim=1, largest=False)
-    columns = (best[:, :, None] * GROUP + torch.arange(GROUP)).view(len(x), -1)
+    groups = d2.view(len(x), GROUP, -1).amin(dim=1)  # group j: rows j, j + n, j + 2n, ... (n groups): a
+    _, best = groups.topk(min(k, groups.shape[1]), dim=1, largest=False)  # minimum over whole vectors
+    columns = (best[:, :, None] + torch.arange(GROUP) * groups.shape[1]).view(len(x), -1)
     d2, order = d2.gather(1, columns).topk(k, dim=1, largest=False)
     return d2, columns.gather(1, order)
 
