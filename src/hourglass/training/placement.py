@@ -45,12 +45,13 @@ CANDIDATES = 32  # kept rows searched per placed row
 EXACT_VALUES = 1 << 18  # kept rows x features up to which every kept row is searched: exact
 VOTERS = 8_192  # kept rows (all, or a seeded sample) whose nearest kept rows choose the cells' candidates
 INDEX_ROWS = 512  # kept rows at a time while their nearest kept rows are found
+PROJECTED = 32  # rows wider than this are compared with their candidates on this many principal axes
 CELL_ROWS = 4  # kept rows per grid cell on average: the grid has about rows / CELL_ROWS cells
 BLOCK_ROWS = 1_024  # rows placed at a time: their candidates' values stay in cache
 GROUP = 16  # kept rows per group in an exact search (see nearest_of_all)
 EXACT_CHUNK = 1 << 20  # distances at a time in an exact search: a few MiB, in cache
 SHIFT_STEPS = 6  # mean-shift steps from the weighted mean
-SIGMA_STEPS = 8  # Newton steps on 1 / sigma from zero: the weights only feed a weighted mean
+SIGMA_STEPS = 6  # Newton steps on 1 / sigma: the weights only feed a weighted mean
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,9 @@ class _Search:
     candidates: torch.Tensor | None  # (cells ** width, CANDIDATES) kept rows, by cell; None: search them all
     padded: torch.Tensor  # the kept rows, then zero rows up to whole GROUPs (searched when they are few)
     norms: torch.Tensor  # their squared lengths, the padding's infinite (never among the nearest)
+    mean: torch.Tensor  # with wide rows: the kept rows' mean and principal axes, (features, PROJECTED)
+    axes: torch.Tensor | None  # (None: rows are compared whole)
+    projected: torch.Tensor  # the kept rows compared with a row's candidates: on those axes, or whole
     keys: np.ndarray
     order: np.ndarray
 
@@ -168,9 +172,13 @@ class Placement:
             cell = cell_of(codes[voters], low, size, cells)
             candidates = torch.from_numpy(_vote(cell, neighbors, nearest.reshape(len(centres), -1), len(codes)))
             padded, norms = padded[:0], norms[:0]  # searched by cell: the copy is not kept
+        rows, mean, axes = torch.from_numpy(self.rows), torch.zeros(self.rows.shape[1]), None
+        if candidates is not None and self.rows.shape[1] > PROJECTED:
+            mean, axes = principal_axes(self.rows, PROJECTED)
+            rows = torch.cat([(rows[i : i + BLOCK_ROWS] - mean) @ axes for i in range(0, len(rows), BLOCK_ROWS)])
         keys = np.concatenate([row_keys(self.rows[i : i + BLOCK_ROWS]) for i in range(0, len(self.rows), BLOCK_ROWS)])
         order = np.argsort(keys, kind="stable")
-        self.search = _Search(low, size, cells, candidates, padded, norms, keys[order], order)
+        self.search = _Search(low, size, cells, candidates, padded, norms, mean, axes, rows, keys[order], order)
 
     @property
     def indexed(self) -> bool:
@@ -204,7 +212,9 @@ class Placement:
             d2, chosen = nearest_of_all(x, search.padded, search.norms, self.k)
             return (d2 + x.square().sum(dim=1, keepdim=True)).clamp_min_(0).sqrt_(), chosen
         candidates = search.candidates[torch.from_numpy(cell_of(codes, search.low, search.size, search.cells))]
-        kept = torch.from_numpy(self.rows).index_select(0, candidates.view(-1)).view(*candidates.shape, -1)
+        if search.axes is not None:  # wide rows: compared on their principal axes, a fraction of the values
+            x = (x - search.mean) @ search.axes
+        kept = search.projected.index_select(0, candidates.view(-1)).view(*candidates.shape, -1)
         d2 = kept.sub_(x[:, None, :]).square_().sum(dim=2)  # differences, not |r|^2 - 2 r.x + |x|^2: no cancellation
         d2, order = d2.topk(min(self.k, d2.shape[1]), dim=1, largest=False)
         return d2.sqrt_(), candidates.gather(1, order)
@@ -250,6 +260,18 @@ def _nearest_in_groups(
     return d2, columns.gather(1, order)
 
 
+def principal_axes(rows: np.ndarray, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rows' mean and their ``count`` principal axes (features, count), largest variance first."""
+    data = torch.from_numpy(rows).double()
+    mean = data.mean(dim=0)
+    cov = torch.zeros(data.shape[1], data.shape[1], dtype=torch.float64)
+    for start in range(0, len(data), BLOCK_ROWS):
+        centred = data[start : start + BLOCK_ROWS] - mean
+        cov += centred.T @ centred
+    _, vectors = torch.linalg.eigh(cov)  # ascending
+    return mean.float(), vectors[:, -count:].flip(1).float().contiguous()
+
+
 def cell_of(codes: np.ndarray, low: np.ndarray, size: np.ndarray, cells: int) -> np.ndarray:
     """The grid cell (a flat index) that each code falls in; codes beyond the kept rows' range, the edge's."""
     cell = np.clip(np.floor((codes[:, :2] - low) / size), 0, cells - 1).astype(np.int64)
@@ -289,10 +311,12 @@ def fuzzy_weights(dist: torch.Tensor) -> torch.Tensor:
     """UMAP's membership weights of each row's ``k`` nearest distances (ascending): ``exp(-(d - rho) / sigma)``,
     ``rho`` the nearest distance, ``sigma`` such that they sum to ``log2(k)`` (at least 1 for the nearest).
 
-    The sum falls and is convex in ``1 / sigma``, so Newton's steps from zero rise to the root without passing it."""
+    The sum falls and is convex in ``1 / sigma``, so Newton's steps from below the root rise to it without
+    passing it."""
     gap = dist - dist[:, :1]
     target = float(np.log2(max(dist.shape[1], 2)))
-    inverse = torch.zeros_like(gap[:, :1])  # 1 / sigma: all weights 1, their sum k >= target
+    # 1 / sigma starts below the root: by Jensen, the sum is at least k exp(-mean gap / sigma)
+    inverse = float(np.log(dist.shape[1] / target)) / gap.mean(dim=1, keepdim=True).clamp_min_(1e-30)
     for _ in range(SIGMA_STEPS):
         weights = torch.exp(-gap * inverse)
         slope = (weights * gap).sum(dim=1, keepdim=True)  # minus the sum's derivative
