@@ -301,9 +301,10 @@ def _vote(cell: np.ndarray, neighbors: np.ndarray, nearest: np.ndarray, rows: in
 
 
 def row_keys(rows: np.ndarray) -> np.ndarray:
-    """A 64-bit hash of each float32 row's bits (a random multiply-add that wraps): equal rows, equal keys."""
-    bits = np.ascontiguousarray(rows, dtype=np.float32).view(np.uint32).astype(np.uint64)
-    multipliers = np.random.default_rng(0).integers(1, 2**63, size=bits.shape[1], dtype=np.uint64) * 2 + 1
+    """A hash of each float32 row's bits: each value's bits times an odd random number (wrapping in 32 bits, a
+    one-to-one map), summed in 64 bits. Equal rows, equal keys; a key shared by unequal rows is checked."""
+    bits = np.ascontiguousarray(rows, dtype=np.float32).view(np.uint32)
+    multipliers = np.random.default_rng(0).integers(0, 2**31, size=bits.shape[1], dtype=np.uint32) * 2 + 1
     return (bits * multipliers).sum(axis=1, dtype=np.uint64)
 
 
