@@ -13,7 +13,8 @@ their places in the layout:
   codes fell in that cell, then those whose codes lie nearest its centre. A new row near the rows that fell
   in its cell is near their neighbors; the encoder's 2-D code alone is a poorer guide to input-space
   neighbors. Searching a cell's candidates, not all kept rows, is what makes a placement cost about the
-  same whatever the number of kept rows;
+  same whatever the number of kept rows. Rows wider than ``PROJECTED`` values are compared with the
+  candidates on the kept rows' principal axes;
 * the ``k`` candidates nearest the row in input space (scaled units) weigh in with UMAP's weights
   ``exp(-(d - rho) / sigma)``, ``rho`` the nearest distance and ``sigma`` set so the weights sum to
   ``log2(k)`` (Newton's method on ``1 / sigma``); the row starts at their places' weighted mean, as UMAP's does;
@@ -30,7 +31,7 @@ So a training row the model kept lands on its own place: the map of the training
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -43,7 +44,7 @@ PLACEMENT_ARRAYS = "placement."  # the prefix of the kept rows' and places' tens
 MAX_KEPT_BYTES = 64 << 20  # kept rows (float32) at most; a seeded sample of the training rows beyond
 CANDIDATES = 32  # kept rows searched per placed row
 EXACT_VALUES = 1 << 18  # kept rows x features up to which every kept row is searched: exact
-VOTERS = 8_192  # kept rows (all, or a seeded sample) whose nearest kept rows choose the cells' candidates
+VOTERS = 8_192  # kept rows (all, or a seeded sample) whose nearest kept rows are found exactly to index
 INDEX_ROWS = 512  # kept rows at a time while their nearest kept rows are found
 PROJECTED = 32  # rows wider than this are compared with their candidates on this many principal axes
 CELL_ROWS = 4  # kept rows per grid cell on average: the grid has about rows / CELL_ROWS cells
@@ -151,34 +152,54 @@ class Placement:
         size = np.maximum((codes.max(axis=0) - low) / cells, 1e-12)
         axes = [low[d] + (np.arange(cells) + 0.5) * size[d] for d in range(codes.shape[1])]
         centres = np.stack([a.ravel() for a in np.meshgrid(*axes, indexing="ij")], axis=1)
-        from scipy.spatial import cKDTree
-
+        keys = np.concatenate([row_keys(self.rows[i : i + BLOCK_ROWS]) for i in range(0, len(self.rows), BLOCK_ROWS)])
+        order = np.argsort(keys, kind="stable")
         padded = torch.zeros(-(-len(self.rows) // GROUP) * GROUP, self.rows.shape[1])
         padded[: len(self.rows)] = torch.from_numpy(self.rows)
         norms = padded.square().sum(dim=1)
         norms[len(self.rows) :] = torch.inf
-        candidates = None
-        if self.rows.size > EXACT_VALUES:
-            _, nearest = cKDTree(codes).query(centres, min(CANDIDATES, len(codes)))
-            voters = np.arange(len(codes))
-            if len(voters) > VOTERS:
-                voters = np.sort(np.random.default_rng(0).choice(len(codes), VOTERS, replace=False))
-            neighbors = np.concatenate(
-                [
-                    nearest_of_all(padded[torch.from_numpy(voters[i : i + INDEX_ROWS])], padded, norms, self.k)[1]
-                    for i in range(0, len(voters), INDEX_ROWS)
-                ]
-            )
-            cell = cell_of(codes[voters], low, size, cells)
-            candidates = torch.from_numpy(_vote(cell, neighbors, nearest.reshape(len(centres), -1), len(codes)))
-            padded, norms = padded[:0], norms[:0]  # searched by cell: the copy is not kept
-        rows, mean, axes = torch.from_numpy(self.rows), torch.zeros(self.rows.shape[1]), None
-        if candidates is not None and self.rows.shape[1] > PROJECTED:
-            mean, axes = principal_axes(self.rows, PROJECTED)
-            rows = torch.cat([(rows[i : i + BLOCK_ROWS] - mean) @ axes for i in range(0, len(rows), BLOCK_ROWS)])
-        keys = np.concatenate([row_keys(self.rows[i : i + BLOCK_ROWS]) for i in range(0, len(self.rows), BLOCK_ROWS)])
-        order = np.argsort(keys, kind="stable")
-        self.search = _Search(low, size, cells, candidates, padded, norms, mean, axes, rows, keys[order], order)
+        rows, mean = torch.from_numpy(self.rows), torch.zeros(self.rows.shape[1])
+        if self.rows.size <= EXACT_VALUES:
+            self.search = _Search(low, size, cells, None, padded, norms, mean, None, rows, keys[order], order)
+            return
+        from scipy.spatial import cKDTree
+
+        _, nearest = cKDTree(codes).query(centres, min(CANDIDATES, len(codes)))
+        nearest = nearest.reshape(len(centres), -1).astype(np.int64)
+        principal = None
+        if self.rows.shape[1] > PROJECTED:
+            mean, principal = principal_axes(self.rows, PROJECTED)
+            rows = torch.cat([(rows[i : i + BLOCK_ROWS] - mean) @ principal for i in range(0, len(rows), BLOCK_ROWS)])
+        # a first search, by the rows nearest each cell's centre, finds each kept row's neighbors roughly, and
+        # VOTERS of them (all, or a seeded sample) exactly; by their votes, the cells' candidates
+        search = _Search(
+            low,
+            size,
+            cells,
+            torch.from_numpy(nearest),
+            padded[:0],
+            norms[:0],
+            mean,
+            principal,
+            rows,
+            keys[order],
+            order,
+        )
+        self.search = search
+        neighbors = torch.cat(
+            [
+                self.nearest(self.rows[i : i + BLOCK_ROWS], codes[i : i + BLOCK_ROWS])[1]
+                for i in range(0, len(codes), BLOCK_ROWS)
+            ]
+        ).numpy()
+        voters = np.arange(len(codes))
+        if len(voters) > VOTERS:
+            voters = np.sort(np.random.default_rng(0).choice(len(codes), VOTERS, replace=False))
+        for start in range(0, len(voters), INDEX_ROWS):
+            which = voters[start : start + INDEX_ROWS]
+            neighbors[which] = nearest_of_all(padded[torch.from_numpy(which)], padded, norms, self.k)[1].numpy()
+        candidates = _vote(cell_of(codes, low, size, cells), neighbors, nearest, len(codes))
+        self.search = replace(search, candidates=torch.from_numpy(candidates))
 
     @property
     def indexed(self) -> bool:
