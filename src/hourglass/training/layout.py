@@ -7,6 +7,12 @@ each draw pulls its two ends together and pushes its head away from ``NEGATIVES`
 move bounded by ``CLIP`` per coordinate and scaled by a step that falls linearly from 1 to 0. So the work grows
 with the graph, as umap-learn's does: every edge is drawn as often on a million rows as on a thousand.
 
+One setting differs from umap-learn's defaults: the push is ``REPULSION`` times as strong (umap-learn's
+``repulsion_strength``). UMAP's sampled push is weaker than its loss says (Böhm, Berens and Kobak, JMLR 2022,
+"Attraction-repulsion spectrum in neighbor embeddings"); a stronger one parts the groups that the pull alone
+leaves touching, so a row's nearest place is more often one of its own kind, at no extra work (the maps'
+leave-one-out 1-NN beside umap-learn's: docs/benchmarks.md, "Neighbor-preserving maps").
+
 umap-learn moves the rows after each edge, in numba; here an epoch's edges move the rows in batches of
 ``n / 2`` edges (each row moved about once a batch), each batch from the positions at its start, in a few
 numpy passes: fast on one thread in Python, and the maps keep neighbors about as umap-learn's do (whole
@@ -28,6 +34,7 @@ A, B = 1.5769434604658400, 0.8950608779639974
 SMALL_GRAPH = 10_000
 EPOCHS_SMALL, EPOCHS_LARGE = 500, 200
 NEGATIVES = 5  # rows each drawn edge's head is pushed from, as umap-learn's negative_sample_rate
+REPULSION = 2.0  # the push's weight against the pull (umap-learn's repulsion_strength, 1 there): see above
 EPS = 1e-3  # added to squared distances in the push, as umap-learn's: bounded at d = 0
 CLIP = 4.0  # the largest move along one coordinate, as umap-learn's clip
 SPAN = 10.0  # the start is scaled to [0, SPAN] in each coordinate, as umap-learn's
@@ -103,7 +110,8 @@ def optimize(graph: Graph, start: np.ndarray, n_epochs: int, rng: np.random.Gene
 
 def move(places: np.ndarray, heads: np.ndarray, tails: np.ndarray, step: np.float32, rng: np.random.Generator) -> None:
     """One batch of UMAP's moves, in place on ``places`` (coordinates by rows): each edge pulls its head and
-    tail together and pushes its head from ``NEGATIVES`` random rows, all from the positions before the batch."""
+    tail together and pushes its head from ``NEGATIVES`` random rows (``REPULSION`` times umap-learn's push), all
+    from the positions before the batch."""
     dim, n = places.shape
     m = len(heads)
     head = np.take(places, heads, axis=1)
@@ -119,7 +127,7 @@ def move(places: np.ndarray, heads: np.ndarray, tails: np.ndarray, step: np.floa
     factor *= np.float32(A)
     factor += 1
     factor *= np.float32(EPS) + d2
-    np.divide(np.float32(2 * B), factor, out=factor)
+    np.divide(np.float32(2 * B * REPULSION), factor, out=factor)
     away *= factor
     np.clip(away, -CLIP, CLIP, out=away)
     push = away.sum(axis=1)
