@@ -287,17 +287,18 @@ def test_placement_is_deterministic_and_needs_the_layout():
         hg.Autoencoder(epochs=1, device="cpu", placement="neighbors").fit(X)
 
 
-@pytest.mark.parametrize(("exact", "projected"), [(True, 32), (False, 32), (False, 4)])
-def test_a_row_is_placed_alike_alone_or_among_others(monkeypatch, exact, projected):
+@pytest.mark.parametrize(("exact", "wide"), [(True, 64), (False, 64), (True, 4), (False, 4)])
+def test_a_row_is_placed_alike_alone_or_among_others(monkeypatch, exact, wide):
     from hourglass.training import placement
 
     if not exact:  # the grid over the codes, its cells' candidates voted by the kept rows' neighbors
         monkeypatch.setattr(placement, "EXACT_VALUES", 0)
-    monkeypatch.setattr(placement, "PROJECTED", projected)  # 4: candidates compared on principal axes
+    monkeypatch.setattr(placement, "WIDE", wide)  # 4: rows compared on their principal axes
+    monkeypatch.setattr(placement, "PROJECTED", 4)
     model, X, y = placed_model()
     kept = model.runner_.placement
     assert (kept.search is None) and model.transform(X[:1]) is not None
-    assert (kept.search.candidates is None) == exact and (kept.search.axes is not None) == (projected < X.shape[1])
+    assert (kept.search.candidates is None) == exact and (kept.search.axes is not None) == (wide < X.shape[1])
     X_new, y_new = sheet_and_clusters(130, 10)
     placed = model.transform(X_new)
     alone = np.concatenate([model.transform(X_new[i : i + 1]) for i in range(0, 130, 7)])

@@ -211,12 +211,15 @@ class InferenceModel:
     def encode(self, flat: np.ndarray, placed: bool = True) -> np.ndarray:
         """Checked rows (``rows``) -> codes, float32 for float32 rows, else float64: the encoder's, or with a
         ``placement`` (unless ``placed`` is False) the places of the rows by their nearest kept training rows."""
-        codes = self.run(self.model_.encode, flat, self.latent_dim, out_dtype(flat))
         if self.placement is None or not placed:
-            return codes
-        if not self.placement.indexed:  # the search grid over the kept rows' codes, built once
-            self.placement.index(self.run(self.model_.encode, self.placement.rows, self.latent_dim, np.float32, False))
-        return self.placement.place(flat, codes, self.scaler_.transform).astype(codes.dtype, copy=False)
+            return self.run(self.model_.encode, flat, self.latent_dim, out_dtype(flat))
+        by_cell = self.placement.by_cell  # else every kept row is searched: no encoder pass at all
+        if not self.placement.indexed:  # the search over the kept rows (by cell: their codes' grid), built once
+            kept = self.placement.rows
+            kept_codes = self.run(self.model_.encode, kept, self.latent_dim, np.float32, False) if by_cell else None
+            self.placement.index(kept_codes)
+        codes = self.run(self.model_.encode, flat, self.latent_dim, out_dtype(flat)) if by_cell else None
+        return self.placement.place(flat, codes, self.scaler_.transform).astype(out_dtype(flat), copy=False)
 
     def decode(self, Z: np.ndarray) -> np.ndarray:
         """Checked codes (``codes``) -> rows in the original units, shape (n, n_features_in_)."""

@@ -13,8 +13,8 @@ their places in the layout:
   codes fell in that cell, then those whose codes lie nearest its centre. A new row near the rows that fell
   in its cell is near their neighbors; the encoder's 2-D code alone is a poorer guide to input-space
   neighbors. Searching a cell's candidates, not all kept rows, is what makes a placement cost about the
-  same whatever the number of kept rows. Rows wider than ``PROJECTED`` values are compared with the
-  candidates on the kept rows' principal axes;
+  same whatever the number of kept rows. Rows wider than ``WIDE`` values are compared on the kept rows'
+  ``PROJECTED`` principal axes, in either search; searching all kept rows, no encoder pass is needed;
 * the ``k`` candidates nearest the row in input space (scaled units) weigh in with UMAP's weights
   ``exp(-(d - rho) / sigma)``, ``rho`` the nearest distance and ``sigma`` set so the weights sum to
   ``log2(k)`` (Newton's method on ``1 / sigma``); the row starts at their places' weighted mean, as UMAP's does;
@@ -46,7 +46,8 @@ CANDIDATES = 32  # kept rows searched per placed row
 EXACT_VALUES = 1 << 18  # kept rows x features up to which every kept row is searched: exact
 VOTERS = 8_192  # kept rows (all, or a seeded sample) whose nearest kept rows are found exactly to index
 INDEX_ROWS = 512  # kept rows at a time while their nearest kept rows are found
-PROJECTED = 32  # rows wider than this are compared with their candidates on this many principal axes
+WIDE = 64  # rows wider than this many values are compared with the kept rows on PROJECTED principal axes
+PROJECTED = 24  # principal axes that wide rows are compared on
 CELL_ROWS = 4  # kept rows per grid cell on average: the grid has about rows / CELL_ROWS cells
 BLOCK_ROWS = 1_024  # rows placed at a time: their candidates' values stay in cache
 GROUP = 16  # kept rows per group in an exact search (see nearest_of_all)
@@ -144,32 +145,40 @@ class Placement:
             )
         return cls(rows, places, float(arrays[f"{PLACEMENT_ARRAYS}spread"][0]), k)
 
-    def index(self, codes: np.ndarray) -> None:
-        """Build the search from the encoder's codes of the kept rows (their first two coordinates)."""
+    @property
+    def by_cell(self) -> bool:
+        """Whether new rows are searched among their cell's candidates, which needs their encoder codes (not
+        among all kept rows: the kept rows' values compared, ``PROJECTED`` a row at most, are too many)."""
+        return len(self.rows) * (PROJECTED if self.rows.shape[1] > WIDE else self.rows.shape[1]) > EXACT_VALUES
+
+    def index(self, codes: np.ndarray | None) -> None:
+        """Build the search; ``by_cell``, from the encoder's codes of the kept rows (their first two coordinates)."""
+        keys = np.concatenate([row_keys(self.rows[i : i + BLOCK_ROWS]) for i in range(0, len(self.rows), BLOCK_ROWS)])
+        order = np.argsort(keys, kind="stable")
+        rows, mean, principal = torch.from_numpy(self.rows), torch.zeros(self.rows.shape[1]), None
+        if self.rows.shape[1] > WIDE:
+            mean, principal = principal_axes(self.rows, PROJECTED)
+            rows = torch.cat([(rows[i : i + BLOCK_ROWS] - mean) @ principal for i in range(0, len(rows), BLOCK_ROWS)])
+        padded = torch.zeros(-(-len(rows) // GROUP) * GROUP, rows.shape[1])
+        padded[: len(rows)] = rows
+        norms = padded.square().sum(dim=1)
+        norms[len(rows) :] = torch.inf
+        if not self.by_cell:
+            no_grid = np.zeros(2), np.ones(2), 1
+            self.search = _Search(*no_grid, None, padded, norms, mean, principal, rows, keys[order], order)
+            return
+        if codes is None:
+            raise HourglassError("placement: a search by cell is built from the kept rows' encoder codes")
         codes = np.asarray(codes, dtype=np.float64)[:, :2]
         cells = max(int(np.sqrt(len(codes) / CELL_ROWS)), 1)
         low = codes.min(axis=0)
         size = np.maximum((codes.max(axis=0) - low) / cells, 1e-12)
         axes = [low[d] + (np.arange(cells) + 0.5) * size[d] for d in range(codes.shape[1])]
         centres = np.stack([a.ravel() for a in np.meshgrid(*axes, indexing="ij")], axis=1)
-        keys = np.concatenate([row_keys(self.rows[i : i + BLOCK_ROWS]) for i in range(0, len(self.rows), BLOCK_ROWS)])
-        order = np.argsort(keys, kind="stable")
-        padded = torch.zeros(-(-len(self.rows) // GROUP) * GROUP, self.rows.shape[1])
-        padded[: len(self.rows)] = torch.from_numpy(self.rows)
-        norms = padded.square().sum(dim=1)
-        norms[len(self.rows) :] = torch.inf
-        rows, mean = torch.from_numpy(self.rows), torch.zeros(self.rows.shape[1])
-        if self.rows.size <= EXACT_VALUES:
-            self.search = _Search(low, size, cells, None, padded, norms, mean, None, rows, keys[order], order)
-            return
         from scipy.spatial import cKDTree
 
         _, nearest = cKDTree(codes).query(centres, min(CANDIDATES, len(codes)))
         nearest = nearest.reshape(len(centres), -1).astype(np.int64)
-        principal = None
-        if self.rows.shape[1] > PROJECTED:
-            mean, principal = principal_axes(self.rows, PROJECTED)
-            rows = torch.cat([(rows[i : i + BLOCK_ROWS] - mean) @ principal for i in range(0, len(rows), BLOCK_ROWS)])
         # a first search, by the rows nearest each cell's centre, finds each kept row's neighbors roughly, and
         # VOTERS of them (all, or a seeded sample) exactly; by their votes, the cells' candidates
         search = _Search(
@@ -205,9 +214,12 @@ class Placement:
     def indexed(self) -> bool:
         return self.search is not None
 
-    def place(self, rows: np.ndarray, codes: np.ndarray, scale: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    def place(
+        self, rows: np.ndarray, codes: np.ndarray | None, scale: Callable[[np.ndarray], np.ndarray]
+    ) -> np.ndarray:
         """Places of ``rows`` (in the data's units; ``scale`` takes them to the kept rows' scaled units) whose
-        encoder codes are ``codes``. Each row's place depends on that row alone, not on the others placed with it."""
+        encoder codes are ``codes`` (needed ``by_cell`` only). Each row's place depends on that row alone, not
+        on the others placed with it."""
         places = torch.from_numpy(self.places) * self.spread  # in the layout's units, where the pull is defined
         out = np.empty((len(rows), self.places.shape[1]), np.float32)
         for start in range(0, len(rows), BLOCK_ROWS):
@@ -216,25 +228,30 @@ class Placement:
             # rounds the ragged tail of a tensor's values (past its last whole SIMD vector) its own way
             extra = -len(block) % ROW_GROUP
             whole = np.concatenate([block, np.zeros((extra, block.shape[1]), np.float32)])
-            near = np.asarray(codes[start : start + BLOCK_ROWS])
-            dist, chosen = self.nearest(whole, np.concatenate([near, np.zeros((extra, near.shape[1]), near.dtype)]))
+            near = None
+            if codes is not None:
+                near = np.asarray(codes[start : start + BLOCK_ROWS])
+                near = np.concatenate([near, np.zeros((extra, near.shape[1]), near.dtype)])
+            dist, chosen = self.nearest(whole, near)
             placed = settle(fuzzy_weights(dist), places[chosen])[: len(block)]
             out[start : start + len(block)] = (placed / self.spread).numpy()
             same, which = self._find(block)  # a row equal to a kept row: its place, as UMAP's transform
             out[start + np.flatnonzero(same)] = self.places[which[same]]
         return out
 
-    def nearest(self, block: np.ndarray, codes: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    def nearest(self, block: np.ndarray, codes: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor]:
         """The ``k`` kept rows nearest each scaled row among its cell's candidates: distances (ascending) and
         which kept rows."""
         search = self._built()
         x = torch.from_numpy(block)
+        if search.axes is not None:  # wide rows: compared on their principal axes, a fraction of the values
+            x = (x - search.mean) @ search.axes
         if search.candidates is None:
             d2, chosen = nearest_of_all(x, search.padded, search.norms, self.k)
             return (d2 + x.square().sum(dim=1, keepdim=True)).clamp_min_(0).sqrt_(), chosen
+        if codes is None:
+            raise HourglassError("placement: a search by cell needs the rows' encoder codes")
         candidates = search.candidates[torch.from_numpy(cell_of(codes, search.low, search.size, search.cells))]
-        if search.axes is not None:  # wide rows: compared on their principal axes, a fraction of the values
-            x = (x - search.mean) @ search.axes
         kept = search.projected.index_select(0, candidates.view(-1)).view(*candidates.shape, -1)
         d2 = kept.sub_(x[:, None, :]).square_().sum(dim=2)  # differences, not |r|^2 - 2 r.x + |x|^2: no cancellation
         d2, order = d2.topk(min(self.k, d2.shape[1]), dim=1, largest=False)
