@@ -43,7 +43,7 @@ from hourglass.training.layout import A, B
 PLACEMENT_ARRAYS = "placement."  # the prefix of the kept rows' and places' tensors in model.safetensors
 MAX_KEPT_BYTES = 64 << 20  # kept rows (float32) at most; a seeded sample of the training rows beyond
 CANDIDATES = 32  # kept rows searched per placed row
-EXACT_VALUES = 1 << 18  # kept rows x features up to which every kept row is searched: exact
+EXACT_VALUES = 1 << 18  # kept rows x values compared a row up to which every kept row is searched
 VOTERS = 8_192  # kept rows (all, or a seeded sample) whose nearest kept rows are found exactly to index
 INDEX_ROWS = 512  # kept rows at a time while their nearest kept rows are found
 WIDE = 64  # rows wider than this many values are compared with the kept rows on PROJECTED principal axes
