@@ -229,11 +229,15 @@ def test_loss_curve_shows_the_neighbor_term_on_its_own_axis():
 
 @pytest.mark.slow  # a statistical test: a long fit checked for quality
 def test_codes_learn_their_places_in_the_layout():
-    X, _ = sheet_and_clusters(600, 0)
     settings = {"latent_dim": 2, "hidden": (32,), "epochs": 15, "patience": 0, "seed": 0, "device": "cpu"}
-    model = hg.Autoencoder(**settings, structure="neighbors").fit(X)
-    distance = model.history_.parts["structure"]  # mean squared distance to the places, layout variance 1
-    assert distance[-1] < 0.3 * distance[0] and distance[-1] < 0.2
+    first, last = [], []
+    for data_seed in range(3):  # how far a small encoder gets in 15 epochs varies with the data: the median
+        X, _ = sheet_and_clusters(600, data_seed)
+        model = hg.Autoencoder(**settings, structure="neighbors").fit(X)
+        distance = model.history_.parts["structure"]  # mean squared distance to the places, layout variance 1
+        first.append(distance[0])
+        last.append(distance[-1])
+    assert np.median(last) < 0.3 * np.median(first) and np.median(last) < 0.2
 
 
 def placed_model(tmp_path=None, **kw):
@@ -245,14 +249,11 @@ def placed_model(tmp_path=None, **kw):
 def test_placement_puts_rows_by_their_nearest_training_rows_and_survives_save_load(tmp_path):
     from hourglass.cli import main
     from hourglass.inference import InferenceModel
-    from hourglass.training.batches import held_out_rows
-
     model, X, y = placed_model()
     kept = model.runner_.placement
-    _, trained = held_out_rows(len(X), model.validation_fraction, model.seed)
     codes = model.transform(X)
-    # the map of the training rows is the layout: each kept row on its own place, bit for bit
-    assert np.array_equal(codes[trained], kept.places) and kept.rows.shape == (len(trained), X.shape[1])
+    # the map of the rows fit was given (the held-out ones too) is the layout: each on its own place, bit for bit
+    assert np.array_equal(codes, kept.places) and kept.rows.shape == X.shape
     # new rows land among their nearest training rows' places: their clusters, which the 3-epoch encoder merges
     X_new, y_new = sheet_and_clusters(200, 10)
     placed = model.transform(X_new)

@@ -78,12 +78,13 @@ def prepare(
     resident = to_tensor(train_idx)
     data = TrainingData(val, val_rows, len(train_idx), all_train, lambda: iter([resident]))
     if cfg.structure is not None:
-        # Built afresh (and deterministically, on the CPU) by every fit, so a checkpoint need not hold it.
-        # Under torchrun every rank lays out all the training rows, the same way, and keeps its shard's
-        # places: one map, drawn in pieces.
-        rows = resident if world == 1 else to_tensor(all_train)
+        # The layout covers every row fit was given, the held-out ones too: they are never trained on, but
+        # they are part of the map a user looks at (and UMAP lays out all its rows). Built afresh (and
+        # deterministically, on the CPU) by every fit, so a checkpoint need not hold it. Under torchrun every
+        # rank lays out all the rows, the same way, and keeps its shard's places: one map, drawn in pieces.
+        rows = to_tensor(np.arange(X.shape[0]))
         places, data.structure_weight = cfg.structure.prepare(rows, latent_dim, cfg.seed)
-        data.anchors = places if world == 1 else places[torch.from_numpy(np.searchsorted(all_train, train_idx))]
+        data.anchors = places[torch.from_numpy(train_idx).to(places.device)]
     return data
 
 

@@ -78,8 +78,7 @@ def fuzzy_graph(X: np.ndarray, k: int) -> Graph:
     n = X.shape[0]
     if not 1 <= k < n:
         raise HourglassError(
-            f"n_neighbors must be at least 1 and below the number of training rows ({n}, after the "
-            f"validation rows are held out); got {k}"
+            f"n_neighbors must be at least 1 and below the number of training rows ({n}); got {k}"
         )
     dist, idx = nearest(np.asarray(X, np.float32), k)
     positive = np.where(dist > 0, dist, np.inf)
