@@ -77,9 +77,7 @@ def fuzzy_graph(X: np.ndarray, k: int) -> Graph:
     """UMAP's fuzzy simplicial set of rows ``X`` with ``k`` neighbors per row (see the module's doc)."""
     n = X.shape[0]
     if not 1 <= k < n:
-        raise HourglassError(
-            f"n_neighbors must be at least 1 and below the number of training rows ({n}); got {k}"
-        )
+        raise HourglassError(f"n_neighbors must be at least 1 and below the number of training rows ({n}); got {k}")
     dist, idx = nearest(np.asarray(X, np.float32), k)
     positive = np.where(dist > 0, dist, np.inf)
     rho = positive.min(axis=1)
