@@ -249,6 +249,7 @@ def placed_model(tmp_path=None, **kw):
 def test_placement_puts_rows_by_their_nearest_training_rows_and_survives_save_load(tmp_path):
     from hourglass.cli import main
     from hourglass.inference import InferenceModel
+
     model, X, y = placed_model()
     kept = model.runner_.placement
     codes = model.transform(X)
