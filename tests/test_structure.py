@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from sklearn.neighbors import KNeighborsClassifier
 
 import hourglass as hg
@@ -209,7 +210,9 @@ def test_large_data_uses_pynndescent(monkeypatch):
     X = np.random.default_rng(0).normal(size=(300, 4)).astype(np.float32)
     exact = neighbors.nearest(X, 5)
     monkeypatch.setattr(neighbors, "EXACT_ROWS", 100)
+    threads = torch.get_num_threads()
     dist, idx = neighbors.nearest(X, 5)
+    assert torch.get_num_threads() == threads  # numba's OpenMP layer must not leave torch on other threads
     assert idx.shape == (300, 5) and (idx != np.arange(300)[:, None]).all()
     assert np.mean(idx == exact[1]) > 0.95 and np.allclose(np.sort(dist, 1), dist)
     assert np.array_equal(neighbors.nearest(X, 5)[1], idx)  # deterministic

@@ -56,7 +56,13 @@ def nearest(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         except ImportError:
             pass
         else:
-            idx, dist = NNDescent(X, n_neighbors=k + 1, random_state=0, n_jobs=1).neighbor_graph
+            # numba's OpenMP layer sets the OpenMP thread count that torch shares; left changed, the training
+            # after it ran on more threads than the user set (several times slower on a busy machine).
+            threads = torch.get_num_threads()
+            try:
+                idx, dist = NNDescent(X, n_neighbors=k + 1, random_state=0, n_jobs=1).neighbor_graph
+            finally:
+                torch.set_num_threads(threads)
             return _drop_self(idx, dist.astype(np.float64))
     from sklearn.neighbors import NearestNeighbors
 
