@@ -144,6 +144,7 @@ def umap_row(name: str, data: tuple, model: hg.Autoencoder, cache: Path | None) 
     row = Row("UMAP", *knn_scores(reducer.embedding_, z_test, y, y_test), math.nan, wall, cpu, len(X_test) / t_cpu)
     if file is not None:
         file.write_text(json.dumps(row.__dict__))
+    torch.set_num_threads(1)  # numba's OpenMP layer changes the thread count torch shares
     return row
 
 
@@ -181,6 +182,7 @@ def main() -> None:
 
             warm = np.random.default_rng(0).random((5_000, 10))  # above umap-learn's exact-kNN limit
             umap_learn.UMAP(n_epochs=5).fit(warm).transform(warm[:64])  # numba compiles here, untimed
+            torch.set_num_threads(1)  # numba's OpenMP layer changes the thread count torch shares
         except ImportError:
             umap = False
     cache = Path(args.cache) if args.cache else None
