@@ -1,10 +1,10 @@
-"""Neighbor-preserving codes: UMAP's map of the training rows, which the encoder learns to draw.
+"""Neighbor-preserving codes: UMAP's map of the rows fit was given, which the encoder learns to draw.
 
 ``Autoencoder(structure="neighbors")`` trains the code to keep each row's nearest neighbors near, in three
 steps, all at ``fit`` and all from the run's seed:
 
-* ``fuzzy_graph`` builds UMAP's graph of the scaled training rows (McInnes, Healy and Melville 2018): each
-  row's ``k`` nearest neighbors (scikit-learn's exact ``NearestNeighbors``; pynndescent beyond
+* ``fuzzy_graph`` builds UMAP's graph of the scaled rows ``fit`` was given, held-out ones too (McInnes, Healy
+  and Melville 2018): each row's ``k`` nearest neighbors (scikit-learn's exact ``NearestNeighbors``; pynndescent beyond
   ``EXACT_ROWS``), weighted ``exp(-(d - rho) / sigma)`` with ``rho`` the distance to the nearest neighbor
   and ``sigma`` set so that the weights sum to ``log2(k + 1)``, then symmetrised by the fuzzy union
   ``A + A^T - A * A^T``. ``n_neighbors=k`` counts the neighbors besides the row itself (umap-learn's

@@ -4,8 +4,8 @@ With ``structure="neighbors"`` the fit lays out its training rows (``hourglass.t
 encoder learns to draw that map; an encoder generalises it only so far. UMAP's ``transform`` does not
 generalise: it finds a new row's nearest training rows *in input space*, starts the row at the mean of
 their places, weighted by the fuzzy graph's weights, and refines it by the layout's moves. ``Placement`` does
-the same from rows the model keeps (the training rows, or a seeded sample of ``MAX_KEPT_BYTES`` of them) and
-their places in the layout:
+the same from rows the model keeps (the rows ``fit`` was given, the held-out ones too, or a seeded sample of
+``MAX_KEPT_BYTES`` of them) and their places in the layout:
 
 * candidates: all kept rows when they are few (``EXACT_VALUES``), searched exactly; else the encoder's code
   of a new row falls in a cell of a grid laid over the kept rows' codes, and the cell holds ``CANDIDATES``
