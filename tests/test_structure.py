@@ -379,3 +379,19 @@ def test_the_exported_encoder_is_the_encoder_and_verify_agrees(tmp_path):
     assert main(["export", str(folder), "-o", str(tmp_path / "onnx")]) == 0
     # verify compares the exported encoder with the encoder's codes, not with the placed ones
     assert main(["verify", str(folder), str(tmp_path / "x.npy"), "--onnx", str(tmp_path / "onnx")]) == 0
+
+
+def test_a_placing_models_decoder_is_refit_to_read_places():
+    model, X, _ = placed_model()
+    encoder = hg.Autoencoder(epochs=3, structure="neighbors", n_neighbors=8, device="cpu", seed=0).fit(X)
+    # the same training; then only the decoder moves: the encoders agree bit for bit
+    for mine, theirs in zip(model.model_.encoder.parameters(), encoder.model_.encoder.parameters(), strict=True):
+        assert torch.equal(mine, theirs)
+    kept = model.runner_.placement
+    places, rows = torch.from_numpy(kept.places), torch.from_numpy(kept.rows)
+    with torch.no_grad():
+        errors = [float((m.model_.decode(places) - rows).square().mean()) for m in (model, encoder)]
+    assert errors[0] < 0.8 * errors[1]
+    # its prior is over the places its decoder reads: samples fall within the map
+    samples = model.prior_.sample(500, seed=0)
+    assert np.all(np.abs(np.median(samples, axis=0) - np.median(kept.places, axis=0)) < 0.5)

@@ -21,6 +21,7 @@ from hourglass.errors import HourglassError
 from hourglass.fitting import (
     code_prior,
     default_output,
+    fit_placement,
     fit_scaler,
     network_config,
     train_config,
@@ -31,7 +32,6 @@ from hourglass.models.conv import suits_conv
 from hourglass.params import AUTOENCODER, SEED
 from hourglass.schema import Int, Spec, validate
 from hourglass.training.neighbors import Structure
-from hourglass.training.placement import Placement
 
 MAX_SAMPLES = 10_000_000
 
@@ -242,8 +242,7 @@ class Autoencoder(TransformerMixin, _Estimator):
         settings = train_config(self, self.loss, structure)
         self.runner_, self.history_ = train_network(self, rows, scaler, name, config, settings, checkpoint_dir, resume)
         if self.placement == "neighbors" and structure is not None:  # fit refused placement without it above
-            kept_rows, places, spread = structure.laid_out
-            self.runner_.placement = Placement.keep(kept_rows, places, spread, int(self.n_neighbors), int(self.seed))
+            self.runner_.placement = fit_placement(self.runner_, structure, settings, int(self.n_neighbors))
         self.prior_ = None if self.model_.learns_prior else code_prior(self.runner_, rows.flat, self.seed)
         return self
 

@@ -27,8 +27,11 @@ from hourglass.models import build_model, model_class
 from hourglass.runtime.device import CPU_THREADS, exact_cuda, resolve_device, torch_threads
 from hourglass.runtime.forward import check_finite
 from hourglass.training import distributed
+from hourglass.training.batches import held_out_rows
 from hourglass.training.neighbors import Structure
+from hourglass.training.placement import Placement
 from hourglass.training.prior import MAX_FIT_ROWS, Prior, fit_prior
+from hourglass.training.refit import refit_decoder
 from hourglass.training.state import History, TrainConfig, seed_torch
 from hourglass.training.train import fit as train_loop
 
@@ -175,10 +178,28 @@ def train_network(
     return runner, history
 
 
+def fit_placement(runner: InferenceModel, structure: Structure, settings: TrainConfig, n_neighbors: int) -> Placement:
+    """The rows ``fit`` was given and their places, kept for ``placement="neighbors"``, with the decoder refit to
+    read places (``hourglass.training.refit``) on the training rows' (the held-out rows stay held out)."""
+    rows, places, spread = structure.laid_out
+    _, trained = held_out_rows(len(rows), settings.validation_fraction, settings.seed)
+    on_cpu = next(runner.model_.parameters()).device.type == "cpu"
+    with torch_threads(CPU_THREADS if on_cpu else None):
+        refit_decoder(runner.model_, places[trained], rows[trained], settings.loss, settings.seed)
+    return Placement.keep(rows, places, spread, n_neighbors, settings.seed)
+
+
 def code_prior(runner: InferenceModel, flat: np.ndarray, seed: int) -> Prior:
-    """The mixture over training codes that ``sample`` draws from (on a subsample of big data)."""
+    """The mixture over training codes that ``sample`` draws from (on a subsample of big data): a placing
+    model's codes are its kept rows' places, which its decoder reads."""
+    pick = np.random.default_rng(seed)
+    if runner.placement is not None:
+        codes = runner.placement.places.astype(np.float64)
+        if len(codes) > MAX_FIT_ROWS:
+            codes = codes[np.sort(pick.choice(len(codes), MAX_FIT_ROWS, replace=False))]
+        return fit_prior(codes, seed=int(seed))
     rows = flat
     if len(flat) > MAX_FIT_ROWS:  # pick before encoding so a memory-mapped file is read only in part
-        rows = flat[np.sort(np.random.default_rng(seed).choice(len(flat), MAX_FIT_ROWS, replace=False))]
+        rows = flat[np.sort(pick.choice(len(flat), MAX_FIT_ROWS, replace=False))]
     codes = runner.run(runner.model_.encode, rows, runner.latent_dim, np.float64)
     return fit_prior(codes, seed=int(seed))
