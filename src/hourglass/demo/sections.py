@@ -103,7 +103,7 @@ def neighbors_section(run: DemoRun) -> Section | None:
         epochs=run.epochs or AUTOENCODER.epochs,
     ).fit(r.X_train)
     seconds = time.perf_counter() - start
-    maps = {"plain autoencoder": r.model, 'structure="neighbors"': kept}
+    maps = {"plain autoencoder": r.model, 'structure="neighbors", placed': kept}
     scored = {
         name: evaluate_map(model, r.X_train, r.y_train, r.X_test, r.y_test, baselines=False, umap=False)
         for name, model in maps.items()
