@@ -382,6 +382,8 @@ def test_the_exported_encoder_is_the_encoder_and_verify_agrees(tmp_path):
 
 
 def test_a_placing_models_decoder_is_refit_to_read_places():
+    from hourglass.training.batches import held_out_rows
+
     model, X, _ = placed_model()
     encoder = hg.Autoencoder(epochs=3, structure="neighbors", n_neighbors=8, device="cpu", seed=0).fit(X)
     # the same training; then only the decoder moves: the encoders agree bit for bit
@@ -392,6 +394,11 @@ def test_a_placing_models_decoder_is_refit_to_read_places():
     with torch.no_grad():
         errors = [float((m.model_.decode(places) - rows).square().mean()) for m in (model, encoder)]
     assert errors[0] < 0.8 * errors[1]
+    # the held-out error it reports is its held-out rows' places decoded, what the model now does
+    held, _ = held_out_rows(len(X), model.validation_fraction, model.seed)
+    with torch.no_grad():
+        rebuilt = model.model_.decode(places[held]).double()
+    assert model.history_.held_out["mse"] == pytest.approx(float((rebuilt - rows[held].double()).square().mean()))
     # its prior is over the places its decoder reads: samples fall within the map
     samples = model.prior_.sample(500, seed=0)
     assert np.all(np.abs(np.median(samples, axis=0) - np.median(kept.places, axis=0)) < 0.5)

@@ -242,7 +242,9 @@ class Autoencoder(TransformerMixin, _Estimator):
         settings = train_config(self, self.loss, structure)
         self.runner_, self.history_ = train_network(self, rows, scaler, name, config, settings, checkpoint_dir, resume)
         if self.placement == "neighbors" and structure is not None:  # fit refused placement without it above
-            self.runner_.placement = fit_placement(self.runner_, structure, settings, int(self.n_neighbors))
+            self.runner_.placement = fit_placement(
+                self.runner_, structure, settings, int(self.n_neighbors), self.history_
+            )
         self.prior_ = None if self.model_.learns_prior else code_prior(self.runner_, rows.flat, self.seed)
         return self
 

@@ -178,14 +178,22 @@ def train_network(
     return runner, history
 
 
-def fit_placement(runner: InferenceModel, structure: Structure, settings: TrainConfig, n_neighbors: int) -> Placement:
+def fit_placement(
+    runner: InferenceModel, structure: Structure, settings: TrainConfig, n_neighbors: int, history: History
+) -> Placement:
     """The rows ``fit`` was given and their places, kept for ``placement="neighbors"``, with the decoder refit to
-    read places (``hourglass.training.refit``) on the training rows' (the held-out rows stay held out)."""
+    read places (``hourglass.training.refit``) on the training rows' (the held-out rows stay held out). The
+    history's held-out error becomes that of the held-out rows' places decoded: what the model now does."""
     rows, places, spread = structure.laid_out
-    _, trained = held_out_rows(len(rows), settings.validation_fraction, settings.seed)
-    on_cpu = next(runner.model_.parameters()).device.type == "cpu"
-    with torch_threads(CPU_THREADS if on_cpu else None):
-        refit_decoder(runner.model_, places[trained], rows[trained], settings.loss, settings.seed)
+    held, trained = held_out_rows(len(rows), settings.validation_fraction, settings.seed)
+    model = runner.model_
+    device = next(model.parameters()).device
+    with torch_threads(CPU_THREADS if device.type == "cpu" else None):
+        refit_decoder(model, places[trained], rows[trained], settings.loss, settings.seed)
+        if len(held):
+            with torch.no_grad():
+                rebuilt = model.decode(torch.from_numpy(places[held]).to(device)).reshape(len(held), -1).cpu()
+            history.held_out["mse"] = float((rebuilt.double() - torch.from_numpy(rows[held]).double()).square().mean())
     return Placement.keep(rows, places, spread, n_neighbors, settings.seed)
 
 
