@@ -17,12 +17,19 @@ from hourglass.training.batches import shard
 from hourglass.training.checkpoint import load as load_checkpoint
 
 
-def torchrun(*args: str, cwd, timeout: float = 120) -> subprocess.CompletedProcess:
-    """``torchrun --standalone`` (a free port on this host) with 2 processes of 1 torch thread each."""
+def torchrun(*args: str, cwd, timeout: float = 120, last: str | None = None) -> subprocess.CompletedProcess:
+    """``torchrun --standalone`` (a free port on this host) with 2 processes of 1 torch thread each.
+
+    ``last``: a file pattern (``{rank}`` in it) that each rank writes as its script's last act before leaving
+    the group. Once both wrote it, a rank's abort at teardown with gloo's "terminate called without an active
+    exception" is not the script's failure: it happened in 2 of about 8 CI runs of the resume script (never in
+    about 20 runs here, loaded or not), after all its work, and no DDP wrapper outlives the fits (checked with gc)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", *args]
     done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert done.returncode == 0, done.stderr[-3000:]
+    finished = last is not None and all((cwd / last.format(rank=rank)).exists() for rank in (0, 1))
+    teardown = "terminate called without an active exception" in done.stderr and "exitcode: -6" in done.stderr
+    assert done.returncode == 0 or (finished and teardown), done.stderr[-3000:]
     return done
 
 
@@ -151,7 +158,7 @@ distributed.shutdown()
 def test_two_process_resume_is_exact_and_ranks_must_agree_on_the_checkpoint(split):
     folder, _, _ = split
     (folder / "resume_script.py").write_text(textwrap.dedent(RESUME_SCRIPT))
-    torchrun("resume_script.py", cwd=folder)
+    torchrun("resume_script.py", cwd=folder, last="error.{rank}.txt")
     for rank in (0, 1):
         whole, resumed = np.load(folder / f"resume.{rank}.npy")
         np.testing.assert_array_equal(whole, resumed)
