@@ -23,7 +23,7 @@ def torchrun(*args: str, cwd, timeout: float = 120, last: str | None = None) -> 
     ``last``: a file pattern (``{rank}`` in it) that each rank writes as its script's last act before leaving
     the group. Once both wrote it, a rank's abort at teardown with gloo's "terminate called without an active
     exception" is not the script's failure: it happened in 2 of about 8 CI runs of the resume script (never in
-    about 20 runs here, loaded or not), after all its work, and no DDP wrapper outlives the fits (checked with gc)."""
+    about 20 runs here, loaded or not); no DDP wrapper outlives the fits (checked with gc)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", *args]
     done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
