@@ -27,6 +27,7 @@ from hourglass.models import build_model, model_class
 from hourglass.runtime.device import CPU_THREADS, exact_cuda, resolve_device, torch_threads
 from hourglass.runtime.forward import check_finite
 from hourglass.training import distributed
+from hourglass.training.baselines import verdict
 from hourglass.training.batches import held_out_rows
 from hourglass.training.neighbors import Structure
 from hourglass.training.placement import Placement
@@ -194,6 +195,8 @@ def fit_placement(
             with torch.no_grad():
                 rebuilt = model.decode(torch.from_numpy(places[held]).to(device)).reshape(len(held), -1).cpu()
             history.held_out["mse"] = float((rebuilt.double() - torch.from_numpy(rows[held]).double()).square().mean())
+            held_out = history.held_out
+            history.warnings = verdict(held_out["mse"], held_out["mean_mse"], history.best_epoch, len(history.train))
     return Placement.keep(rows, places, spread, n_neighbors, settings.seed)
 
 
